@@ -1,0 +1,132 @@
+"""Switch tables from routing state: the base configuration and the FIB.
+
+The FIB is held as ``{(key, prefix_len): Route}``. :meth:`Fib.sync` reads what
+the switch holds, computes the diff against what routing wants (insert,
+modify, delete) and writes it in batched Write RPCs through the adapter, so an
+unchanged route costs nothing and a stale one cannot survive a sync. Each
+route is one FIB entry with a one-shot action-selector set: one member per
+equal-cost next hop (ECMP), or a single punt/drop action.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from controller import p4names as N
+from controller.p4rt import DELETE, INSERT, MODIFY, Switch
+from traffic import names
+
+PUNT = "punt"
+DROP = "drop"
+
+
+def mac_int(mac: str) -> int:
+    return int(mac.replace(":", ""), 16)
+
+
+def mac_str(value: int) -> str:
+    return ":".join(f"{value:012x}"[i:i + 2] for i in range(0, 12, 2))
+
+
+@dataclass(frozen=True, order=True)
+class Hop:
+    port: int
+    mac: str
+
+
+@dataclass(frozen=True)
+class Route:
+    """``hops`` for forwarding, or ``special`` = PUNT / DROP."""
+    hops: frozenset = frozenset()
+    special: str | None = None
+
+    @classmethod
+    def via(cls, hops) -> "Route":
+        return cls(frozenset(Hop(h.port, h.mac) for h in hops))
+
+
+def base_entries(sw: Switch, switch_id: int, ports: dict[int, tuple[str, str]]):
+    """Updates that configure a freshly pipelined switch: the id written into
+    probe records, and for every port its role ('pod'/'core') and MAC."""
+    ups = [(MODIFY, sw.table_entry(N.TABLE_SWITCH_CONFIG, action=N.ACTION_SET_SWITCH_ID,
+                                   params={N.PARAM_SET_SWITCH_ID_SWITCH_ID: switch_id},
+                                   is_default=True))]
+    for port, (role, mac) in sorted(ports.items()):
+        ups.append((INSERT, sw.table_entry(
+            N.TABLE_PORT_ROLE, {N.MATCH_PORT_ROLE_PORT: port}, action=N.ACTION_SET_ROLE,
+            params={N.PARAM_SET_ROLE_ROLE: N.ROLE_CORE if role == "core" else N.ROLE_POD})))
+        ups.append((INSERT, sw.table_entry(
+            N.TABLE_PORT_MAC, {N.MATCH_PORT_MAC_PORT: port}, action=N.ACTION_SET_SRC_MAC,
+            params={N.PARAM_SET_SRC_MAC_SMAC: mac_int(mac)})))
+    return ups
+
+
+class Fib:
+    """One switch's FIB, read and written through its adapter."""
+
+    def __init__(self, sw: Switch):
+        self.sw = sw
+
+    def entry(self, key: int, plen: int, route: Route):
+        if route.special == PUNT:
+            aset = [(N.ACTION_PUNT_LOCAL, {}, 1)]
+        elif route.special == DROP:
+            aset = [(N.ACTION_DROP_ROUTE, {}, 1)]
+        else:
+            if not route.hops:
+                raise ValueError(f"route for {names.format_key(key, plen)} has no next hop")
+            aset = [(N.ACTION_SET_NEXT_HOP,
+                     {N.PARAM_SET_NEXT_HOP_PORT: h.port,
+                      N.PARAM_SET_NEXT_HOP_DMAC: mac_int(h.mac)}, 1)
+                    for h in sorted(route.hops)]
+        return self.sw.table_entry(N.TABLE_FIB, {N.MATCH_FIB_DST_KEY: (key, plen)},
+                                   action_set=aset)
+
+    def _route_of(self, decoded: dict) -> Route:
+        hops, special = set(), None
+        for action, params, _weight in decoded.get("action_set", []):
+            if action == N.ACTION_PUNT_LOCAL:
+                special = PUNT
+            elif action == N.ACTION_DROP_ROUTE:
+                special = DROP
+            else:
+                hops.add(Hop(params[N.PARAM_SET_NEXT_HOP_PORT],
+                             mac_str(params[N.PARAM_SET_NEXT_HOP_DMAC])))
+        return Route(frozenset(hops), special)
+
+    def read(self) -> dict[tuple[int, int], Route]:
+        out = {}
+        for te in self.sw.read_table(N.TABLE_FIB):
+            d = self.sw.decode_entry(te)
+            out[d["match"].get(N.MATCH_FIB_DST_KEY, (0, 0))] = self._route_of(d)
+        return out
+
+    def diff(self, current: dict, desired: dict) -> list:
+        ups = []
+        for k, route in desired.items():
+            if k not in current:
+                ups.append((INSERT, self.entry(*k, route)))
+            elif current[k] != route:
+                ups.append((MODIFY, self.entry(*k, route)))
+        for k, route in current.items():
+            if k not in desired:
+                ups.append((DELETE, self.entry(*k, route)))
+        return ups
+
+    def sync(self, desired_by_prefix: dict[str, Route]) -> dict[str, int]:
+        """Make the switch's FIB equal ``{prefix: Route}``; returns the counts of
+        inserted, modified and deleted entries."""
+        desired = {names.prefix_key(p): r for p, r in desired_by_prefix.items()}
+        ups = self.diff(self.read(), desired)
+        self.sw.write(ups)
+        counts = {"insert": 0, "modify": 0, "delete": 0}
+        for op, _ in ups:
+            counts[{INSERT: "insert", MODIFY: "modify", DELETE: "delete"}[op]] += 1
+        return counts
+
+    def counters(self) -> dict[tuple[int, int], tuple[int, int]]:
+        """{(key, plen): (packets, bytes)} from the FIB's direct counter."""
+        out = {}
+        for te, pkts, byts in self.sw.read_direct_counters(N.TABLE_FIB):
+            d = self.sw.decode_entry(te)
+            out[d["match"].get(N.MATCH_FIB_DST_KEY, (0, 0))] = (pkts, byts)
+        return out

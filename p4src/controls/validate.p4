@@ -1,0 +1,43 @@
+/*
+ * validate.p4: refuse what is not a well-formed DMSC frame of our version.
+ * Every refusal sets meta.drop with a DROP_* reason; main.p4 counts and drops.
+ */
+#ifndef _DMSC_VALIDATE_P4_
+#define _DMSC_VALIDATE_P4_
+
+control Validate(inout headers_t hdr,
+                 inout metadata_t meta,
+                 inout standard_metadata_t std_meta) {
+    action reject(bit<32> reason) {
+        meta.drop = 1;
+        meta.drop_reason = reason;
+    }
+
+    apply {
+        if (std_meta.parser_error == error.PacketTooShort) {
+            reject(DROP_TRUNCATED);
+        } else if (std_meta.parser_error == error.StackOutOfBounds) {
+            reject(DROP_TOO_MANY_RECORDS);
+        } else if (std_meta.parser_error != error.NoError) {
+            reject(DROP_PARSER_OTHER);
+        } else if (!hdr.dmsc.isValid()) {
+            reject(DROP_NOT_DMSC);
+        } else if (hdr.dmsc.version != DMSC_VERSION) {
+            reject(DROP_BAD_VERSION);
+        } else {
+            // The header's own lengths must fit in the frame (Ethernet padding
+            // may make the frame longer, never shorter).
+            bit<32> need = ETH_HDR_BYTES + DMSC_HDR_BYTES
+                         + ((bit<32>) hdr.dmsc.rec_count) * PROBE_REC_BYTES
+                         + (bit<32>) hdr.dmsc.tlv_len;
+            if (meta.from_cpu == 1) {
+                need = need + 3;   // the packet_out header is still counted
+            }
+            if (std_meta.packet_length < need) {
+                reject(DROP_BAD_LENGTH);
+            }
+        }
+    }
+}
+
+#endif

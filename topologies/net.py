@@ -1,0 +1,202 @@
+"""DmscNet: a running emulation of a Topology.
+
+Mininet with no controller: every SG/SR is a :class:`BMv2Switch`, every pod a
+Mininet host (its own network namespace) with one interface and no IP
+address, links and MACs exactly as the topology file says. IPv6 is switched
+off on every interface so that the only frames on the wire are the ones the
+testbed sends. Link bandwidth uses htb (TCLink); delay/jitter/loss are applied
+only when netem exists, otherwise skipped with a warning.
+
+Everything started here is stopped here, in reverse order, even when a step
+fails: pod processes, then switches and links, then hosts.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from topologies.bmv2 import BMv2Switch
+from topologies.linkcaps import netem_available
+from topologies.topo import Topology
+
+log = logging.getLogger("dmsc.net")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+P4INFO = REPO_ROOT / "p4src" / "build" / "dmsc.p4info.txtpb"
+BMV2_JSON = REPO_ROOT / "p4src" / "build" / "dmsc.json"
+
+
+class NetError(RuntimeError):
+    pass
+
+
+def _quiet_mininet():
+    from mininet.log import setLogLevel
+    setLogLevel("warning")
+
+
+class DmscNet:
+    """Bring up a topology: ``with DmscNet(topo, run_dir) as net: ...``."""
+
+    def __init__(self, topo: Topology, run_dir, *, log_level: str | None = "warn",
+                 pcap: bool = False):
+        self.topo = topo
+        self.run_dir = Path(run_dir)
+        self.log_level = log_level
+        self.pcap = pcap
+        self.mn = None
+        self.pod_procs: dict[str, subprocess.Popen] = {}
+        self.warnings: list[str] = []
+
+    # -- lifecycle ----------------------------------------------------------
+    def start(self) -> "DmscNet":
+        if os.geteuid() != 0:
+            raise NetError("Mininet needs root")
+        from mininet.link import Link, TCLink
+        from mininet.net import Mininet
+        _quiet_mininet()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "switches").mkdir(exist_ok=True)
+        pcap_dir = None
+        if self.pcap:
+            pcap_dir = self.run_dir / "pcap"
+            pcap_dir.mkdir(exist_ok=True)
+        self.mn = Mininet(topo=None, controller=None, build=False, autoSetMacs=False)
+        try:
+            t = self.topo
+            for sw in t.switches():
+                self.mn.addSwitch(sw, cls=BMv2Switch, device_id=t.device_id(sw),
+                                  log_dir=str(self.run_dir / "switches"),
+                                  log_level=self.log_level, pcap_dir=pcap_dir)
+            for pod in t.pods():
+                self.mn.addHost(pod, ip=None, mac=t.mac(pod, 0))
+            for u, v, attrs in t.graph.edges(data=True):
+                pu, pv = attrs["ports"][u], attrs["ports"][v]
+                params = self._link_params(u, v, attrs)
+                self.mn.addLink(u, v, port1=pu, port2=pv,
+                                intfName1=t.intf_name(u, pu), intfName2=t.intf_name(v, pv),
+                                addr1=t.mac(u, pu), addr2=t.mac(v, pv),
+                                cls=TCLink if params else Link, **params)
+            self.mn.build()
+            self._quiet_interfaces()
+            self.mn.start()   # launches every BMv2, then waits for every gRPC port
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _link_params(self, u, v, attrs) -> dict:
+        params = {}
+        if attrs.get("bw") is not None:
+            params["bw"] = float(attrs["bw"])
+        wanted = {k: attrs[k] for k in ("delay", "jitter", "loss") if attrs.get(k) is not None}
+        if wanted:
+            if netem_available():
+                params.update(wanted)
+            else:
+                msg = (f"link {u}-{v}: {', '.join(f'{k}={w}' for k, w in wanted.items())} "
+                       f"ignored: this kernel has no netem qdisc")
+                self.warnings.append(msg)
+                log.warning(msg)
+        return params
+
+    def _quiet_interfaces(self) -> None:
+        for node in list(self.mn.hosts) + list(self.mn.switches):
+            for intf in node.intfList():
+                if intf.name == "lo":
+                    continue
+                node.cmd(f"sysctl -qw net.ipv6.conf.{intf.name}.disable_ipv6=1")
+                node.cmd(f"ip addr flush dev {intf.name}")
+
+    def stop(self) -> None:
+        for pod in list(self.pod_procs):
+            try:
+                self.stop_pod(pod)
+            except Exception as exc:    # keep cleaning up
+                log.error("stopping pod %s: %s", pod, exc)
+        if self.mn is not None:
+            mn, self.mn = self.mn, None
+            try:
+                mn.stop()
+            except Exception as exc:
+                log.error("stopping Mininet: %s", exc)
+                for sw in mn.switches:      # at least end the BMv2 processes we started
+                    try:
+                        sw.stop_process()
+                    except Exception:
+                        pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- access ---------------------------------------------------------------
+    def switch(self, name: str) -> BMv2Switch:
+        return self.mn.get(name)
+
+    def host(self, pod: str):
+        return self.mn.get(pod)
+
+    def p4rt(self, name: str, **kw):
+        """A connected :class:`controller.p4rt.Switch` for one switch."""
+        from controller.p4rt import Switch
+        sw = self.switch(name)
+        return Switch(name, sw.grpc_addr, sw.device_id, **kw).connect()
+
+    # -- pods -----------------------------------------------------------------
+    def start_pod(self, pod: str, extra_args=()) -> subprocess.Popen:
+        t = self.topo
+        iface = t.intf_name(pod, 0)
+        cmd = [sys.executable, "-m", "traffic.pod", "--iface", iface,
+               "--mac", t.mac(pod, 0)]
+        for inst in t.instances(pod):
+            cmd += ["--instance", inst]
+        cmd += list(extra_args)
+        logf = open(self.run_dir / f"{pod}.log", "ab")
+        proc = self.host(pod).popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
+                                    cwd=str(REPO_ROOT), env=_py_env())
+        logf.close()
+        self.pod_procs[pod] = proc
+        return proc
+
+    def stop_pod(self, pod: str) -> None:
+        proc = self.pod_procs.pop(pod, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    def run_in(self, pod: str, args: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess:
+        """Run a Python module in a pod's namespace (e.g. traffic.client)."""
+        proc = self.host(pod).popen([sys.executable, *args], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, cwd=str(REPO_ROOT), env=_py_env())
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
+
+    # -- failures ---------------------------------------------------------------
+    def link_down(self, a: str, b: str) -> None:
+        self.mn.configLinkStatus(a, b, "down")
+
+    def link_up(self, a: str, b: str) -> None:
+        self.mn.configLinkStatus(a, b, "up")
+
+
+def _py_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + env["PYTHONPATH"]
+                                          if env.get("PYTHONPATH") else "")
+    return env

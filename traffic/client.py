@@ -1,0 +1,121 @@
+"""The RMI-style client: ``Client(iface, "/A/1").call("/B/4", "echo", {...})``.
+
+A call sends one REQUEST addressed by name (destination key + name TLVs) and
+waits, with a deadline, for the RESPONSE or ERROR with the same msg_id routed
+back to the caller's own name. Frames for other calls are not lost: they are
+kept until their call asks for them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass
+
+from traffic import dmsc, names
+from traffic.link import RawLink
+
+
+class CallError(Exception):
+    """Base of the client's errors."""
+
+
+class CallTimeout(CallError):
+    pass
+
+
+class RemoteError(CallError):
+    def __init__(self, code: int, text: str, responder: str | None):
+        self.code, self.text, self.responder = code, text, responder
+        super().__init__(f"{dmsc.STATUS_NAMES.get(code, code)} from "
+                         f"{responder or '?'}: {text}")
+
+
+@dataclass
+class Reply:
+    result: object
+    responder: str       # the instance that answered (its name is the reply's source)
+    rtt_s: float
+    hops: int            # switches that forwarded the response (from its hop limit)
+
+
+class Client:
+    def __init__(self, iface: str, name: str, *, mac: str = "00:00:00:00:00:00",
+                 gateway_mac: str = dmsc.BROADCAST, timeout: float = 2.0):
+        self.name = names.normalize(name)
+        self.mac, self.gateway_mac, self.timeout = mac, gateway_mac, timeout
+        self.link = RawLink(iface)
+        self._next_id = random.randrange(1, 1 << 31)
+        self._early: dict[int, dmsc.DMSC] = {}
+
+    def close(self):
+        self.link.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def call(self, dst: str, method: str, args=None, *, timeout: float | None = None) -> Reply:
+        msg_id = self._next_id
+        self._next_id = (self._next_id + 1) & 0xFFFFFFFF or 1
+        frame = dmsc.request(dst, self.name, method, {} if args is None else args,
+                             msg_id=msg_id, eth_src=self.mac, eth_dst=self.gateway_mac)
+        t0 = time.monotonic()
+        self.link.send(bytes(frame))
+        pkt = self._wait(msg_id, t0 + (self.timeout if timeout is None else timeout))
+        rtt = time.monotonic() - t0
+        if pkt.type == dmsc.ERROR:
+            code, text = pkt.status() or (-1, "error without status")
+            raise RemoteError(code, text, pkt.src_name)
+        body = pkt.tlv(dmsc.TLV_BODY, b"null")
+        return Reply(json.loads(body), pkt.src_name, rtt,
+                     dmsc.DEFAULT_HOP_LIMIT - pkt.hop_limit)
+
+    def _wait(self, msg_id: int, deadline: float) -> dmsc.DMSC:
+        if msg_id in self._early:
+            return self._early.pop(msg_id)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CallTimeout(f"no reply to msg_id {msg_id} within the deadline")
+            raw = self.link.recv(left)
+            if raw is None:
+                continue
+            try:
+                pkt = dmsc.parse(raw)
+            except ValueError:
+                continue
+            if pkt.type not in (dmsc.RESPONSE, dmsc.ERROR) or pkt.dst_name != self.name:
+                continue
+            if pkt.msg_id == msg_id:
+                return pkt
+            self._early[pkt.msg_id] = pkt
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="call a DMSC service by name")
+    ap.add_argument("--iface", required=True)
+    ap.add_argument("--src", required=True, help="this caller's instance name")
+    ap.add_argument("--mac", default="00:00:00:00:00:00")
+    ap.add_argument("--timeout", type=float, default=2.0)
+    ap.add_argument("dst")
+    ap.add_argument("method")
+    ap.add_argument("args", nargs="?", default="{}", help="JSON arguments")
+    a = ap.parse_args(argv)
+    try:
+        with Client(a.iface, a.src, mac=a.mac, timeout=a.timeout) as c:
+            r = c.call(a.dst, a.method, json.loads(a.args))
+    except (CallError, names.InvalidName, json.JSONDecodeError) as exc:
+        print(json.dumps({"error": str(exc)}))
+        return 1
+    print(json.dumps({"result": r.result, "from": r.responder,
+                      "rtt_ms": round(r.rtt_s * 1000, 3), "hops": r.hops}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Service names and their match keys: the one implementation of the encoding.
+
+A name is hierarchical and '/'-separated: ``/shop/cart``, ``/shop/cart/i4``.
+The switch cannot hash variable-length strings, so the sender puts a
+fixed-width key in the header and the switch does longest-prefix match on it:
+
+* each of the first ``NAME_COMPONENTS`` (4) components is hashed with CRC-32
+  (IEEE 802.3, as ``zlib.crc32``) of its UTF-8 bytes to ``COMPONENT_BITS`` (32)
+  bits;
+* the hashes are concatenated, first component in the most significant bits,
+  and unused slots are zero, giving a 128-bit key;
+* a prefix of k components matches with prefix length k x 32.
+
+Names deeper than four components are routed by their first four (the key
+ignores the rest; the textual name travels in a TLV and the endpoint checks it).
+A *prefix* deeper than four components cannot be routed distinctly and is
+refused (:class:`PrefixTooDeep`). docs/wire-format.md is the prose version.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+NAME_COMPONENTS = 4
+COMPONENT_BITS = 32
+KEY_BITS = NAME_COMPONENTS * COMPONENT_BITS
+KEY_BYTES = KEY_BITS // 8
+MAX_COMPONENT_BYTES = 255
+MAX_NAME_BYTES = 1024
+
+_COMPONENT_MASK = (1 << COMPONENT_BITS) - 1
+
+
+class InvalidName(ValueError):
+    """A string that is not a DMSC name; the message says what is wrong."""
+
+
+class PrefixTooDeep(InvalidName):
+    """A prefix with more components than the key can tell apart."""
+
+
+def components(name: str) -> tuple[str, ...]:
+    """Split and check a name. ``/`` is the root (no components)."""
+    if not isinstance(name, str):
+        raise InvalidName(f"a name is a string, not {type(name).__name__}")
+    if not name.startswith("/"):
+        raise InvalidName(f"name {name!r} must start with '/'")
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise InvalidName(f"name is longer than {MAX_NAME_BYTES} bytes")
+    if name == "/":
+        return ()
+    parts = tuple(name[1:].split("/"))
+    for part in parts:
+        if part == "":
+            raise InvalidName(f"name {name!r} has an empty component")
+        if len(part.encode("utf-8")) > MAX_COMPONENT_BYTES:
+            raise InvalidName(f"component {part[:20]!r}... is longer than "
+                              f"{MAX_COMPONENT_BYTES} bytes")
+        if any(ord(ch) < 0x20 for ch in part):
+            raise InvalidName(f"name {name!r} has a control character")
+    return parts
+
+
+def normalize(name: str) -> str:
+    """The canonical text of a name (checked)."""
+    return "/" + "/".join(components(name))
+
+
+def component_hash(component: str) -> int:
+    return zlib.crc32(component.encode("utf-8")) & _COMPONENT_MASK
+
+
+def _key(parts: tuple[str, ...]) -> int:
+    key = 0
+    for i in range(NAME_COMPONENTS):
+        key <<= COMPONENT_BITS
+        if i < len(parts):
+            key |= component_hash(parts[i])
+    return key
+
+
+def name_key(name: str) -> int:
+    """The 128-bit key a frame addressed to ``name`` carries."""
+    return _key(components(name)[:NAME_COMPONENTS])
+
+
+def prefix_key(prefix: str) -> tuple[int, int]:
+    """(key, prefix length in bits) of a routable prefix."""
+    parts = components(prefix)
+    if len(parts) > NAME_COMPONENTS:
+        raise PrefixTooDeep(
+            f"prefix {prefix!r} has {len(parts)} components; the name key tells "
+            f"apart at most {NAME_COMPONENTS}")
+    return _key(parts), len(parts) * COMPONENT_BITS
+
+
+def key_bytes(key: int) -> bytes:
+    return key.to_bytes(KEY_BYTES, "big")
+
+
+def format_key(key: int, prefix_len: int = KEY_BITS) -> str:
+    """Hex, one group per component, only the components the prefix covers."""
+    groups = [(key >> (COMPONENT_BITS * (NAME_COMPONENTS - 1 - i))) & _COMPONENT_MASK
+              for i in range(NAME_COMPONENTS)]
+    shown = max(0, prefix_len // COMPONENT_BITS)
+    body = ":".join(f"{g:08x}" for g in groups[:shown])
+    return f"{body or '-'}/{prefix_len}"
+
+
+def prefix_matches(prefix: str, name: str) -> bool:
+    """Does ``prefix`` cover ``name`` component-wise (the textual check)?"""
+    p, n = components(prefix), components(name)
+    return n[:len(p)] == p
+
+
+@dataclass
+class NameIndex:
+    """Turns keys back into the names that produced them (for inspection).
+
+    Hash collisions are reported, not hidden: ``add`` raises if two different
+    prefixes of the same length give the same key.
+    """
+    by_key: dict[tuple[int, int], str]
+
+    def __init__(self, names=()):
+        self.by_key = {}
+        for name in names:
+            self.add(name)
+
+    def add(self, prefix: str) -> tuple[int, int]:
+        prefix = normalize(prefix)
+        kl = prefix_key(prefix)
+        other = self.by_key.get(kl)
+        if other is not None and other != prefix:
+            raise InvalidName(f"{prefix!r} and {other!r} have the same key "
+                              f"{format_key(*kl)}")
+        self.by_key[kl] = prefix
+        return kl
+
+    def lookup(self, key: int, prefix_len: int) -> str:
+        return self.by_key.get((key, prefix_len)) or f"<unknown {format_key(key, prefix_len)}>"
