@@ -1,0 +1,42 @@
+# DMSC testbed. Run as root (sudo): Mininet and BMv2 need it.
+#   make demo     set up (once) and run the Figure 2 demo
+#   make test     set up (once) and run all tests (unit + bmv2 + mininet)
+#   make unit     unit tests only (no root, no switch)
+#   make bench    benchmarks (not part of the tests)
+#   make p4       recompile p4src/ into p4src/build/ (needs p4c) and regenerate p4names
+PY := .venv/bin/python
+P4C ?= p4c
+P4_BUILD := p4src/build
+
+.PHONY: setup demo test unit bench p4 p4names clean-runs
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(PY) -m controller.cli demo
+
+test: setup
+	bash scripts/run-tests.sh
+
+unit: setup
+	$(PY) -m pytest -q tests/unit
+
+bench: setup
+	$(PY) benchmarks/dataplane.py
+
+p4:
+	$(P4C) --target bmv2 --arch v1model --std p4-16 \
+	  -o $(P4_BUILD) --p4runtime-files $(P4_BUILD)/dmsc.p4info.txtpb p4src/main.p4
+	mv $(P4_BUILD)/main.json $(P4_BUILD)/dmsc.json
+	rm -f $(P4_BUILD)/main.p4i
+	$(P4C) --target bmv2 --arch v1model --std p4-16 \
+	  -o benchmarks/build --p4runtime-files benchmarks/build/ipv4_lpm.p4info.txtpb benchmarks/ipv4_lpm.p4
+	rm -f benchmarks/build/ipv4_lpm.p4i
+	$(MAKE) p4names
+
+p4names:
+	$(PY) -m controller.gen_p4names
+
+clean-runs:
+	rm -rf runs

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# One-time setup of the DMSC testbed on Ubuntu (22.04/24.04) or Debian 12.
+#   - OS packages: Mininet (python3-mininet + mnexec), iproute2, tcpdump, venv;
+#   - BMv2 with P4Runtime (simple_switch_grpc) from p4lang's Ubuntu packages
+#     (p4lang-bmv2; p4lang-p4c too with WITH_P4C=1), when it is not on PATH;
+#   - .venv with the system site packages (for Mininet) and our Python deps.
+# Idempotent: what is already there is left alone. Needs root for apt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v mnexec >/dev/null || need_apt+=(mininet)
+command -v ip >/dev/null || need_apt+=(iproute2)
+command -v tcpdump >/dev/null || need_apt+=(tcpdump)
+/usr/bin/python3 -c 'import ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: need root to install: ${need_apt[*]} (run: sudo make setup)" >&2
+    exit 1
+  fi
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}"
+fi
+
+if ! command -v simple_switch_grpc >/dev/null; then
+  . /etc/os-release
+  if [ "${ID:-}" = "ubuntu" ] && [ "$(id -u)" -eq 0 ]; then
+    # p4lang's packages, as BMv2's and p4c's READMEs describe.
+    repo="http://download.opensuse.org/repositories/home:/p4lang/xUbuntu_${VERSION_ID}/"
+    echo "deb ${repo} /" > /etc/apt/sources.list.d/home:p4lang.list
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q curl gnupg
+    curl -fsSL "${repo}Release.key" | gpg --dearmor > /etc/apt/trusted.gpg.d/home_p4lang.gpg
+    apt-get update -q
+    pkgs=(p4lang-bmv2)
+    [ "${WITH_P4C:-0}" = "1" ] && pkgs+=(p4lang-p4c)
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}"
+  else
+    echo "setup: simple_switch_grpc (BMv2) is not installed and this is not Ubuntu:" >&2
+    echo "       install BMv2 with P4Runtime support yourself (see README, 'Setup')." >&2
+    echo "       The BMv2 and Mininet tests will be skipped until then." >&2
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+if ! .venv/bin/python -c 'import p4runtime_sh, scapy, networkx, yaml, rich, pytest, controller' 2>/dev/null; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[test]'
+fi
+echo "setup: done (.venv ready; simple_switch_grpc: $(command -v simple_switch_grpc || echo missing))"

@@ -1,0 +1,214 @@
+"""One switch, one P4 feature per test: frames in on veths, frames out, counters."""
+from __future__ import annotations
+
+import collections
+
+import pytest
+from scapy.layers.l2 import Ether
+
+from controller import p4names as N
+from controller.fib import DROP, PUNT, Hop, Route
+from tests.bmv2.conftest import SWITCH_ID, peer_mac, port_mac
+from traffic import dmsc, names
+
+pytestmark = pytest.mark.bmv2
+
+
+def via(*ports):
+    return Route.via(Hop(p, peer_mac(p)) for p in ports)
+
+
+def req(dst, src="/A/1", **kw):
+    return dmsc.request(dst, src, "echo", {}, msg_id=kw.pop("msg_id", 1), **kw)
+
+
+def test_longest_prefix_wins_and_frame_is_rewritten(rig, fib):
+    fib.sync({"/A": via(2), "/A/1": via(3)})
+    rig.send(1, req("/A/1", hop_limit=9))
+    out = rig.expect(3)
+    eth = Ether(bytes(out.underlayer))
+    assert eth.dst == peer_mac(3) and eth.src == port_mac(3)      # egress rewrite
+    assert out.hop_limit == 8 and out.dst_name == "/A/1"           # decremented, intact
+    rig.send(1, req("/A/2"))
+    assert rig.expect(2).dst_name == "/A/2"                          # falls back to /A
+    assert rig.quiet() == {1: 0, 2: 0, 3: 0, 4: 0}
+
+
+def test_ecmp_spreads_over_members_and_keeps_flows_together(rig, fib):
+    fib.sync({"/E": via(2, 3, 4)})
+    sources = [f"/client/{i}" for i in range(48)]
+    seen = collections.defaultdict(set)
+    for src in sources:
+        rig.send(1, req("/E/x", src=src))
+    got = 0
+    for port in (2, 3, 4):
+        for raw in rig.links[port].drain(0.5):
+            seen[port].add(dmsc.parse(raw).src_name)
+            got += 1
+    assert got == len(sources)                                    # nothing lost
+    assert sum(1 for p in seen if seen[p]) >= 2                   # spread
+    # a second round: every source lands on the port it used before
+    where = {s: p for p, ss in seen.items() for s in ss}
+    for src in sources[:12]:
+        rig.send(1, req("/E/x", src=src))
+    for port in (2, 3, 4):
+        for raw in rig.links[port].drain(0.5):
+            assert where[dmsc.parse(raw).src_name] == port
+
+
+def test_hop_limit_zero_is_dropped_and_counted_one_is_forwarded(rig, fib):
+    fib.sync({"/A": via(2)})
+    before = rig.drops()["hop_limit"]
+    rig.send(1, req("/A/1", hop_limit=0))
+    assert rig.wait_counter(rig.drops, "hop_limit", before + 1) == before + 1
+    rig.send(1, req("/A/1", hop_limit=1))
+    assert rig.expect(2).hop_limit == 0
+    assert rig.quiet() == {1: 0, 2: 0, 3: 0, 4: 0}
+
+
+def _bad_frames():
+    good = bytes(req("/A/1"))
+    hdr = 14
+    yield "truncated", good[:hdr + 20]                                   # header cut short
+    v = bytearray(good); v[hdr] = 7
+    yield "bad_version", bytes(v)
+    ln = bytearray(good); ln[hdr + 42:hdr + 44] = (5000).to_bytes(2, "big")
+    yield "bad_length", bytes(ln)
+    many = Ether(type=0x88B5) / dmsc.DMSC(records=[dmsc.ProbeRecord()] * 13)
+    yield "too_many_records", bytes(many)
+    t = bytearray(good); t[hdr + 1] = 99
+    yield "bad_type", bytes(t)
+    yield "not_dmsc", bytes(Ether(type=0x0800)) + b"\x45" + b"\x00" * 40
+    yield "unexpected_type", bytes(dmsc.frame(dmsc.ANNOUNCE_ACK, "/A/1", "/sg"))
+
+
+@pytest.mark.parametrize("reason, raw", list(_bad_frames()), ids=[r for r, _ in _bad_frames()])
+def test_malformed_frames_are_dropped_counted_and_the_switch_goes_on(rig, fib, reason, raw):
+    fib.sync({"/A": via(2)})
+    before = rig.drops()
+    rig.send(1, raw)
+    assert rig.wait_counter(rig.drops, reason, before[reason] + 1) == before[reason] + 1
+    after = rig.drops()
+    assert {k: after[k] - before[k] for k in after if after[k] != before[k]} == {reason: 1}
+    assert rig.quiet(timeout=0.1) == {1: 0, 2: 0, 3: 0, 4: 0}
+    assert rig.sw.packet_in(timeout=0.1) is None
+    rig.send(1, req("/A/1"))                       # still forwarding
+    assert rig.expect(2).dst_name == "/A/1"
+
+
+@pytest.mark.parametrize("msg_type, port, reason", [
+    (dmsc.HELLO, 2, N.PUNT_CONTROL),
+    (dmsc.LSA, 3, N.PUNT_CONTROL),
+    (dmsc.LSA_ACK, 4, N.PUNT_CONTROL),
+    (dmsc.ANNOUNCE, 1, N.PUNT_ANNOUNCE),
+    (dmsc.WITHDRAW, 1, N.PUNT_ANNOUNCE),
+])
+def test_control_frames_reach_the_cpu_with_port_and_reason(rig, fib, msg_type, port, reason):
+    frame = bytes(dmsc.frame(msg_type, "/dmsc/sw/any", "/dmsc/sw/peer", msg_id=5))
+    rig.send(port, frame)
+    pin = rig.sw.packet_in(timeout=2)
+    assert pin is not None, "no packet-in"
+    assert pin.metadata == {N.PACKET_IN_INGRESS_PORT: port, N.PACKET_IN_REASON: reason}
+    assert dmsc.parse(pin.payload).type == msg_type
+    assert rig.quiet() == {1: 0, 2: 0, 3: 0, 4: 0}
+
+
+@pytest.mark.parametrize("msg_type, port, reason", [
+    (dmsc.HELLO, 1, "ctrl_from_pod"),
+    (dmsc.LSA, 1, "ctrl_from_pod"),
+    (dmsc.LSA_ACK, 1, "ctrl_from_pod"),
+    (dmsc.ANNOUNCE, 2, "announce_from_core"),
+])
+def test_signaling_on_the_wrong_kind_of_port_never_reaches_the_cpu(rig, fib, msg_type, port, reason):
+    before = rig.drops()[reason]
+    rig.send(port, dmsc.frame(msg_type, "/dmsc/sw/any", "/evil"))
+    assert rig.wait_counter(rig.drops, reason, before + 1) == before + 1
+    assert rig.sw.packet_in(timeout=0.3) is None
+
+
+def test_fib_miss_is_punted_as_no_route(rig, fib):
+    before = rig.punts()["no_route"]
+    rig.send(1, req("/nowhere/1"))
+    pin = rig.sw.packet_in(timeout=2)
+    assert pin is not None and pin.metadata[N.PACKET_IN_REASON] == N.PUNT_NO_ROUTE
+    assert dmsc.parse(pin.payload).dst_name == "/nowhere/1"
+    assert rig.punts()["no_route"] == before + 1
+
+
+def test_punt_local_entry_sends_frames_for_the_switch_to_its_agent(rig, fib):
+    fib.sync({"/dmsc/sw/dut": Route(special=PUNT), "/blackhole": Route(special=DROP)})
+    rig.send(2, dmsc.frame(dmsc.PROBE_REPLY, "/dmsc/sw/dut", "/B/4", msg_id=3))
+    pin = rig.sw.packet_in(timeout=2)
+    assert pin is not None and pin.metadata[N.PACKET_IN_REASON] == N.PUNT_LOCAL
+    before = rig.drops()["fib"]
+    rig.send(1, req("/blackhole/x"))
+    assert rig.wait_counter(rig.drops, "fib", before + 1) == before + 1
+
+
+def test_packet_out_leaves_the_named_port_unchanged(rig, fib):
+    frame = bytes(dmsc.frame(dmsc.HELLO, "/dmsc/sw/peer", "/dmsc/sw/dut", msg_id=77))
+    rig.sw.packet_out(frame, egress_port=3)
+    raw = rig.links[3].recv(2)
+    assert raw == frame
+    assert rig.quiet() == {1: 0, 2: 0, 3: 0, 4: 0}
+
+
+def test_packet_out_with_route_flag_is_forwarded_by_name(rig, fib):
+    fib.sync({"/B": via(4)})
+    frame = dmsc.probe("/B/4", "/dmsc/sw/dut", msg_id=9)
+    rig.sw.packet_out(bytes(frame), flags=N.PKTOUT_ROUTE)
+    out = rig.expect(4)
+    assert out.type == dmsc.PROBE and out.rec_count == 1
+    assert out.records[0].ingress_port == N.CPU_PORT and out.records[0].egress_port == 4
+
+
+def test_probe_gets_a_per_hop_record(rig, fib):
+    fib.sync({"/A": via(3)})
+    prior = dmsc.ProbeRecord(switch_id=7, ingress_ts=1, egress_ts=2)
+    rig.send(1, dmsc.probe("/A/1", "/dmsc/sw/sg9", msg_id=4, records=[prior]))
+    out = rig.expect(3)
+    assert out.rec_count == 2
+    rec = out.records[0]                                   # newest first
+    assert rec.switch_id == SWITCH_ID
+    assert (rec.ingress_port, rec.egress_port) == (1, 3)
+    assert rec.ingress_ts > 0 and rec.egress_ts >= rec.ingress_ts
+    assert out.records[1].switch_id == 7                    # earlier hop kept
+    assert out.dst_name == "/A/1" and out.src_name == "/dmsc/sw/sg9"   # TLVs intact
+
+
+def test_full_probe_stack_is_flagged_not_overflowed(rig, fib):
+    fib.sync({"/A": via(3)})
+    recs = [dmsc.ProbeRecord(switch_id=i) for i in range(dmsc.MAX_PROBE_RECORDS)]
+    rig.send(1, dmsc.probe("/A/1", "/s", msg_id=4, records=recs))
+    out = rig.expect(3)
+    assert out.rec_count == dmsc.MAX_PROBE_RECORDS and out.flags.PROBE_FULL
+    assert [r.switch_id for r in out.records] == list(range(dmsc.MAX_PROBE_RECORDS))
+
+
+def test_fib_direct_counters_count_per_entry(rig, fib):
+    fib.sync({"/A": via(2), "/B": via(3)})
+    for _ in range(5):
+        rig.send(1, req("/A/1"))
+    for _ in range(2):
+        rig.send(1, req("/B/7"))
+    assert len(rig.links[2].drain(0.3)) == 5 and len(rig.links[3].drain(0.3)) == 2
+    counts = fib.counters()
+    assert counts[names.prefix_key("/A")][0] == 5
+    assert counts[names.prefix_key("/B")][0] == 2
+
+
+def test_scsc_policy_overrides_the_fib(rig, fib):
+    fib.sync({"/B": via(2)})
+    key, plen = names.prefix_key("/B")
+    mask = ((1 << plen) - 1) << (names.KEY_BITS - plen)
+    src_key = names.name_key("/A/1")
+    rig.sw.insert([rig.sw.table_entry(
+        N.TABLE_POLICY, {N.MATCH_POLICY_DST_KEY: (key, mask),
+                         N.MATCH_POLICY_SRC_KEY: (src_key, (1 << 128) - 1)},
+        action=N.ACTION_POLICY_FORWARD,
+        params={N.PARAM_POLICY_FORWARD_PORT: 4, N.PARAM_POLICY_FORWARD_DMAC: 0x020000009904},
+        priority=10)])
+    rig.send(1, req("/B/4", src="/A/1"))
+    assert rig.expect(4).dst_name == "/B/4"                 # steered by policy
+    rig.send(1, req("/B/4", src="/C/2"))
+    assert rig.expect(2).dst_name == "/B/4"                 # others: FIB

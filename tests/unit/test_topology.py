@@ -1,0 +1,111 @@
+"""Topology files -> networkx graph, and the SPF expectations built on it."""
+import networkx as nx
+import pytest
+
+from tests.conftest import ROOT
+from topologies import routes
+from topologies.topo import Topology, TopologyError
+
+FIG2 = ROOT / "topologies" / "fig2.yaml"
+
+
+@pytest.fixture(scope="module")
+def fig2():
+    return Topology.load(FIG2)
+
+
+def test_fig2_is_the_drafts_figure(fig2):
+    assert fig2.switches() == ["sg1", "sg2", "sg3", "sg4", "sr1", "sr2", "sr3"]
+    assert fig2.pods() == ["pod1", "pod2", "pod3", "pod4"]
+    assert fig2.instances("pod1") == ["/A/1", "/B/1"]
+    assert fig2.instances("pod4") == ["/A/4", "/B/4"]
+    assert {fig2.gateway(p) for p in fig2.pods()} == {"sg1", "sg2", "sg3", "sg4"}
+    srs = ["sr1", "sr2", "sr3"]
+    assert all(fig2.graph.has_edge(a, b) for a in srs for b in srs if a < b)   # triangle
+    for sg in ("sg1", "sg2", "sg3", "sg4"):
+        assert sum(1 for nb in fig2.graph.neighbors(sg) if fig2.kind(nb) == "sr") == 2
+
+
+def test_fig2_any_two_sgs_have_two_disjoint_paths(fig2):
+    core = fig2.core_graph()
+    sgs = ["sg1", "sg2", "sg3", "sg4"]
+    for a in sgs:
+        for b in sgs:
+            if a < b:
+                assert nx.node_connectivity(core, a, b) >= 2, (a, b)
+
+
+def test_ports_roles_and_macs(fig2):
+    assert fig2.port("sg1", "pod1") == 1 and fig2.port_role("sg1", 1) == "pod"
+    assert fig2.port_role("sg1", 2) == "core"
+    assert fig2.neighbour_on("sr3", 6) == "sg4"
+    macs = {fig2.mac(s, fig2.port(s, nb)) for s in fig2.switches() for nb in fig2.graph.neighbors(s)}
+    macs |= {fig2.mac(p, 0) for p in fig2.pods()}
+    assert len(macs) == 2 * fig2.graph.number_of_edges()          # all distinct
+
+
+BASE = {"nodes": {"p": {"kind": "pod", "instances": ["/X/1"]}, "g": {"kind": "sg", "id": 1},
+                  "r": {"kind": "sr", "id": 2}},
+        "links": [["p", "g:1"], ["g:2", "r:1"]]}
+
+
+def variant(**changes):
+    import copy
+    d = copy.deepcopy(BASE)
+    for k, v in changes.items():
+        d[k] = v
+    return d
+
+
+@pytest.mark.parametrize("data, why", [
+    ({"nodes": {}}, "needs 'nodes' and 'links'"),
+    (variant(nodes={**BASE["nodes"], "x": {"kind": "router"}}), "kind 'router'"),
+    (variant(links=[["p", "g:1"], ["g:2", "q:1"]]), "unknown node 'q'"),
+    (variant(links=[["p", "g:1"], ["g", "r:1"]]), "needs a port"),
+    (variant(links=[["p", "g:1"], ["g:1", "r:1"]]), "g port 1 is used by"),
+    (variant(links=[["p", "g:1"], ["g:255", "r:1"]]), "outside 1..254"),
+    (variant(links=[["p", "r:1"], ["g:2", "r:2"]]), "not an SG"),
+    (variant(nodes={**BASE["nodes"], "r": {"kind": "sr", "id": 1}}), "share id 1"),
+    (variant(nodes={**BASE["nodes"], "p": {"kind": "pod", "instances": ["nope"]}}), "must start with"),
+    (variant(links=[["p", "g:1"], {"ends": ["g:2", "r:1"], "cost": 0}]), "cost must be"),
+    (variant(links=[["p", "g:1"], {"ends": ["g:2", "r:1"], "delay": "fast"}]), "not like '2ms'"),
+    (variant(links=[["p", "g:1"], ["g:2", "r:1"], ["r:2", "g:3"]]), "already linked"),
+])
+def test_bad_topologies_are_refused_with_the_reason(data, why):
+    with pytest.raises(TopologyError, match=why):
+        Topology.from_dict(data, source="t.yaml")
+
+
+def test_unreadable_file_is_a_topology_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("nodes: [unclosed")
+    with pytest.raises(TopologyError, match="bad.yaml"):
+        Topology.load(bad)
+
+
+def test_expected_fibs_deliver_locally_and_follow_shortest_paths(fig2):
+    fibs = routes.expected_fibs(fig2)
+    assert fibs["sg4"]["/B/4"] == {routes.NextHop(1, fig2.mac("pod4", 0))}
+    assert routes.path(fig2, fibs, "pod1", "/B/4") == ["sg1", "sr3", "sg4", "pod4"]
+    assert routes.path(fig2, fibs, "pod4", "/A/1") == ["sg4", "sr3", "sg1", "pod1"]
+
+
+def test_expected_fibs_use_every_equal_cost_next_hop(fig2):
+    fibs = routes.expected_fibs(fig2)
+    # sg1 -> sg3: via sr1 and via sr3, both two hops
+    assert {h.port for h in fibs["sg1"]["/D/3"]} == {2, 3}
+
+
+def test_anycast_service_prefix_goes_to_nearest_replica(fig2):
+    fibs = routes.expected_fibs(fig2)
+    assert routes.path(fig2, fibs, "pod1", "/A")[-1] == "pod1"     # its own replica
+    assert routes.path(fig2, fibs, "pod4", "/B")[-1] == "pod4"
+    # sr3 is one hop from both replicas' SGs: ECMP over the two
+    assert {fig2.neighbour_on("sr3", h.port) for h in fibs["sr3"]["/A"]} == {"sg1", "sg4"}
+
+
+def test_failed_switch_reroutes_expectations(fig2):
+    core = fig2.core_graph()
+    core.remove_node("sr3")
+    fibs = routes.expected_fibs(fig2, core=core)
+    assert routes.path(fig2, fibs, "pod1", "/B/4") == ["sg1", "sr1", "sr2", "sg4", "pod4"]

@@ -1,0 +1,115 @@
+"""The Scapy layers against the wire format and headers.p4, byte for byte."""
+import re
+import struct
+
+import pytest
+from scapy.layers.l2 import Ether
+
+from tests.conftest import ROOT
+from traffic import dmsc, names
+
+HEADERS_P4 = (ROOT / "p4src" / "include" / "headers.p4").read_text()
+DEFINE_P4 = (ROOT / "p4src" / "include" / "define.p4").read_text()
+
+
+def p4_header_fields(header: str) -> list[tuple[str, int]]:
+    body = re.search(r"header\s+%s\s*\{(.*?)\}" % header, HEADERS_P4, re.S).group(1)
+    out = []
+    for line in body.splitlines():
+        line = line.split("//")[0].strip()
+        m = re.match(r"(bit<(\d+)>|name_key_t|mac_addr_t)\s+(\w+);", line)
+        if m:
+            width = int(m.group(2)) if m.group(2) else {"name_key_t": 128, "mac_addr_t": 48}[m.group(1)]
+            out.append((m.group(3), width))
+    return out
+
+
+def p4_const(name: str) -> int:
+    m = re.search(r"const\s+\S+\s+%s\s*=\s*(0x[0-9A-Fa-f]+|\d+);" % name, DEFINE_P4)
+    if m is None:
+        m = re.search(r"#define\s+%s\s+(\d+)" % name, DEFINE_P4)
+    return int(m.group(1), 0)
+
+
+@pytest.mark.parametrize("header, layer, skip", [
+    ("dmsc_t", dmsc.DMSC, {"records", "tlvs"}),
+    ("probe_rec_t", dmsc.ProbeRecord, set()),
+])
+def test_scapy_fields_match_headers_p4(header, layer, skip):
+    def width(f):
+        return f.size if hasattr(f, "size") else f.sz * 8   # BitField: bits; others: bytes
+    scapy_fields = [(f.name, width(f)) for f in layer.fields_desc if f.name not in skip]
+    assert scapy_fields == p4_header_fields(header)
+
+
+def test_fixed_header_and_record_sizes_match_define_p4():
+    assert len(bytes(dmsc.DMSC())) == dmsc.HDR_BYTES == p4_const("DMSC_HDR_BYTES")
+    assert sum(w for _, w in p4_header_fields("dmsc_t")) == 8 * dmsc.HDR_BYTES
+    assert len(bytes(dmsc.ProbeRecord())) == dmsc.PROBE_REC_BYTES == p4_const("PROBE_REC_BYTES")
+    assert dmsc.MAX_PROBE_RECORDS == p4_const("MAX_PROBE_RECORDS")
+    assert dmsc.ETHERTYPE_DMSC == p4_const("ETHERTYPE_DMSC") == 0x88B5
+    assert dmsc.DMSC_VERSION == p4_const("DMSC_VERSION")
+    assert names.NAME_COMPONENTS == p4_const("NAME_COMPONENTS")
+    assert names.COMPONENT_BITS == p4_const("COMPONENT_BITS")
+
+
+def test_message_types_match_define_p4():
+    for value, name in dmsc.MSG_TYPES.items():
+        assert p4_const("TYPE_" + name.upper()) == value, name
+    assert dmsc.FLAG_PROBE_FULL == p4_const("FLAG_PROBE_FULL")
+
+
+def test_request_builds_byte_exact():
+    f = dmsc.request("/B/4", "/A/1", "echo", {"x": 1}, msg_id=7,
+                     eth_src="02:00:01:00:00:01", eth_dst="ff:ff:ff:ff:ff:ff")
+    dst, src = names.name_key("/B/4"), names.name_key("/A/1")
+    tlvs = b"".join(struct.pack("!BH", t, len(v)) + v for t, v in [
+        (dmsc.TLV_DST_NAME, b"/B/4"), (dmsc.TLV_SRC_NAME, b"/A/1"),
+        (dmsc.TLV_METHOD, b"echo"), (dmsc.TLV_BODY, b'{"x":1}')])
+    expected = (bytes.fromhex("ffffffffffff" "020001000001" "88b5")
+                + struct.pack("!BBBBI", 1, dmsc.REQUEST, 0, 32, 7)
+                + dst.to_bytes(16, "big") + src.to_bytes(16, "big")
+                + struct.pack("!BBH", 0, 0, len(tlvs)) + tlvs)
+    assert bytes(f) == expected
+
+
+def test_round_trip_with_records_and_padding():
+    recs = [dmsc.ProbeRecord(switch_id=i, ingress_port=1, egress_port=2,
+                             ingress_ts=10 * i, egress_ts=10 * i + 3,
+                             enq_qdepth=i, deq_timedelta=5) for i in range(3)]
+    f = dmsc.probe("/A/1", "/dmsc/sg/sg1", msg_id=99, records=recs)
+    raw = bytes(f) + b"\x00" * 20                       # Ethernet padding
+    p = dmsc.parse(raw)
+    assert p.rec_count == 3 and [r.switch_id for r in p.records] == [0, 1, 2]
+    assert p.records[2].egress_ts == 23
+    assert p.dst_name == "/A/1" and p.src_name == "/dmsc/sg/sg1"
+    assert p.msg_id == 99 and p.type == dmsc.PROBE
+    assert bytes(Ether(bytes(f))) == bytes(f)
+
+
+def test_probe_reply_echoes_forward_records_in_a_tlv():
+    recs = [dmsc.ProbeRecord(switch_id=7, ingress_ts=1, egress_ts=2)]
+    p = dmsc.parse(bytes(dmsc.probe("/A/1", "/S", msg_id=5, records=recs)))
+    r = dmsc.parse(bytes(dmsc.probe_reply(p, "/A/1")))
+    assert r.type == dmsc.PROBE_REPLY and r.rec_count == 0 and r.dst_name == "/S"
+    back = dmsc.records_from_tlv(r.tlv(dmsc.TLV_PROBE_RECORDS))
+    assert [x.switch_id for x in back] == [7]
+    with pytest.raises(ValueError, match="multiple of 28"):
+        dmsc.records_from_tlv(b"\x00" * 5)
+
+
+def test_status_tlv_round_trip():
+    req = dmsc.parse(bytes(dmsc.request("/B/4", "/A/1", "nope", {}, msg_id=3)))
+    err = dmsc.parse(bytes(dmsc.error(req, "/B/4", dmsc.STATUS_UNKNOWN_METHOD, "no method")))
+    assert err.status() == (dmsc.STATUS_UNKNOWN_METHOD, "no method")
+    assert err.dst_key == names.name_key("/A/1") and err.msg_id == 3
+
+
+@pytest.mark.parametrize("raw, why", [
+    (bytes(Ether(type=0x0800)) + b"\x45" * 20, "not a DMSC frame"),
+    (bytes(dmsc.request("/B", "/A", "m", {}, msg_id=1))[:-3], "truncated"),
+    (bytes(Ether(type=0x88B5) / dmsc.DMSC(version=9)), "version 9"),
+])
+def test_parse_refuses_bad_frames(raw, why):
+    with pytest.raises(ValueError, match=why):
+        dmsc.parse(raw)
