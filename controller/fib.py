@@ -9,14 +9,10 @@ equal-cost next hop (ECMP), or a single punt/drop action.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from controller import p4names as N
 from controller.p4rt import DELETE, INSERT, MODIFY, Switch
+from controller.route import DROP, PUNT, Hop, Route  # noqa: F401 (re-exported)
 from traffic import names
-
-PUNT = "punt"
-DROP = "drop"
 
 
 def mac_int(mac: str) -> int:
@@ -25,23 +21,6 @@ def mac_int(mac: str) -> int:
 
 def mac_str(value: int) -> str:
     return ":".join(f"{value:012x}"[i:i + 2] for i in range(0, 12, 2))
-
-
-@dataclass(frozen=True, order=True)
-class Hop:
-    port: int
-    mac: str
-
-
-@dataclass(frozen=True)
-class Route:
-    """``hops`` for forwarding, or ``special`` = PUNT / DROP."""
-    hops: frozenset = frozenset()
-    special: str | None = None
-
-    @classmethod
-    def via(cls, hops) -> "Route":
-        return cls(frozenset(Hop(h.port, h.mac) for h in hops))
 
 
 def base_entries(sw: Switch, switch_id: int, ports: dict[int, tuple[str, str]]):

@@ -1,0 +1,434 @@
+"""The routing core of one agent: adjacencies, LSAs, flooding, SPF scheduling.
+
+Pure state machine, no I/O: frames come in through :meth:`Router.on_frame`,
+time through :meth:`Router.tick`, port carrier through
+:meth:`Router.on_port_status`; frames to send accumulate in ``outbox`` as
+``(port, bytes)`` and a new RIB appears in ``rib`` with ``rib_version``
+bumped. The agent process (controller/agent.py) does the I/O. This split is
+what lets the unit tests run whole networks of routers in one process.
+
+Protocol, IS-IS-like (DMSC's type 2 signaling):
+* hellos on every core port every ``hello_ms``; a neighbour is *up* once its
+  hello lists us (two-way), *down* after ``dead_ms`` of silence or when the
+  port loses carrier;
+* each router originates its LSA (fragment 0: adjacencies and first prefixes;
+  more fragments for more prefixes), re-originates on change and refreshes
+  before expiry; higher sequence wins; a copy of our own LSA newer than ours
+  (we restarted) makes us jump past it;
+* reliable flooding: a newer LSA is acknowledged to the sender and flooded to
+  every other up neighbour, retransmitted every ``rxmt_ms`` until acked; a
+  new neighbour receives the whole LSDB the same way; nothing is flooded back
+  where it came from, and an LSA is flooded once per sequence (no storm);
+* every hello and LSA carries an HMAC-SHA256 over its body with the domain
+  key (TLV auth); a bad or missing one drops the frame;
+* SPF runs ``spf_delay_ms`` after the first change and at most once per
+  ``spf_hold_ms``, so churn does not cost one SPF per LSA.
+Every refused input is counted in ``counters`` under a named reason.
+"""
+from __future__ import annotations
+
+import collections
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+
+from google.protobuf.message import DecodeError
+
+from controller import spf
+from controller.lsdb import Lsdb, Verdict, key as lsa_key
+from controller.route import Hop, Route
+from controller.proto.routing_pb2 import Adjacency, Hello, Lsa, LsaAck, LsaId, PrefixEntry
+from traffic import dmsc, names
+
+MAX_PREFIXES_PER_FRAGMENT = 40     # keeps an LSA frame well under a 1500-byte MTU
+MAX_FRAGMENTS = 64
+MAX_LIFETIME_MS = 3_600_000
+MAX_ADJACENCIES = 256
+
+
+@dataclass
+class Config:
+    hello_ms: int = 100
+    dead_ms: int = 350
+    rxmt_ms: int = 250
+    lsa_lifetime_ms: int = 120_000
+    refresh_ms: int = 40_000
+    spf_delay_ms: int = 10
+    spf_hold_ms: int = 50
+
+
+@dataclass
+class Port:
+    role: str              # "core" or "pod"
+    mac: str               # this switch's MAC on that port
+    cost: int = 1
+    up: bool = True
+
+
+@dataclass
+class Neighbor:
+    router: str
+    router_id: int
+    port: int              # our port
+    their_port: int
+    mac: str
+    last_heard: float
+    two_way: bool = False
+    # LSAs waiting for this neighbour's ack: key -> (seq, next retransmit time)
+    rxmt: dict = field(default_factory=dict)
+
+
+def auth_code(key: bytes, msg_type: int, body: bytes) -> bytes:
+    return hmac.new(key, bytes([msg_type]) + body, hashlib.sha256).digest()
+
+
+class Router:
+    def __init__(self, name: str, router_id: int, kind: str, ports: dict[int, Port],
+                 key: bytes, config: Config | None = None, now: float = 0.0):
+        self.name = name
+        self.router_id = router_id
+        self.kind = kind
+        self.ports = ports
+        self.key = key
+        self.cfg = config or Config()
+        self.lsdb = Lsdb()
+        self.neighbors: dict[int, Neighbor] = {}          # by our port
+        self.local_prefixes: dict[str, tuple[int, str]] = {}   # prefix -> (port, pod mac)
+        self.outbox: list[tuple[int, bytes]] = []
+        self.counters: collections.Counter = collections.Counter()
+        self.seq = 0
+        self.my_fragments: set[int] = set()
+        self.rib: dict[str, spf.RibEntry] = {}
+        self.rib_version = 0
+        self.spf_runs = 0
+        self._spf_at: float | None = None
+        self._last_spf = -1e9
+        self._next_hello = now
+        self._next_refresh = now + self.cfg.refresh_ms / 1000
+        self._originate_pending = True
+        self._msg_id = 0
+
+    # -- inputs ------------------------------------------------------------
+    def on_frame(self, port: int, raw: bytes, now: float) -> None:
+        """A control frame punted from ``port``. Never raises on bad input."""
+        if port not in self.ports or self.ports[port].role != "core":
+            self.counters["rx_ctrl_on_pod_port"] += 1
+            return
+        try:
+            pkt = dmsc.parse(raw)
+        except Exception:
+            self.counters["rx_malformed_frame"] += 1
+            return
+        kinds = {dmsc.HELLO: (dmsc.TLV_HELLO, Hello), dmsc.LSA: (dmsc.TLV_LSA, Lsa),
+                 dmsc.LSA_ACK: (dmsc.TLV_LSA, LsaAck)}
+        if pkt.type not in kinds:
+            self.counters["rx_unexpected_type"] += 1
+            return
+        tlv, cls = kinds[pkt.type]
+        body, auth = pkt.tlv(tlv), pkt.tlv(dmsc.TLV_AUTH)
+        if body is None:
+            self.counters["rx_missing_body"] += 1
+            return
+        if auth is None or not hmac.compare_digest(auth, auth_code(self.key, pkt.type, body)):
+            self.counters["rx_auth_fail"] += 1
+            return
+        msg = cls()
+        try:
+            msg.ParseFromString(body)
+        except DecodeError:
+            self.counters["rx_malformed_body"] += 1
+            return
+        src_mac = raw[6:12].hex(":")
+        if pkt.type == dmsc.HELLO:
+            self._on_hello(port, msg, src_mac, now)
+        elif pkt.type == dmsc.LSA:
+            self._on_lsa(port, msg, now)
+        else:
+            self._on_ack(port, msg)
+
+    def on_port_status(self, port: int, up: bool, now: float) -> None:
+        p = self.ports.get(port)
+        if p is None or p.up == up:
+            return
+        p.up = up
+        if not up and port in self.neighbors:
+            self.counters["adj_down_carrier"] += 1
+            self._drop_neighbor(port, now)
+
+    def accept_prefix(self, prefix: str, port: int, mac: str, now: float) -> None:
+        """The one way a prefix enters this SG's LSA (tests and, later, the
+        SPA-checked announcement path call it). Raises InvalidName."""
+        names.prefix_key(prefix)
+        prefix = names.normalize(prefix)
+        if self.ports.get(port) is None or self.ports[port].role != "pod":
+            raise ValueError(f"port {port} of {self.name} is not a pod-facing port")
+        self.local_prefixes[prefix] = (port, mac)
+        self._originate_pending = True
+        self._schedule_spf(now)
+
+    def withdraw_prefix(self, prefix: str, now: float) -> bool:
+        prefix = names.normalize(prefix)
+        if self.local_prefixes.pop(prefix, None) is None:
+            return False
+        self._originate_pending = True
+        self._schedule_spf(now)
+        return True
+
+    def tick(self, now: float) -> None:
+        """Run whatever timers are due."""
+        if now >= self._next_hello:
+            self._send_hellos()
+            self._next_hello = now + self.cfg.hello_ms / 1000
+        for port, nb in list(self.neighbors.items()):
+            if now - nb.last_heard > self.cfg.dead_ms / 1000:
+                self.counters["adj_down_dead"] += 1
+                self._drop_neighbor(port, now)
+        if now >= self._next_refresh:
+            self._originate_pending = True
+        if self._originate_pending:
+            self._originate(now)
+        purges, removed = self.lsdb.age(now)
+        for lsa in purges:
+            self.counters["lsa_expired"] += 1
+            self._flood(lsa_key(lsa), now, except_port=None)
+        if purges or removed:
+            self._schedule_spf(now)
+        for nb in self.neighbors.values():
+            for k, (seq, due) in list(nb.rxmt.items()):
+                if now >= due:
+                    e = self.lsdb.entries.get(k)
+                    if e is None or e.lsa.seq != seq:
+                        del nb.rxmt[k]
+                        continue
+                    self._send_lsa(nb.port, self.lsdb.outgoing(k, now))
+                    nb.rxmt[k] = (seq, now + self.cfg.rxmt_ms / 1000)
+                    self.counters["lsa_retransmit"] += 1
+        if self._spf_at is not None and now >= self._spf_at:
+            self._run_spf(now)
+
+    def next_deadline(self) -> float:
+        times = [self._next_hello, self._next_refresh]
+        if self._spf_at is not None:
+            times.append(self._spf_at)
+        for nb in self.neighbors.values():
+            times.append(nb.last_heard + self.cfg.dead_ms / 1000)
+            times += [due for _s, due in nb.rxmt.values()]
+        times += [e.expires for e in self.lsdb.entries.values()]
+        return min(times)
+
+    @property
+    def synced(self) -> bool:
+        """Every core port with carrier has a two-way neighbour and nothing
+        waits for an ack: the LSDB exchange after (re)start is done."""
+        ups = [p for p, pt in self.ports.items() if pt.role == "core" and pt.up]
+        return all(p in self.neighbors and self.neighbors[p].two_way for p in ups) and \
+            not any(nb.rxmt for nb in self.neighbors.values())
+
+    # -- hellos --------------------------------------------------------------
+    def _frame(self, msg_type: int, tlv: int, body: bytes, port: int) -> bytes:
+        self._msg_id = (self._msg_id + 1) & 0xFFFFFFFF
+        return bytes(dmsc.frame(
+            msg_type, "/dmsc/rt", f"/dmsc/rt/{self.name}", msg_id=self._msg_id,
+            hop_limit=1, eth_src=self.ports[port].mac,
+            tlvs=[dmsc.TLV(type=tlv, value=body),
+                  dmsc.TLV(type=dmsc.TLV_AUTH, value=auth_code(self.key, msg_type, body))]))
+
+    def _send_hellos(self) -> None:
+        for port, p in self.ports.items():
+            if p.role != "core" or not p.up:
+                continue
+            heard = [self.neighbors[port].router] if port in self.neighbors else []
+            h = Hello(router=self.name, router_id=self.router_id, port=port,
+                      hello_ms=self.cfg.hello_ms, dead_ms=self.cfg.dead_ms, heard=heard)
+            self.outbox.append((port, self._frame(dmsc.HELLO, dmsc.TLV_HELLO,
+                                                  h.SerializeToString(), port)))
+
+    def _on_hello(self, port: int, h: Hello, mac: str, now: float) -> None:
+        if not h.router or h.router == self.name:
+            self.counters["rx_hello_bad_router"] += 1
+            return
+        nb = self.neighbors.get(port)
+        if nb is not None and nb.router != h.router:
+            self.counters["adj_down_replaced"] += 1
+            self._drop_neighbor(port, now)
+            nb = None
+        if nb is None:
+            nb = Neighbor(h.router, h.router_id, port, h.port, mac, now)
+            self.neighbors[port] = nb
+        nb.last_heard = now
+        nb.mac = mac
+        two_way = self.name in h.heard
+        if two_way and not nb.two_way:
+            nb.two_way = True
+            self.counters["adj_up"] += 1
+            self._originate_pending = True
+            for k in self.lsdb.entries:          # database exchange: flood all to it
+                nb.rxmt[k] = (self.lsdb.entries[k].lsa.seq, now)
+            self._send_hellos_to(port)
+        elif not two_way and nb.two_way:
+            self.counters["adj_down_oneway"] += 1
+            self._drop_neighbor(port, now)
+
+    def _send_hellos_to(self, port: int) -> None:
+        # answer at once so the other side's two-way check does not wait a full interval
+        nb = self.neighbors.get(port)
+        h = Hello(router=self.name, router_id=self.router_id, port=port,
+                  hello_ms=self.cfg.hello_ms, dead_ms=self.cfg.dead_ms,
+                  heard=[nb.router] if nb else [])
+        self.outbox.append((port, self._frame(dmsc.HELLO, dmsc.TLV_HELLO,
+                                              h.SerializeToString(), port)))
+
+    def _drop_neighbor(self, port: int, now: float) -> None:
+        nb = self.neighbors.pop(port, None)
+        if nb is not None and nb.two_way:
+            self._originate_pending = True
+            self._schedule_spf(now)
+
+    # -- LSAs ---------------------------------------------------------------
+    def _originate(self, now: float) -> None:
+        self._originate_pending = False
+        self.seq += 1
+        self._next_refresh = now + self.cfg.refresh_ms / 1000
+        adjs = [Adjacency(neighbor=nb.router, cost=self.ports[p].cost, port=p)
+                for p, nb in sorted(self.neighbors.items()) if nb.two_way]
+        prefixes = [PrefixEntry(prefix=pfx, port=port)
+                    for pfx, (port, _mac) in sorted(self.local_prefixes.items())]
+        chunks = [prefixes[i:i + MAX_PREFIXES_PER_FRAGMENT]
+                  for i in range(0, len(prefixes), MAX_PREFIXES_PER_FRAGMENT)] or [[]]
+        frags = set()
+        for i, chunk in enumerate(chunks[:MAX_FRAGMENTS]):
+            lsa = Lsa(origin=self.name, origin_id=self.router_id, fragment=i, seq=self.seq,
+                      lifetime_ms=self.cfg.lsa_lifetime_ms, kind=self.kind,
+                      adjacencies=adjs if i == 0 else [], prefixes=chunk)
+            self._install_own(lsa, now)
+            frags.add(i)
+        for i in self.my_fragments - frags:       # fragments no longer needed: purge
+            lsa = Lsa(origin=self.name, origin_id=self.router_id, fragment=i, seq=self.seq,
+                      lifetime_ms=0, kind=self.kind)
+            self._install_own(lsa, now)
+        self.my_fragments = frags
+        self.counters["lsa_originated"] += 1
+
+    def _install_own(self, lsa: Lsa, now: float) -> None:
+        if self.lsdb.install(lsa, now) is Verdict.NEWER:
+            self._flood(lsa_key(lsa), now, except_port=None)
+            self._schedule_spf(now)
+
+    def _validate(self, lsa: Lsa) -> str | None:
+        if not lsa.origin:
+            return "rx_lsa_no_origin"
+        if lsa.fragment >= MAX_FRAGMENTS:
+            return "rx_lsa_bad_fragment"
+        if len(lsa.prefixes) > MAX_PREFIXES_PER_FRAGMENT:
+            return "rx_lsa_too_many_prefixes"
+        if len(lsa.adjacencies) > MAX_ADJACENCIES:
+            return "rx_lsa_too_many_adjacencies"
+        if lsa.lifetime_ms > MAX_LIFETIME_MS:
+            return "rx_lsa_bad_lifetime"
+        if lsa.kind not in ("sg", "sr"):
+            return "rx_lsa_bad_kind"
+        for p in lsa.prefixes:
+            try:
+                names.prefix_key(p.prefix)
+            except names.InvalidName:
+                return "rx_lsa_bad_prefix"
+        return None
+
+    def _on_lsa(self, port: int, lsa: Lsa, now: float) -> None:
+        nb = self.neighbors.get(port)
+        if nb is None or not nb.two_way:
+            self.counters["rx_lsa_no_adjacency"] += 1
+            return
+        bad = self._validate(lsa)
+        if bad:
+            self.counters[bad] += 1
+            return
+        k = lsa_key(lsa)
+        if lsa.origin == self.name:
+            # Our own LSA, from before a restart or flooded back: take the
+            # higher sequence and re-originate past it (or purge it).
+            self._ack(port, lsa)
+            if lsa.seq >= self.seq and lsa.lifetime_ms > 0:
+                self.counters["lsa_own_newer"] += 1
+                self.seq = lsa.seq
+                self.lsdb.install(lsa, now)
+                self.my_fragments.add(lsa.fragment)
+                self._originate_pending = True
+            return
+        verdict = self.lsdb.install(lsa, now)
+        self.counters[f"lsa_{verdict.value}"] += 1
+        if verdict is Verdict.NEWER:
+            self._ack(port, lsa)
+            nb.rxmt.pop(k, None)
+            self._flood(k, now, except_port=port)
+            self._schedule_spf(now)
+        elif verdict is Verdict.SAME:
+            self._ack(port, lsa)
+            if k in nb.rxmt and nb.rxmt[k][0] == lsa.seq:
+                del nb.rxmt[k]                   # it has ours: implicit ack
+        else:
+            nb.rxmt[k] = (self.lsdb.entries[k].lsa.seq, now)   # send it our newer copy
+
+    def _ack(self, port: int, lsa: Lsa) -> None:
+        ack = LsaAck(ids=[LsaId(origin=lsa.origin, fragment=lsa.fragment, seq=lsa.seq)])
+        self.outbox.append((port, self._frame(dmsc.LSA_ACK, dmsc.TLV_LSA,
+                                              ack.SerializeToString(), port)))
+
+    def _on_ack(self, port: int, ack: LsaAck) -> None:
+        nb = self.neighbors.get(port)
+        if nb is None:
+            self.counters["rx_ack_no_adjacency"] += 1
+            return
+        for i in ack.ids:
+            k = (i.origin, i.fragment)
+            if k in nb.rxmt and nb.rxmt[k][0] <= i.seq:
+                del nb.rxmt[k]
+                self.counters["lsa_acked"] += 1
+
+    def _flood(self, k, now: float, except_port: int | None) -> None:
+        seq = self.lsdb.entries[k].lsa.seq
+        for port, nb in self.neighbors.items():
+            if port == except_port or not nb.two_way:
+                continue
+            nb.rxmt[k] = (seq, now)               # sent by the next tick, then until acked
+        self.counters["lsa_flooded"] += 1
+
+    def _send_lsa(self, port: int, lsa: Lsa) -> None:
+        self.outbox.append((port, self._frame(dmsc.LSA, dmsc.TLV_LSA,
+                                              lsa.SerializeToString(), port)))
+
+    # -- SPF ----------------------------------------------------------------
+    def _schedule_spf(self, now: float) -> None:
+        if self._spf_at is None:
+            self._spf_at = max(now + self.cfg.spf_delay_ms / 1000,
+                               self._last_spf + self.cfg.spf_hold_ms / 1000)
+
+    def _run_spf(self, now: float) -> None:
+        self._spf_at = None
+        self._last_spf = now
+        self.spf_runs += 1
+        new = spf.rib(self.lsdb, self.name,
+                      {p: port for p, (port, _m) in self.local_prefixes.items()})
+        if new != self.rib:
+            self.rib = new
+            self.rib_version += 1
+
+    def routes(self):
+        """The RIB as FIB routes: next-hop routers become (port, their MAC);
+        local prefixes the pod's port and MAC. Hops whose neighbour is gone are
+        left out; a prefix with none left gets no entry."""
+        out = {}
+        for prefix, e in self.rib.items():
+            hops = set()
+            for h in e.hops:
+                if h.neighbor == spf.LOCAL:
+                    local = self.local_prefixes.get(prefix)
+                    if local is not None:
+                        hops.add(Hop(h.port, local[1]))
+                else:
+                    nb = self.neighbors.get(h.port)
+                    if nb is not None and nb.router == h.neighbor and nb.two_way:
+                        hops.add(Hop(h.port, nb.mac))
+            if hops:
+                out[prefix] = Route.via(hops)
+        return out

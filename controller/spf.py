@@ -1,0 +1,102 @@
+"""SPF over the LSDB: the networkx graph, and the RIB it gives one router.
+
+An adjacency counts only when both ends report it (the two-way check of
+OSPF/IS-IS), so a stale LSA of a dead router cannot attract traffic. One
+Dijkstra from the computing router gives distances and, through the
+predecessor DAG, the set of equal-cost first hops to every router; a prefix
+announced by several SGs goes to the nearest ones and spreads over all their
+equal-cost first hops (anycast + ECMP in one rule).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from controller.lsdb import Lsdb
+
+LOCAL = "local"   # next hop "router" for a prefix behind this SG's own pod port
+
+
+@dataclass(frozen=True, order=True)
+class RibHop:
+    neighbor: str        # router name, or LOCAL
+    port: int
+
+
+@dataclass
+class RibEntry:
+    prefix: str
+    cost: float
+    origins: tuple[str, ...]
+    hops: frozenset[RibHop] = field(default_factory=frozenset)
+
+
+def graph(lsdb: Lsdb) -> nx.Graph:
+    """Routers and two-way adjacencies; node attribute ``prefixes`` maps each
+    prefix an SG announces to the port it sits behind."""
+    adj: dict[str, dict[str, tuple[int, int]]] = {}
+    prefixes: dict[str, dict[str, int]] = {}
+    kinds: dict[str, str] = {}
+    for e in lsdb.live():
+        lsa = e.lsa
+        kinds[lsa.origin] = lsa.kind
+        for a in lsa.adjacencies:
+            adj.setdefault(lsa.origin, {})[a.neighbor] = (a.cost, a.port)
+        for p in lsa.prefixes:
+            prefixes.setdefault(lsa.origin, {})[p.prefix] = p.port
+    g = nx.Graph()
+    for origin in kinds:
+        g.add_node(origin, kind=kinds[origin], prefixes=prefixes.get(origin, {}))
+    for u, nbrs in adj.items():
+        for v, (cost, port) in nbrs.items():
+            back = adj.get(v, {}).get(u)
+            if back is None:
+                continue                        # one-way: not (yet) an adjacency
+            g.add_edge(u, v, cost=max(cost, back[0]), ports={u: port, v: back[1]})
+    return g
+
+
+def first_hops(g: nx.Graph, me: str) -> tuple[dict[str, float], dict[str, frozenset[str]]]:
+    """Distances from ``me`` and, per router, the neighbours of ``me`` that
+    start an equal-cost shortest path to it."""
+    pred, dist = nx.dijkstra_predecessor_and_distance(g, me, weight="cost")
+    hops: dict[str, frozenset[str]] = {me: frozenset()}
+    for node in sorted(dist, key=dist.get):
+        if node == me:
+            continue
+        acc = set()
+        for p in pred[node]:
+            acc |= {node} if p == me else hops[p]
+        hops[node] = frozenset(acc)
+    return dist, hops
+
+
+def rib(lsdb: Lsdb, me: str, local_prefixes: dict[str, int] | None = None) -> dict[str, RibEntry]:
+    """{prefix: RibEntry} for router ``me``. ``local_prefixes`` are the
+    prefixes this SG has accepted itself ({prefix: pod port}): always
+    delivered locally, whatever the LSDB says."""
+    g = graph(lsdb)
+    out: dict[str, RibEntry] = {}
+    if me in g:
+        dist, hops = first_hops(g, me)
+        by_prefix: dict[str, list[str]] = {}
+        for node, attrs in g.nodes(data=True):
+            for prefix in attrs["prefixes"]:
+                by_prefix.setdefault(prefix, []).append(node)
+        for prefix, origins in by_prefix.items():
+            reach = [o for o in origins if o in dist]
+            if not reach:
+                continue
+            best = min(dist[o] for o in reach)
+            nearest = sorted(o for o in reach if dist[o] == best)
+            if me in nearest:
+                port = g.nodes[me]["prefixes"][prefix]
+                entry_hops = frozenset({RibHop(LOCAL, port)})
+            else:
+                entry_hops = frozenset(RibHop(nb, g.edges[me, nb]["ports"][me])
+                                       for o in nearest for nb in hops[o])
+            out[prefix] = RibEntry(prefix, best, tuple(nearest), entry_hops)
+    for prefix, port in (local_prefixes or {}).items():
+        out[prefix] = RibEntry(prefix, 0, (me,), frozenset({RibHop(LOCAL, port)}))
+    return out

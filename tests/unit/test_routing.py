@@ -1,0 +1,281 @@
+"""The routing core: LSDB rules, SPF with ECMP and anycast, flooding, bad input.
+
+Whole networks run in one process on a virtual clock (tests/routing_sim.py);
+the FIBs they reach are compared with topologies.routes, an independent
+multi-source computation over the topology file.
+"""
+from __future__ import annotations
+
+import pytest
+from scapy.layers.l2 import Ether
+
+from controller import spf
+from controller.route import Route
+from controller.lsdb import PURGE_HOLD_S, Lsdb, Verdict
+from controller.proto.routing_pb2 import Adjacency, Lsa, PrefixEntry
+from controller.routing import MAX_PREFIXES_PER_FRAGMENT, auth_code
+from tests.conftest import ROOT
+from tests.routing_sim import KEY, SimNet
+from topologies import routes
+from topologies.topo import Topology
+from traffic import dmsc
+
+FIG2 = Topology.load(ROOT / "topologies" / "fig2.yaml")
+
+
+def expected(topo, core=None):
+    return {s: {p: Route.via(h) for p, h in fib.items() if h}
+            for s, fib in routes.expected_fibs(topo, core=core).items()}
+
+
+def converged_fig2():
+    net = SimNet(FIG2)
+    net.accept_all()
+    net.run(2.0)
+    return net
+
+
+# -- LSDB --------------------------------------------------------------------
+def lsa(origin="x", seq=1, life=10_000, frag=0, **kw):
+    return Lsa(origin=origin, seq=seq, lifetime_ms=life, fragment=frag, kind="sr", **kw)
+
+
+def test_lsdb_newer_sequence_wins():
+    db = Lsdb()
+    assert db.install(lsa(seq=2), 0) is Verdict.NEWER
+    assert db.install(lsa(seq=2), 0) is Verdict.SAME
+    assert db.install(lsa(seq=1), 0) is Verdict.OLDER
+    assert db.get("x").lsa.seq == 2
+    assert db.install(lsa(seq=3), 0) is Verdict.NEWER
+
+
+def test_lsdb_ages_live_lsas_into_purges_then_removes_them():
+    db = Lsdb()
+    db.install(lsa(life=1000, adjacencies=[Adjacency(neighbor="y", cost=1)]), 0)
+    purges, removed = db.age(0.5)
+    assert not purges and not removed
+    purges, removed = db.age(1.0)
+    assert [p.origin for p in purges] == ["x"] and not purges[0].adjacencies
+    assert db.live() == []
+    assert db.install(lsa(seq=1), 1.1) is Verdict.SAME      # late old copy refused
+    purges, removed = db.age(1.0 + PURGE_HOLD_S)
+    assert removed == [("x", 0)] and db.entries == {}
+
+
+def test_lsdb_purge_of_the_same_sequence_wins():
+    db = Lsdb()
+    db.install(lsa(seq=4), 0)
+    assert db.install(lsa(seq=4, life=0), 0) is Verdict.NEWER
+    assert db.live() == []
+
+
+def test_outgoing_copy_carries_remaining_lifetime():
+    db = Lsdb()
+    db.install(lsa(life=10_000), 0)
+    assert db.outgoing(("x", 0), 4.0).lifetime_ms == 6000
+
+
+# -- SPF ---------------------------------------------------------------------
+def lsdb_of(adj: dict, prefixes: dict | None = None) -> Lsdb:
+    db = Lsdb()
+    ports = {}
+    for u, nbrs in adj.items():
+        ports[u] = {v: i + 1 for i, v in enumerate(sorted(nbrs))}
+    for u, nbrs in adj.items():
+        db.install(Lsa(origin=u, seq=1, lifetime_ms=60_000, kind="sg",
+                       adjacencies=[Adjacency(neighbor=v, cost=c, port=ports[u][v])
+                                    for v, c in nbrs.items()],
+                       prefixes=[PrefixEntry(prefix=p, port=9)
+                                 for p in (prefixes or {}).get(u, [])]), 0)
+    return db
+
+
+def test_spf_gives_all_equal_cost_first_hops():
+    #   a - b - d ;  a - c - d  (all cost 1): two ways to d
+    db = lsdb_of({"a": {"b": 1, "c": 1}, "b": {"a": 1, "d": 1}, "c": {"a": 1, "d": 1},
+                  "d": {"b": 1, "c": 1}}, {"d": ["/S"]})
+    r = spf.rib(db, "a")["/S"]
+    assert {h.neighbor for h in r.hops} == {"b", "c"} and r.cost == 2 and r.origins == ("d",)
+
+
+def test_spf_anycast_goes_to_the_nearest_origin_only():
+    db = lsdb_of({"a": {"b": 1, "c": 3}, "b": {"a": 1}, "c": {"a": 3}},
+                 {"b": ["/S"], "c": ["/S"]})
+    r = spf.rib(db, "a")["/S"]
+    assert r.origins == ("b",) and {h.neighbor for h in r.hops} == {"b"}
+
+
+def test_spf_ignores_one_way_adjacencies():
+    db = lsdb_of({"a": {"b": 1}, "b": {"a": 1, "c": 1}, "c": {}}, {"c": ["/S"]})
+    assert "/S" not in spf.rib(db, "a")                   # c does not report b
+
+
+def test_spf_delivers_own_prefixes_locally():
+    db = lsdb_of({"a": {"b": 1}, "b": {"a": 1}}, {"a": ["/S"], "b": ["/S"]})
+    assert spf.rib(db, "a")["/S"].hops == frozenset({spf.RibHop(spf.LOCAL, 9)})
+
+
+# -- whole networks ----------------------------------------------------------
+def test_fig2_converges_to_the_spf_of_the_topology_file():
+    net = converged_fig2()
+    assert net.fibs() == expected(FIG2)
+    for r in net.routers.values():
+        assert r.synced and len(r.lsdb.live()) == 7
+
+
+def test_link_down_reroutes_and_link_up_restores():
+    net = converged_fig2()
+    net.link("sg1", "sr3", up=False)
+    net.run(0.5)
+    core = FIG2.core_graph()
+    core.remove_edge("sg1", "sr3")
+    assert net.fibs() == expected(FIG2, core)
+    net.link("sg1", "sr3", up=True)
+    net.run(1.0)
+    assert net.fibs() == expected(FIG2)
+
+
+def test_dead_router_is_detected_by_hello_timeout_and_routed_around():
+    net = converged_fig2()
+    net.dead.add("sr3")
+    net.run(0.5)                         # dead interval 350 ms + SPF
+    core = FIG2.core_graph()
+    core.remove_node("sr3")
+    assert net.fibs() == expected(FIG2, core)
+
+
+def test_restarted_router_jumps_past_its_old_sequence():
+    net = converged_fig2()
+    old_seq = net.routers["sr1"].seq
+    from controller.routing import Router
+    r = net.routers["sr1"]
+    net.routers["sr1"] = Router("sr1", r.router_id, r.kind, r.ports, KEY, r.cfg, now=net.now)
+    net.run(1.0)
+    assert net.routers["sr1"].seq > old_seq
+    assert net.fibs() == expected(FIG2)
+    for name, rt in net.routers.items():
+        assert rt.lsdb.get("sr1").lsa.seq == net.routers["sr1"].seq, name
+
+
+def test_withdrawn_prefix_disappears_everywhere():
+    net = converged_fig2()
+    net.routers["sg2"].withdraw_prefix("/C/2", net.now)
+    net.run(0.5)
+    assert all("/C/2" not in fib for fib in net.fibs().values())
+    assert all("/C" in fib for fib in net.fibs().values())
+
+
+def test_flooding_is_acknowledged_and_never_storms():
+    net = converged_fig2()
+    sent = []
+    net.taps.append(lambda src, port, f: (sent.append(dmsc.parse(f).type), f)[1])
+    net.routers["sg1"].accept_prefix("/new", 1, FIG2.mac("pod1", 0), net.now)
+    net.run(1.0)
+    lsas = sent.count(dmsc.LSA)
+    # one new LSA crosses each of the 11 core links at most twice (once each way)
+    assert 1 <= lsas <= 2 * 11
+    assert sent.count(dmsc.LSA_ACK) >= 1
+    assert all(not nb.rxmt for r in net.routers.values() for nb in r.neighbors.values())
+    assert all("/new" in fib for fib in net.fibs().values())
+
+
+def test_lost_lsa_is_retransmitted_until_acknowledged():
+    net = converged_fig2()
+    dropped = []
+
+    def lose_first_lsa_to_sr3(src, port, f):
+        if src == "sg1" and FIG2.neighbour_on("sg1", port) == "sr3" \
+                and dmsc.parse(f).type == dmsc.LSA and not dropped:
+            dropped.append(1)
+            return None
+        return f
+    net.taps.append(lose_first_lsa_to_sr3)
+    net.routers["sg1"].accept_prefix("/again", 1, FIG2.mac("pod1", 0), net.now)
+    net.run(1.0)
+    assert dropped and net.routers["sg1"].counters["lsa_retransmit"] >= 1
+    assert all("/again" in fib for fib in net.fibs().values())
+
+
+# -- bad input ---------------------------------------------------------------
+def frame_from(router, msg_type, tlv, body, key=KEY, auth=True):
+    tlvs = [dmsc.TLV(type=tlv, value=body)]
+    if auth:
+        tlvs.append(dmsc.TLV(type=dmsc.TLV_AUTH, value=auth_code(key, msg_type, body)))
+    return bytes(dmsc.frame(msg_type, "/dmsc/rt", f"/dmsc/rt/{router}", hop_limit=1,
+                            eth_src="02:00:00:00:0d:03", tlvs=tlvs))
+
+
+def snapshot(r):
+    return {k: (e.lsa.SerializeToString(), e.expires) for k, e in r.lsdb.entries.items()}
+
+
+BAD = {
+    "rx_auth_fail": lambda: frame_from("sr3", dmsc.LSA, dmsc.TLV_LSA,
+                                       lsa("evil", seq=9).SerializeToString(), key=b"wrong"),
+    "rx_auth_fail ": lambda: frame_from("sr3", dmsc.LSA, dmsc.TLV_LSA,
+                                        lsa("evil", seq=9).SerializeToString(), auth=False),
+    "lsa_older": lambda: frame_from("sr3", dmsc.LSA, dmsc.TLV_LSA,
+                                    Lsa(origin="sr1", seq=1, lifetime_ms=60_000,
+                                        kind="sr").SerializeToString()),
+    "rx_malformed_body": lambda: frame_from("sr3", dmsc.LSA, dmsc.TLV_LSA,
+                                            lsa("evil", seq=9, adjacencies=[
+                                                Adjacency(neighbor="n" * 50)]).SerializeToString()[:-7]),
+    "rx_malformed_frame": lambda: bytes(Ether(type=0x88B5)) + bytes(range(256)) * 3,
+    "rx_lsa_too_many_prefixes": lambda: frame_from("sr3", dmsc.LSA, dmsc.TLV_LSA, lsa(
+        "evil", seq=9, prefixes=[PrefixEntry(prefix=f"/p{i}", port=1)
+                                 for i in range(MAX_PREFIXES_PER_FRAGMENT + 1)]).SerializeToString()),
+    "rx_lsa_bad_prefix": lambda: frame_from("sr3", dmsc.LSA, dmsc.TLV_LSA, lsa(
+        "evil", seq=9, prefixes=[PrefixEntry(prefix="no-slash", port=1)]).SerializeToString()),
+    "rx_lsa_bad_lifetime": lambda: frame_from("sr3", dmsc.LSA, dmsc.TLV_LSA,
+                                              lsa("evil", seq=9, life=10**9).SerializeToString()),
+}
+
+
+@pytest.mark.parametrize("reason", list(BAD))
+def test_bad_lsas_are_dropped_counted_and_leave_the_lsdb_alone(reason):
+    net = converged_fig2()
+    r = net.routers["sg1"]
+    port = FIG2.port("sg1", "sr3")
+    before, counters = snapshot(r), dict(r.counters)
+    r.on_frame(port, BAD[reason](), net.now)
+    assert snapshot(r) == before
+    assert r.counters[reason.strip()] == counters.get(reason.strip(), 0) + 1
+    net.run(0.5)
+    assert net.fibs() == expected(FIG2)          # and the network carries on
+
+
+def test_random_garbage_never_raises():
+    import random
+    net = converged_fig2()
+    r = net.routers["sr3"]
+    rng = random.Random(7)
+    for _ in range(300):
+        raw = bytes(Ether(type=0x88B5)) + bytes(rng.randrange(256) for _ in range(rng.randrange(200)))
+        r.on_frame(1, raw, net.now)
+    assert "sr1" in {nb.router for nb in r.neighbors.values()}
+
+
+def test_control_frame_on_a_pod_port_is_refused():
+    net = converged_fig2()
+    r = net.routers["sg1"]
+    r.on_frame(1, frame_from("sr3", dmsc.LSA, dmsc.TLV_LSA, lsa("evil", 9).SerializeToString()),
+               net.now)
+    assert r.counters["rx_ctrl_on_pod_port"] == 1 and r.lsdb.get("evil") is None
+
+
+def test_accept_prefix_refuses_bad_input():
+    net = converged_fig2()
+    with pytest.raises(ValueError, match="not a pod-facing port"):
+        net.routers["sg1"].accept_prefix("/x", 2, "02:00:00:00:00:01", net.now)
+    from traffic.names import InvalidName
+    with pytest.raises(InvalidName):
+        net.routers["sg1"].accept_prefix("/a/b/c/d/e", 1, "02:00:00:00:00:01", net.now)
+
+
+def test_many_prefixes_split_into_fragments():
+    net = converged_fig2()
+    for i in range(3 * MAX_PREFIXES_PER_FRAGMENT):
+        net.routers["sg2"].accept_prefix(f"/bulk/{i}", 1, FIG2.mac("pod2", 0), net.now)
+    net.run(1.0)
+    assert {k[1] for k in net.routers["sr1"].lsdb.entries if k[0] == "sg2"} == {0, 1, 2, 3}
+    assert len([p for p in net.fibs()["sr1"] if p.startswith("/bulk/")]) == 3 * MAX_PREFIXES_PER_FRAGMENT
