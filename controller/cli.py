@@ -1,9 +1,15 @@
 """``dmsc``: the testbed's command line.
 
     dmsc demo                 Figure 2 on BMv2 in Mininet: a call by name, A/1 -> B/4
+    dmsc up                   bring a topology up with its agents and pods; Ctrl-C ends it
+    dmsc lsdb|rib|fib SWITCH  a running switch's LSDB / RIB (from its agent) / FIB
+                              (read back over P4Runtime, keys shown as names)
+    dmsc shell SWITCH         the p4runtime-shell command line for a running switch
     dmsc topo FILE            a topology file as nodes, links and expected FIBs
-    dmsc shell-cmd ADDR ID    the p4runtime-shell command line for one switch
     dmsc check                what this machine has and lacks for the testbed
+
+Commands on a running network find it through RUN_DIR/network.json
+(default runs/net, the run directory of ``dmsc up`` and ``dmsc demo``).
 
 Library code raises; this entry point is the only place that prints and exits.
 """
@@ -24,12 +30,13 @@ from traffic import names
 
 console = Console()
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RUN = ROOT / "runs" / "net"
 
 
 def shell_cmd(grpc_addr: str, device_id: int) -> str:
     """p4runtime-shell on a running switch. No --config: the shell reads the
     P4Info from the switch instead of pushing a pipeline (which would wipe it).
-    Election id 0,2 makes the shell primary so it can also write."""
+    The agents hold election id 0,100, so the shell (0,2) is a read-only backup."""
     return (f"{sys.executable} -m p4runtime_sh --grpc-addr {grpc_addr} "
             f"--device-id {device_id} --election-id 0,2")
 
@@ -89,9 +96,158 @@ def cmd_topo(args) -> int:
     return 0
 
 
-def cmd_shell_cmd(args) -> int:
-    print(shell_cmd(args.grpc_addr, args.device_id))
+def _load_net_state(run_dir) -> dict:
+    path = Path(run_dir) / "network.json"
+    if not path.exists():
+        raise RuntimeError(f"no running network described in {path} (start one with `dmsc up`)")
+    return json.loads(path.read_text())
+
+
+def _switch_info(args) -> tuple[dict, dict]:
+    state = _load_net_state(args.run_dir)
+    if args.switch not in state["switches"]:
+        raise RuntimeError(f"no switch {args.switch!r}; have {', '.join(state['switches'])}")
+    return state, state["switches"][args.switch]
+
+
+def cmd_shell(args) -> int:
+    _state, info = _switch_info(args)
+    print(shell_cmd(info["grpc_addr"], info["device_id"]))
     return 0
+
+
+def _agent_state(info):
+    from controller.admin import AdminClient
+    if not info.get("admin_addr"):
+        raise RuntimeError("this network runs without agents (static FIBs)")
+    with AdminClient(info["admin_addr"]) as c:
+        return c.state()
+
+
+def cmd_lsdb(args) -> int:
+    _state, info = _switch_info(args)
+    st = _agent_state(info)
+    t = Table(title=f"{args.switch}: LSDB ({len(st.lsdb)} LSAs)")
+    for col in ("origin", "frag", "seq", "life s", "adjacencies", "prefixes"):
+        t.add_column(col)
+    for lsa in st.lsdb:
+        t.add_row(lsa.origin, str(lsa.fragment), str(lsa.seq), f"{lsa.lifetime_ms / 1000:.0f}",
+                  ", ".join(f"{a.neighbor}({a.cost})" for a in lsa.adjacencies),
+                  ", ".join(f"{p.prefix}@{p.port}" for p in lsa.prefixes))
+    console.print(t)
+    nb = Table(title="neighbours")
+    for col in ("port", "router", "mac", "state", "heard s ago"):
+        nb.add_column(col)
+    for n in st.neighbors:
+        nb.add_row(str(n.port), n.router, n.mac, n.state, f"{n.last_heard_age_s:.2f}")
+    console.print(nb)
+    return 0
+
+
+def cmd_rib(args) -> int:
+    _state, info = _switch_info(args)
+    st = _agent_state(info)
+    t = Table(title=f"{args.switch}: RIB (SPF runs {st.spf_runs}, FIB version {st.fib_version})")
+    for col in ("prefix", "origins", "cost", "next hops"):
+        t.add_column(col)
+    for e in st.rib:
+        t.add_row(e.prefix, ", ".join(e.origins), f"{e.cost:g}",
+                  ", ".join(f"port {h.port} -> {h.neighbor}" for h in e.next_hops))
+    console.print(t)
+    return 0
+
+
+def cmd_fib(args) -> int:
+    from controller.converge import FibReader
+    from controller.fib import Fib
+    state, info = _switch_info(args)
+    idx = names.NameIndex()
+    try:      # names for the keys: every prefix the agents know of
+        for lsa in _agent_state(info).lsdb:
+            for p in lsa.prefixes:
+                idx.add(p.prefix)
+    except RuntimeError:
+        from topologies import routes
+        from topologies.topo import Topology
+        for p in routes.served_prefixes(Topology.load(state["topology"])):
+            idx.add(p)
+    with FibReader({args.switch: (info["grpc_addr"], info["device_id"])}) as r:
+        sw = r.conns[args.switch]
+        fib = Fib(sw)
+        entries, counters = fib.read(), fib.counters()
+    t = Table(title=f"{args.switch}: FIB read over P4Runtime from {info['grpc_addr']}")
+    for col in ("prefix", "key", "action", "packets"):
+        t.add_column(col)
+    for k, route in sorted(entries.items(), key=lambda kv: idx.lookup(*kv[0])):
+        action = route.special or ", ".join(f"port {h.port} ({h.mac})" for h in sorted(route.hops))
+        t.add_row(idx.lookup(*k), names.format_key(*k), action, str(counters.get(k, (0, 0))[0]))
+    console.print(t)
+    return 0
+
+
+def _bring_up(args, topo):
+    """Network, then agents (or static FIBs), pod prefixes, pods; returns
+    (net, static connections or {}, convergence seconds)."""
+    from controller.converge import FibReader, expected_fibs, wait_converged
+    from controller.static import program_static
+    from topologies.net import DmscNet
+    net = DmscNet(topo, Path(args.run_dir), pcap=getattr(args, "pcap", False))
+    conns = {}
+    try:
+        t0 = time.monotonic()
+        net.start()
+        console.print(f"network up: {len(topo.switches())} BMv2 switches, {len(topo.pods())} "
+                      f"pods, in {time.monotonic() - t0:.1f}s (logs: {args.run_dir})")
+        for w in net.warnings:
+            console.print(f"[yellow]warning:[/yellow] {w}")
+        t0 = time.monotonic()
+        if args.static:
+            conns = program_static(net)
+            net.write_state()
+            console.print(f"static SPF FIBs written in {time.monotonic() - t0:.1f}s")
+            took = None
+        else:
+            net.start_agents()
+            net.accept_pod_prefixes()
+            with FibReader.for_net(net) as reader:
+                took = wait_converged(reader, expected_fibs(topo), timeout=60)
+            console.print(f"agents up; every FIB equals SPF over the topology "
+                          f"{time.monotonic() - t0:.2f}s after the agents started")
+        for pod in topo.pods():
+            net.start_pod(pod)
+        return net, conns
+    except BaseException:
+        for c in conns.values():
+            c.close()
+        net.stop()
+        raise
+
+
+def cmd_up(args) -> int:
+    missing = missing_prerequisites()
+    if missing:
+        for m in missing:
+            console.print(f"[red]cannot start, missing:[/red] {m}")
+        return 2
+    from topologies.topo import Topology
+    topo = Topology.load(args.topo)
+    net, conns = _bring_up(args, topo)
+    try:
+        console.print("running. Inspect with: dmsc lsdb|rib|fib|shell <switch>"
+                      + (f" --run-dir {args.run_dir}" if Path(args.run_dir) != DEFAULT_RUN else "")
+                      + ". Ctrl-C stops it.")
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.5)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for c in conns.values():
+            c.close()
+        net.stop()
+        (Path(args.run_dir) / "network.json").unlink(missing_ok=True)
+        console.print("network stopped and cleaned up")
 
 
 def _call_until(net, pod, src, dst, method, body, deadline_s):
@@ -113,53 +269,37 @@ def cmd_demo(args) -> int:
         for m in missing:
             console.print(f"[red]cannot run the demo, missing:[/red] {m}")
         return 2
+    from controller.converge import FibReader
     from controller.fib import Fib
-    from controller.static import program_static
-    from topologies.net import DmscNet
     from topologies.topo import Topology
 
     topo = Topology.load(args.topo)
     src, dst = names.normalize(args.src), names.normalize(args.dst)
     src_pod = topo.pod_of(src)
-    run_dir = Path(args.run_dir)
-    console.rule(f"DMSC demo: {topo.name} on BMv2, {len(topo.switches())} switches, "
-                 f"{len(topo.pods())} pods")
-    net = DmscNet(topo, run_dir, pcap=args.pcap)
-    conns = {}
+    console.rule(f"DMSC demo: {topo.name} on BMv2 in Mininet")
+    net, conns = _bring_up(args, topo)
     try:
-        t0 = time.monotonic()
-        net.start()
-        console.print(f"network up in {time.monotonic() - t0:.1f}s (logs: {run_dir})")
-        for w in net.warnings:
-            console.print(f"[yellow]warning:[/yellow] {w}")
-        t0 = time.monotonic()
-        conns = program_static(net)
-        console.print(f"pipelines, port roles and static SPF FIBs written in "
-                      f"{time.monotonic() - t0:.1f}s")
-        for pod in topo.pods():
-            net.start_pod(pod)
-        before = {s: Fib(c).counters() for s, c in conns.items()}
-        out = _call_until(net, src_pod, src, dst, args.method, {"hello": "DMSC"}, 15.0)
-        if "error" in out:
-            console.print(f"[red]call {src} -> {dst} failed:[/red] {out['error']}")
-            return 1
-        console.print(f"[green]{src} called {dst}.{args.method}[/green]: result "
-                      f"{out['result']} from {out['from']}, round trip {out['rtt_ms']} ms")
-        table = Table(title="frames counted by each switch's FIB during the call")
-        for col in ("switch", "prefix", "packets"):
-            table.add_column(col)
-        idx = names.NameIndex([src, dst])
-        for s, c in conns.items():
-            after = Fib(c).counters()
-            for k, (pk, _b) in sorted(after.items()):
-                delta = pk - before[s].get(k, (0, 0))[0]
-                if delta:
-                    table.add_row(s, idx.lookup(*k), str(delta))
-        console.print(table)
-        console.print("inspect a switch's tables with p4runtime-shell while it runs, e.g.:")
-        for s in topo.switches()[:2]:
-            sw = net.switch(s)
-            console.print(f"  {s}: {shell_cmd(sw.grpc_addr, sw.device_id)}")
+        with FibReader.for_net(net) as reader:
+            before = {s: Fib(c).counters() for s, c in reader.conns.items()}
+            out = _call_until(net, src_pod, src, dst, args.method, {"hello": "DMSC"}, 15.0)
+            if "error" in out:
+                console.print(f"[red]call {src} -> {dst} failed:[/red] {out['error']}")
+                return 1
+            console.print(f"[green]{src} called {dst} {args.method}()[/green]: result "
+                          f"{out['result']} from {out['from']}, round trip {out['rtt_ms']} ms, "
+                          f"{out['hops']} switches on the way back")
+            table = Table(title="frames counted by each switch's FIB entries during the call")
+            for col in ("switch", "prefix", "packets"):
+                table.add_column(col)
+            idx = names.NameIndex([src, dst])
+            for s, c in reader.conns.items():
+                for k, (pk, _b) in sorted(Fib(c).counters().items()):
+                    delta = pk - before[s].get(k, (0, 0))[0]
+                    if delta:
+                        table.add_row(s, idx.lookup(*k), str(delta))
+            console.print(table)
+        console.print("inspect a switch while the network runs (`--keep`):")
+        console.print(f"  {sys.executable} -m controller.cli fib sg1   (also lsdb, rib, shell)")
         if args.keep:
             from mininet.cli import CLI
             console.print("Mininet CLI: 'exit' tears the network down")
@@ -169,28 +309,44 @@ def cmd_demo(args) -> int:
         for c in conns.values():
             c.close()
         net.stop()
+        (Path(args.run_dir) / "network.json").unlink(missing_ok=True)
         console.print("network stopped and cleaned up")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="dmsc", description="DMSC testbed")
     sub = ap.add_subparsers(dest="cmd", required=True)
+
+    def net_opts(p, default_topo=True):
+        if default_topo:
+            p.add_argument("--topo", default=str(ROOT / "topologies" / "fig2.yaml"))
+        p.add_argument("--run-dir", default=str(DEFAULT_RUN))
+        p.add_argument("--static", action="store_true",
+                       help="write SPF FIBs from the topology instead of running agents")
+        p.add_argument("--pcap", action="store_true", help="write per-interface pcaps")
+
     d = sub.add_parser("demo", help="run the Figure 2 demo (root)")
-    d.add_argument("--topo", default=str(ROOT / "topologies" / "fig2.yaml"))
+    net_opts(d)
     d.add_argument("--src", default="/A/1")
     d.add_argument("--dst", default="/B/4")
     d.add_argument("--method", default="echo")
-    d.add_argument("--run-dir", default=str(ROOT / "runs" / "demo"))
-    d.add_argument("--pcap", action="store_true", help="write per-interface pcaps")
     d.add_argument("--keep", action="store_true", help="drop into the Mininet CLI")
     d.set_defaults(fn=cmd_demo)
+    u = sub.add_parser("up", help="bring a topology up until Ctrl-C (root)")
+    net_opts(u)
+    u.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    u.set_defaults(fn=cmd_up)
+    for name, fn, what in (("lsdb", cmd_lsdb, "LSDB and neighbours (from the agent)"),
+                           ("rib", cmd_rib, "RIB (from the agent)"),
+                           ("fib", cmd_fib, "FIB read back over P4Runtime"),
+                           ("shell", cmd_shell, "p4runtime-shell command line")):
+        p = sub.add_parser(name, help=f"a running switch's {what}")
+        p.add_argument("switch")
+        p.add_argument("--run-dir", default=str(DEFAULT_RUN))
+        p.set_defaults(fn=fn)
     t = sub.add_parser("topo", help="show a topology file and its expected FIBs")
     t.add_argument("file")
     t.set_defaults(fn=cmd_topo)
-    s = sub.add_parser("shell-cmd", help="p4runtime-shell command for a switch")
-    s.add_argument("grpc_addr")
-    s.add_argument("device_id", type=int)
-    s.set_defaults(fn=cmd_shell_cmd)
     c = sub.add_parser("check", help="check this machine's prerequisites")
     c.set_defaults(fn=cmd_check)
     args = ap.parse_args(argv)
@@ -199,9 +355,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:   # entry point: one clear line, not a traceback
+        from controller.admin import AdminError
         from controller.p4rt import SwitchError
         from topologies.topo import TopologyError
-        if isinstance(exc, (SwitchError, TopologyError, names.InvalidName, RuntimeError)):
+        if isinstance(exc, (SwitchError, TopologyError, names.InvalidName, RuntimeError,
+                            AdminError)):
             console.print(f"[red]dmsc {args.cmd}: {exc}[/red]")
             return 1
         raise

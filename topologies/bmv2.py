@@ -85,14 +85,15 @@ class Bmv2Process:
 
     @property
     def log_path(self) -> Path:
-        return self.log_dir / f"{self.name}.log"
+        return self.log_dir / f"{self.name}.log.txt"    # BMv2 appends .txt
 
     def command(self) -> list[str]:
         cmd = [self.binary, "--device-id", str(self.device_id)]
         for port, iface in sorted(self.ports.items()):
             cmd += ["-i", f"{port}@{iface}"]
         if self.log_level:
-            cmd += ["--log-file", str(self.log_path), "--log-level", self.log_level,
+            cmd += ["--log-file", str(self.log_dir / f"{self.name}.log"),
+                    "--log-level", self.log_level,
                     "--log-flush"]
         if self.pcap_dir:
             cmd += ["--pcap", str(self.pcap_dir)]

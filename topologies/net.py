@@ -50,6 +50,9 @@ class DmscNet:
         self.pcap = pcap
         self.mn = None
         self.pod_procs: dict[str, subprocess.Popen] = {}
+        self.agent_procs: dict[str, subprocess.Popen] = {}
+        self.admin_addrs: dict[str, str] = {}
+        self.key_file = self.run_dir / "domain.key"
         self.warnings: list[str] = []
 
     # -- lifecycle ----------------------------------------------------------
@@ -113,6 +116,11 @@ class DmscNet:
                 node.cmd(f"ip addr flush dev {intf.name}")
 
     def stop(self) -> None:
+        for name in list(self.agent_procs):
+            try:
+                self.stop_agent(name)
+            except Exception as exc:    # keep cleaning up
+                log.error("stopping agent %s: %s", name, exc)
         for pod in list(self.pod_procs):
             try:
                 self.stop_pod(pod)
@@ -148,6 +156,92 @@ class DmscNet:
         from controller.p4rt import Switch
         sw = self.switch(name)
         return Switch(name, sw.grpc_addr, sw.device_id, **kw).connect()
+
+    # -- agents ---------------------------------------------------------------
+    def start_agents(self, extra_args=(), wait: bool = True) -> None:
+        """One agent per switch (controller.agent), each with its own log and
+        admin port on 127.0.0.1; writes run_dir/network.json for the CLI."""
+        if not self.key_file.exists():
+            self.key_file.write_bytes(os.urandom(32))
+            self.key_file.chmod(0o600)
+        for name in self.topo.switches():
+            self.start_agent(name, extra_args)
+        self.write_state()
+        if wait:
+            self.wait_agents_ready()
+
+    def start_agent(self, name: str, extra_args=()) -> subprocess.Popen:
+        from topologies.bmv2 import free_port
+        sw = self.switch(name)
+        addr = self.admin_addrs.get(name) or f"127.0.0.1:{free_port()}"
+        self.admin_addrs[name] = addr
+        (self.run_dir / "agents").mkdir(exist_ok=True)
+        cmd = [sys.executable, "-m", "controller.agent", "--topo", self.topo.source,
+               "--switch", name, "--grpc-addr", sw.grpc_addr, "--device-id", str(sw.device_id),
+               "--admin-addr", addr, "--key-file", str(self.key_file),
+               "--log-file", str(self.run_dir / "agents" / f"{name}.log"), *extra_args]
+        out = open(self.run_dir / "agents" / f"{name}.stdout", "ab")
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT), env=_py_env())
+        out.close()
+        self.agent_procs[name] = proc
+        return proc
+
+    def wait_agents_ready(self, timeout: float = 30.0) -> None:
+        """Poll every agent's admin service until it answers (deadline)."""
+        from controller.admin import AdminClient, AdminError
+        deadline = time.monotonic() + timeout
+        for name, addr in self.admin_addrs.items():
+            with AdminClient(addr, timeout=1.0) as c:
+                while True:
+                    proc = self.agent_procs.get(name)
+                    if proc is not None and proc.poll() is not None:
+                        raise NetError(f"agent {name} exited with {proc.returncode}; see "
+                                       f"{self.run_dir / 'agents' / (name + '.log')}")
+                    try:
+                        c.state()
+                        break
+                    except AdminError:
+                        if time.monotonic() > deadline:
+                            raise NetError(f"agent {name} not answering at {addr}") from None
+                        time.sleep(0.05)
+
+    def stop_agent(self, name: str, kill: bool = False) -> None:
+        proc = self.agent_procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.kill() if kill else proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    def admin(self, name: str):
+        from controller.admin import AdminClient
+        return AdminClient(self.admin_addrs[name])
+
+    def write_state(self) -> Path:
+        """run_dir/network.json: where every switch and agent can be reached."""
+        import json
+        state = {"topology": self.topo.source, "switches": {}}
+        for name in self.topo.switches():
+            sw = self.switch(name)
+            state["switches"][name] = {"grpc_addr": sw.grpc_addr, "device_id": sw.device_id,
+                                       "admin_addr": self.admin_addrs.get(name)}
+        path = self.run_dir / "network.json"
+        path.write_text(json.dumps(state, indent=2))
+        return path
+
+    def accept_pod_prefixes(self) -> None:
+        """Accept, on each SG, what its pods serve (instances and service
+        prefixes) through the agents' narrow admin entry point."""
+        from topologies.routes import served_prefixes
+        for prefix, pods in sorted(served_prefixes(self.topo).items()):
+            for pod in sorted(pods):
+                sg = self.topo.gateway(pod)
+                with self.admin(sg) as c:
+                    c.accept_prefix(prefix, self.topo.port(sg, pod), self.topo.mac(pod, 0))
 
     # -- pods -----------------------------------------------------------------
     def start_pod(self, pod: str, extra_args=()) -> subprocess.Popen:

@@ -1,0 +1,47 @@
+"""Client of an agent's local admin service (inspection, accept/withdraw)."""
+from __future__ import annotations
+
+import grpc
+
+from controller.proto import routing_pb2 as pb
+from controller.proto import routing_pb2_grpc as pb_grpc
+
+
+class AdminError(RuntimeError):
+    pass
+
+
+class AdminClient:
+    def __init__(self, addr: str, timeout: float = 3.0):
+        self.addr = addr
+        self.timeout = timeout
+        self.channel = grpc.insecure_channel(addr)
+        self.stub = pb_grpc.AgentAdminStub(self.channel)
+
+    def _call(self, fn, req):
+        try:
+            return fn(req, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise AdminError(f"agent at {self.addr}: {exc.code().name} {exc.details()}") from None
+
+    def state(self) -> pb.AgentState:
+        return self._call(self.stub.GetState, pb.StateRequest())
+
+    def accept_prefix(self, prefix: str, port: int, mac: str) -> None:
+        rep = self._call(self.stub.AcceptPrefix, pb.PrefixRequest(prefix=prefix, port=port, mac=mac))
+        if not rep.ok:
+            raise AdminError(rep.error)
+
+    def withdraw_prefix(self, prefix: str) -> None:
+        rep = self._call(self.stub.WithdrawPrefix, pb.PrefixRequest(prefix=prefix))
+        if not rep.ok:
+            raise AdminError(rep.error)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

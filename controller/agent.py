@@ -1,0 +1,312 @@
+"""The agent process: one per SG/SR, the only thing that programs its switch.
+
+    python -m controller.agent --topo topologies/fig2.yaml --switch sg1 \\
+        --grpc-addr 127.0.0.1:50001 --device-id 1 --admin-addr 127.0.0.1:50101 \\
+        --key-file runs/x/domain.key
+
+It reads its own ports, roles and MACs from the topology file (and nothing
+about other switches: routes come only from LSAs), connects to its switch over
+P4Runtime, makes sure the pipeline and base tables are there, then runs the
+routing core (controller/routing.py): control frames arrive as packet-ins,
+frames to neighbours leave as packet-outs, port carrier is read from the
+switch's interfaces, and every new RIB is diffed against the switch's FIB and
+written in batches.
+
+Restarts, both ways:
+* agent restart: the switch keeps forwarding with the FIB it has; the agent
+  reads it, relearns the LSDB from its neighbours, and for ``--grace-s`` (or
+  until the LSDB exchange is done) only adds and changes entries, never
+  deletes, so traffic does not stop while it relearns; then a full sync
+  removes whatever is stale;
+* switch restart: the stream breaks, the agent reconnects when the switch is
+  back, pushes the pipeline and base tables again and writes the whole FIB.
+
+A local admin service (gRPC, 127.0.0.1 only) serves inspection and the narrow
+``AcceptPrefix`` entry point; nothing a pod sends reaches it. SIGTERM stops
+the agent and leaves the switch forwarding.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+
+from controller import spf
+from controller.fib import Fib, base_entries
+from controller.p4rt import (INSERT, MODIFY, PipelineError, Switch, SwitchConnectionError,
+                             SwitchError, WriteError)
+from controller.proto import routing_pb2 as pb
+from controller.proto import routing_pb2_grpc as pb_grpc
+from controller.routing import Config, Port, Router
+from controller import p4names as N
+from topologies.topo import Topology
+from traffic import names
+
+log = logging.getLogger("dmsc.agent")
+
+ROOT = Path(__file__).resolve().parent.parent
+P4INFO = ROOT / "p4src" / "build" / "dmsc.p4info.txtpb"
+BMV2_JSON = ROOT / "p4src" / "build" / "dmsc.json"
+AGENT_ELECTION_ID = (0, 100)   # above any inspection tool, which stays a backup
+CARRIER_POLL_S = 0.02
+
+
+def switch_ports(topo: Topology, name: str) -> dict[int, Port]:
+    return {topo.port(name, nb): Port(topo.port_role(name, topo.port(name, nb)),
+                                      topo.mac(name, topo.port(name, nb)),
+                                      cost=int(topo.graph.edges[name, nb]["cost"]))
+            for nb in topo.graph.neighbors(name)}
+
+
+def carrier(intf: str) -> bool:
+    try:
+        return Path(f"/sys/class/net/{intf}/operstate").read_text().strip() != "down"
+    except OSError:
+        return False
+
+
+class Agent:
+    def __init__(self, topo: Topology, switch: str, grpc_addr: str, device_id: int,
+                 key: bytes, config: Config, grace_s: float = 3.0):
+        self.topo = topo
+        self.name = switch
+        self.grpc_addr = grpc_addr
+        self.device_id = device_id
+        self.grace_s = grace_s
+        self.lock = threading.RLock()
+        self.router = Router(switch, device_id, topo.kind(switch), switch_ports(topo, switch),
+                             key, config, now=time.monotonic())
+        self.intfs = {p: topo.intf_name(switch, p) for p in self.router.ports}
+        self.sw: Switch | None = None
+        self.stop_event = threading.Event()
+        self.fib_version = 0
+        self.fib_rib_version = -1
+        self.started = time.monotonic()
+        self.fib_deletes_allowed = False
+        self.counters = self.router.counters
+
+    # -- switch session ------------------------------------------------------
+    def connect(self, deadline_s: float | None = None) -> None:
+        """(Re)connect and make the switch ready: pipeline, base tables."""
+        t0 = time.monotonic()
+        backoff = 0.05
+        while not self.stop_event.is_set():
+            try:
+                sw = Switch(self.name, self.grpc_addr, self.device_id,
+                            election_id=AGENT_ELECTION_ID).connect(timeout=1.0)
+                break
+            except SwitchError as exc:
+                if deadline_s is not None and time.monotonic() - t0 > deadline_s:
+                    raise
+                log.info("switch not reachable yet (%s); retrying", exc)
+                self.stop_event.wait(backoff)
+                backoff = min(backoff * 2, 1.0)
+        else:
+            return
+        fresh = False
+        try:
+            sw.fetch_p4info()
+            if {t.preamble.name for t in sw.p4info.tables} != self._our_tables():
+                raise PipelineError(self.name, "a different pipeline")
+        except PipelineError:
+            log.info("pushing pipeline")
+            sw.set_pipeline(str(P4INFO), str(BMV2_JSON))
+            fresh = True
+        self._ensure_base(sw)
+        self.sw = sw
+        self.fib_rib_version = -1          # force a FIB write
+        if fresh:
+            self.fib_deletes_allowed = True
+        self.counters["switch_connects"] += 1
+        log.info("connected to %s (%s pipeline)", self.grpc_addr, "new" if fresh else "existing")
+
+    @staticmethod
+    def _our_tables() -> set[str]:
+        from controller.gen_p4names import load_p4info
+        return {t.preamble.name for t in load_p4info(P4INFO).tables}
+
+    def _ensure_base(self, sw: Switch) -> None:
+        """Switch id, port roles and MACs; on an existing pipeline (agent
+        restart) the entries are there already: those inserts become modifies."""
+        ports = {p: (pt.role, pt.mac) for p, pt in self.router.ports.items()}
+        ups = base_entries(sw, self.device_id, ports)
+        try:
+            sw.write(ups)
+        except WriteError as exc:
+            retry = [(MODIFY, ups[f.index][1]) for f in exc.failures
+                     if f.code == "ALREADY_EXISTS"]
+            if len(retry) != len(exc.failures):
+                raise
+            sw.write(retry)
+
+    # -- FIB -------------------------------------------------------------------
+    def write_fib(self) -> None:
+        with self.lock:
+            version = self.router.rib_version
+            desired = self.router.routes()
+            allow_delete = self.fib_deletes_allowed or self.router.synced or \
+                time.monotonic() - self.started > self.grace_s
+        if allow_delete:
+            self.fib_deletes_allowed = True
+        fib = Fib(self.sw)
+        if allow_delete:
+            counts = fib.sync(desired)
+        else:
+            current = fib.read()
+            want = {names.prefix_key(p): r for p, r in desired.items()}
+            keep = {k: r for k, r in current.items() if k not in want}
+            ups = fib.diff(current, {**keep, **want})
+            self.sw.write(ups)
+            counts = {"insert": sum(1 for o, _ in ups if o == INSERT),
+                      "modify": sum(1 for o, _ in ups if o == MODIFY), "delete": 0}
+        self.fib_rib_version = version
+        if any(counts.values()):
+            self.fib_version += 1
+            self.counters["fib_writes"] += 1
+            log.info("FIB v%d: %s", self.fib_version, counts)
+
+    # -- main loop -----------------------------------------------------------
+    def run(self) -> None:
+        self.connect()
+        next_carrier = 0.0
+        while not self.stop_event.is_set():
+            try:
+                now = time.monotonic()
+                if now >= next_carrier:
+                    with self.lock:
+                        for p, intf in self.intfs.items():
+                            self.router.on_port_status(p, carrier(intf), now)
+                    next_carrier = now + CARRIER_POLL_S
+                with self.lock:
+                    self.router.tick(now)
+                    out, self.router.outbox = self.router.outbox, []
+                    wait = max(0.0, min(self.router.next_deadline(), next_carrier) - now)
+                for port, frame in out:
+                    self.sw.packet_out(frame, egress_port=port)
+                if self.router.rib_version != self.fib_rib_version or \
+                        (not self.fib_deletes_allowed and self.router.synced):
+                    self.write_fib()
+                pin = self.sw.packet_in(timeout=min(wait, CARRIER_POLL_S))
+                while pin is not None:
+                    self._on_packet_in(pin)
+                    pin = self.sw.packet_in(timeout=0)
+            except SwitchConnectionError as exc:
+                log.warning("switch connection lost (%s): reconnecting", exc)
+                self.counters["switch_disconnects"] += 1
+                if self.sw is not None:
+                    self.sw.close()
+                self.sw = None
+                self.connect()
+            except WriteError as exc:
+                log.error("FIB write failed: %s", exc)
+                self.counters["fib_write_errors"] += 1
+                self.fib_rib_version = -1
+                self.stop_event.wait(0.1)
+        if self.sw is not None:
+            self.sw.close()
+
+    def _on_packet_in(self, pin) -> None:
+        reason = pin.metadata.get(N.PACKET_IN_REASON)
+        port = pin.metadata.get(N.PACKET_IN_INGRESS_PORT, 0)
+        if reason == N.PUNT_CONTROL:
+            with self.lock:
+                self.router.on_frame(port, pin.payload, time.monotonic())
+        else:
+            self.counters[f"punt_{N.PUNT_REASONS.get(reason, reason)}"] += 1
+
+    # -- admin -----------------------------------------------------------------
+    def state(self) -> pb.AgentState:
+        with self.lock:
+            r = self.router
+            now = time.monotonic()
+            st = pb.AgentState(router=r.name, router_id=r.router_id, spf_runs=r.spf_runs,
+                               fib_version=self.fib_version)
+            for p, nb in sorted(r.neighbors.items()):
+                st.neighbors.add(router=nb.router, port=p, mac=nb.mac,
+                                 state="up" if nb.two_way else "init",
+                                 last_heard_age_s=now - nb.last_heard)
+            for k in sorted(r.lsdb.entries):
+                st.lsdb.append(r.lsdb.outgoing(k, now))
+            for prefix, e in sorted(r.rib.items()):
+                ent = st.rib.add(prefix=prefix, origins=list(e.origins), cost=e.cost)
+                for h in sorted(e.hops):
+                    mac = ""
+                    if h.neighbor == spf.LOCAL and prefix in r.local_prefixes:
+                        mac = r.local_prefixes[prefix][1]
+                    elif h.port in r.neighbors:
+                        mac = r.neighbors[h.port].mac
+                    ent.next_hops.add(port=h.port, neighbor=h.neighbor, mac=mac)
+            for k, v in r.counters.items():
+                st.counters[k] = v
+            return st
+
+
+class AdminService(pb_grpc.AgentAdminServicer):
+    def __init__(self, agent: Agent):
+        self.agent = agent
+
+    def GetState(self, request, context):
+        return self.agent.state()
+
+    def AcceptPrefix(self, request, context):
+        try:
+            with self.agent.lock:
+                self.agent.router.accept_prefix(request.prefix, request.port, request.mac,
+                                                time.monotonic())
+        except (ValueError, names.InvalidName) as exc:
+            return pb.PrefixReply(ok=False, error=str(exc))
+        return pb.PrefixReply(ok=True)
+
+    def WithdrawPrefix(self, request, context):
+        with self.agent.lock:
+            ok = self.agent.router.withdraw_prefix(request.prefix, time.monotonic())
+        return pb.PrefixReply(ok=ok, error="" if ok else f"{request.prefix} was not accepted")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="DMSC SG/SR agent")
+    ap.add_argument("--topo", required=True)
+    ap.add_argument("--switch", required=True)
+    ap.add_argument("--grpc-addr", required=True)
+    ap.add_argument("--device-id", type=int, required=True)
+    ap.add_argument("--admin-addr", required=True, help="127.0.0.1:<port>")
+    ap.add_argument("--key-file", required=True, help="domain key for LSA/hello HMACs")
+    ap.add_argument("--hello-ms", type=int, default=Config.hello_ms)
+    ap.add_argument("--dead-ms", type=int, default=Config.dead_ms)
+    ap.add_argument("--grace-s", type=float, default=3.0)
+    ap.add_argument("--log-file")
+    ap.add_argument("--log-level", default="INFO")
+    a = ap.parse_args(argv)
+    logging.basicConfig(filename=a.log_file, level=a.log_level,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not a.admin_addr.startswith("127.0.0.1:"):
+        print("agent: --admin-addr must be on 127.0.0.1", file=sys.stderr)
+        return 2
+    topo = Topology.load(a.topo)
+    key = Path(a.key_file).read_bytes()
+    agent = Agent(topo, a.switch, a.grpc_addr, a.device_id, key,
+                  Config(hello_ms=a.hello_ms, dead_ms=a.dead_ms), grace_s=a.grace_s)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    pb_grpc.add_AgentAdminServicer_to_server(AdminService(agent), server)
+    server.add_insecure_port(a.admin_addr)
+    server.start()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: agent.stop_event.set())
+    log.info("agent %s starting (switch %s, admin %s)", a.switch, a.grpc_addr, a.admin_addr)
+    try:
+        agent.run()
+    finally:
+        server.stop(grace=None)
+        log.info("agent stopping; counters %s", dict(agent.counters))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
