@@ -164,6 +164,8 @@ class DmscNet:
         if not self.key_file.exists():
             self.key_file.write_bytes(os.urandom(32))
             self.key_file.chmod(0o600)
+        if not Path(self.topo.source).is_file():       # generated: agents read files
+            self.topo = self.topo.save(self.run_dir / "topology.yaml")
         for name in self.topo.switches():
             self.start_agent(name, extra_args)
         self.write_state()
@@ -287,6 +289,17 @@ class DmscNet:
 
     def link_up(self, a: str, b: str) -> None:
         self.mn.configLinkStatus(a, b, "up")
+
+    def kill_switch(self, name: str) -> None:
+        """SIGKILL the switch's BMv2 (its interfaces stay up: neighbours must
+        notice through missing hellos)."""
+        self.switch(name).kill()
+
+    def restart_switch(self, name: str) -> None:
+        """Start the switch's BMv2 again, same ports and gRPC port, empty."""
+        sw = self.switch(name)
+        sw.bmv2.start()
+        sw.bmv2.wait_ready()
 
 
 def _py_env() -> dict:

@@ -110,6 +110,23 @@ class Topology:
                                 f"('{node}:<port>')")
         return End(node, int(port))
 
+    def to_dict(self) -> dict:
+        g = self.graph
+        nodes = {n: dict(a) for n, a in g.nodes(data=True)}
+        links = []
+        for u, v, a in g.edges(data=True):
+            ends = [u if g.nodes[u]["kind"] == "pod" else f"{u}:{a['ports'][u]}",
+                    v if g.nodes[v]["kind"] == "pod" else f"{v}:{a['ports'][v]}"]
+            opts = {k: val for k, val in a.items() if k not in ("ports",)}
+            links.append({"ends": ends, **opts})
+        return {"name": self.name, "nodes": nodes, "links": links}
+
+    def save(self, path) -> "Topology":
+        """Write as a topology file; the returned Topology has that file as source."""
+        path = Path(path)
+        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        return Topology.load(path)
+
     # -- validation -------------------------------------------------------
     def _validate(self) -> None:
         g, src = self.graph, self.source

@@ -96,6 +96,41 @@ class Client:
             self._early[pkt.msg_id] = pkt
 
 
+def load(client: Client, dst: str, method: str, args, *, count: int, interval: float,
+         timeout: float) -> dict:
+    """``count`` calls, one every ``interval`` seconds (bounded in count and
+    time): successes, failures, the longest run of failures and latency
+    percentiles in milliseconds."""
+    ok, failed, worst_gap, gap_start = 0, 0, 0.0, None
+    lat = []
+    t_next = time.monotonic()
+    for _ in range(count):
+        t = time.monotonic()
+        try:
+            r = client.call(dst, method, args, timeout=timeout)
+            ok += 1
+            lat.append(r.rtt_s * 1000)
+            if gap_start is not None:
+                worst_gap = max(worst_gap, t - gap_start)
+                gap_start = None
+        except CallError:
+            failed += 1
+            if gap_start is None:
+                gap_start = t
+        t_next += interval
+        delay = t_next - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)      # pacing of a bounded load loop
+    if gap_start is not None:
+        worst_gap = max(worst_gap, time.monotonic() - gap_start)
+    lat.sort()
+
+    def pct(q):
+        return round(lat[min(len(lat) - 1, int(q * len(lat)))], 3) if lat else None
+    return {"sent": count, "ok": ok, "failed": failed, "longest_outage_ms": round(worst_gap * 1000, 1),
+            "p50_ms": pct(0.5), "p90_ms": pct(0.9), "p99_ms": pct(0.99)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="call a DMSC service by name")
     ap.add_argument("--iface", required=True)
@@ -105,7 +140,18 @@ def main(argv=None) -> int:
     ap.add_argument("dst")
     ap.add_argument("method")
     ap.add_argument("args", nargs="?", default="{}", help="JSON arguments")
+    ap.add_argument("--count", type=int, default=0,
+                    help="load mode: this many calls, then print a summary")
+    ap.add_argument("--interval", type=float, default=0.01, help="load mode: seconds between calls")
     a = ap.parse_args(argv)
+    if a.count:
+        if a.count > 1_000_000:
+            print(json.dumps({"error": "--count is capped at 1,000,000"}))
+            return 2
+        with Client(a.iface, a.src, mac=a.mac, timeout=a.timeout) as c:
+            print(json.dumps(load(c, a.dst, a.method, json.loads(a.args), count=a.count,
+                                  interval=a.interval, timeout=a.timeout)))
+        return 0
     try:
         with Client(a.iface, a.src, mac=a.mac, timeout=a.timeout) as c:
             r = c.call(a.dst, a.method, json.loads(a.args))

@@ -28,11 +28,18 @@ def expected(topo, core=None):
             for s, fib in routes.expected_fibs(topo, core=core).items()}
 
 
+_CONVERGED = []
+
+
 def converged_fig2():
-    net = SimNet(FIG2)
-    net.accept_all()
-    net.run(2.0)
-    return net
+    """A converged Figure 2 (computed once, deep-copied for each test)."""
+    import copy
+    if not _CONVERGED:
+        net = SimNet(FIG2)
+        net.accept_all()
+        net.run(2.0)
+        _CONVERGED.append(net)
+    return copy.deepcopy(_CONVERGED[0])
 
 
 # -- LSDB --------------------------------------------------------------------

@@ -109,3 +109,30 @@ def test_failed_switch_reroutes_expectations(fig2):
     core.remove_node("sr3")
     fibs = routes.expected_fibs(fig2, core=core)
     assert routes.path(fig2, fibs, "pod1", "/B/4") == ["sg1", "sr1", "sr2", "sg4", "pod4"]
+
+
+@pytest.mark.parametrize("spec, switches", [
+    ("line:8", 8), ("ring:16", 16), ("grid:4x4", 16), ("grid:8x8", 64),
+    ("fat-tree:4", 20), ("fat-tree:6", 45), ("random:32", 32)])
+def test_generators_give_valid_topologies_of_the_asked_size(spec, switches, tmp_path):
+    from topologies.generate import from_spec
+    t = from_spec(spec)
+    assert len(t.switches()) == switches
+    assert nx.is_connected(t.core_graph())
+    assert all(t.kind(t.gateway(p)) == "sg" for p in t.pods())
+    again = t.save(tmp_path / "t.yaml")                       # round trip through a file
+    assert nx.utils.graphs_equal(again.graph, t.graph)
+    fibs = routes.expected_fibs(t)
+    assert all(len(fibs[s]) == len(routes.served_prefixes(t)) for s in t.switches())
+
+
+def test_ring_survives_any_single_link_failure():
+    from topologies.generate import ring
+    t = ring(8)
+    assert nx.edge_connectivity(t.core_graph()) == 2
+
+
+def test_unknown_generator_is_refused():
+    from topologies.generate import from_spec
+    with pytest.raises(ValueError, match="unknown generator"):
+        from_spec("torus:4")

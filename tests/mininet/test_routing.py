@@ -1,0 +1,229 @@
+"""The distributed control plane on Figure 2: agents, LSAs, SPF, FIBs on BMv2.
+
+No test writes a FIB: the agents do. Every expectation comes from
+topologies.routes over topologies/fig2.yaml (an independent computation) and
+every FIB is read back from the switches over P4Runtime.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from controller.converge import FibReader, expected_fibs, wait_converged
+from controller.fib import Fib, Hop, Route
+from controller.proto.routing_pb2 import Lsa, PrefixEntry
+from controller.routing import MAX_PREFIXES_PER_FRAGMENT, auth_code
+from tests.conftest import ROOT
+from topologies.net import DmscNet
+from topologies.routes import served_prefixes
+from topologies.topo import Topology
+from traffic import dmsc, names
+from traffic.link import RawLink
+
+pytestmark = pytest.mark.mininet
+FIG2 = ROOT / "topologies" / "fig2.yaml"
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    topo = Topology.load(FIG2)
+    n = DmscNet(topo, tmp_path_factory.mktemp("fig2-agents"))
+    try:
+        n.start()
+        n.start_agents()
+        n.accept_pod_prefixes()
+        for pod in topo.pods():
+            n.start_pod(pod)
+        with FibReader.for_net(n) as reader:
+            wait_converged(reader, expected_fibs(topo), timeout=30)
+        yield n
+    finally:
+        n.stop()
+
+
+@pytest.fixture
+def reader(net):
+    with FibReader.for_net(net) as r:
+        yield r
+
+
+def call(net, pod, src, dst, method="echo", args=None, deadline_s=10.0):
+    deadline = time.monotonic() + deadline_s
+    while True:
+        res = net.run_in(pod, ["-m", "traffic.client", "--iface", net.topo.intf_name(pod, 0),
+                               "--src", src, "--mac", net.topo.mac(pod, 0), "--timeout", "1",
+                               dst, method, json.dumps(args or {})])
+        out = json.loads(res.stdout or json.dumps({"error": res.stderr[-300:]}))
+        if "error" not in out or time.monotonic() > deadline:
+            return out
+
+
+def core_without(topo, *, edge=None, node=None):
+    g = topo.core_graph()
+    if edge:
+        g.remove_edge(*edge)
+    if node:
+        g.remove_node(node)
+    return g
+
+
+def test_cold_start_fibs_equal_spf_and_A1_reaches_B4(net, reader):
+    want = expected_fibs(net.topo)
+    for s in net.topo.switches():
+        assert reader.read(s) == want[s], s
+    out = call(net, "pod1", "/A/1", "/B/4", "echo", {"k": "v"})
+    assert out.get("result") == {"k": "v"} and out["from"] == "/B/4", out
+
+
+def test_link_down_reroutes_and_link_up_converges_back(net, reader):
+    topo = net.topo
+    net.link_down("sg1", "sr3")
+    try:
+        took = wait_converged(reader, expected_fibs(topo, core_without(topo, edge=("sg1", "sr3"))),
+                              timeout=10)
+        out = call(net, "pod1", "/A/1", "/B/4")
+        assert "result" in out and out["hops"] == 4, out          # sg4, sr2, sr1, sg1
+    finally:
+        net.link_up("sg1", "sr3")
+    wait_converged(reader, expected_fibs(topo), timeout=10)
+    assert took < 10
+
+
+def test_switch_down_reroutes_and_switch_restart_gets_its_fib_back(net, reader):
+    topo = net.topo
+    net.kill_switch("sr3")
+    try:
+        others = {s: f for s, f in expected_fibs(topo, core_without(topo, node="sr3")).items()}
+        with FibReader.for_net(net, [s for s in topo.switches() if s != "sr3"]) as r2:
+            wait_converged(r2, others, timeout=10)
+        out = call(net, "pod1", "/A/1", "/B/4")
+        assert "result" in out and out["hops"] == 4, out
+    finally:
+        net.restart_switch("sr3")
+    with FibReader.for_net(net) as r3:
+        wait_converged(r3, expected_fibs(topo), timeout=20)    # pipeline + FIB pushed again
+    assert call(net, "pod1", "/A/1", "/B/4").get("hops") == 3
+
+
+def _load(net, pod, src, dst, count, interval=0.01, timeout=0.2):
+    """A bounded call loop in the pod's namespace (traffic.client --count)."""
+    import sys
+    from topologies.net import _py_env
+    return net.host(pod).popen(
+        [sys.executable, "-m", "traffic.client", "--iface", net.topo.intf_name(pod, 0),
+         "--src", src, "--mac", net.topo.mac(pod, 0), "--timeout", str(timeout),
+         "--count", str(count), "--interval", str(interval), dst, "echo"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT), env=_py_env())
+
+
+def test_agent_restart_leaves_no_stale_entry_and_loses_traffic_only_while_down(net, reader):
+    from controller.p4rt import Switch
+    topo = net.topo
+    load = _load(net, "pod1", "/A/1", "/B/4", count=400)
+    t_kill = time.monotonic()
+    net.stop_agent("sg1", kill=True)
+    try:
+        # While sg1's agent is gone, /C/2 is withdrawn elsewhere and a bogus
+        # entry appears in sg1's FIB: the restarted agent must remove both.
+        with net.admin("sg2") as c:
+            c.withdraw_prefix("/C/2")
+        with Switch("sg1", net.switch("sg1").grpc_addr, net.switch("sg1").device_id,
+                    election_id=(0, 50)).connect() as w:
+            w.fetch_p4info()
+            w.insert([Fib(w).entry(*names.prefix_key("/bogus"),
+                                   Route.via([Hop(2, "02:00:00:00:0b:03")]))])
+        assert names.prefix_key("/bogus") in reader.read("sg1")
+        net.start_agent("sg1")
+        net.wait_agents_ready()
+        without_c2 = {p: pods for p, pods in served_prefixes(topo).items() if p != "/C/2"}
+        wait_converged(reader, expected_fibs(topo, prefixes=without_c2), timeout=15)
+        window_ms = (time.monotonic() - t_kill) * 1000
+        out, _ = load.communicate(timeout=60)
+        during = json.loads(out)
+        assert during["longest_outage_ms"] <= window_ms, (during, window_ms)
+        after = json.loads(_load(net, "pod1", "/A/1", "/B/4", count=100).communicate(timeout=60)[0])
+        assert after["failed"] == 0, after                     # nothing lost once back
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.wait()
+        with net.admin("sg2") as c:
+            c.accept_prefix("/C/2", topo.port("sg2", "pod2"), topo.mac("pod2", 0))
+    wait_converged(reader, expected_fibs(topo), timeout=10)
+
+
+def _inject(net, via_switch, via_neighbour, frame: bytes):
+    """Put a frame on the wire of a core link, towards ``via_neighbour``,
+    as if ``via_switch`` had sent it."""
+    intf = net.topo.intf_name(via_switch, net.topo.port(via_switch, via_neighbour))
+    with RawLink(intf) as link:
+        link.send(frame)
+
+
+def _lsa_frame(lsa: Lsa, key: bytes, mac: str) -> bytes:
+    body = lsa.SerializeToString()
+    return bytes(dmsc.frame(dmsc.LSA, "/dmsc/rt", "/dmsc/rt/sr3", hop_limit=1, eth_src=mac,
+                            tlvs=[dmsc.TLV(type=dmsc.TLV_LSA, value=body),
+                                  dmsc.TLV(type=dmsc.TLV_AUTH,
+                                           value=auth_code(key, dmsc.LSA, body))]))
+
+
+def test_bad_lsas_on_the_wire_are_dropped_counted_and_change_nothing(net, reader):
+    topo = net.topo
+    key = net.key_file.read_bytes()
+    mac = topo.mac("sr3", topo.port("sr3", "sg1"))
+    with net.admin("sg1") as c:
+        st = c.state()
+        lsdb_before = {(l.origin, l.fragment, l.seq) for l in st.lsdb}
+        counters_before = dict(st.counters)
+    sr1_seq = max(s for o, _f, s in lsdb_before if o == "sr1")
+    cases = {
+        "rx_auth_fail": _lsa_frame(Lsa(origin="evil", seq=5, lifetime_ms=60000, kind="sg",
+                                       prefixes=[PrefixEntry(prefix="/B/4", port=1)]),
+                                   b"not the domain key", mac),
+        "lsa_older": _lsa_frame(Lsa(origin="sr1", seq=max(1, sr1_seq - 1), lifetime_ms=60000,
+                                    kind="sr"), key, mac),
+        "rx_malformed_body": bytes(dmsc.frame(
+            dmsc.LSA, "/dmsc/rt", "/x", hop_limit=1, eth_src=mac,
+            tlvs=[dmsc.TLV(type=dmsc.TLV_LSA, value=b"\x0a\xff\xff"),
+                  dmsc.TLV(type=dmsc.TLV_AUTH, value=auth_code(key, dmsc.LSA, b"\x0a\xff\xff"))])),
+        "rx_lsa_too_many_prefixes": _lsa_frame(Lsa(
+            origin="evil", seq=5, lifetime_ms=60000, kind="sg",
+            prefixes=[PrefixEntry(prefix=f"/p/{i}", port=1)
+                      for i in range(MAX_PREFIXES_PER_FRAGMENT + 1)]), key, mac),
+    }
+    for frame in cases.values():
+        _inject(net, "sr3", "sg1", frame)
+    # random bytes and a truncated frame: refused by the switch itself
+    _inject(net, "sr3", "sg1", bytes(range(256)))
+    deadline = time.monotonic() + 5
+    while True:
+        with net.admin("sg1") as c:
+            st = c.state()
+        got = {k: st.counters.get(k, 0) - counters_before.get(k, 0) for k in cases}
+        if all(v >= 1 for v in got.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert all(v >= 1 for v in got.values()), got
+    lsdb_after = {(l.origin, l.fragment) for l in st.lsdb}
+    assert "evil" not in {o for o, _f in lsdb_after}
+    assert lsdb_after == {(o, f) for o, f, _s in lsdb_before}
+    assert net.agent_procs["sg1"].poll() is None                  # the agent lives on
+    wait_converged(reader, expected_fibs(topo), timeout=5)
+
+
+def test_inspection_commands_show_names(net):
+    import sys
+    for what in ("lsdb", "rib", "fib"):
+        res = subprocess.run([sys.executable, "-m", "controller.cli", what, "sg1",
+                              "--run-dir", str(net.run_dir)], capture_output=True, text=True,
+                             cwd=str(ROOT), timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert "/B/4" in res.stdout, res.stdout
+    res = subprocess.run([sys.executable, "-m", "controller.cli", "shell", "sg1",
+                          "--run-dir", str(net.run_dir)], capture_output=True, text=True,
+                         cwd=str(ROOT), timeout=60)
+    assert "p4runtime_sh --grpc-addr 127.0.0.1:" in res.stdout
