@@ -4,11 +4,12 @@
 #   make unit     unit tests only (no root, no switch)
 #   make bench    benchmarks (not part of the tests)
 #   make p4       recompile p4src/ into p4src/build/ (needs p4c) and regenerate p4names
+#   make protos   regenerate controller/proto/*_pb2*.py (needs protoc + grpc_python_plugin)
 PY := .venv/bin/python
 P4C ?= p4c
 P4_BUILD := p4src/build
 
-.PHONY: setup demo test unit bench p4 p4names clean-runs
+.PHONY: setup demo test unit bench p4 p4names protos clean-runs
 
 setup:
 	bash scripts/setup.sh
@@ -24,6 +25,8 @@ unit: setup
 
 bench: setup
 	$(PY) benchmarks/dataplane.py
+	$(PY) benchmarks/spf.py
+	$(PY) benchmarks/convergence.py
 
 p4:
 	$(P4C) --target bmv2 --arch v1model --std p4-16 \
@@ -37,6 +40,12 @@ p4:
 
 p4names:
 	$(PY) -m controller.gen_p4names
+
+# Our .proto files: Debian/Ubuntu protoc + grpc_python_plugin (package
+# protobuf-compiler-grpc); outputs committed (docs/decisions.md says why).
+protos:
+	protoc -I . --python_out=. --grpc_out=. \
+	  --plugin=protoc-gen-grpc=$$(command -v grpc_python_plugin) controller/proto/routing.proto
 
 clean-runs:
 	rm -rf runs

@@ -47,7 +47,7 @@ from controller.proto import routing_pb2_grpc as pb_grpc
 from controller.routing import Config, Port, Router
 from controller import p4names as N
 from topologies.topo import Topology
-from traffic import names
+from traffic import dmsc, names
 
 log = logging.getLogger("dmsc.agent")
 
@@ -56,6 +56,7 @@ P4INFO = ROOT / "p4src" / "build" / "dmsc.p4info.txtpb"
 BMV2_JSON = ROOT / "p4src" / "build" / "dmsc.json"
 AGENT_ELECTION_ID = (0, 100)   # above any inspection tool, which stays a backup
 CARRIER_POLL_S = 0.02
+NO_ROUTE_PER_S = 50.0
 
 
 def switch_ports(topo: Topology, name: str) -> dict[int, Port]:
@@ -91,6 +92,7 @@ class Agent:
         self.started = time.monotonic()
         self.fib_deletes_allowed = False
         self.counters = self.router.counters
+        self._err_tokens, self._err_t = NO_ROUTE_PER_S, time.monotonic()
 
     # -- switch session ------------------------------------------------------
     def connect(self, deadline_s: float | None = None) -> None:
@@ -218,8 +220,39 @@ class Agent:
         if reason == N.PUNT_CONTROL:
             with self.lock:
                 self.router.on_frame(port, pin.payload, time.monotonic())
-        else:
-            self.counters[f"punt_{N.PUNT_REASONS.get(reason, reason)}"] += 1
+            return
+        self.counters[f"punt_{N.PUNT_REASONS.get(reason, reason)}"] += 1
+        if reason == N.PUNT_NO_ROUTE:
+            self._answer_no_route(pin.payload)
+
+    def _answer_no_route(self, raw: bytes) -> None:
+        """A request this switch has no route for gets an ERROR (no_route)
+        routed back to its source, instead of silence. Only requests and
+        probes are answered (never an error: no error storms), at most
+        ``NO_ROUTE_PER_S`` per second."""
+        try:
+            pkt = dmsc.parse(raw)
+        except ValueError:
+            self.counters["no_route_malformed"] += 1
+            return
+        if pkt.type not in (dmsc.REQUEST, dmsc.PROBE) or not pkt.src_name:
+            self.counters["no_route_not_answered"] += 1
+            return
+        now = time.monotonic()
+        self._err_tokens = min(NO_ROUTE_PER_S, self._err_tokens + (now - self._err_t) * NO_ROUTE_PER_S)
+        self._err_t = now
+        if self._err_tokens < 1:
+            self.counters["no_route_rate_limited"] += 1
+            return
+        self._err_tokens -= 1
+        try:
+            err = dmsc.error(pkt, f"/dmsc/rt/{self.name}", dmsc.STATUS_NO_ROUTE,
+                             f"no route to {pkt.dst_name} at {self.name}")
+        except names.InvalidName:
+            self.counters["no_route_not_answered"] += 1
+            return
+        self.sw.packet_out(bytes(err), flags=N.PKTOUT_ROUTE)
+        self.counters["no_route_answered"] += 1
 
     # -- admin -----------------------------------------------------------------
     def state(self) -> pb.AgentState:

@@ -227,3 +227,8 @@ def test_inspection_commands_show_names(net):
                           "--run-dir", str(net.run_dir)], capture_output=True, text=True,
                          cwd=str(ROOT), timeout=60)
     assert "p4runtime_sh --grpc-addr 127.0.0.1:" in res.stdout
+
+
+def test_unknown_name_gets_a_no_route_error_from_the_first_switch(net):
+    out = call(net, "pod1", "/A/1", "/nobody/here", deadline_s=2)
+    assert out.get("error", "").startswith("no_route from /dmsc/rt/sg1"), out

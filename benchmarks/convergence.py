@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Convergence of the distributed control plane on BMv2 in Mininet.
+
+For Figure 2 and generated topologies (ring, grid, fat-tree; 16, 32 and 64
+switches where the machine holds them):
+* cold start: agents started -> every FIB (read over P4Runtime) equals SPF
+  over the topology file;
+and on Figure 2:
+* one accepted prefix -> every FIB holds it correctly (median of trials);
+* link failure -> traffic restored: a pod calls /B/4 every 5 ms through the
+  link that fails; the longest run of failed calls is the outage (median of
+  trials); also the time until every FIB is correct again;
+* memory: resident set size of each agent and each BMv2.
+
+Never a fixed sleep: every wait polls with a deadline (controller.converge).
+Last line: ``prefix_to_fib_ms=<median, Figure 2> reroute_ms=<median, Figure 2>
+max_switches=<largest topology that converged>``. Run as root.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from controller.converge import (FibReader, NotConverged, expected_fibs,  # noqa: E402
+                                 wait_converged)
+from topologies.generate import from_spec                      # noqa: E402
+from topologies.net import DmscNet, _py_env                    # noqa: E402
+from topologies.routes import served_prefixes                   # noqa: E402
+from topologies.topo import Topology                           # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cold_start(topo: Topology, run_dir: Path, timeout: float):
+    net = DmscNet(topo, run_dir, log_level=None)
+    net.start()
+    try:
+        t0 = time.monotonic()
+        net.start_agents()
+        net.accept_pod_prefixes()
+        with FibReader.for_net(net) as reader:
+            took = wait_converged(reader, expected_fibs(net.topo), timeout=timeout)
+        cold = time.monotonic() - t0
+        mem = {"agent_mb": statistics.median(rss_mb(p.pid) for p in net.agent_procs.values()),
+               "bmv2_mb": statistics.median(rss_mb(net.switch(s).bmv2.pid)
+                                            for s in net.topo.switches())}
+        return net, cold, took, mem
+    except BaseException:
+        net.stop()
+        raise
+
+
+def prefix_trials(net: DmscNet, trials: int) -> list[float]:
+    topo = net.topo
+    out = []
+    with FibReader.for_net(net) as reader:
+        for i in range(trials):
+            prefix = f"/bench/{i}"
+            prefixes = {**served_prefixes(topo), prefix: {"pod2"}}
+            want = expected_fibs(topo, prefixes=prefixes)
+            with net.admin("sg2") as c:
+                t0 = time.monotonic()
+                c.accept_prefix(prefix, topo.port("sg2", "pod2"), topo.mac("pod2", 0))
+            wait_converged(reader, want, timeout=10, poll=0.002)
+            out.append((time.monotonic() - t0) * 1000)
+    return out
+
+
+def reroute_trials(net: DmscNet, trials: int) -> tuple[list[float], list[float]]:
+    import subprocess
+    topo = net.topo
+    outages, fib_times = [], []
+    core = topo.core_graph()
+    core.remove_edge("sg1", "sr3")
+    want_down, want_up = expected_fibs(topo, core), expected_fibs(topo)
+    for pod in topo.pods():
+        net.start_pod(pod)
+    with FibReader.for_net(net) as reader:
+        for _ in range(trials):
+            load = net.host("pod1").popen(
+                [sys.executable, "-m", "traffic.client", "--iface", "pod1-eth0", "--src", "/A/1",
+                 "--mac", topo.mac("pod1", 0), "--timeout", "0.05", "--count", "400",
+                 "--interval", "0.005", "/B/4", "echo"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT), env=_py_env())
+            time.sleep(0.5)                      # let the load reach steady state
+            t0 = time.monotonic()
+            net.link_down("sg1", "sr3")
+            wait_converged(reader, want_down, timeout=10, poll=0.002)
+            fib_times.append((time.monotonic() - t0) * 1000)
+            out, err = load.communicate(timeout=60)
+            outages.append(json.loads(out)["longest_outage_ms"])
+            net.link_up("sg1", "sr3")
+            wait_converged(reader, want_up, timeout=10)
+    return outages, fib_times
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--topos", default="fig2,ring:16,grid:4x4,fat-tree:4,ring:32,grid:4x8,"
+                                        "grid:8x8")
+    ap.add_argument("--trials", type=int, default=7)
+    ap.add_argument("--timeout", type=float, default=120.0)
+    args = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        print("convergence benchmark: needs root", file=sys.stderr)
+        return 2
+    prefix_ms = reroute_ms = float("nan")
+    max_switches = 0
+    for spec in args.topos.split(","):
+        topo = Topology.load(ROOT / "topologies" / "fig2.yaml") if spec == "fig2" \
+            else from_spec(spec)
+        n = len(topo.switches())
+        with tempfile.TemporaryDirectory(prefix="dmsc-conv-") as d:
+            try:
+                net, cold, took, mem = cold_start(topo, Path(d), args.timeout)
+            except (NotConverged, Exception) as exc:      # report and go on to the next
+                print(f"{spec:10s} {n:3d} switches: did not converge: "
+                      f"{str(exc).splitlines()[0][:200]}", flush=True)
+                continue
+            try:
+                max_switches = max(max_switches, n)
+                print(f"{spec:10s} {n:3d} switches: cold start to all FIBs correct "
+                      f"{cold * 1000:8.0f} ms; RSS median agent {mem['agent_mb']:.0f} MB, "
+                      f"BMv2 {mem['bmv2_mb']:.0f} MB", flush=True)
+                if spec == "fig2":
+                    p = prefix_trials(net, args.trials)
+                    prefix_ms = statistics.median(p)
+                    print(f"  one accepted prefix -> all FIBs correct: median {prefix_ms:.0f} ms "
+                          f"(min {min(p):.0f}, max {max(p):.0f}; target <= 100 ms)", flush=True)
+                    outages, fibs = reroute_trials(net, max(3, args.trials // 2))
+                    reroute_ms = statistics.median(outages)
+                    print(f"  link failure -> traffic restored: median outage {reroute_ms:.0f} ms "
+                          f"{sorted(outages)}; all FIBs correct after median "
+                          f"{statistics.median(fibs):.0f} ms (target <= 300 ms)", flush=True)
+            finally:
+                net.stop()
+    print(f"prefix_to_fib_ms={prefix_ms:.0f} reroute_ms={reroute_ms:.0f} "
+          f"max_switches={max_switches}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
