@@ -108,7 +108,7 @@ def run_round(program: str, veths, log_dir, args) -> dict:
         with Switch(program, proc.grpc_addr, 1).connect() as sw:
             frames = (dmsc_setup if program == "dmsc" else lpm_setup)(sw, args.routes, args.size)
             sizes = {len(f) for f in frames}
-            gen = mp.get_context("fork").Process(
+            gen = mp.get_context("spawn").Process(
                 target=blast, args=(h_in, frames, args.duration, args.max_frames))
             t_start = time.monotonic()
             gen.start()

@@ -57,6 +57,7 @@ BMV2_JSON = ROOT / "p4src" / "build" / "dmsc.json"
 AGENT_ELECTION_ID = (0, 100)   # above any inspection tool, which stays a backup
 CARRIER_POLL_S = 0.02
 NO_ROUTE_PER_S = 50.0
+QUIET_S = 0.3
 
 
 def switch_ports(topo: Topology, name: str) -> dict[int, Port]:
@@ -149,30 +150,30 @@ class Agent:
             sw.write(retry)
 
     # -- FIB -------------------------------------------------------------------
+    def may_delete(self, now: float) -> bool:
+        """After a restart, stale-looking entries are kept until the LSDB is
+        relearned: every neighbour up, nothing unacknowledged, no new LSA for
+        a moment (or the grace period is over)."""
+        r = self.router
+        return (r.synced and now - r.last_change > QUIET_S) or now - self.started > self.grace_s
+
     def write_fib(self) -> None:
         with self.lock:
             version = self.router.rib_version
             desired = self.router.routes()
-            allow_delete = self.fib_deletes_allowed or self.router.synced or \
-                time.monotonic() - self.started > self.grace_s
-        if allow_delete:
-            self.fib_deletes_allowed = True
         fib = Fib(self.sw)
-        if allow_delete:
-            counts = fib.sync(desired)
-        else:
-            current = fib.read()
-            want = {names.prefix_key(p): r for p, r in desired.items()}
-            keep = {k: r for k, r in current.items() if k not in want}
-            ups = fib.diff(current, {**keep, **want})
-            self.sw.write(ups)
-            counts = {"insert": sum(1 for o, _ in ups if o == INSERT),
-                      "modify": sum(1 for o, _ in ups if o == MODIFY), "delete": 0}
+        current = fib.read()
+        want = {names.prefix_key(p): r for p, r in desired.items()}
+        if not self.fib_deletes_allowed:
+            want = {**{k: r for k, r in current.items() if k not in want}, **want}
+        ups = fib.diff(current, want)
+        self.sw.write(ups)
         self.fib_rib_version = version
-        if any(counts.values()):
+        if ups:
             self.fib_version += 1
             self.counters["fib_writes"] += 1
-            log.info("FIB v%d: %s", self.fib_version, counts)
+            log.info("FIB v%d: %d updates (%s)", self.fib_version, len(ups),
+                     "full sync" if self.fib_deletes_allowed else "no deletes yet")
 
     # -- main loop -----------------------------------------------------------
     def run(self) -> None:
@@ -192,8 +193,10 @@ class Agent:
                     wait = max(0.0, min(self.router.next_deadline(), next_carrier) - now)
                 for port, frame in out:
                     self.sw.packet_out(frame, egress_port=port)
-                if self.router.rib_version != self.fib_rib_version or \
-                        (not self.fib_deletes_allowed and self.router.synced):
+                if not self.fib_deletes_allowed and self.may_delete(now):
+                    self.fib_deletes_allowed = True
+                    self.fib_rib_version = -1        # one full sync now
+                if self.router.rib_version != self.fib_rib_version:
                     self.write_fib()
                 pin = self.sw.packet_in(timeout=min(wait, CARRIER_POLL_S))
                 while pin is not None:

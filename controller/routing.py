@@ -107,6 +107,7 @@ class Router:
         self._next_refresh = now + self.cfg.refresh_ms / 1000
         self._originate_pending = True
         self._msg_id = 0
+        self.last_change = now     # last time the LSDB took a newer LSA
 
     # -- inputs ------------------------------------------------------------
     def on_frame(self, port: int, raw: bytes, now: float) -> None:
@@ -358,6 +359,7 @@ class Router:
         verdict = self.lsdb.install(lsa, now)
         self.counters[f"lsa_{verdict.value}"] += 1
         if verdict is Verdict.NEWER:
+            self.last_change = now
             self._ack(port, lsa)
             nb.rxmt.pop(k, None)
             self._flood(k, now, except_port=port)
