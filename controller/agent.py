@@ -40,7 +40,7 @@ import grpc
 
 from controller import spf
 from controller.fib import Fib, base_entries
-from controller.p4rt import (INSERT, MODIFY, PipelineError, Switch, SwitchConnectionError,
+from controller.p4rt import (MODIFY, PipelineError, Switch, SwitchConnectionError,
                              SwitchError, WriteError)
 from controller.proto import routing_pb2 as pb
 from controller.proto import routing_pb2_grpc as pb_grpc

@@ -205,12 +205,11 @@ def _bring_up(args, topo):
             conns = program_static(net)
             net.write_state()
             console.print(f"static SPF FIBs written in {time.monotonic() - t0:.1f}s")
-            took = None
         else:
             net.start_agents()
             net.accept_pod_prefixes()
             with FibReader.for_net(net) as reader:
-                took = wait_converged(reader, expected_fibs(topo), timeout=60)
+                wait_converged(reader, expected_fibs(topo), timeout=60)
             console.print(f"agents up; every FIB equals SPF over the topology "
                           f"{time.monotonic() - t0:.2f}s after the agents started")
         for pod in topo.pods():
@@ -223,11 +222,23 @@ def _bring_up(args, topo):
         raise
 
 
-def cmd_up(args) -> int:
+def _prerequisites_ok(what: str) -> bool:
     missing = missing_prerequisites()
-    if missing:
-        for m in missing:
-            console.print(f"[red]cannot start, missing:[/red] {m}")
+    for m in missing:
+        console.print(f"[red]cannot {what}, missing:[/red] {m}")
+    return not missing
+
+
+def _tear_down(net, conns, run_dir) -> None:
+    for c in conns.values():
+        c.close()
+    net.stop()
+    (Path(run_dir) / "network.json").unlink(missing_ok=True)
+    console.print("network stopped and cleaned up")
+
+
+def cmd_up(args) -> int:
+    if not _prerequisites_ok("start"):
         return 2
     from topologies.topo import Topology
     topo = Topology.load(args.topo)
@@ -243,31 +254,11 @@ def cmd_up(args) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for c in conns.values():
-            c.close()
-        net.stop()
-        (Path(args.run_dir) / "network.json").unlink(missing_ok=True)
-        console.print("network stopped and cleaned up")
-
-
-def _call_until(net, pod, src, dst, method, body, deadline_s):
-    """Call through the pod's namespace until it answers or the deadline passes
-    (the serving pod may still be starting)."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        res = net.run_in(pod, ["-m", "traffic.client", "--iface", net.topo.intf_name(pod, 0),
-                               "--src", src, "--mac", net.topo.mac(pod, 0),
-                               "--timeout", "1.0", dst, method, json.dumps(body)])
-        out = json.loads(res.stdout.strip() or '{"error": "no output: %s"}' % res.stderr[-200:])
-        if "error" not in out or time.monotonic() > deadline:
-            return out
+        _tear_down(net, conns, args.run_dir)
 
 
 def cmd_demo(args) -> int:
-    missing = missing_prerequisites()
-    if missing:
-        for m in missing:
-            console.print(f"[red]cannot run the demo, missing:[/red] {m}")
+    if not _prerequisites_ok("run the demo"):
         return 2
     from controller.converge import FibReader
     from controller.fib import Fib
@@ -281,7 +272,7 @@ def cmd_demo(args) -> int:
     try:
         with FibReader.for_net(net) as reader:
             before = {s: Fib(c).counters() for s, c in reader.conns.items()}
-            out = _call_until(net, src_pod, src, dst, args.method, {"hello": "DMSC"}, 15.0)
+            out = net.call(src_pod, src, dst, args.method, {"hello": "DMSC"}, deadline_s=15.0)
             if "error" in out:
                 console.print(f"[red]call {src} -> {dst} failed:[/red] {out['error']}")
                 return 1
@@ -299,18 +290,14 @@ def cmd_demo(args) -> int:
                         table.add_row(s, idx.lookup(*k), str(delta))
             console.print(table)
         console.print("inspect a switch while the network runs (`--keep`):")
-        console.print(f"  {sys.executable} -m controller.cli fib sg1   (also lsdb, rib, shell)")
+        console.print("  sudo .venv/bin/dmsc fib sg1      (also lsdb, rib, shell; with --keep)")
         if args.keep:
             from mininet.cli import CLI
             console.print("Mininet CLI: 'exit' tears the network down")
             CLI(net.mn)
         return 0
     finally:
-        for c in conns.values():
-            c.close()
-        net.stop()
-        (Path(args.run_dir) / "network.json").unlink(missing_ok=True)
-        console.print("network stopped and cleaned up")
+        _tear_down(net, conns, args.run_dir)
 
 
 def main(argv=None) -> int:

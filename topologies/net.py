@@ -283,6 +283,22 @@ class DmscNet:
             out, err = proc.communicate()
         return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
 
+    def call(self, pod: str, src: str, dst: str, method: str = "echo", args=None,
+             deadline_s: float = 10.0, timeout: float = 1.0) -> dict:
+        """One RMI call by name from a pod's namespace (traffic.client), retried
+        until it succeeds or ``deadline_s`` passes (a serving pod may still be
+        starting). Returns the client's JSON: result/from/rtt_ms/hops or error."""
+        import json
+        deadline = time.monotonic() + deadline_s
+        while True:
+            res = self.run_in(pod, ["-m", "traffic.client", "--iface", self.topo.intf_name(pod, 0),
+                                    "--src", src, "--mac", self.topo.mac(pod, 0),
+                                    "--timeout", str(timeout), dst, method,
+                                    json.dumps({} if args is None else args)])
+            out = json.loads(res.stdout.strip() or json.dumps({"error": res.stderr[-300:]}))
+            if "error" not in out or time.monotonic() > deadline:
+                return out
+
     # -- failures ---------------------------------------------------------------
     def link_down(self, a: str, b: str) -> None:
         self.mn.configLinkStatus(a, b, "down")

@@ -5,9 +5,7 @@ computed from topologies/fig2.yaml with networkx (controller.static).
 """
 from __future__ import annotations
 
-import json
 import subprocess
-import time
 
 import pytest
 
@@ -39,16 +37,6 @@ def fig2(tmp_path_factory):
         net.stop()
 
 
-def call(net, pod, src, dst, method="echo", args=None, deadline_s=15.0):
-    """Call from a pod's namespace; retry while the serving pod starts up."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        res = net.run_in(pod, ["-m", "traffic.client", "--iface", net.topo.intf_name(pod, 0),
-                               "--src", src, "--mac", net.topo.mac(pod, 0), "--timeout", "1",
-                               dst, method, json.dumps(args or {})])
-        out = json.loads(res.stdout or json.dumps({"error": res.stderr[-300:]}))
-        if "error" not in out or time.monotonic() > deadline:
-            return out
 
 
 def test_fibs_read_back_equal_spf_over_the_topology(fig2):
@@ -62,7 +50,7 @@ def test_fibs_read_back_equal_spf_over_the_topology(fig2):
 def test_request_from_A1_reaches_B4_and_the_response_returns(fig2):
     net, conns = fig2
     before = {s: Fib(c).counters() for s, c in conns.items()}
-    out = call(net, "pod1", "/A/1", "/B/4", "echo", {"n": 1})
+    out = net.call("pod1", "/A/1", "/B/4", "echo", {"n": 1})
     assert out.get("result") == {"n": 1}, out
     assert out["from"] == "/B/4"
     assert out["hops"] == 3                              # sg4, sr3, sg1 on the way back
@@ -78,15 +66,15 @@ def test_request_from_A1_reaches_B4_and_the_response_returns(fig2):
 
 def test_service_prefix_goes_to_the_nearest_replica(fig2):
     net, _ = fig2
-    out = call(net, "pod1", "/A/1", "/B", "whoami")
+    out = net.call("pod1", "/A/1", "/B", "whoami")
     assert out.get("result") == {"instance": "/B/1"}, out     # same pod, hairpin at sg1
-    out = call(net, "pod4", "/A/4", "/A", "whoami")
+    out = net.call("pod4", "/A/4", "/A", "whoami")
     assert out.get("result") == {"instance": "/A/4"}, out
 
 
 def test_unknown_method_comes_back_as_an_error(fig2):
     net, _ = fig2
-    out = call(net, "pod2", "/C/2", "/B/4", "launch", deadline_s=3)
+    out = net.call("pod2", "/C/2", "/B/4", "launch", deadline_s=3)
     assert "unknown_method from /B/4" in out.get("error", ""), out
 
 

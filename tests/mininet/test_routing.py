@@ -50,15 +50,6 @@ def reader(net):
         yield r
 
 
-def call(net, pod, src, dst, method="echo", args=None, deadline_s=10.0):
-    deadline = time.monotonic() + deadline_s
-    while True:
-        res = net.run_in(pod, ["-m", "traffic.client", "--iface", net.topo.intf_name(pod, 0),
-                               "--src", src, "--mac", net.topo.mac(pod, 0), "--timeout", "1",
-                               dst, method, json.dumps(args or {})])
-        out = json.loads(res.stdout or json.dumps({"error": res.stderr[-300:]}))
-        if "error" not in out or time.monotonic() > deadline:
-            return out
 
 
 def core_without(topo, *, edge=None, node=None):
@@ -74,7 +65,7 @@ def test_cold_start_fibs_equal_spf_and_A1_reaches_B4(net, reader):
     want = expected_fibs(net.topo)
     for s in net.topo.switches():
         assert reader.read(s) == want[s], s
-    out = call(net, "pod1", "/A/1", "/B/4", "echo", {"k": "v"})
+    out = net.call("pod1", "/A/1", "/B/4", "echo", {"k": "v"})
     assert out.get("result") == {"k": "v"} and out["from"] == "/B/4", out
 
 
@@ -84,7 +75,7 @@ def test_link_down_reroutes_and_link_up_converges_back(net, reader):
     try:
         took = wait_converged(reader, expected_fibs(topo, core_without(topo, edge=("sg1", "sr3"))),
                               timeout=10)
-        out = call(net, "pod1", "/A/1", "/B/4")
+        out = net.call("pod1", "/A/1", "/B/4")
         assert "result" in out and out["hops"] == 4, out          # sg4, sr2, sr1, sg1
     finally:
         net.link_up("sg1", "sr3")
@@ -99,13 +90,13 @@ def test_switch_down_reroutes_and_switch_restart_gets_its_fib_back(net, reader):
         others = {s: f for s, f in expected_fibs(topo, core_without(topo, node="sr3")).items()}
         with FibReader.for_net(net, [s for s in topo.switches() if s != "sr3"]) as r2:
             wait_converged(r2, others, timeout=10)
-        out = call(net, "pod1", "/A/1", "/B/4")
+        out = net.call("pod1", "/A/1", "/B/4")
         assert "result" in out and out["hops"] == 4, out
     finally:
         net.restart_switch("sr3")
     with FibReader.for_net(net) as r3:
         wait_converged(r3, expected_fibs(topo), timeout=20)    # pipeline + FIB pushed again
-    assert call(net, "pod1", "/A/1", "/B/4").get("hops") == 3
+    assert net.call("pod1", "/A/1", "/B/4").get("hops") == 3
 
 
 def _load(net, pod, src, dst, count, interval=0.01, timeout=0.2):
@@ -230,5 +221,5 @@ def test_inspection_commands_show_names(net):
 
 
 def test_unknown_name_gets_a_no_route_error_from_the_first_switch(net):
-    out = call(net, "pod1", "/A/1", "/nobody/here", deadline_s=2)
+    out = net.call("pod1", "/A/1", "/nobody/here", deadline_s=2)
     assert out.get("error", "").startswith("no_route from /dmsc/rt/sg1"), out
