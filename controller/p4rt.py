@@ -29,9 +29,9 @@ from p4.v1 import p4runtime_pb2
 from p4.config.v1 import p4info_pb2
 from google.protobuf import text_format
 
+from google.rpc import status_pb2
 from p4runtime_sh.context import Context, P4Type
-from p4runtime_sh.p4runtime import (P4RuntimeClient, P4RuntimeException,
-                                    P4RuntimeWriteException)
+from p4runtime_sh.p4runtime import P4RuntimeClient, P4RuntimeException
 
 log = logging.getLogger("dmsc.p4rt")
 
@@ -126,6 +126,33 @@ class _Client(P4RuntimeClient):
             self.handshake_error = "no arbitration reply (is the switch up?)"
             return
         self.is_primary = rep.arbitration.status.code == code_pb2.OK
+
+    def write_raw(self, req: p4runtime_pb2.WriteRequest) -> None:
+        """Write without p4runtime-shell's error parsing: its iterator never
+        advances past an OK detail, so a batch whose first update succeeded and
+        a later one failed (BMv2 reports every update) loops forever. Raises
+        grpc.RpcError; :func:`write_failures` reads the per-update errors."""
+        req.device_id = self.device_id
+        if self.role_name is not None:
+            req.role = self.role_name
+        req.election_id.high = self.election_id[0]
+        req.election_id.low = self.election_id[1]
+        self.stub.Write(req)
+
+
+def write_failures(err: grpc.RpcError) -> list[tuple[int, p4runtime_pb2.Error]] | None:
+    """(index, p4.Error) of every failed update in a Write's error, or None
+    when the error carries no per-update details."""
+    for key, value in (err.trailing_metadata() or ()):
+        if key == "grpc-status-details-bin":
+            status = status_pb2.Status.FromString(value)
+            out = []
+            for i, any_msg in enumerate(status.details):
+                e = p4runtime_pb2.Error()
+                if any_msg.Unpack(e) and e.canonical_code != code_pb2.OK:
+                    out.append((i, e))
+            return out
+    return None
 
 
 def _canonical(value: int, bitwidth: int) -> bytes:
@@ -319,7 +346,7 @@ class Switch:
                 return f"{name} default action"
             parts = []
             for m in te.match:
-                which = m.WhichOneof("field_match")
+                which = m.WhichOneof("field_match_type")
                 v = getattr(m, which)
                 if which == "lpm":
                     parts.append(f"{_int(v.value):#x}/{v.prefix_len}")
@@ -347,16 +374,23 @@ class Switch:
                 else:
                     u.entity.CopyFrom(ent)
             try:
-                client.write(req)
-            except P4RuntimeWriteException as exc:
-                for idx, err in exc.errors:
+                client.write_raw(req)
+            except grpc.RpcError as exc:
+                errors = write_failures(exc) if exc.code() == grpc.StatusCode.UNKNOWN else None
+                if errors is None:
+                    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+                        raise SwitchConnectionError(
+                            self.name, f"Write failed: {exc.code().name} {exc.details()}") from None
+                    failures += [WriteFailure(start + i, _OP_NAMES.get(op, "?"),
+                                              self.entity_description(req.updates[i].entity),
+                                              exc.code().name, exc.details() or "")
+                                 for i, (op, _e) in enumerate(chunk)]
+                    continue
+                for idx, err in errors:
                     failures.append(WriteFailure(
                         start + idx, _OP_NAMES.get(chunk[idx][0], "?"),
                         self.entity_description(req.updates[idx].entity),
                         code_pb2.Code.Name(err.canonical_code), err.message))
-            except grpc.RpcError as exc:
-                raise SwitchConnectionError(
-                    self.name, f"Write failed: {exc.code().name} {exc.details()}") from None
         if failures:
             raise WriteError(self.name, failures, len(updates))
 
@@ -416,7 +450,7 @@ class Switch:
         out = {"table": t.preamble.name, "match": {}, "priority": te.priority}
         for m in te.match:
             name = self.ctx.get_mf_name(t.preamble.name, m.field_id)
-            which = m.WhichOneof("field_match")
+            which = m.WhichOneof("field_match_type")
             v = getattr(m, which)
             if which == "lpm":
                 out["match"][name] = (_int(v.value), v.prefix_len)

@@ -41,8 +41,9 @@ control Fib(inout headers_t hdr,
             hdr.dmsc.dst_key: lpm @name("dst_key");
             hdr.dmsc.src_key: selector @name("src_key");
         }
-        actions = { set_next_hop; punt_local; drop_route; @defaultonly NoAction; }
-        const default_action = NoAction();
+        // No default action: BMv2 has none for action-selector tables; a miss
+        // is seen through .hit below.
+        actions = { set_next_hop; punt_local; drop_route; }
         implementation = fib_selector;
         counters = fib_counter;
         size = 4096;
