@@ -88,6 +88,8 @@ class Agent:
         self.intfs = {p: topo.intf_name(switch, p) for p in self.router.ports}
         self.sw: Switch | None = None
         self.stop_event = threading.Event()
+        self.fib_event = threading.Event()
+        self.fib_lock = threading.Lock()      # one FIB writer; reconnects wait for it
         self.fib_version = 0
         self.fib_rib_version = -1
         self.started = time.monotonic()
@@ -175,47 +177,85 @@ class Agent:
             log.info("FIB v%d: %d updates (%s)", self.fib_version, len(ups),
                      "full sync" if self.fib_deletes_allowed else "no deletes yet")
 
-    # -- main loop -----------------------------------------------------------
+    # -- threads ---------------------------------------------------------------
     def run(self) -> None:
+        """Two threads: this one runs the protocol (packet-in, timers, hellos,
+        LSAs), so that adjacencies never wait for a P4Runtime write; the FIB
+        writer turns each new RIB into batched writes."""
         self.connect()
+        writer = threading.Thread(target=self._fib_loop, name="fib-writer", daemon=True)
+        writer.start()
+        try:
+            self._protocol_loop()
+        finally:
+            self.stop_event.set()
+            self.fib_event.set()
+            writer.join(5)
+            if self.sw is not None:
+                self.sw.close()
+
+    def _protocol_loop(self) -> None:
         next_carrier = 0.0
+        pin = None
         while not self.stop_event.is_set():
             try:
-                now = time.monotonic()
-                if now >= next_carrier:
-                    with self.lock:
+                with self.lock:
+                    now = time.monotonic()
+                    # what arrived first (so a late loop never declares a
+                    # neighbour dead whose hellos are waiting in the queue)
+                    while pin is not None:
+                        self._on_packet_in(pin)
+                        pin = self.sw.packet_in(timeout=0)
+                    if now >= next_carrier:
                         for p, intf in self.intfs.items():
                             self.router.on_port_status(p, carrier(intf), now)
-                    next_carrier = now + CARRIER_POLL_S
-                with self.lock:
+                        next_carrier = now + CARRIER_POLL_S
                     self.router.tick(now)
                     out, self.router.outbox = self.router.outbox, []
-                    wait = max(0.0, min(self.router.next_deadline(), next_carrier) - now)
+                    rib_changed = self.router.rib_version != self.fib_rib_version
+                    wait = min(self.router.next_deadline(), next_carrier) - time.monotonic()
                 for port, frame in out:
                     self.sw.packet_out(frame, egress_port=port)
-                if not self.fib_deletes_allowed and self.may_delete(now):
-                    self.fib_deletes_allowed = True
-                    self.fib_rib_version = -1        # one full sync now
-                if self.router.rib_version != self.fib_rib_version:
-                    self.write_fib()
-                pin = self.sw.packet_in(timeout=min(wait, CARRIER_POLL_S))
-                while pin is not None:
-                    self._on_packet_in(pin)
-                    pin = self.sw.packet_in(timeout=0)
+                if rib_changed or (not self.fib_deletes_allowed):
+                    self.fib_event.set()
+                pin = self.sw.packet_in(timeout=min(max(wait, 0.001), CARRIER_POLL_S))
             except SwitchConnectionError as exc:
-                log.warning("switch connection lost (%s): reconnecting", exc)
-                self.counters["switch_disconnects"] += 1
-                if self.sw is not None:
-                    self.sw.close()
-                self.sw = None
-                self.connect()
-            except WriteError as exc:
-                log.error("FIB write failed: %s", exc)
-                self.counters["fib_write_errors"] += 1
-                self.fib_rib_version = -1
-                self.stop_event.wait(0.1)
-        if self.sw is not None:
-            self.sw.close()
+                pin = None
+                self._reconnect(exc)
+
+    def _reconnect(self, exc) -> None:
+        log.warning("switch connection lost (%s): reconnecting", exc)
+        self.counters["switch_disconnects"] += 1
+        with self.fib_lock:
+            if self.sw is not None:
+                self.sw.close()
+            self.sw = None
+            self.connect()
+        self.fib_event.set()
+
+    def _fib_loop(self) -> None:
+        while not self.stop_event.is_set():
+            self.fib_event.wait(0.2)
+            self.fib_event.clear()
+            if self.stop_event.is_set():
+                return
+            with self.fib_lock:
+                if self.sw is None:
+                    continue
+                try:
+                    if not self.fib_deletes_allowed and self.may_delete(time.monotonic()):
+                        self.fib_deletes_allowed = True
+                        self.fib_rib_version = -1        # one full sync now
+                    if self.router.rib_version != self.fib_rib_version:
+                        self.write_fib()
+                except SwitchConnectionError as exc:
+                    log.warning("FIB write: switch connection lost (%s)", exc)
+                    self.fib_rib_version = -1            # the protocol loop reconnects
+                except (WriteError, SwitchError) as exc:
+                    log.error("FIB write failed: %s", exc)
+                    self.counters["fib_write_errors"] += 1
+                    self.fib_rib_version = -1
+                    self.stop_event.wait(0.1)
 
     def _on_packet_in(self, pin) -> None:
         reason = pin.metadata.get(N.PACKET_IN_REASON)

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -337,6 +338,10 @@ def main(argv=None) -> int:
     c = sub.add_parser("check", help="check this machine's prerequisites")
     c.set_defaults(fn=cmd_check)
     args = ap.parse_args(argv)
+
+    def on_sigterm(*_):
+        raise KeyboardInterrupt   # so that every `finally` tears the network down
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         return args.fn(args)
     except KeyboardInterrupt:

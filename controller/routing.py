@@ -116,8 +116,8 @@ class Router:
             self.counters["rx_ctrl_on_pod_port"] += 1
             return
         try:
-            pkt = dmsc.parse(raw)
-        except Exception:
+            pkt = dmsc.decode(raw)
+        except ValueError:
             self.counters["rx_malformed_frame"] += 1
             return
         kinds = {dmsc.HELLO: (dmsc.TLV_HELLO, Hello), dmsc.LSA: (dmsc.TLV_LSA, Lsa),
@@ -139,9 +139,8 @@ class Router:
         except DecodeError:
             self.counters["rx_malformed_body"] += 1
             return
-        src_mac = raw[6:12].hex(":")
         if pkt.type == dmsc.HELLO:
-            self._on_hello(port, msg, src_mac, now)
+            self._on_hello(port, msg, pkt.eth_src, now)
         elif pkt.type == dmsc.LSA:
             self._on_lsa(port, msg, now)
         else:
@@ -228,11 +227,9 @@ class Router:
     # -- hellos --------------------------------------------------------------
     def _frame(self, msg_type: int, tlv: int, body: bytes, port: int) -> bytes:
         self._msg_id = (self._msg_id + 1) & 0xFFFFFFFF
-        return bytes(dmsc.frame(
-            msg_type, "/dmsc/rt", f"/dmsc/rt/{self.name}", msg_id=self._msg_id,
-            hop_limit=1, eth_src=self.ports[port].mac,
-            tlvs=[dmsc.TLV(type=tlv, value=body),
-                  dmsc.TLV(type=dmsc.TLV_AUTH, value=auth_code(self.key, msg_type, body))]))
+        return dmsc.encode(msg_type, "/dmsc/rt", f"/dmsc/rt/{self.name}",
+                           [(tlv, body), (dmsc.TLV_AUTH, auth_code(self.key, msg_type, body))],
+                           msg_id=self._msg_id, hop_limit=1, eth_src=self.ports[port].mac)
 
     def _send_hellos(self) -> None:
         for port, p in self.ports.items():

@@ -61,7 +61,8 @@ def has_thrift(binary: str = BMV2_BINARY) -> bool:
     return "--thrift-port" in out.stdout + out.stderr
 
 
-def _die_with_parent():
+def die_with_parent():
+    """preexec_fn: SIGTERM this child when the process that started it dies."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
@@ -111,7 +112,7 @@ class Bmv2Process:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{self.name}.stdout", "wb") as out:
             self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                         stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         return self
 
     def wait_ready(self, deadline: float | None = None) -> None:

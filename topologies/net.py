@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from topologies.bmv2 import BMv2Switch
+from topologies.bmv2 import BMv2Switch, die_with_parent
 from topologies.linkcaps import netem_available
 from topologies.topo import Topology
 
@@ -184,7 +184,8 @@ class DmscNet:
                "--log-file", str(self.run_dir / "agents" / f"{name}.log"), *extra_args]
         out = open(self.run_dir / "agents" / f"{name}.stdout", "ab")
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT), env=_py_env())
+                                stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT), env=_py_env(),
+                                preexec_fn=die_with_parent)
         out.close()
         self.agent_procs[name] = proc
         return proc
@@ -256,7 +257,8 @@ class DmscNet:
         cmd += list(extra_args)
         logf = open(self.run_dir / f"{pod}.log", "ab")
         proc = self.host(pod).popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
-                                    cwd=str(REPO_ROOT), env=_py_env())
+                                    cwd=str(REPO_ROOT), env=_py_env(),
+                                    preexec_fn=die_with_parent)
         logf.close()
         self.pod_procs[pod] = proc
         return proc
@@ -275,7 +277,8 @@ class DmscNet:
     def run_in(self, pod: str, args: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess:
         """Run a Python module in a pod's namespace (e.g. traffic.client)."""
         proc = self.host(pod).popen([sys.executable, *args], stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, cwd=str(REPO_ROOT), env=_py_env())
+                                    stderr=subprocess.PIPE, cwd=str(REPO_ROOT), env=_py_env(),
+                                    preexec_fn=die_with_parent)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -300,11 +303,29 @@ class DmscNet:
                 return out
 
     # -- failures ---------------------------------------------------------------
+    # A failed link is a silent cut: a tbf qdisc that drops every frame, on the
+    # egress of both ends. Not `ip link set down`: BMv2's port loop spins at
+    # 100% CPU on an interface that goes down (its pcap read fails forever),
+    # which starves a small machine. So carrier stays up and the agents notice
+    # the failure from missing hellos, as they would a cut behind a media converter.
+    _CUT = "tc qdisc replace dev {intf} root tbf rate 8bit burst 1 limit 1"
+
+    def _ends(self, a: str, b: str):
+        for node, nb in ((a, b), (b, a)):
+            yield self.mn.get(node), self.topo.intf_name(node, self.topo.port(node, nb))
+
     def link_down(self, a: str, b: str) -> None:
-        self.mn.configLinkStatus(a, b, "down")
+        for node, intf in self._ends(a, b):
+            out = node.cmd(self._CUT.format(intf=intf))
+            if out.strip():
+                raise NetError(f"cutting {intf}: {out.strip()}")
 
     def link_up(self, a: str, b: str) -> None:
-        self.mn.configLinkStatus(a, b, "up")
+        bw = self.topo.graph.edges[a, b].get("bw")
+        for node, intf in self._ends(a, b):
+            node.cmd(f"tc qdisc del dev {intf} root")
+            if bw is not None:                       # restore the link's shaping
+                node.intf(intf).config(bw=float(bw))
 
     def kill_switch(self, name: str) -> None:
         """SIGKILL the switch's BMv2 (its interfaces stay up: neighbours must

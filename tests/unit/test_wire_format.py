@@ -113,3 +113,34 @@ def test_status_tlv_round_trip():
 def test_parse_refuses_bad_frames(raw, why):
     with pytest.raises(ValueError, match=why):
         dmsc.parse(raw)
+
+
+def test_fast_encoder_is_byte_exact_with_the_scapy_layers():
+    tlvs = [(dmsc.TLV_HELLO, b"\x0a\x03sg1"), (dmsc.TLV_AUTH, bytes(32))]
+    fast = dmsc.encode(dmsc.HELLO, "/dmsc/rt", "/dmsc/rt/sg1", tlvs, msg_id=9, hop_limit=1,
+                       eth_src="02:00:00:00:01:02")
+    slow = dmsc.frame(dmsc.HELLO, "/dmsc/rt", "/dmsc/rt/sg1", msg_id=9, hop_limit=1,
+                      eth_src="02:00:00:00:01:02",
+                      tlvs=[dmsc.TLV(type=t, value=v) for t, v in tlvs])
+    assert fast == bytes(slow)
+
+
+def test_fast_decoder_reads_what_scapy_builds():
+    recs = [dmsc.ProbeRecord(switch_id=5)]
+    raw = bytes(dmsc.probe("/A/1", "/S", msg_id=3, records=recs, eth_src="02:00:00:00:00:07"))
+    f = dmsc.decode(raw + b"\x00" * 8)
+    assert (f.type, f.msg_id, f.rec_count, f.eth_src) == (dmsc.PROBE, 3, 1, "02:00:00:00:00:07")
+    assert f.dst_key == names.name_key("/A/1") and f.src_name == "/S" and f.dst_name == "/A/1"
+    assert f.records == bytes(recs[0])
+
+
+@pytest.mark.parametrize("raw, why", [
+    (bytes(Ether(type=0x0800)) + b"\x45" * 50, "not a DMSC frame"),
+    (bytes(dmsc.request("/B", "/A", "m", {}, msg_id=1))[:-3], "truncated"),
+    (bytes(dmsc.request("/B", "/A", "m", {}, msg_id=1))[:20], "truncated"),
+    (bytes(Ether(type=0x88B5) / dmsc.DMSC(version=9)), "version 9"),
+    (bytes(Ether(type=0x88B5) / dmsc.DMSC(tlv_len=3)) + b"\x01\x00\x09", "truncated"),
+])
+def test_fast_decoder_refuses_bad_frames(raw, why):
+    with pytest.raises(ValueError, match=why):
+        dmsc.decode(raw)

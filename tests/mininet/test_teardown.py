@@ -1,0 +1,31 @@
+"""Bringing a network down leaves nothing behind: no interface, no process.
+
+In its own module so that no other module's network is up while it runs.
+"""
+import os
+import subprocess
+
+import pytest
+
+from tests.conftest import ROOT
+from topologies.net import DmscNet
+from topologies.topo import Topology
+
+pytestmark = pytest.mark.mininet
+FIG2 = ROOT / "topologies" / "fig2.yaml"
+
+
+def test_teardown_leaves_no_interfaces_or_processes(tmp_path):
+    topo = Topology.load(FIG2)
+    net = DmscNet(topo, tmp_path)
+    net.start()
+    net.start_agents()
+    net.start_pod("pod1")
+    pids = [net.switch(s).bmv2.pid for s in topo.switches()]
+    pids += [p.pid for p in net.agent_procs.values()] + [net.pod_procs["pod1"].pid]
+    net.stop()
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert not [s for s in topo.switches() if f" {s}-eth" in links]
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
