@@ -9,13 +9,30 @@ from __future__ import annotations
 import time
 
 from controller.fib import Fib
-from controller.p4rt import Switch
+from controller.p4rt import Switch, SwitchError
 from controller.route import Route
 from topologies import routes
 from topologies.topo import Topology
 from traffic import names
 
-READER_ELECTION_ID = (0, 1)   # below the agents': a read-only backup client
+READER_IDS = range(1, 90)     # below the agents' 100 (and 90-99 for tools that write)
+
+
+def connect_reader(name: str, addr: str, device_id: int) -> Switch:
+    """A read-only session. Election ids must be unique per switch, and other
+    readers (tests, `dmsc fib`) may hold some: try free ones in random order."""
+    import random
+    last = None
+    for low in random.sample(READER_IDS, 12):
+        sw = Switch(name, addr, device_id, election_id=(0, low))
+        try:
+            sw.connect(require_primary=False)
+            sw.fetch_p4info()
+            return sw
+        except SwitchError as exc:
+            sw.close()
+            last = exc
+    raise last
 
 
 class NotConverged(AssertionError):
@@ -35,10 +52,7 @@ class FibReader:
         self.conns: dict[str, Switch] = {}
         try:
             for name, (addr, dev) in addrs.items():
-                sw = Switch(name, addr, dev, election_id=READER_ELECTION_ID)
-                sw.connect(require_primary=False)
-                sw.fetch_p4info()
-                self.conns[name] = sw
+                self.conns[name] = connect_reader(name, addr, dev)
         except BaseException:
             self.close()
             raise

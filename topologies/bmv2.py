@@ -19,7 +19,6 @@ without Thrift).
 """
 from __future__ import annotations
 
-import ctypes
 import functools
 import shutil
 import signal
@@ -32,7 +31,6 @@ BMV2_BINARY = "simple_switch_grpc"
 CPU_PORT = 255
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 5.0
-_PR_SET_PDEATHSIG = 1
 
 
 class SwitchStartError(RuntimeError):
@@ -61,9 +59,11 @@ def has_thrift(binary: str = BMV2_BINARY) -> bool:
     return "--thrift-port" in out.stdout + out.stderr
 
 
-def die_with_parent():
-    """preexec_fn: SIGTERM this child when the process that started it dies."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def die_with_parent(cmd: list[str]) -> list[str]:
+    """``cmd`` run so that it gets SIGTERM when the process that started it
+    dies (PR_SET_PDEATHSIG through util-linux's setpriv, not a preexec_fn:
+    Python code between fork and exec aborts in a process with gRPC threads)."""
+    return ["setpriv", "--pdeathsig", "TERM", "--", *cmd] if shutil.which("setpriv") else cmd
 
 
 class Bmv2Process:
@@ -111,8 +111,8 @@ class Bmv2Process:
             raise SwitchStartError(f"{self.name}: port {self.grpc_port} is already in use")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{self.name}.stdout", "wb") as out:
-            self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+            self.proc = subprocess.Popen(die_with_parent(self.command()), stdout=out,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         return self
 
     def wait_ready(self, deadline: float | None = None) -> None:

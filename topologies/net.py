@@ -183,9 +183,8 @@ class DmscNet:
                "--admin-addr", addr, "--key-file", str(self.key_file),
                "--log-file", str(self.run_dir / "agents" / f"{name}.log"), *extra_args]
         out = open(self.run_dir / "agents" / f"{name}.stdout", "ab")
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT), env=_py_env(),
-                                preexec_fn=die_with_parent)
+        proc = subprocess.Popen(die_with_parent(cmd), stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT), env=_py_env())
         out.close()
         self.agent_procs[name] = proc
         return proc
@@ -236,13 +235,17 @@ class DmscNet:
         path.write_text(json.dumps(state, indent=2))
         return path
 
-    def accept_pod_prefixes(self) -> None:
-        """Accept, on each SG, what its pods serve (instances and service
-        prefixes) through the agents' narrow admin entry point."""
+    def accept_pod_prefixes(self, sgs=None) -> None:
+        """Accept, on each SG (or those in ``sgs``), what its pods serve
+        (instances and service prefixes) through the agents' narrow admin entry
+        point. Accepted prefixes are the agent's soft state: after an agent
+        restart they are accepted again (as pods re-announce)."""
         from topologies.routes import served_prefixes
         for prefix, pods in sorted(served_prefixes(self.topo).items()):
             for pod in sorted(pods):
                 sg = self.topo.gateway(pod)
+                if sgs is not None and sg not in sgs:
+                    continue
                 with self.admin(sg) as c:
                     c.accept_prefix(prefix, self.topo.port(sg, pod), self.topo.mac(pod, 0))
 
@@ -256,9 +259,8 @@ class DmscNet:
             cmd += ["--instance", inst]
         cmd += list(extra_args)
         logf = open(self.run_dir / f"{pod}.log", "ab")
-        proc = self.host(pod).popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
-                                    cwd=str(REPO_ROOT), env=_py_env(),
-                                    preexec_fn=die_with_parent)
+        proc = self.host(pod).popen(die_with_parent(cmd), stdout=logf, stderr=subprocess.STDOUT,
+                                    cwd=str(REPO_ROOT), env=_py_env())
         logf.close()
         self.pod_procs[pod] = proc
         return proc
@@ -276,9 +278,9 @@ class DmscNet:
 
     def run_in(self, pod: str, args: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess:
         """Run a Python module in a pod's namespace (e.g. traffic.client)."""
-        proc = self.host(pod).popen([sys.executable, *args], stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, cwd=str(REPO_ROOT), env=_py_env(),
-                                    preexec_fn=die_with_parent)
+        proc = self.host(pod).popen(die_with_parent([sys.executable, *args]),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    cwd=str(REPO_ROOT), env=_py_env())
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -122,13 +122,14 @@ def test_agent_restart_leaves_no_stale_entry_and_loses_traffic_only_while_down(n
         with net.admin("sg2") as c:
             c.withdraw_prefix("/C/2")
         with Switch("sg1", net.switch("sg1").grpc_addr, net.switch("sg1").device_id,
-                    election_id=(0, 50)).connect() as w:
+                    election_id=(0, 95)).connect() as w:
             w.fetch_p4info()
             w.insert([Fib(w).entry(*names.prefix_key("/bogus"),
                                    Route.via([Hop(2, "02:00:00:00:0b:03")]))])
         assert names.prefix_key("/bogus") in reader.read("sg1")
         net.start_agent("sg1")
         net.wait_agents_ready()
+        net.accept_pod_prefixes(["sg1"])         # what pod1's announcements will redo
         without_c2 = {p: pods for p, pods in served_prefixes(topo).items() if p != "/C/2"}
         wait_converged(reader, expected_fibs(topo, prefixes=without_c2), timeout=15)
         window_ms = (time.monotonic() - t_kill) * 1000
