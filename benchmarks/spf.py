@@ -128,7 +128,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--routers", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=21)
-    ap.add_argument("--batched", type=int, default=4000)
+    ap.add_argument("--batched", type=int, default=3000)   # + --single <= FIB size 4096
     ap.add_argument("--single", type=int, default=1000)
     args = ap.parse_args(argv)
     print("SPF + RIB->FIB diff:")

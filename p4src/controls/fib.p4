@@ -16,7 +16,9 @@ control Fib(inout headers_t hdr,
             inout metadata_t meta,
             inout standard_metadata_t std_meta) {
     direct_counter(CounterType.packets_and_bytes) fib_counter;
-    action_selector(HashAlgorithm.crc16, 32w1024, 32w14) fib_selector;
+    // One-shot programming makes one group and one member per next hop per
+    // entry: size the selector for a full FIB of ECMP entries.
+    action_selector(HashAlgorithm.crc16, 32w16384, 32w14) fib_selector;
 
     action set_next_hop(port_t port, mac_addr_t dmac) {
         std_meta.egress_spec = port;
