@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 P4INFO = ROOT / "p4src" / "build" / "dmsc.p4info.txtpb"
 BMV2_JSON = ROOT / "p4src" / "build" / "dmsc.json"
 AGENT_ELECTION_ID = (0, 100)   # above any inspection tool, which stays a backup
-CARRIER_POLL_S = 0.02
+CARRIER_POLL_S = 0.1     # carrier is a hint; hellos are what detect failures
 NO_ROUTE_PER_S = 50.0
 QUIET_S = 0.3
 
