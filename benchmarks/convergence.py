@@ -57,7 +57,7 @@ def cold_start(topo: Topology, run_dir: Path, timeout: float):
             # Reading every FIB costs CPU the agents need: poll cold starts
             # (seconds long) gently, 50 ms per 8 switches.
             poll = 0.05 * max(1, len(net.topo.switches()) / 8)
-            wait_converged(reader, expected_fibs(net.topo), timeout=timeout, poll=poll)
+            took = wait_converged(reader, expected_fibs(net.topo), timeout=timeout, poll=poll)
         cold = time.monotonic() - t0
         mem = {"agent_mb": statistics.median(rss_mb(p.pid) for p in net.agent_procs.values()),
                "bmv2_mb": statistics.median(rss_mb(net.switch(s).bmv2.pid)
