@@ -94,6 +94,32 @@ STATUS_NAMES = {
 }
 
 
+class _TlvReader:
+    """TLV access shared by the Scapy layer and the fast-path Frame."""
+
+    def _tlv_pairs(self):
+        raise NotImplementedError
+
+    def tlv(self, tlv_type: int, default=None) -> bytes | None:
+        """Value of the first TLV of that type."""
+        for t, v in self._tlv_pairs():
+            if t == tlv_type:
+                return v
+        return default
+
+    def text(self, tlv_type: int, default: str | None = None) -> str | None:
+        raw = self.tlv(tlv_type)
+        return default if raw is None else raw.decode("utf-8", "replace")
+
+    @property
+    def dst_name(self) -> str | None:
+        return self.text(TLV_DST_NAME)
+
+    @property
+    def src_name(self) -> str | None:
+        return self.text(TLV_SRC_NAME)
+
+
 class TLV(Packet):
     name = "DMSC TLV"
     fields_desc = [
@@ -122,7 +148,7 @@ class ProbeRecord(Packet):
         return b"", s
 
 
-class DMSC(Packet):
+class DMSC(_TlvReader, Packet):
     name = "DMSC"
     fields_desc = [
         ByteField("version", DMSC_VERSION),
@@ -144,24 +170,8 @@ class DMSC(Packet):
         return Padding   # bytes after the TLVs are Ethernet padding
 
     # -- reading -------------------------------------------------------
-    def tlv(self, tlv_type: int, default=None) -> bytes | None:
-        """Value of the first TLV of that type."""
-        for t in self.tlvs:
-            if t.type == tlv_type:
-                return bytes(t.value)
-        return default
-
-    def text(self, tlv_type: int, default: str | None = None) -> str | None:
-        raw = self.tlv(tlv_type)
-        return default if raw is None else raw.decode("utf-8", "replace")
-
-    @property
-    def dst_name(self) -> str | None:
-        return self.text(TLV_DST_NAME)
-
-    @property
-    def src_name(self) -> str | None:
-        return self.text(TLV_SRC_NAME)
+    def _tlv_pairs(self):
+        return ((t.type, bytes(t.value)) for t in self.tlvs)
 
     def status(self) -> tuple[int, str] | None:
         raw = self.tlv(TLV_STATUS)
@@ -262,28 +272,13 @@ def _mac(text: str) -> bytes:
     return bytes.fromhex(text.replace(":", ""))
 
 
-class Frame:
+class Frame(_TlvReader):
     """A decoded DMSC frame (fast path). TLVs are ``[(type, value), ...]``."""
     __slots__ = ("eth_dst", "eth_src", "version", "type", "flags", "hop_limit", "msg_id",
                  "dst_key", "src_key", "rec_count", "records", "tlvs")
 
-    def tlv(self, tlv_type: int, default=None) -> bytes | None:
-        for t, v in self.tlvs:
-            if t == tlv_type:
-                return v
-        return default
-
-    def text(self, tlv_type: int, default: str | None = None) -> str | None:
-        raw = self.tlv(tlv_type)
-        return default if raw is None else raw.decode("utf-8", "replace")
-
-    @property
-    def src_name(self) -> str | None:
-        return self.text(TLV_SRC_NAME)
-
-    @property
-    def dst_name(self) -> str | None:
-        return self.text(TLV_DST_NAME)
+    def _tlv_pairs(self):
+        return self.tlvs
 
 
 def encode(msg_type: int, dst: str, src: str, tlvs=(), *, msg_id: int = 0,
