@@ -90,6 +90,7 @@ class Agent:
         self.stop_event = threading.Event()
         self.fib_event = threading.Event()
         self.fib_lock = threading.Lock()      # one FIB writer; reconnects wait for it
+        self.fib_cache: dict | None = None    # what this agent last wrote (None: read it)
         self.fib_version = 0
         self.fib_rib_version = -1
         self.started = time.monotonic()
@@ -126,6 +127,7 @@ class Agent:
             fresh = True
         self._ensure_base(sw)
         self.sw = sw
+        self.fib_cache = None              # read the switch's FIB on the next write
         self.fib_rib_version = -1          # force a FIB write
         if fresh:
             self.fib_deletes_allowed = True
@@ -164,12 +166,16 @@ class Agent:
             version = self.router.rib_version
             desired = self.router.routes()
         fib = Fib(self.sw)
-        current = fib.read()
+        # Only this agent writes the FIB: what it wrote last is what the switch
+        # holds. Read it back only after a (re)connect or a failed write.
+        current = self.fib_cache if self.fib_cache is not None else fib.read()
         want = {names.prefix_key(p): r for p, r in desired.items()}
         if not self.fib_deletes_allowed:
             want = {**{k: r for k, r in current.items() if k not in want}, **want}
         ups = fib.diff(current, want)
+        self.fib_cache = None
         self.sw.write(ups)
+        self.fib_cache = want
         self.fib_rib_version = version
         if ups:
             self.fib_version += 1
