@@ -39,7 +39,7 @@ from controller.p4rt import INSERT, Switch     # noqa: E402
 from topologies.bmv2 import Bmv2Process        # noqa: E402
 from topologies.veth import VethPairs          # noqa: E402
 from traffic import dmsc                       # noqa: E402
-from traffic.link import RawLink               # noqa: E402
+from traffic.link import ETH_P_ALL, RawLink    # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DMSC_P4INFO = ROOT / "p4src/build/dmsc.p4info.txtpb"
@@ -59,7 +59,7 @@ def tx_packets(iface: str) -> int:
 
 def blast(iface: str, frames: list[bytes], duration: float, max_frames: int) -> None:
     """The generator: bounded in time and count."""
-    with RawLink(iface, ethertype=0x0003) as link:
+    with RawLink(iface, ethertype=ETH_P_ALL) as link:
         sock = link.sock
         sock.setblocking(True)
         n, i, k = 0, 0, len(frames)

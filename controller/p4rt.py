@@ -419,13 +419,6 @@ class Switch:
         ent.table_entry.table_id = self._id(P4Type.table, table)
         return [e.table_entry for e in self.read(ent)]
 
-    def read_default_entry(self, table: str) -> p4runtime_pb2.TableEntry | None:
-        ent = p4runtime_pb2.Entity()
-        ent.table_entry.table_id = self._id(P4Type.table, table)
-        ent.table_entry.is_default_action = True
-        got = self.read(ent)
-        return got[0].table_entry if got else None
-
     def read_counter(self, counter: str, index: int | None = None) -> dict[int, tuple[int, int]]:
         """{index: (packets, bytes)} for one cell or, with no index, all cells."""
         ent = p4runtime_pb2.Entity()

@@ -70,7 +70,6 @@ class Neighbor:
     router: str
     router_id: int
     port: int              # our port
-    their_port: int
     mac: str
     last_heard: float
     two_way: bool = False
@@ -251,7 +250,7 @@ class Router:
             self._drop_neighbor(port, now)
             nb = None
         if nb is None:
-            nb = Neighbor(h.router, h.router_id, port, h.port, mac, now)
+            nb = Neighbor(h.router, h.router_id, port, mac, now)
             self.neighbors[port] = nb
         nb.last_heard = now
         nb.mac = mac

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import shutil
-import signal
 import socket
 import subprocess
 import time

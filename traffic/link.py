@@ -71,9 +71,6 @@ class RawLink:
             if until is not None and until(frames):
                 return frames
 
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
     def close(self) -> None:
         self.sock.close()
 
