@@ -313,7 +313,8 @@ class Agent:
             for p, nb in sorted(r.neighbors.items()):
                 st.neighbors.add(router=nb.router, port=p, mac=nb.mac,
                                  state="up" if nb.two_way else "init",
-                                 last_heard_age_s=now - nb.last_heard)
+                                 last_heard_age_s=now - nb.last_heard,
+                                 dead_interval_ms=round(r.dead_interval(p) * 1000))
             for k in sorted(r.lsdb.entries):
                 st.lsdb.append(r.lsdb.outgoing(k, now))
             for prefix, e in sorted(r.rib.items()):

@@ -137,10 +137,11 @@ def cmd_lsdb(args) -> int:
                   ", ".join(f"{p.prefix}@{p.port}" for p in lsa.prefixes))
     console.print(t)
     nb = Table(title="neighbours")
-    for col in ("port", "router", "mac", "state", "heard s ago"):
+    for col in ("port", "router", "mac", "state", "heard s ago", "dead ms"):
         nb.add_column(col)
     for n in st.neighbors:
-        nb.add_row(str(n.port), n.router, n.mac, n.state, f"{n.last_heard_age_s:.2f}")
+        nb.add_row(str(n.port), n.router, n.mac, n.state, f"{n.last_heard_age_s:.2f}",
+                   str(n.dead_interval_ms))
     console.print(nb)
     return 0
 
@@ -192,7 +193,8 @@ def _bring_up(args, topo):
     from controller.converge import FibReader, expected_fibs, wait_converged
     from controller.static import program_static
     from topologies.net import DmscNet
-    net = DmscNet(topo, Path(args.run_dir), pcap=getattr(args, "pcap", False))
+    net = DmscNet(topo, Path(args.run_dir), pcap=getattr(args, "pcap", False),
+                  hello_ms=getattr(args, "hello_ms", None))
     conns = {}
     try:
         t0 = time.monotonic()
@@ -207,6 +209,7 @@ def _bring_up(args, topo):
             net.write_state()
             console.print(f"static SPF FIBs written in {time.monotonic() - t0:.1f}s")
         else:
+            console.print(f"agents: hello {net.hello_ms} ms, dead interval {net.dead_ms} ms")
             net.start_agents()
             net.accept_pod_prefixes()
             with FibReader.for_net(net) as reader:
@@ -312,6 +315,9 @@ def main(argv=None) -> int:
         p.add_argument("--static", action="store_true",
                        help="write SPF FIBs from the topology instead of running agents")
         p.add_argument("--pcap", action="store_true", help="write per-interface pcaps")
+        p.add_argument("--hello-ms", type=int, default=None,
+                       help="agents' hello interval (dead interval: 3.5 hellos); default: "
+                            "100 ms, more for networks larger than 4 switches per core")
 
     d = sub.add_parser("demo", help="run the Figure 2 demo (root)")
     net_opts(d)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import hmac
+import logging
 from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError
@@ -40,21 +41,54 @@ from controller.route import Hop, Route
 from controller.proto.routing_pb2 import Adjacency, Hello, Lsa, LsaAck, LsaId, PrefixEntry
 from traffic import dmsc, names
 
+log = logging.getLogger("dmsc.routing")
+
 MAX_PREFIXES_PER_FRAGMENT = 40     # keeps an LSA frame well under a 1500-byte MTU
 MAX_FRAGMENTS = 64
 MAX_LIFETIME_MS = 3_600_000
 MAX_ADJACENCIES = 256
+SUMMARY_IDS = 30                   # LSA ids per summary frame (under a 1500-byte MTU)
+END_OF_KEYS = "\U0010ffff"          # sorts after every router name
 
 
 @dataclass
 class Config:
     hello_ms: int = 100
     dead_ms: int = 350
-    rxmt_ms: int = 250
+    # A neighbour declared dead but heard again before 2 x its dead interval
+    # of silence was declared too early (its hellos were late, not gone: a
+    # loaded machine): that port's dead interval doubles, up to dead_max_factor
+    # x dead_ms, and halves back towards dead_ms after dead_decay_s without that.
+    dead_max_factor: int = 8
+    dead_decay_s: float = 30.0
+    rxmt_ms: int = 250        # first retransmit; doubles per copy up to rxmt_max_ms
+    rxmt_max_ms: int = 2_000
     lsa_lifetime_ms: int = 120_000
     refresh_ms: int = 40_000
     spf_delay_ms: int = 10
-    spf_hold_ms: int = 50
+    spf_hold_ms: int = 50     # SPF and LSA generation back off exponentially under churn:
+    gen_hold_ms: int = 50     # the first event is served at once (SPF after spf_delay_ms),
+    backoff_max_ms: int = 1_000   # the next after hold, then 2x, 4x ... up to backoff_max_ms,
+    #                               back to immediate after backoff_max_ms without an event
+
+
+class Backoff:
+    """Exponential hold-down (IS-IS's lsp-gen-interval and spf-interval, RFC 8405
+    in spirit): one event is served at once, a burst at growing intervals."""
+
+    def __init__(self, hold_ms: int, max_ms: int):
+        self.hold, self.max = hold_ms / 1000, max_ms / 1000
+        self.last = -1e9
+        self.wait = 0.0
+
+    @property
+    def ready_at(self) -> float:
+        return self.last + self.wait
+
+    def served(self, now: float) -> None:
+        quiet = now - self.last >= self.max
+        self.wait = self.hold if quiet else min(max(self.hold, self.wait * 2), self.max)
+        self.last = now
 
 
 @dataclass
@@ -73,8 +107,12 @@ class Neighbor:
     mac: str
     last_heard: float
     two_way: bool = False
-    # LSAs waiting for this neighbour's ack: key -> (seq, next retransmit time)
+    # LSAs waiting for this neighbour's ack: key -> (seq, next send time,
+    # gap to the retransmit after it, copies sent so far)
     rxmt: dict = field(default_factory=dict)
+
+    def queue(self, k, seq: int, due: float, gap: float) -> None:
+        self.rxmt[k] = (seq, due, gap, 0)
 
 
 def auth_code(key: bytes, msg_type: int, body: bytes) -> bytes:
@@ -96,12 +134,17 @@ class Router:
         self.outbox: list[tuple[int, bytes]] = []
         self.counters: collections.Counter = collections.Counter()
         self.seq = 0
+        self._gen = Backoff(self.cfg.gen_hold_ms, self.cfg.backoff_max_ms)
+        self._spf_backoff = Backoff(self.cfg.spf_hold_ms, self.cfg.backoff_max_ms)
+        self._last_tick: float | None = None
+        self.dead_s: dict[int, float] = {}                  # by port, when raised
+        self._dead_raised_at: dict[int, float] = {}
+        self._declared_dead: dict[int, tuple[str, float, float]] = {}  # port -> (router, last heard, interval)
         self.my_fragments: set[int] = set()
         self.rib: dict[str, spf.RibEntry] = {}
         self.rib_version = 0
         self.spf_runs = 0
         self._spf_at: float | None = None
-        self._last_spf = -1e9
         self._next_hello = now
         self._next_refresh = now + self.cfg.refresh_ms / 1000
         self._originate_pending = True
@@ -143,7 +186,7 @@ class Router:
         elif pkt.type == dmsc.LSA:
             self._on_lsa(port, msg, now)
         else:
-            self._on_ack(port, msg)
+            self._on_ack(port, msg, now)
 
     def on_port_status(self, port: int, up: bool, now: float) -> None:
         p = self.ports.get(port)
@@ -152,7 +195,7 @@ class Router:
         p.up = up
         if not up and port in self.neighbors:
             self.counters["adj_down_carrier"] += 1
-            self._drop_neighbor(port, now)
+            self._drop_neighbor(port, now, "carrier lost")
 
     def accept_prefix(self, prefix: str, port: int, mac: str, now: float) -> None:
         """The one way a prefix enters this SG's LSA (tests and, later, the
@@ -175,16 +218,28 @@ class Router:
 
     def tick(self, now: float) -> None:
         """Run whatever timers are due."""
+        self._stall_guard(now)
         if now >= self._next_hello:
             self._send_hellos()
             self._next_hello = now + self.cfg.hello_ms / 1000
         for port, nb in list(self.neighbors.items()):
-            if now - nb.last_heard > self.cfg.dead_ms / 1000:
+            dead = self.dead_interval(port)
+            if now - nb.last_heard > dead:
                 self.counters["adj_down_dead"] += 1
-                self._drop_neighbor(port, now)
+                self._declared_dead[port] = (nb.router, nb.last_heard, dead)
+                self._drop_neighbor(port, now, f"dead: silent for {(now - nb.last_heard) * 1000:.0f} ms")
+        for port, at in list(self._dead_raised_at.items()):
+            if now - at > self.cfg.dead_decay_s:
+                base = self.cfg.dead_ms / 1000
+                self.dead_s[port] = max(base, self.dead_s[port] / 2)
+                self._dead_raised_at[port] = now
+                if self.dead_s[port] <= base:
+                    del self.dead_s[port], self._dead_raised_at[port]
+                log.info("port %d: dead interval back to %.0f ms", port,
+                         self.dead_interval(port) * 1000)
         if now >= self._next_refresh:
             self._originate_pending = True
-        if self._originate_pending:
+        if self._originate_pending and now >= self._gen.ready_at:
             self._originate(now)
         purges, removed = self.lsdb.age(now)
         for lsa in purges:
@@ -192,26 +247,61 @@ class Router:
             self._flood(lsa_key(lsa), now, except_port=None)
         if purges or removed:
             self._schedule_spf(now)
+        rxmt_max = self.cfg.rxmt_max_ms / 1000
         for nb in self.neighbors.values():
-            for k, (seq, due) in list(nb.rxmt.items()):
+            for k, (seq, due, gap, sent) in list(nb.rxmt.items()):
                 if now >= due:
                     e = self.lsdb.entries.get(k)
                     if e is None or e.lsa.seq != seq:
                         del nb.rxmt[k]
                         continue
                     self._send_lsa(nb.port, self.lsdb.outgoing(k, now))
-                    nb.rxmt[k] = (seq, now + self.cfg.rxmt_ms / 1000)
-                    self.counters["lsa_retransmit"] += 1
+                    nb.rxmt[k] = (seq, now + gap, min(gap * 2, rxmt_max), sent + 1)
+                    self.counters["lsa_retransmit" if sent else "lsa_sent"] += 1
         if self._spf_at is not None and now >= self._spf_at:
             self._run_spf(now)
+
+    def dead_interval(self, port: int) -> float:
+        return self.dead_s.get(port, self.cfg.dead_ms / 1000)
+
+    def _heard_again(self, port: int, router: str, now: float) -> None:
+        """The first hello after we declared ``router`` dead on ``port``."""
+        was, last_heard, dead = self._declared_dead.pop(port)
+        if was != router or now - last_heard >= 2 * dead:
+            return
+        raised = min(2 * dead, self.cfg.dead_max_factor * self.cfg.dead_ms / 1000)
+        self.counters["adj_down_premature"] += 1
+        if raised > dead:
+            self.dead_s[port] = raised
+            self.counters["dead_interval_raised"] += 1
+            log.warning("%s on port %d was declared dead too early (silent %.0f ms, heard "
+                        "again): dead interval on this port raised to %.0f ms", router, port,
+                        (now - last_heard) * 1000, raised * 1000)
+        self._dead_raised_at[port] = now
+
+    def _stall_guard(self, now: float) -> None:
+        """Silence is only counted while this router runs. On a loaded machine
+        the agent itself may get no CPU for a while; hellos that waited in its
+        queues meanwhile must not make it declare every neighbour dead."""
+        hello = self.cfg.hello_ms / 1000
+        if self._last_tick is not None and now - self._last_tick > 2 * hello:
+            excess = now - self._last_tick - hello
+            for nb in self.neighbors.values():
+                nb.last_heard = min(nb.last_heard + excess, now)
+            self.counters["stalls"] += 1
+            log.info("no tick for %.0f ms (starved of CPU?): neighbour silence during it "
+                     "not counted", (now - self._last_tick) * 1000)
+        self._last_tick = now
 
     def next_deadline(self) -> float:
         times = [self._next_hello, self._next_refresh]
         if self._spf_at is not None:
             times.append(self._spf_at)
+        if self._originate_pending:
+            times.append(self._gen.ready_at)
         for nb in self.neighbors.values():
-            times.append(nb.last_heard + self.cfg.dead_ms / 1000)
-            times += [due for _s, due in nb.rxmt.values()]
+            times.append(nb.last_heard + self.dead_interval(nb.port))
+            times += [due for _s, due, _g, _n in nb.rxmt.values()]
         times += [e.expires for e in self.lsdb.entries.values()]
         return min(times)
 
@@ -247,9 +337,11 @@ class Router:
         nb = self.neighbors.get(port)
         if nb is not None and nb.router != h.router:
             self.counters["adj_down_replaced"] += 1
-            self._drop_neighbor(port, now)
+            self._drop_neighbor(port, now, f"replaced by {h.router}")
             nb = None
         if nb is None:
+            if port in self._declared_dead:
+                self._heard_again(port, h.router, now)
             nb = Neighbor(h.router, h.router_id, port, mac, now)
             self.neighbors[port] = nb
         nb.last_heard = now
@@ -258,13 +350,21 @@ class Router:
         if two_way and not nb.two_way:
             nb.two_way = True
             self.counters["adj_up"] += 1
+            log.info("adjacency up: %s on port %d", nb.router, port)
             self._originate_pending = True
-            for k in self.lsdb.entries:          # database exchange: flood all to it
-                nb.rxmt[k] = (self.lsdb.entries[k].lsa.seq, now)
             self._send_hellos_to(port)
+            # database exchange: a summary of our LSDB now; what it shows the
+            # neighbour lacks, it gets at once (its summary tells us what we
+            # lack). Everything is also queued for after one retransmit
+            # interval in case the summary is lost.
+            rxmt = self.cfg.rxmt_ms / 1000
+            for k, e in self.lsdb.entries.items():
+                if k not in nb.rxmt:
+                    nb.queue(k, e.lsa.seq, now + rxmt, rxmt)
+            self._send_summary(port)
         elif not two_way and nb.two_way:
             self.counters["adj_down_oneway"] += 1
-            self._drop_neighbor(port, now)
+            self._drop_neighbor(port, now, "its hello no longer lists us")
 
     def _send_hellos_to(self, port: int) -> None:
         # answer at once so the other side's two-way check does not wait a full interval
@@ -275,15 +375,17 @@ class Router:
         self.outbox.append((port, self._frame(dmsc.HELLO, dmsc.TLV_HELLO,
                                               h.SerializeToString(), port)))
 
-    def _drop_neighbor(self, port: int, now: float) -> None:
+    def _drop_neighbor(self, port: int, now: float, why: str) -> None:
         nb = self.neighbors.pop(port, None)
         if nb is not None and nb.two_way:
+            log.info("adjacency down: %s on port %d (%s)", nb.router, port, why)
             self._originate_pending = True
             self._schedule_spf(now)
 
     # -- LSAs ---------------------------------------------------------------
     def _originate(self, now: float) -> None:
         self._originate_pending = False
+        self._gen.served(now)
         self.seq += 1
         self._next_refresh = now + self.cfg.refresh_ms / 1000
         adjs = [Adjacency(neighbor=nb.router, cost=self.ports[p].cost, port=p)
@@ -364,15 +466,15 @@ class Router:
             self._ack(port, lsa)
             if k in nb.rxmt and nb.rxmt[k][0] == lsa.seq:
                 del nb.rxmt[k]                   # it has ours: implicit ack
-        else:
-            nb.rxmt[k] = (self.lsdb.entries[k].lsa.seq, now)   # send it our newer copy
+        else:                                    # send it our newer copy
+            nb.queue(k, self.lsdb.entries[k].lsa.seq, now, self.cfg.rxmt_ms / 1000)
 
     def _ack(self, port: int, lsa: Lsa) -> None:
         ack = LsaAck(ids=[LsaId(origin=lsa.origin, fragment=lsa.fragment, seq=lsa.seq)])
         self.outbox.append((port, self._frame(dmsc.LSA_ACK, dmsc.TLV_LSA,
                                               ack.SerializeToString(), port)))
 
-    def _on_ack(self, port: int, ack: LsaAck) -> None:
+    def _on_ack(self, port: int, ack: LsaAck, now: float) -> None:
         nb = self.neighbors.get(port)
         if nb is None:
             self.counters["rx_ack_no_adjacency"] += 1
@@ -382,13 +484,37 @@ class Router:
             if k in nb.rxmt and nb.rxmt[k][0] <= i.seq:
                 del nb.rxmt[k]
                 self.counters["lsa_acked"] += 1
+        if ack.summary:
+            self.counters["rx_summary"] += 1
+            theirs = {(i.origin, i.fragment): i.seq for i in ack.ids}
+            first, last = (ack.first.origin, ack.first.fragment), (ack.last.origin, ack.last.fragment)
+            rxmt = self.cfg.rxmt_ms / 1000
+            for k, e in self.lsdb.entries.items():
+                if first <= k <= last and theirs.get(k, -1) < e.lsa.seq:
+                    nb.queue(k, e.lsa.seq, now, rxmt)        # it lacks this one: now
+
+    def _send_summary(self, port: int) -> None:
+        """Our LSDB as (origin, fragment, seq) in frames of SUMMARY_IDS, each
+        covering a contiguous key range, the last one up to the end of keys."""
+        ids = [LsaId(origin=k[0], fragment=k[1], seq=e.lsa.seq)
+               for k, e in sorted(self.lsdb.entries.items())]
+        chunks = [ids[i:i + SUMMARY_IDS] for i in range(0, len(ids), SUMMARY_IDS)] or [[]]
+        first = LsaId(origin="", fragment=0)
+        for n, chunk in enumerate(chunks):
+            last = LsaId(origin=END_OF_KEYS, fragment=MAX_FRAGMENTS) if n == len(chunks) - 1 \
+                else LsaId(origin=chunk[-1].origin, fragment=chunk[-1].fragment)
+            ack = LsaAck(ids=chunk, summary=True, first=first, last=last)
+            self.outbox.append((port, self._frame(dmsc.LSA_ACK, dmsc.TLV_LSA,
+                                                  ack.SerializeToString(), port)))
+            first = LsaId(origin=last.origin, fragment=last.fragment + 1)
+        self.counters["summaries_sent"] += 1
 
     def _flood(self, k, now: float, except_port: int | None) -> None:
         seq = self.lsdb.entries[k].lsa.seq
         for port, nb in self.neighbors.items():
             if port == except_port or not nb.two_way:
                 continue
-            nb.rxmt[k] = (seq, now)               # sent by the next tick, then until acked
+            nb.queue(k, seq, now, self.cfg.rxmt_ms / 1000)   # sent by the next tick, then until acked
         self.counters["lsa_flooded"] += 1
 
     def _send_lsa(self, port: int, lsa: Lsa) -> None:
@@ -398,12 +524,11 @@ class Router:
     # -- SPF ----------------------------------------------------------------
     def _schedule_spf(self, now: float) -> None:
         if self._spf_at is None:
-            self._spf_at = max(now + self.cfg.spf_delay_ms / 1000,
-                               self._last_spf + self.cfg.spf_hold_ms / 1000)
+            self._spf_at = max(now + self.cfg.spf_delay_ms / 1000, self._spf_backoff.ready_at)
 
     def _run_spf(self, now: float) -> None:
         self._spf_at = None
-        self._last_spf = now
+        self._spf_backoff.served(now)
         self.spf_runs += 1
         new = spf.rib(self.lsdb, self.name,
                       {p: port for p, (port, _m) in self.local_prefixes.items()})

@@ -186,21 +186,147 @@ def test_flooding_is_acknowledged_and_never_storms():
     assert all("/new" in fib for fib in net.fibs().values())
 
 
-def test_lost_lsa_is_retransmitted_until_acknowledged():
-    net = converged_fig2()
-    dropped = []
+def test_lost_lsa_is_retransmitted_with_backoff_until_acknowledged():
+    # a line g0 - r1 - g2: r1 can hear g0's LSA only from g0
+    from topologies.generate import line
+    net = SimNet(line(3))
+    net.accept_all()
+    net.run(3.0)
+    copies = []
 
-    def lose_first_lsa_to_sr3(src, port, f):
-        if src == "sg1" and FIG2.neighbour_on("sg1", port) == "sr3" \
-                and dmsc.parse(f).type == dmsc.LSA and not dropped:
-            dropped.append(1)
+    def lose_three_copies(src, port, f):
+        if src == "g0" and dmsc.parse(f).type == dmsc.LSA:
+            copies.append(net.now)
+            if len(copies) <= 3:
+                return None
+        return f
+    net.taps.append(lose_three_copies)
+    net.routers["g0"].accept_prefix("/again", 1, net.topo.mac("p1", 0), net.now)
+    net.run(3.0)
+    assert len(copies) == 4, "acknowledged after the fourth copy: no more sent"
+    gaps = [round(b - a, 2) for a, b in zip(copies, copies[1:])]
+    assert gaps == [0.25, 0.5, 1.0]                     # rxmt_ms, then doubling
+    assert net.routers["g0"].counters["lsa_retransmit"] == 3
+    assert all("/again" in fib for fib in net.fibs().values())
+
+
+def lsa_origin(frame):
+    from controller.proto.routing_pb2 import Lsa as LsaMsg
+    pkt = dmsc.decode(frame)
+    if pkt.type != dmsc.LSA:
+        return None
+    m = LsaMsg()
+    m.ParseFromString(pkt.tlv(dmsc.TLV_LSA))
+    return m.origin
+
+
+def test_adjacency_flap_resyncs_by_summary_not_by_resending_the_lsdb():
+    net = converged_fig2()
+    net.link("sg1", "sr3", up=False)
+    net.run(1.0)
+    across = []                  # origins of the LSAs sent over sg1 - sr3
+
+    def tap(src, port, f):
+        if {src, FIG2.neighbour_on(src, port)} == {"sg1", "sr3"} and lsa_origin(f):
+            across.append(lsa_origin(f))
+        return f
+    net.taps.append(tap)
+    net.link("sg1", "sr3", up=True)
+    net.run(2.0)
+    assert net.fibs() == expected(FIG2)
+    assert net.routers["sg1"].counters["summaries_sent"] >= 1
+    # only the two re-originated LSAs (new adjacency) cross; the 5 others both
+    # ends already hold are not sent again
+    assert set(across) <= {"sg1", "sr3"} and across
+
+
+def test_restarted_router_gets_the_whole_lsdb_from_the_summary_exchange():
+    net = converged_fig2()
+    old = net.routers["sr3"]
+    from controller.routing import Router
+    net.routers["sr3"] = Router("sr3", old.router_id, "sr", {
+        p: type(pt)(pt.role, pt.mac, pt.cost) for p, pt in old.ports.items()}, KEY, now=net.now)
+    net.run(1.0)
+    assert len(net.routers["sr3"].lsdb.live()) == 7
+    # what it lacked arrived at once, not after a retransmit interval
+    assert net.routers["sr3"].counters["rx_summary"] >= 1
+    net.run(1.0)
+    assert net.fibs() == expected(FIG2)
+
+
+def test_churn_backs_off_lsa_generation_and_spf():
+    net = converged_fig2()
+    sg1 = net.routers["sg1"]
+    gen0, spf0 = sg1.counters["lsa_originated"], sg1.spf_runs
+    for i in range(40):                       # 40 prefix changes in 1 s
+        sg1.accept_prefix(f"/churn/{i}", 1, FIG2.mac("pod1", 0), net.now)
+        net.run(0.025)
+    gens, spfs = sg1.counters["lsa_originated"] - gen0, sg1.spf_runs - spf0
+    assert gens <= 8 and spfs <= 10             # 50, 100, 200, 400 ms ... not 40
+    net.run(2.0)
+    assert all(f"/churn/{i}" in fib for fib in net.fibs().values() for i in range(40))
+
+
+def test_one_event_after_quiet_is_served_at_once():
+    net = converged_fig2()
+    net.run(2.0)                                # quiet for longer than backoff_max_ms
+    sg1 = net.routers["sg1"]
+    gen0 = sg1.counters["lsa_originated"]
+    sg1.accept_prefix("/now", 1, FIG2.mac("pod1", 0), net.now)
+    net.run(0.01)
+    assert sg1.counters["lsa_originated"] == gen0 + 1
+    net.run(0.05)
+    assert all("/now" in fib for fib in net.fibs().values())
+
+
+def test_routers_starved_of_cpu_do_not_declare_their_neighbours_dead():
+    net = converged_fig2()
+    net.now += 0.6               # no router got CPU for 600 ms (dead interval: 350)
+    for r in net.routers.values():
+        r.tick(net.now)
+    net.deliver()
+    for r in net.routers.values():
+        assert r.counters["adj_down_dead"] == 0 and r.counters["stalls"] == 1
+        assert all(nb.two_way for nb in r.neighbors.values())
+
+
+def late_hellos(net, src, dst, start, stop):
+    """Hellos from src to dst lost between start and stop (late, as on a loaded machine)."""
+    def tap(name, port, f):
+        if name == src and net.topo.neighbour_on(src, port) == dst and \
+                start <= net.now < stop and dmsc.parse(f).type == dmsc.HELLO:
             return None
         return f
-    net.taps.append(lose_first_lsa_to_sr3)
-    net.routers["sg1"].accept_prefix("/again", 1, FIG2.mac("pod1", 0), net.now)
+    return tap
+
+
+def test_a_neighbour_declared_dead_too_early_gets_a_longer_dead_interval():
+    net = converged_fig2()
+    sg1, port = net.routers["sg1"], FIG2.port("sg1", "sr1")
+    t = net.now
+    net.taps.append(late_hellos(net, "sr1", "sg1", t, t + 0.45))   # 450 ms gap > 350
     net.run(1.0)
-    assert dropped and net.routers["sg1"].counters["lsa_retransmit"] >= 1
-    assert all("/again" in fib for fib in net.fibs().values())
+    assert sg1.counters["adj_down_dead"] == 1 and sg1.counters["adj_down_premature"] == 1
+    assert sg1.dead_interval(port) == pytest.approx(0.7)
+    t = net.now
+    net.taps.append(late_hellos(net, "sr1", "sg1", t, t + 0.45))   # the same gap again
+    net.run(1.0)
+    assert sg1.counters["adj_down_dead"] == 1                       # tolerated now
+    net.run(2.0)
+    assert net.fibs() == expected(FIG2)
+    net.run(sg1.cfg.dead_decay_s + 1)                                # quiet: back to 350 ms
+    assert sg1.dead_interval(port) == pytest.approx(0.35)
+
+
+def test_a_neighbour_really_gone_does_not_raise_the_dead_interval():
+    net = converged_fig2()
+    sg1, port = net.routers["sg1"], FIG2.port("sg1", "sr1")
+    net.dead.add("sr1")
+    net.run(1.0)
+    net.dead.discard("sr1")
+    net.run(2.0)
+    assert sg1.counters["adj_down_dead"] == 1 and sg1.counters["adj_down_premature"] == 0
+    assert sg1.dead_interval(port) == pytest.approx(0.35)
 
 
 # -- bad input ---------------------------------------------------------------
