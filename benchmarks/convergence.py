@@ -37,6 +37,7 @@ from topologies.routes import served_prefixes                   # noqa: E402
 from topologies.topo import Topology                           # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+QUIET_S = 1.2       # > Config.backoff_max_ms: the next trial starts on a quiet network
 
 
 def rss_mb(pid: int) -> float:
@@ -44,6 +45,19 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_percent(pids: list[int], seconds: float) -> float:
+    """Mean CPU per process over ``seconds`` of a converged, idle network."""
+    before, t0 = sum(cpu_seconds(p) for p in pids), time.monotonic()
+    time.sleep(seconds)
+    return (sum(cpu_seconds(p) for p in pids) - before) / (time.monotonic() - t0) \
+        / len(pids) * 100
 
 
 def cold_start(topo: Topology, run_dir: Path, timeout: float):
@@ -59,9 +73,11 @@ def cold_start(topo: Topology, run_dir: Path, timeout: float):
             poll = 0.05 * max(1, len(net.topo.switches()) / 8)
             took = wait_converged(reader, expected_fibs(net.topo), timeout=timeout, poll=poll)
         cold = time.monotonic() - t0
-        mem = {"agent_mb": statistics.median(rss_mb(p.pid) for p in net.agent_procs.values()),
-               "bmv2_mb": statistics.median(rss_mb(net.switch(s).bmv2.pid)
-                                            for s in net.topo.switches())}
+        agents = [p.pid for p in net.agent_procs.values()]
+        bmv2s = [net.switch(s).bmv2.pid for s in net.topo.switches()]
+        mem = {"agent_mb": statistics.median(rss_mb(p) for p in agents),
+               "bmv2_mb": statistics.median(rss_mb(p) for p in bmv2s),
+               "agent_cpu": cpu_percent(agents, 5.0), "bmv2_cpu": cpu_percent(bmv2s, 5.0)}
         return net, cold, took, mem
     except BaseException:
         net.stop()
@@ -77,6 +93,9 @@ def prefix_trials(net: DmscNet, trials: int) -> list[float]:
             prefix = f"/bench/{i}"
             prefixes[prefix] = {"pod2"}
             want = expected_fibs(topo, prefixes=prefixes)
+            # one event on a quiet network: LSA generation and SPF back off
+            # under churn (Config.backoff_max_ms), a lone change goes at once
+            time.sleep(QUIET_S)
             with net.admin("sg2") as c:
                 t0 = time.monotonic()
                 c.accept_prefix(prefix, topo.port("sg2", "pod2"), topo.mac("pod2", 0))
@@ -112,8 +131,13 @@ def reroute_trials(net: DmscNet, trials: int) -> tuple[list[float], list[float]]
             fib_times.append((time.monotonic() - t0) * 1000)
             out, err = load.communicate(timeout=60)
             outages.append(json.loads(out)["longest_outage_ms"])
+            # a failure, not a late hello: down for over 2 dead intervals
+            # (a neighbour heard again sooner was declared dead too early,
+            # and its port's dead interval is raised)
+            time.sleep(max(0.0, t0 + 2.5 * net.dead_ms / 1000 - time.monotonic()))
             net.link_up("sg1", "sr3")
             wait_converged(reader, want_up, timeout=10)
+            time.sleep(QUIET_S)
     return outages, fib_times
 
 
@@ -142,9 +166,11 @@ def main(argv=None) -> int:
                 continue
             try:
                 max_switches = max(max_switches, n)
-                print(f"{spec:10s} {n:3d} switches: cold start to all FIBs correct "
+                print(f"{spec:10s} {n:3d} switches (hello {net.hello_ms} ms, dead "
+                      f"{net.dead_ms} ms): cold start to all FIBs correct "
                       f"{cold * 1000:8.0f} ms; RSS median agent {mem['agent_mb']:.0f} MB, "
-                      f"BMv2 {mem['bmv2_mb']:.0f} MB", flush=True)
+                      f"BMv2 {mem['bmv2_mb']:.0f} MB; steady CPU per agent "
+                      f"{mem['agent_cpu']:.1f}%, per BMv2 {mem['bmv2_cpu']:.1f}%", flush=True)
                 if spec == "fig2":
                     p = prefix_trials(net, args.trials)
                     prefix_ms = statistics.median(p)

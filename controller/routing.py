@@ -107,6 +107,7 @@ class Neighbor:
     mac: str
     last_heard: float
     two_way: bool = False
+    announced: bool = False    # we sent a hello listing it: only then can it be two-way
     # LSAs waiting for this neighbour's ack: key -> (seq, next send time,
     # gap to the retransmit after it, copies sent so far)
     rxmt: dict = field(default_factory=dict)
@@ -325,6 +326,8 @@ class Router:
             if p.role != "core" or not p.up:
                 continue
             heard = [self.neighbors[port].router] if port in self.neighbors else []
+            if heard:
+                self.neighbors[port].announced = True
             h = Hello(router=self.name, router_id=self.router_id, port=port,
                       hello_ms=self.cfg.hello_ms, dead_ms=self.cfg.dead_ms, heard=heard)
             self.outbox.append((port, self._frame(dmsc.HELLO, dmsc.TLV_HELLO,
@@ -344,9 +347,14 @@ class Router:
                 self._heard_again(port, h.router, now)
             nb = Neighbor(h.router, h.router_id, port, mac, now)
             self.neighbors[port] = nb
+            # Answer at once, listing it. A hello listing us counts only once
+            # it has seen that: one sent before it saw us gone (still in
+            # flight when we dropped it) must not bring the adjacency back.
+            self._send_hellos_to(port)
+            return
         nb.last_heard = now
         nb.mac = mac
-        two_way = self.name in h.heard
+        two_way = self.name in h.heard and nb.announced
         if two_way and not nb.two_way:
             nb.two_way = True
             self.counters["adj_up"] += 1
@@ -369,6 +377,8 @@ class Router:
     def _send_hellos_to(self, port: int) -> None:
         # answer at once so the other side's two-way check does not wait a full interval
         nb = self.neighbors.get(port)
+        if nb is not None:
+            nb.announced = True
         h = Hello(router=self.name, router_id=self.router_id, port=port,
                   hello_ms=self.cfg.hello_ms, dead_ms=self.cfg.dead_ms,
                   heard=[nb.router] if nb else [])

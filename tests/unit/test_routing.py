@@ -329,6 +329,22 @@ def test_a_neighbour_really_gone_does_not_raise_the_dead_interval():
     assert sg1.dead_interval(port) == pytest.approx(0.35)
 
 
+def test_a_stale_hello_in_flight_does_not_bring_a_dropped_adjacency_back():
+    net = converged_fig2()
+    sg1, port = net.routers["sg1"], FIG2.port("sg1", "sr1")
+    stale = []
+    net.taps.append(lambda src, p, f: (stale.append(f) if src == "sr1" and
+                    FIG2.neighbour_on(src, p) == "sg1" and dmsc.parse(f).type == dmsc.HELLO
+                    else None, f)[1])
+    net.run(0.2)
+    assert stale                                  # a hello from sr1 listing sg1
+    net.taps.append(late_hellos(net, "sr1", "sg1", net.now, net.now + 10))
+    net.run(0.5)
+    assert port not in sg1.neighbors or not sg1.neighbors[port].two_way
+    sg1.on_frame(port, stale[-1], net.now)        # arrives late
+    assert not sg1.neighbors[port].two_way
+
+
 # -- bad input ---------------------------------------------------------------
 def frame_from(router, msg_type, tlv, body, key=KEY, auth=True):
     tlvs = [dmsc.TLV(type=tlv, value=body)]
