@@ -304,6 +304,13 @@ class Agent:
         self.counters["no_route_answered"] += 1
 
     # -- admin -----------------------------------------------------------------
+    def wake(self) -> None:
+        """The protocol loop acts now on a change made from another thread
+        (an accepted prefix is originated at once, not at the next timer)."""
+        sw = self.sw
+        if sw is not None:
+            sw.wake()
+
     def state(self) -> pb.AgentState:
         with self.lock:
             r = self.router
@@ -345,11 +352,13 @@ class AdminService(pb_grpc.AgentAdminServicer):
                                                 time.monotonic())
         except (ValueError, names.InvalidName) as exc:
             return pb.PrefixReply(ok=False, error=str(exc))
+        self.agent.wake()
         return pb.PrefixReply(ok=True)
 
     def WithdrawPrefix(self, request, context):
         with self.agent.lock:
             ok = self.agent.router.withdraw_prefix(request.prefix, time.monotonic())
+        self.agent.wake()
         return pb.PrefixReply(ok=ok, error="" if ok else f"{request.prefix} was not accepted")
 
 

@@ -316,7 +316,7 @@ def main(argv=None) -> int:
                        help="write SPF FIBs from the topology instead of running agents")
         p.add_argument("--pcap", action="store_true", help="write per-interface pcaps")
         p.add_argument("--hello-ms", type=int, default=None,
-                       help="agents' hello interval (dead interval: 3.5 hellos); default: "
+                       help="agents' hello interval (dead interval: 3 hellos); default: "
                             "100 ms, more for networks larger than 4 switches per core")
 
     d = sub.add_parser("demo", help="run the Figure 2 demo (root)")

@@ -97,6 +97,9 @@ class WriteError(SwitchError):
         super().__init__(switch, "\n".join(lines))
 
 
+_WAKE = object()
+
+
 @dataclass
 class PacketIn:
     payload: bytes
@@ -486,15 +489,24 @@ class Switch:
             raise UnknownP4Name(self.name, f"packet_out has no field(s) {sorted(metadata)}")
         client.stream_out_q.put(msg)
 
+    def wake(self) -> None:
+        """Make a :meth:`packet_in` waiting in another thread return None now
+        (a thread that changed state the waiting loop must act on)."""
+        if self.client is not None:
+            self.client.stream_in_q["packet"].put(_WAKE)
+
     def packet_in(self, timeout: float = 1.0) -> PacketIn | None:
-        """The next packet-in, or None when ``timeout`` passes. Raises
-        :class:`SwitchConnectionError` once the stream is gone."""
+        """The next packet-in, or None when ``timeout`` passes or
+        :meth:`wake` is called. Raises :class:`SwitchConnectionError` once the
+        stream is gone."""
         client = self._need_client()
         if self._stream_closed:
             raise SwitchConnectionError(self.name, "stream channel closed")
         try:
             msg = client.stream_in_q["packet"].get(timeout=timeout)
         except queue.Empty:
+            return None
+        if msg is _WAKE:
             return None
         if msg is None:
             self._stream_closed = True

@@ -52,11 +52,12 @@ def agent_timers(switches: int, hello_ms: int | None = None,
     machine running dozens of switches, and a starved machine is one whose
     adjacencies flap. Unless ``hello_ms`` is given, the interval grows with the
     switches per core: 100 ms up to SWITCHES_PER_CORE per core, then in
-    steps of 100 ms. The dead interval is 3.5 hellos (350 ms at 100 ms)."""
+    steps of 100 ms. The dead interval is 3 hellos (IS-IS's hello multiplier, BFD's
+    detect multiplier): 300 ms at 100 ms."""
     if hello_ms is None:
         cores = cores or os.cpu_count() or 1
         hello_ms = 100 * max(1, math.ceil(switches / (SWITCHES_PER_CORE * cores)))
-    return hello_ms, int(hello_ms * 3.5)
+    return hello_ms, 3 * hello_ms
 
 
 class DmscNet:
@@ -211,9 +212,13 @@ class DmscNet:
         self.agent_procs[name] = proc
         return proc
 
-    def wait_agents_ready(self, timeout: float = 30.0) -> None:
-        """Poll every agent's admin service until it answers (deadline)."""
+    def wait_agents_ready(self, timeout: float | None = None) -> None:
+        """Poll every agent's admin service until it answers (deadline: by
+        default 30 s plus 1.5 s per agent; dozens of Python processes starting
+        at once on two cores take a while)."""
         from controller.admin import AdminClient, AdminError
+        if timeout is None:
+            timeout = 30.0 + 1.5 * len(self.agent_procs)
         deadline = time.monotonic() + timeout
         for name, addr in self.admin_addrs.items():
             with AdminClient(addr, timeout=1.0) as c:

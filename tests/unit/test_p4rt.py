@@ -132,6 +132,17 @@ def test_packet_out_and_packet_in_carry_named_metadata(fake):
         sw.packet_out(b"x", nope=1)
 
 
+def test_wake_ends_a_packet_in_wait_from_another_thread(fake):
+    import threading
+    _server, sw = fake
+    got = []
+    t = threading.Thread(target=lambda: got.append(sw.packet_in(timeout=30)))
+    t.start()
+    sw.wake()
+    t.join(10)
+    assert not t.is_alive() and got == [None]
+
+
 def test_no_server_is_a_connection_error_not_an_exit():
     with pytest.raises(SwitchConnectionError, match="no P4Runtime server"):
         Switch("ghost", f"127.0.0.1:{free_port()}", 1).connect(timeout=0.5)

@@ -145,7 +145,7 @@ def test_link_down_reroutes_and_link_up_restores():
 def test_dead_router_is_detected_by_hello_timeout_and_routed_around():
     net = converged_fig2()
     net.dead.add("sr3")
-    net.run(0.5)                         # dead interval 350 ms + SPF
+    net.run(0.5)                         # dead interval 300 ms + SPF
     core = FIG2.core_graph()
     core.remove_node("sr3")
     assert net.fibs() == expected(FIG2, core)
@@ -281,7 +281,7 @@ def test_one_event_after_quiet_is_served_at_once():
 
 def test_routers_starved_of_cpu_do_not_declare_their_neighbours_dead():
     net = converged_fig2()
-    net.now += 0.6               # no router got CPU for 600 ms (dead interval: 350)
+    net.now += 0.6               # no router got CPU for 600 ms (dead interval: 300)
     for r in net.routers.values():
         r.tick(net.now)
     net.deliver()
@@ -304,18 +304,18 @@ def test_a_neighbour_declared_dead_too_early_gets_a_longer_dead_interval():
     net = converged_fig2()
     sg1, port = net.routers["sg1"], FIG2.port("sg1", "sr1")
     t = net.now
-    net.taps.append(late_hellos(net, "sr1", "sg1", t, t + 0.45))   # 450 ms gap > 350
+    net.taps.append(late_hellos(net, "sr1", "sg1", t, t + 0.45))   # 450 ms gap > 300
     net.run(1.0)
     assert sg1.counters["adj_down_dead"] == 1 and sg1.counters["adj_down_premature"] == 1
-    assert sg1.dead_interval(port) == pytest.approx(0.7)
+    assert sg1.dead_interval(port) == pytest.approx(2 * sg1.cfg.dead_ms / 1000)
     t = net.now
     net.taps.append(late_hellos(net, "sr1", "sg1", t, t + 0.45))   # the same gap again
     net.run(1.0)
     assert sg1.counters["adj_down_dead"] == 1                       # tolerated now
     net.run(2.0)
     assert net.fibs() == expected(FIG2)
-    net.run(sg1.cfg.dead_decay_s + 1)                                # quiet: back to 350 ms
-    assert sg1.dead_interval(port) == pytest.approx(0.35)
+    net.run(sg1.cfg.dead_decay_s + 1)                                # quiet: back to dead_ms
+    assert sg1.dead_interval(port) == pytest.approx(sg1.cfg.dead_ms / 1000)
 
 
 def test_a_neighbour_really_gone_does_not_raise_the_dead_interval():
@@ -326,7 +326,7 @@ def test_a_neighbour_really_gone_does_not_raise_the_dead_interval():
     net.dead.discard("sr1")
     net.run(2.0)
     assert sg1.counters["adj_down_dead"] == 1 and sg1.counters["adj_down_premature"] == 0
-    assert sg1.dead_interval(port) == pytest.approx(0.35)
+    assert sg1.dead_interval(port) == pytest.approx(sg1.cfg.dead_ms / 1000)
 
 
 def test_a_stale_hello_in_flight_does_not_bring_a_dropped_adjacency_back():

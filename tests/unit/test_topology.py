@@ -140,9 +140,9 @@ def test_unknown_generator_is_refused():
 
 def test_agent_timers_keep_100ms_hellos_for_small_networks_and_scale_for_large():
     from topologies.net import agent_timers
-    assert agent_timers(7, cores=2) == (100, 350)          # Figure 2
-    assert agent_timers(8, cores=2) == (100, 350)
-    assert agent_timers(16, cores=2) == (200, 700)
-    assert agent_timers(64, cores=2) == (800, 2800)
-    assert agent_timers(64, cores=16) == (100, 350)
-    assert agent_timers(64, hello_ms=50, cores=2) == (50, 175)   # given: taken as is
+    assert agent_timers(7, cores=2) == (100, 300)          # Figure 2
+    assert agent_timers(8, cores=2) == (100, 300)
+    assert agent_timers(16, cores=2) == (200, 600)
+    assert agent_timers(64, cores=2) == (800, 2400)
+    assert agent_timers(64, cores=16) == (100, 300)
+    assert agent_timers(64, hello_ms=50, cores=2) == (50, 150)   # given: taken as is
