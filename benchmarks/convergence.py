@@ -6,13 +6,17 @@ switches where the machine holds them):
 * cold start: agents started -> every FIB (read over P4Runtime) equals SPF
   over the topology file;
 and on Figure 2:
-* one accepted prefix -> every FIB holds it correctly (median of trials);
+* one accepted prefix -> every FIB holds it (median of trials, each on a
+  quiet network): timed by the agents' own clocks (when the last FIB write
+  completed, CLOCK_MONOTONIC) and verified by reading every FIB back over
+  P4Runtime; the read-back's own figure is printed beside it;
 * link failure -> traffic restored: a pod calls /B/4 every 5 ms through the
   link that fails; the longest run of failed calls is the outage (median of
-  trials); also the time until every FIB is correct again;
-* memory: resident set size of each agent and each BMv2.
+  trials); also the time until the last FIB write;
+* memory and steady CPU of each agent and each BMv2.
 
-Never a fixed sleep: every wait polls with a deadline (controller.converge).
+Waits poll with a deadline (controller.converge); the only sleeps space the
+trials (a quiet network before each, a failure longer than two dead intervals).
 Last line: ``prefix_to_fib_ms=<median, Figure 2> reroute_ms=<median, Figure 2>
 max_switches=<largest topology that converged>``. Run as root.
 """
@@ -38,6 +42,10 @@ from topologies.topo import Topology                           # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 QUIET_S = 1.2       # > Config.backoff_max_ms: the next trial starts on a quiet network
+POLL_S = 0.05       # FIB read-back while an event converges. The time is taken from
+                    # the agents' clocks (last FIB write), the read-back verifies it:
+                    # reading every FIB every few ms took a core from the agents and
+                    # doubled the figure it measured
 
 
 def rss_mb(pid: int) -> float:
@@ -84,7 +92,17 @@ def cold_start(topo: Topology, run_dir: Path, timeout: float):
         raise
 
 
-def prefix_trials(net: DmscNet, trials: int) -> list[float]:
+def last_write_ms(net: DmscNet, t0: float) -> float:
+    """When the last FIB write after ``t0`` completed, by the agents' own
+    CLOCK_MONOTONIC (the same clock in every process here)."""
+    times = []
+    for name in net.topo.switches():
+        with net.admin(name) as c:
+            times.append(c.state().fib_written_at)
+    return (max(t for t in times) - t0) * 1000
+
+
+def prefix_trials(net: DmscNet, trials: int) -> list[tuple[float, float]]:
     topo = net.topo
     out = []
     prefixes = dict(served_prefixes(topo))
@@ -97,10 +115,11 @@ def prefix_trials(net: DmscNet, trials: int) -> list[float]:
             # under churn (Config.backoff_max_ms), a lone change goes at once
             time.sleep(QUIET_S)
             with net.admin("sg2") as c:
+                c.state()                  # channel connected before the clock starts
                 t0 = time.monotonic()
                 c.accept_prefix(prefix, topo.port("sg2", "pod2"), topo.mac("pod2", 0))
-            wait_converged(reader, want, timeout=10, poll=0.002)
-            out.append((time.monotonic() - t0) * 1000)
+            observed = wait_converged(reader, want, timeout=10, poll=POLL_S) * 1000
+            out.append((last_write_ms(net, t0), observed))
         with net.admin("sg2") as c:                # leave the network as it was
             for i in range(trials):
                 c.withdraw_prefix(f"/bench/{i}")
@@ -127,8 +146,8 @@ def reroute_trials(net: DmscNet, trials: int) -> tuple[list[float], list[float]]
             time.sleep(0.5)                      # let the load reach steady state
             t0 = time.monotonic()
             net.link_down("sg1", "sr3")
-            wait_converged(reader, want_down, timeout=10, poll=0.002)
-            fib_times.append((time.monotonic() - t0) * 1000)
+            wait_converged(reader, want_down, timeout=10, poll=POLL_S)
+            fib_times.append(last_write_ms(net, t0))
             out, err = load.communicate(timeout=60)
             outages.append(json.loads(out)["longest_outage_ms"])
             # a failure, not a late hello: down for over 2 dead intervals
@@ -172,14 +191,17 @@ def main(argv=None) -> int:
                       f"BMv2 {mem['bmv2_mb']:.0f} MB; steady CPU per agent "
                       f"{mem['agent_cpu']:.1f}%, per BMv2 {mem['bmv2_cpu']:.1f}%", flush=True)
                 if spec == "fig2":
-                    p = prefix_trials(net, args.trials)
+                    trials = prefix_trials(net, args.trials)
+                    p = [w for w, _o in trials]
                     prefix_ms = statistics.median(p)
-                    print(f"  one accepted prefix -> all FIBs correct: median {prefix_ms:.0f} ms "
-                          f"(min {min(p):.0f}, max {max(p):.0f}; target <= 100 ms)", flush=True)
+                    print(f"  one accepted prefix -> all FIBs written: median {prefix_ms:.0f} ms "
+                          f"(min {min(p):.0f}, max {max(p):.0f}; target <= 100 ms); seen by "
+                          f"read-back every {POLL_S * 1000:.0f} ms: median "
+                          f"{statistics.median(o for _w, o in trials):.0f} ms", flush=True)
                     outages, fibs = reroute_trials(net, max(3, args.trials // 2))
                     reroute_ms = statistics.median(outages)
                     print(f"  link failure -> traffic restored: median outage {reroute_ms:.0f} ms "
-                          f"{sorted(outages)}; all FIBs correct after median "
+                          f"{sorted(outages)}; all FIBs written after median "
                           f"{statistics.median(fibs):.0f} ms (target <= 300 ms)", flush=True)
             finally:
                 net.stop()

@@ -92,6 +92,7 @@ class Agent:
         self.fib_lock = threading.Lock()      # one FIB writer; reconnects wait for it
         self.fib_cache: dict | None = None    # what this agent last wrote (None: read it)
         self.fib_version = 0
+        self.fib_written_at = 0.0
         self.fib_rib_version = -1
         self.started = time.monotonic()
         self.fib_deletes_allowed = False
@@ -179,6 +180,7 @@ class Agent:
         self.fib_rib_version = version
         if ups:
             self.fib_version += 1
+            self.fib_written_at = time.monotonic()
             self.counters["fib_writes"] += 1
             log.info("FIB v%d: %d updates (%s)", self.fib_version, len(ups),
                      "full sync" if self.fib_deletes_allowed else "no deletes yet")
@@ -316,7 +318,8 @@ class Agent:
             r = self.router
             now = time.monotonic()
             st = pb.AgentState(router=r.name, router_id=r.router_id, spf_runs=r.spf_runs,
-                               fib_version=self.fib_version)
+                               fib_version=self.fib_version,
+                               fib_written_at=self.fib_written_at)
             for p, nb in sorted(r.neighbors.items()):
                 st.neighbors.add(router=nb.router, port=p, mac=nb.mac,
                                  state="up" if nb.two_way else "init",

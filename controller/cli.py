@@ -317,7 +317,7 @@ def main(argv=None) -> int:
         p.add_argument("--pcap", action="store_true", help="write per-interface pcaps")
         p.add_argument("--hello-ms", type=int, default=None,
                        help="agents' hello interval (dead interval: 3 hellos); default: "
-                            "100 ms, more for networks larger than 4 switches per core")
+                            "80 ms, more for networks larger than 4 switches per core")
 
     d = sub.add_parser("demo", help="run the Figure 2 demo (root)")
     net_opts(d)

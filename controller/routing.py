@@ -53,8 +53,8 @@ END_OF_KEYS = "\U0010ffff"          # sorts after every router name
 
 @dataclass
 class Config:
-    hello_ms: int = 100
-    dead_ms: int = 300        # 3 hellos, as IS-IS's hello multiplier and BFD's detect multiplier
+    hello_ms: int = 80
+    dead_ms: int = 240        # 3 hellos, as IS-IS's hello multiplier and BFD's detect multiplier
     # A neighbour declared dead but heard again before 2 x its dead interval
     # of silence was declared too early (its hellos were late, not gone: a
     # loaded machine): that port's dead interval doubles, up to dead_max_factor

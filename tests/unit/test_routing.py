@@ -145,7 +145,7 @@ def test_link_down_reroutes_and_link_up_restores():
 def test_dead_router_is_detected_by_hello_timeout_and_routed_around():
     net = converged_fig2()
     net.dead.add("sr3")
-    net.run(0.5)                         # dead interval 300 ms + SPF
+    net.run(0.5)                         # dead interval 240 ms + SPF
     core = FIG2.core_graph()
     core.remove_node("sr3")
     assert net.fibs() == expected(FIG2, core)
@@ -281,7 +281,7 @@ def test_one_event_after_quiet_is_served_at_once():
 
 def test_routers_starved_of_cpu_do_not_declare_their_neighbours_dead():
     net = converged_fig2()
-    net.now += 0.6               # no router got CPU for 600 ms (dead interval: 300)
+    net.now += 0.6               # no router got CPU for 600 ms (dead interval: 240)
     for r in net.routers.values():
         r.tick(net.now)
     net.deliver()
@@ -303,13 +303,14 @@ def late_hellos(net, src, dst, start, stop):
 def test_a_neighbour_declared_dead_too_early_gets_a_longer_dead_interval():
     net = converged_fig2()
     sg1, port = net.routers["sg1"], FIG2.port("sg1", "sr1")
+    dead = sg1.cfg.dead_ms / 1000
     t = net.now
-    net.taps.append(late_hellos(net, "sr1", "sg1", t, t + 0.45))   # 450 ms gap > 300
+    net.taps.append(late_hellos(net, "sr1", "sg1", t, t + 1.5 * dead))   # late, not gone
     net.run(1.0)
     assert sg1.counters["adj_down_dead"] == 1 and sg1.counters["adj_down_premature"] == 1
     assert sg1.dead_interval(port) == pytest.approx(2 * sg1.cfg.dead_ms / 1000)
     t = net.now
-    net.taps.append(late_hellos(net, "sr1", "sg1", t, t + 0.45))   # the same gap again
+    net.taps.append(late_hellos(net, "sr1", "sg1", t, t + 1.5 * dead))   # the same gap again
     net.run(1.0)
     assert sg1.counters["adj_down_dead"] == 1                       # tolerated now
     net.run(2.0)

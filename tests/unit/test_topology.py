@@ -140,9 +140,9 @@ def test_unknown_generator_is_refused():
 
 def test_agent_timers_keep_100ms_hellos_for_small_networks_and_scale_for_large():
     from topologies.net import agent_timers
-    assert agent_timers(7, cores=2) == (100, 300)          # Figure 2
-    assert agent_timers(8, cores=2) == (100, 300)
-    assert agent_timers(16, cores=2) == (200, 600)
-    assert agent_timers(64, cores=2) == (800, 2400)
-    assert agent_timers(64, cores=16) == (100, 300)
+    assert agent_timers(7, cores=2) == (80, 240)          # Figure 2
+    assert agent_timers(8, cores=2) == (80, 240)
+    assert agent_timers(16, cores=2) == (160, 480)
+    assert agent_timers(64, cores=2) == (640, 1920)
+    assert agent_timers(64, cores=16) == (80, 240)
     assert agent_timers(64, hello_ms=50, cores=2) == (50, 150)   # given: taken as is
