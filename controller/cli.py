@@ -70,10 +70,23 @@ def cmd_check(args) -> int:
     return 0
 
 
+def load_topology(arg: str):
+    """A topology file, or a generator spec such as ``ring:16`` or ``grid:4x4``."""
+    from topologies.topo import Topology, TopologyError
+    if not Path(arg).exists() and ":" in arg:
+        from topologies.generate import from_spec
+        try:
+            return from_spec(arg)
+        except ValueError as exc:
+            raise TopologyError(f"{arg}: no such file, and not a generator spec "
+                                f"(ring:16, grid:4x4, fat-tree:4, line:8, random:32): {exc}") \
+                from None
+    return Topology.load(arg)
+
+
 def cmd_topo(args) -> int:
     from topologies import routes
-    from topologies.topo import Topology
-    topo = Topology.load(args.file)
+    topo = load_topology(args.file)
     t = Table(title=f"{topo.name}: nodes")
     for col in ("node", "kind", "id", "instances / ports"):
         t.add_column(col)
@@ -244,8 +257,7 @@ def _tear_down(net, conns, run_dir) -> None:
 def cmd_up(args) -> int:
     if not _prerequisites_ok("start"):
         return 2
-    from topologies.topo import Topology
-    topo = Topology.load(args.topo)
+    topo = load_topology(args.topo)
     net, conns = _bring_up(args, topo)
     try:
         console.print("running. Inspect with: dmsc lsdb|rib|fib|shell <switch>"
@@ -310,7 +322,8 @@ def main(argv=None) -> int:
 
     def net_opts(p, default_topo=True):
         if default_topo:
-            p.add_argument("--topo", default=str(ROOT / "topologies" / "fig2.yaml"))
+            p.add_argument("--topo", default=str(ROOT / "topologies" / "fig2.yaml"),
+                           help="topology file, or a generator: ring:16, grid:4x4, fat-tree:4")
         p.add_argument("--run-dir", default=str(DEFAULT_RUN))
         p.add_argument("--static", action="store_true",
                        help="write SPF FIBs from the topology instead of running agents")
@@ -339,7 +352,7 @@ def main(argv=None) -> int:
         p.add_argument("--run-dir", default=str(DEFAULT_RUN))
         p.set_defaults(fn=fn)
     t = sub.add_parser("topo", help="show a topology file and its expected FIBs")
-    t.add_argument("file")
+    t.add_argument("file", help="topology file, or a generator such as ring:16")
     t.set_defaults(fn=cmd_topo)
     c = sub.add_parser("check", help="check this machine's prerequisites")
     c.set_defaults(fn=cmd_check)

@@ -24,6 +24,15 @@ def test_bad_topology_file_is_one_clear_line(tmp_path):
     assert "kind 'router'" in res.stdout and "Traceback" not in res.stdout + res.stderr
 
 
+def test_topo_takes_a_generator_spec_and_refuses_a_bad_one():
+    res = dmsc("topo", "ring:4")
+    assert res.returncode == 0, res.stderr
+    assert "g0" in res.stdout and "r1" in res.stdout
+    res = dmsc("topo", "mesh:4")
+    assert res.returncode == 1 and "not a generator spec" in res.stdout
+    assert "Traceback" not in res.stdout + res.stderr
+
+
 def test_inspecting_without_a_running_network_says_so(tmp_path):
     res = dmsc("fib", "sg1", "--run-dir", str(tmp_path))
     assert res.returncode == 1 and "no running network" in res.stdout
