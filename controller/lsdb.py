@@ -11,6 +11,7 @@ then removed.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 
 from controller.proto.routing_pb2 import Lsa
@@ -36,6 +37,18 @@ class Entry:
     def purged(self) -> bool:
         return self.lsa.lifetime_ms == 0
 
+    @functools.cached_property
+    def view(self) -> tuple[str, str, tuple, tuple]:
+        """(origin, kind, ((neighbour, cost, port), ...), ((prefix, port), ...)):
+        the LSA in plain Python, read once per installed copy (SPF reads LSAs
+        often, and protobuf 3.20's pure-Python getters are slow). Valid for
+        live entries: an installed copy is never changed, only replaced (aging
+        turns it into a purge, which SPF skips)."""
+        lsa = self.lsa
+        return (lsa.origin, lsa.kind,
+                tuple((a.neighbor, a.cost, a.port) for a in lsa.adjacencies),
+                tuple((p.prefix, p.port) for p in lsa.prefixes))
+
 
 def key(lsa: Lsa) -> tuple[str, int]:
     return lsa.origin, lsa.fragment
@@ -44,6 +57,8 @@ def key(lsa: Lsa) -> tuple[str, int]:
 class Lsdb:
     def __init__(self):
         self.entries: dict[tuple[str, int], Entry] = {}
+        self.changed: set[str] = set()   # origins changed since SPF last built its graph
+        self.spf_state = None            # SPF's graph, kept up to date from `changed`
 
     def compare(self, lsa: Lsa) -> Verdict:
         have = self.entries.get(key(lsa))
@@ -63,6 +78,7 @@ class Lsdb:
             copy = Lsa()
             copy.CopyFrom(lsa)
             self.entries[key(lsa)] = Entry(copy, now + life)
+            self.changed.add(lsa.origin)
         return verdict
 
     def get(self, origin: str, fragment: int = 0) -> Entry | None:
@@ -82,6 +98,7 @@ class Lsdb:
         for k, e in list(self.entries.items()):
             if e.expires > now:
                 continue
+            self.changed.add(k[0])
             if e.purged:
                 del self.entries[k]
                 removed.append(k)

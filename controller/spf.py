@@ -32,28 +32,57 @@ class RibEntry:
     hops: frozenset[RibHop] = field(default_factory=frozenset)
 
 
+class _GraphState:
+    """SPF's graph of one LSDB and the per-origin records it was built from."""
+
+    def __init__(self):
+        self.g = nx.Graph()
+        self.adj: dict[str, dict[str, tuple[int, int]]] = {}   # origin -> nb -> (cost, port)
+
+
 def graph(lsdb: Lsdb) -> nx.Graph:
     """Routers and two-way adjacencies; node attribute ``prefixes`` maps each
-    prefix an SG announces to the port it sits behind."""
+    prefix an SG announces to the port it sits behind.
+
+    Built once, then kept up to date: only the origins whose LSAs changed
+    since the last call (``lsdb.changed``) have their node and edges redone,
+    so an SPF after one new LSA does not rebuild a 1,000-router graph. The
+    graph belongs to the LSDB: read it, do not modify it."""
+    st = lsdb.spf_state
+    if st is None:
+        st = lsdb.spf_state = _GraphState()
+        dirty = {o for o, _f in lsdb.entries}
+    else:
+        dirty = lsdb.changed
+    lsdb.changed = set()
+    if not dirty:
+        return st.g
+    kinds: dict[str, str] = {}
     adj: dict[str, dict[str, tuple[int, int]]] = {}
     prefixes: dict[str, dict[str, int]] = {}
-    kinds: dict[str, str] = {}
-    for e in lsdb.live():
-        lsa = e.lsa
-        kinds[lsa.origin] = lsa.kind
-        for a in lsa.adjacencies:
-            adj.setdefault(lsa.origin, {})[a.neighbor] = (a.cost, a.port)
-        for p in lsa.prefixes:
-            prefixes.setdefault(lsa.origin, {})[p.prefix] = p.port
-    g = nx.Graph()
-    for origin in kinds:
-        g.add_node(origin, kind=kinds[origin], prefixes=prefixes.get(origin, {}))
-    for u, nbrs in adj.items():
-        for v, (cost, port) in nbrs.items():
-            back = adj.get(v, {}).get(u)
+    for (origin, _f), e in lsdb.entries.items():
+        if origin not in dirty or e.purged:
+            continue
+        _o, kind, adjacencies, prefix_ports = e.view
+        kinds[origin] = kind
+        adj.setdefault(origin, {}).update((n, (c, p)) for n, c, p in adjacencies)
+        prefixes.setdefault(origin, {}).update(prefix_ports)
+    g = st.g
+    for origin in dirty:
+        if origin not in kinds:                 # no live LSA left: the router is gone
+            st.adj.pop(origin, None)
+            if origin in g:
+                g.remove_node(origin)
+            continue
+        st.adj[origin] = adj[origin]
+        g.add_node(origin, kind=kinds[origin], prefixes=prefixes[origin])
+        g.remove_edges_from(list(g.edges(origin)))
+    for origin in dirty:
+        for v, (cost, port) in st.adj.get(origin, {}).items():
+            back = st.adj.get(v, {}).get(origin)
             if back is None:
                 continue                        # one-way: not (yet) an adjacency
-            g.add_edge(u, v, cost=max(cost, back[0]), ports={u: port, v: back[1]})
+            g.add_edge(origin, v, cost=max(cost, back[0]), ports={origin: port, v: back[1]})
     return g
 
 

@@ -18,6 +18,7 @@ refused (:class:`PrefixTooDeep`). docs/wire-format.md is the prose version.
 """
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass
 
@@ -84,6 +85,7 @@ def name_key(name: str) -> int:
     return _key(components(name)[:NAME_COMPONENTS])
 
 
+@functools.lru_cache(maxsize=1 << 16)      # SPF turns every prefix into its key each run
 def prefix_key(prefix: str) -> tuple[int, int]:
     """(key, prefix length in bits) of a routable prefix."""
     parts = components(prefix)

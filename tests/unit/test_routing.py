@@ -122,6 +122,36 @@ def test_spf_delivers_own_prefixes_locally():
     assert spf.rib(db, "a")["/S"].hops == frozenset({spf.RibHop(spf.LOCAL, 9)})
 
 
+def test_spf_graph_kept_up_to_date_equals_one_built_from_scratch():
+    import random
+    from controller.lsdb import Lsdb as Db
+    rng = random.Random(3)
+    db, now = Db(), 0.0
+    seqs = {}
+
+    def snapshot(g):
+        return ({n: (d["kind"], dict(d["prefixes"])) for n, d in g.nodes(data=True)},
+                {frozenset((u, v)): (d["cost"], tuple(sorted(d["ports"].items())))
+                 for u, v, d in g.edges(data=True)})
+    for step in range(300):
+        o = f"r{rng.randrange(12)}"
+        frag = rng.choice([0, 0, 0, 1])
+        seqs[o, frag] = seqs.get((o, frag), 0) + 1
+        life = 0 if rng.random() < 0.1 else 60_000
+        adjs = [Adjacency(neighbor=f"r{rng.randrange(12)}", cost=rng.randint(1, 5), port=i + 1)
+                for i in range(rng.randrange(4))] if frag == 0 and life else []
+        pfx = [PrefixEntry(prefix=f"/p{rng.randrange(30)}", port=9)] if life and rng.random() < .5 else []
+        db.install(Lsa(origin=o, fragment=frag, seq=seqs[o, frag], lifetime_ms=life, kind="sr",
+                       adjacencies=adjs, prefixes=pfx), now)
+        if step % 7 == 0:
+            now += 70                          # some LSAs expire into purges, some are removed
+            db.age(now)
+        if step % 3 == 0:
+            fresh = Lsdb()
+            fresh.entries = dict(db.entries)
+            assert snapshot(spf.graph(db)) == snapshot(spf.graph(fresh)), step
+
+
 # -- whole networks ----------------------------------------------------------
 def test_fig2_converges_to_the_spf_of_the_topology_file():
     net = converged_fig2()
