@@ -232,7 +232,7 @@ class Router:
         for port, at in list(self._dead_raised_at.items()):
             if now - at > self.cfg.dead_decay_s:
                 base = self.cfg.dead_ms / 1000
-                self.dead_s[port] = max(base, self.dead_s[port] / 2)
+                self.dead_s[port] = max(base, self.dead_s.get(port, base) / 2)
                 self._dead_raised_at[port] = now
                 if self.dead_s[port] <= base:
                     del self.dead_s[port], self._dead_raised_at[port]
