@@ -14,9 +14,19 @@ KEY = b"test-domain-key"
 
 
 class SimNet:
-    def __init__(self, topo: Topology, config: Config | None = None, key: bytes = KEY):
+    def __init__(self, topo: Topology, config: Config | None = None, key: bytes = KEY,
+                 latency: tuple[float, float] | None = None, seed: int = 1):
+        """``latency=(lo, hi)``: every frame arrives lo..hi seconds after it
+        was sent (uniform, seeded; in order on each link), as on a loaded
+        machine; otherwise at once."""
+        import random
         self.topo = topo
         self.now = 0.0
+        self.latency = latency
+        self._rng = random.Random(seed)
+        self._in_flight: list = []          # heap of (due, n, dst, port, frame)
+        self._link_free: dict = {}
+        self._n = 0
         self.down_links: set[frozenset] = set()
         self.dead: set[str] = set()
         self.routers: dict[str, Router] = {}
@@ -50,15 +60,32 @@ class SimNet:
                         continue
                     if frozenset((name, nb)) in self.down_links:
                         continue
+                    if self.latency is not None:
+                        import heapq
+                        due = max(self.now + self._rng.uniform(*self.latency),
+                                  self._link_free.get((name, port), 0.0))
+                        self._link_free[(name, port)] = due
+                        self._n += 1
+                        heapq.heappush(self._in_flight, (due, self._n, nb, self.topo.port(nb, name),
+                                                         frame))
+                        continue
                     self.routers[nb].on_frame(self.topo.port(nb, name), frame, self.now)
                     moved = True
                     n += 1
         return n
 
+    def _arrive(self) -> None:
+        import heapq
+        while self._in_flight and self._in_flight[0][0] <= self.now:
+            _due, _n, dst, port, frame = heapq.heappop(self._in_flight)
+            if dst not in self.dead:
+                self.routers[dst].on_frame(port, frame, self.now)
+
     def run(self, seconds: float, step: float = 0.01) -> None:
         end = self.now + seconds
         while self.now < end:
             self.now = round(self.now + step, 6)
+            self._arrive()
             for name, r in self.routers.items():
                 if name not in self.dead:
                     r.tick(self.now)

@@ -245,7 +245,7 @@ class DmscNet:
             try:
                 proc.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log.warning("agent %s did not stop on SIGTERM within %.0f s: killed", name, grace_s)
+                log.info("agent %s did not stop on SIGTERM within %.0f s: killed", name, grace_s)
                 proc.kill()
         for proc in procs.values():
             try:
