@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from controller.converge import (FibReader, NotConverged, expected_fibs,  # noqa: E402
+from controller.converge import (FibReader, expected_fibs,  # noqa: E402
                                  wait_converged)
 from topologies.generate import from_spec                      # noqa: E402
 from topologies.net import DmscNet, _py_env                    # noqa: E402
@@ -68,25 +68,44 @@ def cpu_percent(pids: list[int], seconds: float) -> float:
         / len(pids) * 100
 
 
-def cold_start(topo: Topology, run_dir: Path, timeout: float):
+class DidNotConverge(Exception):
+    def __init__(self, why: str, mem: dict | None):
+        super().__init__(why)
+        self.mem = mem
+
+
+def usage(net: DmscNet) -> dict:
+    agents = [p.pid for p in net.agent_procs.values()]
+    bmv2s = [net.switch(s).bmv2.pid for s in net.topo.switches()]
+    return {"agent_mb": statistics.median(rss_mb(p) for p in agents),
+            "bmv2_mb": statistics.median(rss_mb(p) for p in bmv2s),
+            "agent_cpu": cpu_percent(agents, 5.0), "bmv2_cpu": cpu_percent(bmv2s, 5.0)}
+
+
+def cold_start(topo: Topology, run_dir: Path, timeout: float, ready_timeout: float | None):
+    """(net, cold start seconds, usage); raises DidNotConverge, with the
+    memory and CPU of whatever did start, when the agents do not all start
+    within ``ready_timeout`` or the FIBs are not right within ``timeout``."""
     net = DmscNet(topo, run_dir, log_level=None)
     net.start()
     try:
         t0 = time.monotonic()
-        net.start_agents()
-        net.accept_pod_prefixes()
-        with FibReader.for_net(net) as reader:
-            # Reading every FIB costs CPU the agents need: poll cold starts
-            # (seconds long) gently, 50 ms per 8 switches.
-            poll = 0.05 * max(1, len(net.topo.switches()) / 8)
-            took = wait_converged(reader, expected_fibs(net.topo), timeout=timeout, poll=poll)
-        cold = time.monotonic() - t0
-        agents = [p.pid for p in net.agent_procs.values()]
-        bmv2s = [net.switch(s).bmv2.pid for s in net.topo.switches()]
-        mem = {"agent_mb": statistics.median(rss_mb(p) for p in agents),
-               "bmv2_mb": statistics.median(rss_mb(p) for p in bmv2s),
-               "agent_cpu": cpu_percent(agents, 5.0), "bmv2_cpu": cpu_percent(bmv2s, 5.0)}
-        return net, cold, took, mem
+        try:
+            net.start_agents(wait=False)
+            net.wait_agents_ready(ready_timeout)
+            net.accept_pod_prefixes()
+            with FibReader.for_net(net) as reader:
+                # Reading every FIB costs CPU the agents need: poll cold starts
+                # (seconds long) gently, 50 ms per 8 switches.
+                poll = 0.05 * max(1, len(net.topo.switches()) / 8)
+                wait_converged(reader, expected_fibs(net.topo), timeout=timeout, poll=poll)
+        except Exception as exc:
+            try:
+                mem = usage(net)
+            except (OSError, statistics.StatisticsError):
+                mem = None
+            raise DidNotConverge(str(exc).splitlines()[0][:200], mem) from None
+        return net, time.monotonic() - t0, usage(net)
     except BaseException:
         net.stop()
         raise
@@ -166,6 +185,8 @@ def main(argv=None) -> int:
                                         "grid:8x8")
     ap.add_argument("--trials", type=int, default=7)
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--ready-timeout", type=float, default=None,
+                    help="for all agents to start (default: 30 s + 1.5 s per agent)")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("convergence benchmark: needs root", file=sys.stderr)
@@ -178,10 +199,14 @@ def main(argv=None) -> int:
         n = len(topo.switches())
         with tempfile.TemporaryDirectory(prefix="dmsc-conv-") as d:
             try:
-                net, cold, took, mem = cold_start(topo, Path(d), args.timeout)
-            except (NotConverged, Exception) as exc:      # report and go on to the next
-                print(f"{spec:10s} {n:3d} switches: did not converge: "
-                      f"{str(exc).splitlines()[0][:200]}", flush=True)
+                net, cold, mem = cold_start(topo, Path(d), args.timeout, args.ready_timeout)
+            except DidNotConverge as exc:                 # report and go on to the next
+                m = exc.mem
+                print(f"{spec:10s} {n:3d} switches: did not converge: {exc}", flush=True)
+                if m:
+                    print(f"  meanwhile: RSS median agent {m['agent_mb']:.0f} MB, BMv2 "
+                          f"{m['bmv2_mb']:.0f} MB; CPU per agent {m['agent_cpu']:.1f}%, per "
+                          f"BMv2 {m['bmv2_cpu']:.1f}%", flush=True)
                 continue
             try:
                 max_switches = max(max_switches, n)
