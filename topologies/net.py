@@ -139,7 +139,10 @@ class DmscNet:
                 node.cmd(f"ip addr flush dev {intf.name}")
 
     def stop(self) -> None:
-        self.stop_agents()
+        try:
+            self.stop_agents()
+        except Exception as exc:        # keep cleaning up
+            log.error("stopping agents: %s", exc)
         for pod in list(self.pod_procs):
             try:
                 self.stop_pod(pod)
