@@ -374,7 +374,7 @@ def main(argv=None) -> int:
     ap.add_argument("--admin-addr", required=True, help="127.0.0.1:<port>")
     ap.add_argument("--key-file", required=True, help="domain key for LSA/hello HMACs")
     ap.add_argument("--hello-ms", type=int, default=Config.hello_ms)
-    ap.add_argument("--dead-ms", type=int, default=Config.dead_ms)
+    ap.add_argument("--dead-ms", type=int, default=None, help="default: 3 hellos")
     ap.add_argument("--rxmt-ms", type=int, default=None,
                     help="first LSA retransmit (default: 2.5 hellos, at least 250 ms)")
     ap.add_argument("--grace-s", type=float, default=3.0)
@@ -389,9 +389,7 @@ def main(argv=None) -> int:
     topo = Topology.load(a.topo)
     key = Path(a.key_file).read_bytes()
     agent = Agent(topo, a.switch, a.grpc_addr, a.device_id, key,
-                  Config(hello_ms=a.hello_ms, dead_ms=a.dead_ms,
-                         rxmt_ms=a.rxmt_ms or max(Config.rxmt_ms, round(2.5 * a.hello_ms))),
-                  grace_s=a.grace_s)
+                  Config.for_hello(a.hello_ms, a.dead_ms, a.rxmt_ms), grace_s=a.grace_s)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     pb_grpc.add_AgentAdminServicer_to_server(AdminService(agent), server)
     server.add_insecure_port(a.admin_addr)

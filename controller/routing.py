@@ -71,6 +71,15 @@ class Config:
     backoff_max_ms: int = 1_000   # the next after hold, then 2x, 4x ... up to backoff_max_ms,
     #                               back to immediate after backoff_max_ms without an event
 
+    @classmethod
+    def for_hello(cls, hello_ms: int, dead_ms: int | None = None,
+                  rxmt_ms: int | None = None) -> "Config":
+        """The timers that follow the hello interval, unless given: dead
+        interval 3 hellos (IS-IS's hello multiplier, BFD's detect multiplier),
+        first retransmit 2.5 hellos and at least 250 ms."""
+        return cls(hello_ms=hello_ms, dead_ms=dead_ms or 3 * hello_ms,
+                   rxmt_ms=rxmt_ms or max(cls.rxmt_ms, round(2.5 * hello_ms)))
+
 
 class Backoff:
     """Exponential hold-down (IS-IS's lsp-gen-interval and spf-interval, RFC 8405

@@ -40,8 +40,7 @@ def _quiet_mininet():
     setLogLevel("warning")
 
 
-HELLO_MS = 80              # dead interval 240 ms: a failure rerouted within 300 ms
-SWITCHES_PER_CORE = 4      # at HELLO_MS; measured, see docs/routing.md
+SWITCHES_PER_CORE = 4      # at the agents' default hello; measured, see docs/routing.md
 
 
 def agent_timers(switches: int, hello_ms: int | None = None,
@@ -52,13 +51,14 @@ def agent_timers(switches: int, hello_ms: int | None = None,
     measured), so a fixed short interval that suits Figure 2 starves a small
     machine running dozens of switches, and a starved machine is one whose
     adjacencies flap. Unless ``hello_ms`` is given, the interval grows with the
-    switches per core: HELLO_MS up to SWITCHES_PER_CORE per core, then in
-    steps of HELLO_MS. The dead interval is 3 hellos (IS-IS's hello multiplier,
-    BFD's detect multiplier): 240 ms at 80 ms."""
+    switches per core: the agents' default (80 ms, so that a failure is
+    rerouted within 300 ms) up to SWITCHES_PER_CORE per core, then in steps of
+    it. The dead interval follows (``Config.for_hello``: 3 hellos)."""
+    from controller.routing import Config
     if hello_ms is None:
         cores = cores or os.cpu_count() or 1
-        hello_ms = HELLO_MS * max(1, math.ceil(switches / (SWITCHES_PER_CORE * cores)))
-    return hello_ms, 3 * hello_ms
+        hello_ms = Config.hello_ms * max(1, math.ceil(switches / (SWITCHES_PER_CORE * cores)))
+    return hello_ms, Config.for_hello(hello_ms).dead_ms
 
 
 class DmscNet:

@@ -385,7 +385,7 @@ def test_meshes_converge_when_every_frame_is_late(spec):
     from topologies.net import agent_timers
     topo = from_spec(spec)
     hello, dead = agent_timers(len(topo.switches()), cores=2)
-    net = SimNet(topo, Config(hello_ms=hello, dead_ms=dead, rxmt_ms=round(2.5 * hello)),
+    net = SimNet(topo, Config.for_hello(hello, dead),
                  latency=(0.02, 0.3))
     net.accept_all()
     net.run(20.0, step=0.02)
