@@ -332,15 +332,20 @@ class Router:
 
     def _send_hellos(self) -> None:
         for port, p in self.ports.items():
-            if p.role != "core" or not p.up:
-                continue
-            heard = [self.neighbors[port].router] if port in self.neighbors else []
-            if heard:
-                self.neighbors[port].announced = True
-            h = Hello(router=self.name, router_id=self.router_id, port=port,
-                      hello_ms=self.cfg.hello_ms, dead_ms=self.cfg.dead_ms, heard=heard)
-            self.outbox.append((port, self._frame(dmsc.HELLO, dmsc.TLV_HELLO,
-                                                  h.SerializeToString(), port)))
+            if p.role == "core" and p.up:
+                self._send_hello(port)
+
+    def _send_hello(self, port: int) -> None:
+        """A hello on ``port``, listing the neighbour heard there (which can
+        go two-way only once we have listed it)."""
+        nb = self.neighbors.get(port)
+        if nb is not None:
+            nb.announced = True
+        h = Hello(router=self.name, router_id=self.router_id, port=port,
+                  hello_ms=self.cfg.hello_ms, dead_ms=self.cfg.dead_ms,
+                  heard=[nb.router] if nb else [])
+        self.outbox.append((port, self._frame(dmsc.HELLO, dmsc.TLV_HELLO,
+                                              h.SerializeToString(), port)))
 
     def _on_hello(self, port: int, h: Hello, mac: str, now: float) -> None:
         if not h.router or h.router == self.name:
@@ -359,7 +364,7 @@ class Router:
             # Answer at once, listing it. A hello listing us counts only once
             # it has seen that: one sent before it saw us gone (still in
             # flight when we dropped it) must not bring the adjacency back.
-            self._send_hellos_to(port)
+            self._send_hello(port)
             return
         nb.last_heard = now
         nb.mac = mac
@@ -369,7 +374,7 @@ class Router:
             self.counters["adj_up"] += 1
             log.info("adjacency up: %s on port %d", nb.router, port)
             self._originate_pending = True
-            self._send_hellos_to(port)
+            self._send_hello(port)       # at once: its two-way check need not wait an interval
             # database exchange: a summary of our LSDB now; what it shows the
             # neighbour lacks, it gets at once (its summary tells us what we
             # lack). Everything is also queued for after one retransmit
@@ -382,17 +387,6 @@ class Router:
         elif not two_way and nb.two_way:
             self.counters["adj_down_oneway"] += 1
             self._drop_neighbor(port, now, "its hello no longer lists us")
-
-    def _send_hellos_to(self, port: int) -> None:
-        # answer at once so the other side's two-way check does not wait a full interval
-        nb = self.neighbors.get(port)
-        if nb is not None:
-            nb.announced = True
-        h = Hello(router=self.name, router_id=self.router_id, port=port,
-                  hello_ms=self.cfg.hello_ms, dead_ms=self.cfg.dead_ms,
-                  heard=[nb.router] if nb else [])
-        self.outbox.append((port, self._frame(dmsc.HELLO, dmsc.TLV_HELLO,
-                                              h.SerializeToString(), port)))
 
     def _drop_neighbor(self, port: int, now: float, why: str) -> None:
         nb = self.neighbors.pop(port, None)
