@@ -147,8 +147,8 @@ class Router:
         self._gen = Backoff(self.cfg.gen_hold_ms, self.cfg.backoff_max_ms)
         self._spf_backoff = Backoff(self.cfg.spf_hold_ms, self.cfg.backoff_max_ms)
         self._last_tick: float | None = None
-        self.dead_s: dict[int, float] = {}                  # by port, when raised
-        self._dead_raised_at: dict[int, float] = {}
+        # ports whose dead interval was raised: port -> (interval s, since)
+        self._raised_dead: dict[int, tuple[float, float]] = {}
         self._declared_dead: dict[int, tuple[str, float, float]] = {}  # port -> (router, last heard, interval)
         self.my_fragments: set[int] = set()
         self.rib: dict[str, spf.RibEntry] = {}
@@ -238,15 +238,15 @@ class Router:
                 self.counters["adj_down_dead"] += 1
                 self._declared_dead[port] = (nb.router, nb.last_heard, dead)
                 self._drop_neighbor(port, now, f"dead: silent for {(now - nb.last_heard) * 1000:.0f} ms")
-        for port, at in list(self._dead_raised_at.items()):
-            if now - at > self.cfg.dead_decay_s:
-                base = self.cfg.dead_ms / 1000
-                self.dead_s[port] = max(base, self.dead_s.get(port, base) / 2)
-                self._dead_raised_at[port] = now
-                if self.dead_s[port] <= base:
-                    del self.dead_s[port], self._dead_raised_at[port]
-                log.info("port %d: dead interval back to %.0f ms", port,
-                         self.dead_interval(port) * 1000)
+        base = self.cfg.dead_ms / 1000
+        for port, (dead, since) in list(self._raised_dead.items()):
+            if now - since > self.cfg.dead_decay_s:
+                dead = max(base, dead / 2)
+                if dead > base:
+                    self._raised_dead[port] = (dead, now)
+                else:
+                    del self._raised_dead[port]
+                log.info("port %d: dead interval back to %.0f ms", port, dead * 1000)
         if now >= self._next_refresh:
             self._originate_pending = True
         if self._originate_pending and now >= self._gen.ready_at:
@@ -272,7 +272,8 @@ class Router:
             self._run_spf(now)
 
     def dead_interval(self, port: int) -> float:
-        return self.dead_s.get(port, self.cfg.dead_ms / 1000)
+        raised = self._raised_dead.get(port)
+        return raised[0] if raised else self.cfg.dead_ms / 1000
 
     def _heard_again(self, port: int, router: str, now: float) -> None:
         """The first hello after we declared ``router`` dead on ``port``."""
@@ -282,12 +283,12 @@ class Router:
         raised = min(2 * dead, self.cfg.dead_max_factor * self.cfg.dead_ms / 1000)
         self.counters["adj_down_premature"] += 1
         if raised > dead:
-            self.dead_s[port] = raised
             self.counters["dead_interval_raised"] += 1
             log.warning("%s on port %d was declared dead too early (silent %.0f ms, heard "
                         "again): dead interval on this port raised to %.0f ms", router, port,
                         (now - last_heard) * 1000, raised * 1000)
-        self._dead_raised_at[port] = now
+        if raised > self.cfg.dead_ms / 1000:
+            self._raised_dead[port] = (raised, now)       # (again) for dead_decay_s
 
     def _stall_guard(self, now: float) -> None:
         """Silence is only counted while this router runs. On a loaded machine
