@@ -7,6 +7,9 @@ and routers can be cut; time only moves when the test says so.
 """
 from __future__ import annotations
 
+import heapq
+import random
+
 from controller.routing import Config, Port, Router
 from topologies.topo import Topology
 
@@ -19,7 +22,6 @@ class SimNet:
         """``latency=(lo, hi)``: every frame arrives lo..hi seconds after it
         was sent (uniform, seeded; in order on each link), as on a loaded
         machine; otherwise at once."""
-        import random
         self.topo = topo
         self.now = 0.0
         self.latency = latency
@@ -61,7 +63,6 @@ class SimNet:
                     if frozenset((name, nb)) in self.down_links:
                         continue
                     if self.latency is not None:
-                        import heapq
                         due = max(self.now + self._rng.uniform(*self.latency),
                                   self._link_free.get((name, port), 0.0))
                         self._link_free[(name, port)] = due
@@ -75,7 +76,6 @@ class SimNet:
         return n
 
     def _arrive(self) -> None:
-        import heapq
         while self._in_flight and self._in_flight[0][0] <= self.now:
             _due, _n, dst, port, frame = heapq.heappop(self._in_flight)
             if dst not in self.dead:
