@@ -3,7 +3,7 @@
 #   make test     set up (once) and run all tests (unit + bmv2 + mininet)
 #   make unit     unit tests only (no root, no switch)
 #   make bench    benchmarks (not part of the tests)
-#   make p4       recompile p4src/ into p4src/build/ (needs p4c) and regenerate p4names
+#   make p4       recompile p4src/ into p4src/build/ (needs p4c) and regenerate the names
 #   make protos   regenerate controller/proto/*_pb2*.py (needs protoc + grpc_python_plugin)
 PY := .venv/bin/python
 P4C ?= p4c
@@ -15,7 +15,7 @@ setup:
 	bash scripts/setup.sh
 
 demo: setup
-	$(PY) -m controller.cli demo
+	$(PY) -m controller.tools.cli demo
 
 test: setup
 	bash scripts/run-tests.sh
@@ -39,7 +39,7 @@ p4:
 	$(MAKE) p4names
 
 p4names:
-	$(PY) -m controller.gen_p4names
+	$(PY) scripts/gen_names.py
 
 # Our .proto files: Debian/Ubuntu protoc + grpc_python_plugin (package
 # protobuf-compiler-grpc); outputs committed (docs/decisions.md says why).

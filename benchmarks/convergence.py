@@ -33,14 +33,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from controller.converge import (FibReader, expected_fibs,  # noqa: E402
+from controller.tools.converge import (FibReader, expected_fibs,  # noqa: E402
                                  wait_converged)
 from topologies.generate import from_spec                      # noqa: E402
-from topologies.net import DmscNet, _py_env                    # noqa: E402
-from topologies.routes import served_prefixes                   # noqa: E402
+from topologies.emu.net import DmscNet                         # noqa: E402
+from topologies.emu.process import py_env                      # noqa: E402
+from topologies.expected import served_prefixes                   # noqa: E402
 from topologies.topo import Topology                           # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+from controller.switch.artifacts import REPO_ROOT as ROOT  # noqa: E402
 QUIET_S = 1.2       # > Config.backoff_max_ms: the next trial starts on a quiet network
 POLL_S = 0.05       # FIB read-back while an event converges. The time is taken from
                     # the agents' clocks (last FIB write), the read-back verifies it:
@@ -75,7 +76,7 @@ class DidNotConverge(Exception):
 
 
 def usage(net: DmscNet) -> dict:
-    agents = [p.pid for p in net.agent_procs.values()]
+    agents = [a.pid for a in net.agents.values()]
     bmv2s = [net.switch(s).bmv2.pid for s in net.topo.switches()]
     return {"agent_mb": statistics.median(rss_mb(p) for p in agents),
             "bmv2_mb": statistics.median(rss_mb(p) for p in bmv2s),
@@ -161,10 +162,10 @@ def reroute_trials(net: DmscNet, trials: int) -> tuple[list[float], list[float]]
                 [sys.executable, "-m", "traffic.client", "--iface", "pod1-eth0", "--src", "/A/1",
                  "--mac", topo.mac("pod1", 0), "--timeout", "0.05", "--count", "400",
                  "--interval", "0.005", "/B/4", "echo"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT), env=_py_env())
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT), env=py_env())
             time.sleep(0.5)                      # let the load reach steady state
             t0 = time.monotonic()
-            net.link_down("sg1", "sr3")
+            net.failures.link_down("sg1", "sr3")
             wait_converged(reader, want_down, timeout=10, poll=POLL_S)
             fib_times.append(last_write_ms(net, t0))
             out, err = load.communicate(timeout=60)
@@ -173,7 +174,7 @@ def reroute_trials(net: DmscNet, trials: int) -> tuple[list[float], list[float]]
             # (a neighbour heard again sooner was declared dead too early,
             # and its port's dead interval is raised)
             time.sleep(max(0.0, t0 + 2.5 * net.dead_ms / 1000 - time.monotonic()))
-            net.link_up("sg1", "sr3")
+            net.failures.link_up("sg1", "sr3")
             wait_converged(reader, want_up, timeout=10)
             time.sleep(QUIET_S)
     return outages, fib_times

@@ -34,18 +34,17 @@ from scapy.layers.inet import IP, UDP          # noqa: E402
 from scapy.layers.l2 import Ether             # noqa: E402
 from scapy.packet import Raw                  # noqa: E402
 
-from controller.fib import Fib, Hop, Route, base_entries   # noqa: E402
-from controller.p4rt import INSERT, Switch     # noqa: E402
-from topologies.bmv2 import Bmv2Process        # noqa: E402
-from topologies.veth import VethPairs          # noqa: E402
-from traffic import dmsc                       # noqa: E402
-from traffic.link import ETH_P_ALL, RawLink    # noqa: E402
+from controller.switch.tables import Fib, base_entries  # noqa: E402
+from controller.routing.route import Route  # noqa: E402
+from topologies.topo import NextHop  # noqa: E402
+from controller.switch.p4rt import INSERT, SwitchConnection     # noqa: E402
+from controller.switch.artifacts import (BASELINE_JSON, BASELINE_P4INFO,  # noqa: E402
+                                         BMV2_JSON, P4INFO)
+from topologies.emu.apps.bmv2 import Bmv2Process        # noqa: E402
+from topologies.emu.veth import VethPairs          # noqa: E402
+from traffic.wire import layers                # noqa: E402
+from traffic.wire.link import ETH_P_ALL, RawLink    # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-DMSC_P4INFO = ROOT / "p4src/build/dmsc.p4info.txtpb"
-DMSC_JSON = ROOT / "p4src/build/dmsc.json"
-LPM_P4INFO = ROOT / "benchmarks/build/ipv4_lpm.p4info.txtpb"
-LPM_JSON = ROOT / "benchmarks/build/ipv4_lpm.json"
 OUT_MAC = "02:00:00:00:bb:02"
 
 
@@ -72,19 +71,19 @@ def blast(iface: str, frames: list[bytes], duration: float, max_frames: int) -> 
                 break
 
 
-def dmsc_setup(sw: Switch, routes: int, size: int) -> list[bytes]:
-    sw.set_pipeline(str(DMSC_P4INFO), str(DMSC_JSON))
+def dmsc_setup(sw: SwitchConnection, routes: int, size: int) -> list[bytes]:
+    sw.set_pipeline(str(P4INFO), str(BMV2_JSON))
     sw.write(base_entries(sw, 1, {1: ("pod", "02:00:00:00:aa:01"), 2: ("core", "02:00:00:00:aa:02")}))
-    Fib(sw).sync({f"/svc{i}/api": Route.via([Hop(2, OUT_MAC)]) for i in range(routes)})
+    Fib(sw).sync({f"/svc{i}/api": Route.via([NextHop(2, OUT_MAC)]) for i in range(routes)})
     frames = []
     for i in range(routes):
-        raw = bytes(dmsc.request(f"/svc{i}/api/x", "/bench/client", "m", {}, msg_id=i))
+        raw = bytes(layers.request(f"/svc{i}/api/x", "/bench/client", "m", {}, msg_id=i))
         frames.append(raw + b"\x00" * (size - len(raw)) if len(raw) < size else raw)
     return frames
 
 
-def lpm_setup(sw: Switch, routes: int, size: int) -> list[bytes]:
-    sw.set_pipeline(str(LPM_P4INFO), str(LPM_JSON))
+def lpm_setup(sw: SwitchConnection, routes: int, size: int) -> list[bytes]:
+    sw.set_pipeline(str(BASELINE_P4INFO), str(BASELINE_JSON))
     ents = [sw.table_entry("LpmEgress.port_mac", {"port": 2}, action="LpmEgress.set_src_mac",
                            params={"smac": 0x02000000AA02})]
     frames = []
@@ -105,7 +104,7 @@ def run_round(program: str, veths, log_dir, args) -> dict:
     h_in, h_out = veths.host_side(1), veths.host_side(2)
     with Bmv2Process(f"bench-{program}", 1, {1: veths.switch_side(1), 2: veths.switch_side(2)},
                      log_dir=log_dir, log_level=None) as proc:
-        with Switch(program, proc.grpc_addr, 1).connect() as sw:
+        with SwitchConnection(program, proc.grpc_addr, 1).connect() as sw:
             frames = (dmsc_setup if program == "dmsc" else lpm_setup)(sw, args.routes, args.size)
             sizes = {len(f) for f in frames}
             gen = mp.get_context("spawn").Process(

@@ -29,17 +29,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import networkx as nx                                          # noqa: E402
 
-from controller import p4names as N                            # noqa: E402
-from controller import spf                                     # noqa: E402
-from controller.fib import Fib, Hop, Route                     # noqa: E402
-from controller.lsdb import Lsdb                               # noqa: E402
-from controller.p4rt import INSERT, Switch                     # noqa: E402
+from controller.switch import p4names as N                            # noqa: E402
+from controller.routing import spf                                     # noqa: E402
+from controller.switch.tables import Fib  # noqa: E402
+from controller.routing.route import Route  # noqa: E402
+from topologies.topo import NextHop  # noqa: E402
+from controller.routing.lsdb import Lsdb                               # noqa: E402
+from controller.switch.artifacts import BMV2_JSON, P4INFO             # noqa: E402
+from controller.switch.p4rt import INSERT, SwitchConnection          # noqa: E402
 from controller.proto.routing_pb2 import Adjacency, Lsa, PrefixEntry  # noqa: E402
-from traffic import names                                      # noqa: E402
+from traffic.wire import names                                      # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-P4INFO = ROOT / "p4src/build/dmsc.p4info.txtpb"
-BMV2_JSON = ROOT / "p4src/build/dmsc.json"
 
 
 def synthetic_lsdb(n: int, seed: int) -> tuple[Lsdb, nx.Graph]:
@@ -63,14 +63,14 @@ def synthetic_lsdb(n: int, seed: int) -> tuple[Lsdb, nx.Graph]:
 
 
 def routes_of(rib: dict, macs: dict) -> dict:
-    return {p: Route.via(Hop(h.port, macs.get(h.neighbor, "02:00:00:00:00:01")) for h in e.hops)
+    return {p: Route.via(NextHop(h.port, macs.get(h.neighbor, "02:00:00:00:00:01")) for h in e.hops)
             for p, e in rib.items()}
 
 
 def bench_spf(n: int, rounds: int) -> float:
     db, g = synthetic_lsdb(n, seed=7)
     me = "r1"
-    sw = Switch("offline", "127.0.0.1:1", 1)
+    sw = SwitchConnection("offline", "127.0.0.1:1", 1)
     sw.load_p4info(str(P4INFO))                 # entries need only the P4Info
     fib = Fib(sw)
     macs = {f"r{v}": f"02:00:00:00:{v >> 8 & 255:02x}:{v & 255:02x}" for v in g.nodes}
@@ -102,15 +102,15 @@ def bench_fib_rate(n_batched: int, n_single: int) -> tuple[float, float] | str:
         return "needs root"
     if shutil.which("simple_switch_grpc") is None:
         return "needs simple_switch_grpc"
-    from topologies.bmv2 import Bmv2Process
-    from topologies.veth import VethPairs
+    from topologies.emu.apps.bmv2 import Bmv2Process
+    from topologies.emu.veth import VethPairs
     with tempfile.TemporaryDirectory() as d, VethPairs(2, "fr") as veths, \
             Bmv2Process("fibrate", 1, {1: veths.switch_side(1), 2: veths.switch_side(2)},
                         log_dir=d, log_level=None) as proc:
-        with Switch("fibrate", proc.grpc_addr, 1).connect() as sw:
+        with SwitchConnection("fibrate", proc.grpc_addr, 1).connect() as sw:
             sw.set_pipeline(str(P4INFO), str(BMV2_JSON))
             fib = Fib(sw)
-            hop = Route.via([Hop(2, "02:00:00:00:00:02")])
+            hop = Route.via([NextHop(2, "02:00:00:00:00:02")])
             ents = [fib.entry(*names.prefix_key(f"/b/{i}"), hop) for i in range(n_batched)]
             t0 = time.perf_counter()
             sw.write([(INSERT, e) for e in ents])

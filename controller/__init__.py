@@ -1,16 +1,21 @@
-"""The DMSC control plane.
+"""The DMSC control plane. An announcement's path through it:
 
-p4rt        -- the one P4Runtime adapter (one Switch object per switch)
-p4names     -- P4Info names and define.p4 constants (generated; checked by a test)
-gen_p4names -- regenerates p4names from p4src/build and p4src/include/define.p4
-fib         -- next-hop sets -> FIB table entries, diffed and written in batches
-route       -- what a FIB entry means (Hop, Route), independent of the P4 program
-static      -- FIBs from the topology file alone (demo --static, data-plane tests)
-routing     -- the routing core: hellos, LSAs, flooding, SPF scheduling (no I/O)
-lsdb, spf   -- the link-state database and SPF with ECMP + anycast
-agent       -- the per-switch agent process (protocol thread + FIB writer)
-admin       -- client of an agent's local admin service
-converge    -- read FIBs over P4Runtime and wait until they equal SPF
-proto/      -- routing.proto and its generated code
-cli         -- the ``dmsc`` console entry point
+    pod --type 1--> SG agent (agent/) --type 3--> SPA (spa/, to come)
+        --> LSA, flooding, SPF (routing/) --> FIB writes (switch/) --> every switch
+
+switch/   -- the switch as the control plane drives it: p4rt (the one P4Runtime
+             adapter), p4names (GENERATED P4Info names), tables (base entries
+             and the FIB, diffed and written in batches), artifacts (paths of
+             the compiled program)
+routing/  -- the routing protocol, no I/O: router (hellos, LSAs, flooding,
+             SPF scheduling), lsdb, spf (ECMP + anycast), route (what a FIB
+             entry means)
+agent/    -- the per-switch process: packet I/O, FIB writer, admin gRPC
+             (process; ``python -m controller.agent``), admin (its service and client)
+proto/    -- our .proto files and their generated code
+tools/    -- operator tools: cli (``dmsc``), converge (read FIBs until they
+             equal SPF), static (FIBs from the file alone)
+
+Imports run one way (tests/unit/test_layout.py): controller/ may use the
+model and the wire format; only tools/ may use the emulation.
 """

@@ -3,13 +3,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-P4INFO = ROOT / "p4src" / "build" / "dmsc.p4info.txtpb"
-BMV2_JSON = ROOT / "p4src" / "build" / "dmsc.json"
+from controller.switch.artifacts import BMV2_JSON, P4INFO, REPO_ROOT as ROOT  # noqa: F401
 
 
 def missing_for(tier: str) -> list[str]:

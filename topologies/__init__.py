@@ -1,11 +1,11 @@
-"""Topologies: files, the networkx graph they become, and the Mininet side.
+"""Topologies: the model, and the running emulation on top of it.
 
-topo     -- YAML topology file -> Topology (one networkx graph, read by everyone)
-generate -- line, ring, grid, fat-tree and random topologies for scale
-routes   -- what SPF over that graph says each switch's FIB must hold
-veth     -- veth pairs for the one-switch tier and the benchmarks
-bmv2     -- Bmv2Process (simple_switch_grpc) and BMv2Switch, its Mininet switch class
-net      -- DmscNet: a running emulation of a Topology (Mininet, no controller)
-linkcaps -- what the kernel can impair (htb/tbf always; netem feature-detected)
-*.yaml   -- topology files (fig2.yaml is the draft's Figure 2)
+The model (no emulation, no control plane; only traffic.wire.names):
+topo      -- YAML topology file -> Topology (one networkx graph, read by everyone)
+generate  -- line, ring, grid, fat-tree and random topologies for scale
+expected  -- the reference: what SPF over the graph says every FIB must hold
+*.yaml    -- topology files (fig2.yaml is the draft's Figure 2)
+
+emu/      -- the running network: Mininet, BMv2 processes, agents and pods as
+             apps, failure injection (see topologies/emu/__init__.py)
 """

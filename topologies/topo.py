@@ -27,11 +27,11 @@ from pathlib import Path
 import networkx as nx
 import yaml
 
-from traffic import names
+from traffic.wire import defs, names
 
 KINDS = ("pod", "sg", "sr")
 SWITCH_KINDS = ("sg", "sr")
-CPU_PORT = 255
+CPU_PORT = defs.CPU_PORT
 POD_PORT = 0
 _DURATION = re.compile(r"^\d+(\.\d+)?(us|ms|s)$")
 
@@ -44,6 +44,16 @@ class TopologyError(ValueError):
 class End:
     node: str
     port: int
+
+
+@dataclass(frozen=True, order=True)
+class NextHop:
+    """Where a switch sends a frame: out of ``port``, to ``mac`` (the MAC of
+    the far end of that port's link). The one next-hop type of the project:
+    the reference FIBs (topologies/expected.py), the agents' routes and the
+    FIB entries read back from a switch all hold these."""
+    port: int
+    mac: str
 
 
 class Topology:

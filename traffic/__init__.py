@@ -1,8 +1,9 @@
-"""Pods, traffic and the DMSC wire format.
+"""Pods, traffic and the DMSC wire format (what runs in a pod's namespace).
 
-names    -- service names and their fixed-width match keys (the one encoding)
-dmsc     -- Scapy layers for the DMSC frame (EtherType 0x88B5), bound to Ether
-link     -- raw Ethernet I/O on one interface (AF_PACKET), no per-packet Scapy loop
+wire/    -- the wire format: names and keys, the struct codec, the Scapy
+            layers, raw Ethernet I/O (depends on nothing else of ours)
 pod      -- the pod process: serves service instances, answers probes
-client   -- the RMI-style client: call("/B/4", "echo", {...})
+client   -- the RMI-style client: call("/B/4", "echo", {...}), and a bounded load loop
+
+A request's path starts here: client -> (wire) -> the pod's SG.
 """

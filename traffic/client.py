@@ -14,8 +14,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from traffic import dmsc, names
-from traffic.link import RawLink
+from traffic.wire import codec, defs, layers, names
+from traffic.wire.link import RawLink
 
 
 class CallError(Exception):
@@ -29,7 +29,7 @@ class CallTimeout(CallError):
 class RemoteError(CallError):
     def __init__(self, code: int, text: str, responder: str | None):
         self.code, self.text, self.responder = code, text, responder
-        super().__init__(f"{dmsc.STATUS_NAMES.get(code, code)} from "
+        super().__init__(f"{codec.STATUS_NAMES.get(code, code)} from "
                          f"{responder or '?'}: {text}")
 
 
@@ -43,12 +43,12 @@ class Reply:
 
 class Client:
     def __init__(self, iface: str, name: str, *, mac: str = "00:00:00:00:00:00",
-                 gateway_mac: str = dmsc.BROADCAST, timeout: float = 2.0):
+                 gateway_mac: str = codec.BROADCAST, timeout: float = 2.0):
         self.name = names.normalize(name)
         self.mac, self.gateway_mac, self.timeout = mac, gateway_mac, timeout
         self.link = RawLink(iface)
         self._next_id = random.randrange(1, 1 << 31)
-        self._early: dict[int, dmsc.DMSC] = {}
+        self._early: dict[int, layers.DMSC] = {}
 
     def close(self):
         self.link.close()
@@ -62,20 +62,20 @@ class Client:
     def call(self, dst: str, method: str, args=None, *, timeout: float | None = None) -> Reply:
         msg_id = self._next_id
         self._next_id = (self._next_id + 1) & 0xFFFFFFFF or 1
-        frame = dmsc.request(dst, self.name, method, {} if args is None else args,
+        frame = layers.request(dst, self.name, method, {} if args is None else args,
                              msg_id=msg_id, eth_src=self.mac, eth_dst=self.gateway_mac)
         t0 = time.monotonic()
         self.link.send(bytes(frame))
         pkt = self._wait(msg_id, t0 + (self.timeout if timeout is None else timeout))
         rtt = time.monotonic() - t0
-        if pkt.type == dmsc.ERROR:
+        if pkt.type == defs.TYPE_ERROR:
             code, text = pkt.status() or (-1, "error without status")
             raise RemoteError(code, text, pkt.src_name)
-        body = pkt.tlv(dmsc.TLV_BODY, b"null")
+        body = pkt.tlv(codec.TLV_BODY, b"null")
         return Reply(json.loads(body), pkt.src_name, rtt,
-                     dmsc.DEFAULT_HOP_LIMIT - pkt.hop_limit)
+                     codec.DEFAULT_HOP_LIMIT - pkt.hop_limit)
 
-    def _wait(self, msg_id: int, deadline: float) -> dmsc.DMSC:
+    def _wait(self, msg_id: int, deadline: float) -> layers.DMSC:
         if msg_id in self._early:
             return self._early.pop(msg_id)
         while True:
@@ -86,10 +86,10 @@ class Client:
             if raw is None:
                 continue
             try:
-                pkt = dmsc.parse(raw)
+                pkt = layers.parse(raw)
             except ValueError:
                 continue
-            if pkt.type not in (dmsc.RESPONSE, dmsc.ERROR) or pkt.dst_name != self.name:
+            if pkt.type not in (defs.TYPE_RESPONSE, defs.TYPE_ERROR) or pkt.dst_name != self.name:
                 continue
             if pkt.msg_id == msg_id:
                 return pkt

@@ -21,8 +21,8 @@ import signal
 import sys
 import time
 
-from traffic import dmsc, names
-from traffic.link import RawLink
+from traffic.wire import codec, defs, layers, names
+from traffic.wire.link import RawLink
 
 log = logging.getLogger("dmsc.pod")
 
@@ -44,7 +44,7 @@ METHODS = {"echo": _echo, "whoami": _whoami, "add": _add}
 
 class Pod:
     def __init__(self, iface: str, instances: list[str], *, mac: str = "00:00:00:00:00:00",
-                 gateway_mac: str = dmsc.BROADCAST):
+                 gateway_mac: str = codec.BROADCAST):
         self.iface = iface
         self.instances = [names.normalize(i) for i in instances]
         self.mac = mac
@@ -61,58 +61,58 @@ class Pod:
     def handle(self, raw: bytes) -> bytes | None:
         """One received frame in, the reply frame (bytes) or None out."""
         try:
-            pkt = dmsc.parse(raw)
+            pkt = layers.parse(raw)
         except Exception as exc:           # garbage on the wire: count, go on
             self.counters["rx_malformed"] += 1
             log.warning("dropped malformed frame (%d bytes): %s", len(raw), exc)
             return None
         kw = {"eth_src": self.mac, "eth_dst": self.gateway_mac}
-        if pkt.type == dmsc.REQUEST:
+        if pkt.type == defs.TYPE_REQUEST:
             self.counters["rx_request"] += 1
             return bytes(self._request(pkt, kw))
-        if pkt.type == dmsc.PROBE:
+        if pkt.type == defs.TYPE_PROBE:
             self.counters["rx_probe"] += 1
             inst = self.serving(pkt.dst_name or "") or self.instances[0]
-            return bytes(dmsc.probe_reply(pkt, inst, **kw))
-        self.counters[f"rx_ignored_{dmsc.MSG_TYPES.get(pkt.type, pkt.type)}"] += 1
+            return bytes(layers.probe_reply(pkt, inst, **kw))
+        self.counters[f"rx_ignored_{defs.TYPE_NAMES.get(pkt.type, pkt.type)}"] += 1
         return None
 
-    def _request(self, pkt: dmsc.DMSC, kw) -> bytes:
+    def _request(self, pkt: layers.DMSC, kw) -> bytes:
         dst = pkt.dst_name
         src = pkt.src_name
         me = self.instances[0]
         if dst is None or src is None:
             self.counters["tx_error_bad_request"] += 1
-            return dmsc.error(pkt, me, dmsc.STATUS_BAD_REQUEST, "missing name TLV", **kw)
+            return layers.error(pkt, me, codec.STATUS_BAD_REQUEST, "missing name TLV", **kw)
         try:
             key_ok = names.name_key(dst) == pkt.dst_key
         except names.InvalidName as exc:
             self.counters["tx_error_bad_request"] += 1
-            return dmsc.error(pkt, me, dmsc.STATUS_BAD_REQUEST, str(exc), **kw)
+            return layers.error(pkt, me, codec.STATUS_BAD_REQUEST, str(exc), **kw)
         if not key_ok:
             self.counters["tx_error_bad_request"] += 1
-            return dmsc.error(pkt, me, dmsc.STATUS_BAD_REQUEST,
+            return layers.error(pkt, me, codec.STATUS_BAD_REQUEST,
                               f"dst_key does not match name {dst!r}", **kw)
         inst = self.serving(dst)
         if inst is None:
             self.counters["tx_error_unknown_name"] += 1
-            return dmsc.error(pkt, me, dmsc.STATUS_UNKNOWN_NAME,
+            return layers.error(pkt, me, codec.STATUS_UNKNOWN_NAME,
                               f"{dst} is not served here", **kw)
-        method = pkt.text(dmsc.TLV_METHOD, "")
+        method = pkt.text(codec.TLV_METHOD, "")
         fn = METHODS.get(method)
         if fn is None:
             self.counters["tx_error_unknown_method"] += 1
-            return dmsc.error(pkt, inst, dmsc.STATUS_UNKNOWN_METHOD,
+            return layers.error(pkt, inst, codec.STATUS_UNKNOWN_METHOD,
                               f"no method {method!r}", **kw)
         try:
-            args = json.loads(pkt.tlv(dmsc.TLV_BODY, b"null") or b"null")
+            args = json.loads(pkt.tlv(codec.TLV_BODY, b"null") or b"null")
             result = fn(inst, args if args is not None else {})
         except Exception as exc:
             self.counters["tx_error_app"] += 1
-            return dmsc.error(pkt, inst, dmsc.STATUS_APP_ERROR,
+            return layers.error(pkt, inst, codec.STATUS_APP_ERROR,
                               f"{type(exc).__name__}: {exc}", **kw)
         self.counters["tx_response"] += 1
-        return dmsc.response(pkt, inst, result, **kw)
+        return layers.response(pkt, inst, result, **kw)
 
     def serve(self, duration: float | None = None) -> None:
         stop = []
@@ -137,7 +137,7 @@ def main(argv=None) -> int:
     ap.add_argument("--instance", action="append", required=True,
                     help="service instance name served here, e.g. /B/4 (repeatable)")
     ap.add_argument("--mac", default="00:00:00:00:00:00")
-    ap.add_argument("--gateway-mac", default=dmsc.BROADCAST)
+    ap.add_argument("--gateway-mac", default=codec.BROADCAST)
     ap.add_argument("--duration", type=float, default=None)
     ap.add_argument("--log-level", default="INFO")
     args = ap.parse_args(argv)

@@ -11,14 +11,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from controller import p4names as N
-from controller.fib import Fib, base_entries
-from controller.p4rt import DELETE, Switch
+from controller.switch import p4names as N
+from traffic.wire import defs
+from controller.switch.tables import Fib, base_entries
+from controller.switch.p4rt import DELETE, SwitchConnection
 from tests.conftest import BMV2_JSON, P4INFO
-from topologies.bmv2 import Bmv2Process
-from topologies.veth import VethPairs
-from traffic import dmsc
-from traffic.link import RawLink
+from topologies.emu.apps.bmv2 import Bmv2Process
+from topologies.emu.veth import VethPairs
+from traffic.wire import layers
+from traffic.wire.link import RawLink
 
 SWITCH_ID = 42
 PORT_ROLES = {1: "pod", 2: "core", 3: "core", 4: "core"}
@@ -34,7 +35,7 @@ def peer_mac(port: int) -> str:
 
 @dataclass
 class Rig:
-    sw: Switch
+    sw: SwitchConnection
     links: dict[int, RawLink]
     proc: Bmv2Process
 
@@ -45,10 +46,10 @@ class Rig:
         raw = self.links[port].recv(timeout)
         return None if raw is None else raw
 
-    def expect(self, port: int, timeout: float = 2.0) -> dmsc.DMSC:
+    def expect(self, port: int, timeout: float = 2.0) -> layers.DMSC:
         raw = self.links[port].recv(timeout)
         assert raw is not None, f"no frame arrived on port {port}"
-        return dmsc.parse(raw)
+        return layers.parse(raw)
 
     def quiet(self, ports=None, timeout: float = 0.2) -> dict[int, int]:
         """Frames that arrive on ``ports`` within ``timeout`` (should be none)."""
@@ -62,11 +63,11 @@ class Rig:
 
     def drops(self) -> dict[str, int]:
         cells = self.sw.read_counter(N.COUNTER_DROP_REASONS)
-        return {name: cells.get(idx, (0, 0))[0] for idx, name in N.DROP_REASONS.items()}
+        return {name: cells.get(idx, (0, 0))[0] for idx, name in defs.DROP_REASONS.items()}
 
     def punts(self) -> dict[str, int]:
         cells = self.sw.read_counter(N.COUNTER_PUNT_REASONS)
-        return {name: cells.get(idx, (0, 0))[0] for idx, name in N.PUNT_REASONS.items()}
+        return {name: cells.get(idx, (0, 0))[0] for idx, name in defs.PUNT_REASONS.items()}
 
     def wait_counter(self, read, key: str, at_least: int, timeout: float = 2.0) -> int:
         """Poll a counter until it reaches ``at_least`` or the deadline passes."""
@@ -84,7 +85,7 @@ def rig(tmp_path_factory):
     with VethPairs(len(PORT_ROLES)) as veths, \
             Bmv2Process("dut", 1, {p: veths.switch_side(p) for p in PORT_ROLES},
                         log_dir=log_dir, log_level="info") as proc:
-        sw = Switch("dut", proc.grpc_addr, 1).connect()
+        sw = SwitchConnection("dut", proc.grpc_addr, 1).connect()
         links = {}
         try:
             sw.set_pipeline(str(P4INFO), str(BMV2_JSON))

@@ -6,20 +6,21 @@ import collections
 import pytest
 from scapy.layers.l2 import Ether
 
-from controller import p4names as N
-from controller.fib import DROP, PUNT, Hop, Route
+from controller.switch import p4names as N
+from controller.routing.route import DROP, PUNT, Route
+from topologies.topo import NextHop
 from tests.bmv2.conftest import SWITCH_ID, peer_mac, port_mac
-from traffic import dmsc, names
+from traffic.wire import defs, layers, names
 
 pytestmark = pytest.mark.bmv2
 
 
 def via(*ports):
-    return Route.via(Hop(p, peer_mac(p)) for p in ports)
+    return Route.via(NextHop(p, peer_mac(p)) for p in ports)
 
 
 def req(dst, src="/A/1", **kw):
-    return dmsc.request(dst, src, "echo", {}, msg_id=kw.pop("msg_id", 1), **kw)
+    return layers.request(dst, src, "echo", {}, msg_id=kw.pop("msg_id", 1), **kw)
 
 
 def test_longest_prefix_wins_and_frame_is_rewritten(rig, fib):
@@ -43,7 +44,7 @@ def test_ecmp_spreads_over_members_and_keeps_flows_together(rig, fib):
     got = 0
     for port in (2, 3, 4):
         for raw in rig.links[port].drain(0.5):
-            seen[port].add(dmsc.parse(raw).src_name)
+            seen[port].add(layers.parse(raw).src_name)
             got += 1
     assert got == len(sources)                                    # nothing lost
     assert sum(1 for p in seen if seen[p]) >= 2                   # spread
@@ -53,7 +54,7 @@ def test_ecmp_spreads_over_members_and_keeps_flows_together(rig, fib):
         rig.send(1, req("/E/x", src=src))
     for port in (2, 3, 4):
         for raw in rig.links[port].drain(0.5):
-            assert where[dmsc.parse(raw).src_name] == port
+            assert where[layers.parse(raw).src_name] == port
 
 
 def test_hop_limit_zero_is_dropped_and_counted_one_is_forwarded(rig, fib):
@@ -74,12 +75,12 @@ def _bad_frames():
     yield "bad_version", bytes(v)
     ln = bytearray(good); ln[hdr + 42:hdr + 44] = (5000).to_bytes(2, "big")
     yield "bad_length", bytes(ln)
-    many = Ether(type=0x88B5) / dmsc.DMSC(records=[dmsc.ProbeRecord()] * 13)
+    many = Ether(type=0x88B5) / layers.DMSC(records=[layers.ProbeRecord()] * 13)
     yield "too_many_records", bytes(many)
     t = bytearray(good); t[hdr + 1] = 99
     yield "bad_type", bytes(t)
     yield "not_dmsc", bytes(Ether(type=0x0800)) + b"\x45" + b"\x00" * 40
-    yield "unexpected_type", bytes(dmsc.frame(dmsc.ANNOUNCE_ACK, "/A/1", "/sg"))
+    yield "unexpected_type", bytes(layers.frame(defs.TYPE_ANNOUNCE_ACK, "/A/1", "/sg"))
 
 
 @pytest.mark.parametrize("reason, raw", list(_bad_frames()), ids=[r for r, _ in _bad_frames()])
@@ -97,31 +98,31 @@ def test_malformed_frames_are_dropped_counted_and_the_switch_goes_on(rig, fib, r
 
 
 @pytest.mark.parametrize("msg_type, port, reason", [
-    (dmsc.HELLO, 2, N.PUNT_CONTROL),
-    (dmsc.LSA, 3, N.PUNT_CONTROL),
-    (dmsc.LSA_ACK, 4, N.PUNT_CONTROL),
-    (dmsc.ANNOUNCE, 1, N.PUNT_ANNOUNCE),
-    (dmsc.WITHDRAW, 1, N.PUNT_ANNOUNCE),
+    (defs.TYPE_HELLO, 2, defs.PUNT_CONTROL),
+    (defs.TYPE_LSA, 3, defs.PUNT_CONTROL),
+    (defs.TYPE_LSA_ACK, 4, defs.PUNT_CONTROL),
+    (defs.TYPE_ANNOUNCE, 1, defs.PUNT_ANNOUNCE),
+    (defs.TYPE_WITHDRAW, 1, defs.PUNT_ANNOUNCE),
 ])
 def test_control_frames_reach_the_cpu_with_port_and_reason(rig, fib, msg_type, port, reason):
-    frame = bytes(dmsc.frame(msg_type, "/dmsc/sw/any", "/dmsc/sw/peer", msg_id=5))
+    frame = bytes(layers.frame(msg_type, names.switch_name("any"), names.switch_name("peer"), msg_id=5))
     rig.send(port, frame)
     pin = rig.sw.packet_in(timeout=2)
     assert pin is not None, "no packet-in"
     assert pin.metadata == {N.PACKET_IN_INGRESS_PORT: port, N.PACKET_IN_REASON: reason}
-    assert dmsc.parse(pin.payload).type == msg_type
+    assert layers.parse(pin.payload).type == msg_type
     assert rig.quiet() == {1: 0, 2: 0, 3: 0, 4: 0}
 
 
 @pytest.mark.parametrize("msg_type, port, reason", [
-    (dmsc.HELLO, 1, "ctrl_from_pod"),
-    (dmsc.LSA, 1, "ctrl_from_pod"),
-    (dmsc.LSA_ACK, 1, "ctrl_from_pod"),
-    (dmsc.ANNOUNCE, 2, "announce_from_core"),
+    (defs.TYPE_HELLO, 1, "ctrl_from_pod"),
+    (defs.TYPE_LSA, 1, "ctrl_from_pod"),
+    (defs.TYPE_LSA_ACK, 1, "ctrl_from_pod"),
+    (defs.TYPE_ANNOUNCE, 2, "announce_from_core"),
 ])
 def test_signaling_on_the_wrong_kind_of_port_never_reaches_the_cpu(rig, fib, msg_type, port, reason):
     before = rig.drops()[reason]
-    rig.send(port, dmsc.frame(msg_type, "/dmsc/sw/any", "/evil"))
+    rig.send(port, layers.frame(msg_type, names.switch_name("any"), "/evil"))
     assert rig.wait_counter(rig.drops, reason, before + 1) == before + 1
     assert rig.sw.packet_in(timeout=0.3) is None
 
@@ -130,23 +131,23 @@ def test_fib_miss_is_punted_as_no_route(rig, fib):
     before = rig.punts()["no_route"]
     rig.send(1, req("/nowhere/1"))
     pin = rig.sw.packet_in(timeout=2)
-    assert pin is not None and pin.metadata[N.PACKET_IN_REASON] == N.PUNT_NO_ROUTE
-    assert dmsc.parse(pin.payload).dst_name == "/nowhere/1"
+    assert pin is not None and pin.metadata[N.PACKET_IN_REASON] == defs.PUNT_NO_ROUTE
+    assert layers.parse(pin.payload).dst_name == "/nowhere/1"
     assert rig.punts()["no_route"] == before + 1
 
 
 def test_punt_local_entry_sends_frames_for_the_switch_to_its_agent(rig, fib):
-    fib.sync({"/dmsc/sw/dut": Route(special=PUNT), "/blackhole": Route(special=DROP)})
-    rig.send(2, dmsc.frame(dmsc.PROBE_REPLY, "/dmsc/sw/dut", "/B/4", msg_id=3))
+    fib.sync({names.switch_name("dut"): Route(special=PUNT), "/blackhole": Route(special=DROP)})
+    rig.send(2, layers.frame(defs.TYPE_PROBE_REPLY, names.switch_name("dut"), "/B/4", msg_id=3))
     pin = rig.sw.packet_in(timeout=2)
-    assert pin is not None and pin.metadata[N.PACKET_IN_REASON] == N.PUNT_LOCAL
+    assert pin is not None and pin.metadata[N.PACKET_IN_REASON] == defs.PUNT_LOCAL
     before = rig.drops()["fib"]
     rig.send(1, req("/blackhole/x"))
     assert rig.wait_counter(rig.drops, "fib", before + 1) == before + 1
 
 
 def test_packet_out_leaves_the_named_port_unchanged(rig, fib):
-    frame = bytes(dmsc.frame(dmsc.HELLO, "/dmsc/sw/peer", "/dmsc/sw/dut", msg_id=77))
+    frame = bytes(layers.frame(defs.TYPE_HELLO, names.switch_name("peer"), names.switch_name("dut"), msg_id=77))
     rig.sw.packet_out(frame, egress_port=3)
     raw = rig.links[3].recv(2)
     assert raw == frame
@@ -155,17 +156,17 @@ def test_packet_out_leaves_the_named_port_unchanged(rig, fib):
 
 def test_packet_out_with_route_flag_is_forwarded_by_name(rig, fib):
     fib.sync({"/B": via(4)})
-    frame = dmsc.probe("/B/4", "/dmsc/sw/dut", msg_id=9)
-    rig.sw.packet_out(bytes(frame), flags=N.PKTOUT_ROUTE)
+    frame = layers.probe("/B/4", names.switch_name("dut"), msg_id=9)
+    rig.sw.packet_out(bytes(frame), flags=defs.PKTOUT_ROUTE)
     out = rig.expect(4)
-    assert out.type == dmsc.PROBE and out.rec_count == 1
-    assert out.records[0].ingress_port == N.CPU_PORT and out.records[0].egress_port == 4
+    assert out.type == defs.TYPE_PROBE and out.rec_count == 1
+    assert out.records[0].ingress_port == defs.CPU_PORT and out.records[0].egress_port == 4
 
 
 def test_probe_gets_a_per_hop_record(rig, fib):
     fib.sync({"/A": via(3)})
-    prior = dmsc.ProbeRecord(switch_id=7, ingress_ts=1, egress_ts=2)
-    rig.send(1, dmsc.probe("/A/1", "/dmsc/sw/sg9", msg_id=4, records=[prior]))
+    prior = layers.ProbeRecord(switch_id=7, ingress_ts=1, egress_ts=2)
+    rig.send(1, layers.probe("/A/1", names.switch_name("sg9"), msg_id=4, records=[prior]))
     out = rig.expect(3)
     assert out.rec_count == 2
     rec = out.records[0]                                   # newest first
@@ -173,16 +174,16 @@ def test_probe_gets_a_per_hop_record(rig, fib):
     assert (rec.ingress_port, rec.egress_port) == (1, 3)
     assert rec.ingress_ts > 0 and rec.egress_ts >= rec.ingress_ts
     assert out.records[1].switch_id == 7                    # earlier hop kept
-    assert out.dst_name == "/A/1" and out.src_name == "/dmsc/sw/sg9"   # TLVs intact
+    assert out.dst_name == "/A/1" and out.src_name == names.switch_name("sg9")   # TLVs intact
 
 
 def test_full_probe_stack_is_flagged_not_overflowed(rig, fib):
     fib.sync({"/A": via(3)})
-    recs = [dmsc.ProbeRecord(switch_id=i) for i in range(dmsc.MAX_PROBE_RECORDS)]
-    rig.send(1, dmsc.probe("/A/1", "/s", msg_id=4, records=recs))
+    recs = [layers.ProbeRecord(switch_id=i) for i in range(defs.MAX_PROBE_RECORDS)]
+    rig.send(1, layers.probe("/A/1", "/s", msg_id=4, records=recs))
     out = rig.expect(3)
-    assert out.rec_count == dmsc.MAX_PROBE_RECORDS and out.flags.PROBE_FULL
-    assert [r.switch_id for r in out.records] == list(range(dmsc.MAX_PROBE_RECORDS))
+    assert out.rec_count == defs.MAX_PROBE_RECORDS and out.flags.PROBE_FULL
+    assert [r.switch_id for r in out.records] == list(range(defs.MAX_PROBE_RECORDS))
 
 
 def test_fib_direct_counters_count_per_entry(rig, fib):

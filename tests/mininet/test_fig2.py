@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from controller.fib import Fib
-from controller.static import program_static, static_routes
+from controller.switch.tables import Fib
+from controller.tools.static import program_static, static_routes
 from tests.conftest import ROOT
-from topologies.net import DmscNet
+from topologies.emu.net import DmscNet
 from topologies.topo import Topology
-from traffic import names
+from traffic.wire import names
 
 pytestmark = pytest.mark.mininet
 FIG2 = ROOT / "topologies" / "fig2.yaml"

@@ -12,16 +12,18 @@ import time
 
 import pytest
 
-from controller.converge import FibReader, expected_fibs, wait_converged
-from controller.fib import Fib, Hop, Route
+from controller.tools.converge import FibReader, expected_fibs, wait_converged
+from controller.switch.tables import Fib
+from controller.routing.route import Route
+from topologies.topo import NextHop
 from controller.proto.routing_pb2 import Lsa, PrefixEntry
-from controller.routing import MAX_PREFIXES_PER_FRAGMENT, auth_code
+from controller.routing.router import MAX_PREFIXES_PER_FRAGMENT, auth_code
 from tests.conftest import ROOT
-from topologies.net import DmscNet
-from topologies.routes import served_prefixes
+from topologies.emu.net import DmscNet
+from topologies.expected import served_prefixes
 from topologies.topo import Topology
-from traffic import dmsc, names
-from traffic.link import RawLink
+from traffic.wire import codec, defs, layers, names
+from traffic.wire.link import RawLink
 
 pytestmark = pytest.mark.mininet
 FIG2 = ROOT / "topologies" / "fig2.yaml"
@@ -71,21 +73,21 @@ def test_cold_start_fibs_equal_spf_and_A1_reaches_B4(net, reader):
 
 def test_link_down_reroutes_and_link_up_converges_back(net, reader):
     topo = net.topo
-    net.link_down("sg1", "sr3")
+    net.failures.link_down("sg1", "sr3")
     try:
         took = wait_converged(reader, expected_fibs(topo, core_without(topo, edge=("sg1", "sr3"))),
                               timeout=10)
         out = net.call("pod1", "/A/1", "/B/4")
         assert "result" in out and out["hops"] == 4, out          # sg4, sr2, sr1, sg1
     finally:
-        net.link_up("sg1", "sr3")
+        net.failures.link_up("sg1", "sr3")
     wait_converged(reader, expected_fibs(topo), timeout=10)
     assert took < 10
 
 
 def test_switch_down_reroutes_and_switch_restart_gets_its_fib_back(net, reader):
     topo = net.topo
-    net.kill_switch("sr3")
+    net.failures.kill_switch("sr3")
     try:
         others = {s: f for s, f in expected_fibs(topo, core_without(topo, node="sr3")).items()}
         with FibReader.for_net(net, [s for s in topo.switches() if s != "sr3"]) as r2:
@@ -93,7 +95,7 @@ def test_switch_down_reroutes_and_switch_restart_gets_its_fib_back(net, reader):
         out = net.call("pod1", "/A/1", "/B/4")
         assert "result" in out and out["hops"] == 4, out
     finally:
-        net.restart_switch("sr3")
+        net.failures.restart_switch("sr3")
     with FibReader.for_net(net) as r3:
         wait_converged(r3, expected_fibs(topo), timeout=20)    # pipeline + FIB pushed again
     assert net.call("pod1", "/A/1", "/B/4").get("hops") == 3
@@ -102,16 +104,16 @@ def test_switch_down_reroutes_and_switch_restart_gets_its_fib_back(net, reader):
 def _load(net, pod, src, dst, count, interval=0.01, timeout=0.2):
     """A bounded call loop in the pod's namespace (traffic.client --count)."""
     import sys
-    from topologies.net import _py_env
+    from topologies.emu.process import py_env
     return net.host(pod).popen(
         [sys.executable, "-m", "traffic.client", "--iface", net.topo.intf_name(pod, 0),
          "--src", src, "--mac", net.topo.mac(pod, 0), "--timeout", str(timeout),
          "--count", str(count), "--interval", str(interval), dst, "echo"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT), env=_py_env())
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT), env=py_env())
 
 
 def test_agent_restart_leaves_no_stale_entry_and_loses_traffic_only_while_down(net, reader):
-    from controller.p4rt import Switch
+    from controller.switch.p4rt import SwitchConnection
     topo = net.topo
     load = _load(net, "pod1", "/A/1", "/B/4", count=400)
     t_kill = time.monotonic()
@@ -121,11 +123,11 @@ def test_agent_restart_leaves_no_stale_entry_and_loses_traffic_only_while_down(n
         # entry appears in sg1's FIB: the restarted agent must remove both.
         with net.admin("sg2") as c:
             c.withdraw_prefix("/C/2")
-        with Switch("sg1", net.switch("sg1").grpc_addr, net.switch("sg1").device_id,
+        with SwitchConnection("sg1", net.switch("sg1").grpc_addr, net.switch("sg1").device_id,
                     election_id=(0, 95)).connect() as w:
             w.fetch_p4info()
             w.insert([Fib(w).entry(*names.prefix_key("/bogus"),
-                                   Route.via([Hop(2, "02:00:00:00:0b:03")]))])
+                                   Route.via([NextHop(2, "02:00:00:00:0b:03")]))])
         assert names.prefix_key("/bogus") in reader.read("sg1")
         net.start_agent("sg1")
         net.wait_agents_ready()
@@ -157,10 +159,10 @@ def _inject(net, via_switch, via_neighbour, frame: bytes):
 
 def _lsa_frame(lsa: Lsa, key: bytes, mac: str) -> bytes:
     body = lsa.SerializeToString()
-    return bytes(dmsc.frame(dmsc.LSA, "/dmsc/rt", "/dmsc/rt/sr3", hop_limit=1, eth_src=mac,
-                            tlvs=[dmsc.TLV(type=dmsc.TLV_LSA, value=body),
-                                  dmsc.TLV(type=dmsc.TLV_AUTH,
-                                           value=auth_code(key, dmsc.LSA, body))]))
+    return bytes(layers.frame(defs.TYPE_LSA, names.switch_name(), names.switch_name("sr3"), hop_limit=1, eth_src=mac,
+                            tlvs=[layers.TLV(type=codec.TLV_LSA, value=body),
+                                  layers.TLV(type=codec.TLV_AUTH,
+                                           value=auth_code(key, defs.TYPE_LSA, body))]))
 
 
 def test_bad_lsas_on_the_wire_are_dropped_counted_and_change_nothing(net, reader):
@@ -178,10 +180,10 @@ def test_bad_lsas_on_the_wire_are_dropped_counted_and_change_nothing(net, reader
                                    b"not the domain key", mac),
         "lsa_older": _lsa_frame(Lsa(origin="sr1", seq=max(1, sr1_seq - 1), lifetime_ms=60000,
                                     kind="sr"), key, mac),
-        "rx_malformed_body": bytes(dmsc.frame(
-            dmsc.LSA, "/dmsc/rt", "/x", hop_limit=1, eth_src=mac,
-            tlvs=[dmsc.TLV(type=dmsc.TLV_LSA, value=b"\x0a\xff\xff"),
-                  dmsc.TLV(type=dmsc.TLV_AUTH, value=auth_code(key, dmsc.LSA, b"\x0a\xff\xff"))])),
+        "rx_malformed_body": bytes(layers.frame(
+            defs.TYPE_LSA, names.switch_name(), "/x", hop_limit=1, eth_src=mac,
+            tlvs=[layers.TLV(type=codec.TLV_LSA, value=b"\x0a\xff\xff"),
+                  layers.TLV(type=codec.TLV_AUTH, value=auth_code(key, defs.TYPE_LSA, b"\x0a\xff\xff"))])),
         "rx_lsa_too_many_prefixes": _lsa_frame(Lsa(
             origin="evil", seq=5, lifetime_ms=60000, kind="sg",
             prefixes=[PrefixEntry(prefix=f"/p/{i}", port=1)
@@ -203,19 +205,19 @@ def test_bad_lsas_on_the_wire_are_dropped_counted_and_change_nothing(net, reader
     lsdb_after = {(l.origin, l.fragment) for l in st.lsdb}
     assert "evil" not in {o for o, _f in lsdb_after}
     assert lsdb_after == {(o, f) for o, f, _s in lsdb_before}
-    assert net.agent_procs["sg1"].poll() is None                  # the agent lives on
+    assert net.agents["sg1"].alive()                  # the agent lives on
     wait_converged(reader, expected_fibs(topo), timeout=5)
 
 
 def test_inspection_commands_show_names(net):
     import sys
     for what in ("lsdb", "rib", "fib"):
-        res = subprocess.run([sys.executable, "-m", "controller.cli", what, "sg1",
+        res = subprocess.run([sys.executable, "-m", "controller.tools.cli", what, "sg1",
                               "--run-dir", str(net.run_dir)], capture_output=True, text=True,
                              cwd=str(ROOT), timeout=60)
         assert res.returncode == 0, res.stderr
         assert "/B/4" in res.stdout, res.stdout
-    res = subprocess.run([sys.executable, "-m", "controller.cli", "shell", "sg1",
+    res = subprocess.run([sys.executable, "-m", "controller.tools.cli", "shell", "sg1",
                           "--run-dir", str(net.run_dir)], capture_output=True, text=True,
                          cwd=str(ROOT), timeout=60)
     assert "p4runtime_sh --grpc-addr 127.0.0.1:" in res.stdout
@@ -223,4 +225,4 @@ def test_inspection_commands_show_names(net):
 
 def test_unknown_name_gets_a_no_route_error_from_the_first_switch(net):
     out = net.call("pod1", "/A/1", "/nobody/here", deadline_s=2)
-    assert out.get("error", "").startswith("no_route from /dmsc/rt/sg1"), out
+    assert out.get("error", "").startswith(f"no_route from {names.switch_name('sg1')}"), out

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from tests.conftest import ROOT
-from topologies.net import DmscNet
+from topologies.emu.net import DmscNet
 from topologies.topo import Topology
 
 pytestmark = pytest.mark.mininet
@@ -22,7 +22,7 @@ def test_teardown_leaves_no_interfaces_or_processes(tmp_path):
     net.start_agents()
     net.start_pod("pod1")
     pids = [net.switch(s).bmv2.pid for s in topo.switches()]
-    pids += [p.pid for p in net.agent_procs.values()] + [net.pod_procs["pod1"].pid]
+    pids += [a.pid for a in net.agents.values()] + [net.pods["pod1"].pid]
     net.stop()
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     assert not [s for s in topo.switches() if f" {s}-eth" in links]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from controller import p4names as N
-from controller.agent import Agent
-from controller.fib import Fib, Hop, Route
-from controller.routing import Config
+from controller.switch import p4names as N
+from traffic.wire import defs
+from controller.agent.process import Agent
+from controller.switch.tables import Fib
+from controller.routing.route import Route
+from topologies.topo import NextHop
+from controller.routing.router import Config
 from tests.conftest import P4INFO, ROOT
-from tests.fake_p4rt import FakeServer
+from tests.support.fake_p4rt import FakeServer
 from topologies.topo import Topology
-from traffic import names
+from traffic.wire import names
 
 pytestmark = pytest.mark.skipif(not P4INFO.exists(), reason="needs p4src/build/dmsc.p4info.txtpb")
 FIG2 = Topology.load(ROOT / "topologies" / "fig2.yaml")
@@ -31,7 +34,7 @@ def test_fresh_switch_gets_pipeline_and_base_tables():
             for te in agent.sw.read_table(N.TABLE_PORT_ROLE):
                 d = agent.sw.decode_entry(te)
                 roles[d["match"][N.MATCH_PORT_ROLE_PORT]] = d["action"][1][N.PARAM_SET_ROLE_ROLE]
-            assert roles == {1: N.ROLE_POD, 2: N.ROLE_CORE, 3: N.ROLE_CORE}
+            assert roles == {1: defs.ROLE_POD, 2: defs.ROLE_CORE, 3: defs.ROLE_CORE}
             assert len(agent.sw.read_table(N.TABLE_PORT_MAC)) == 3
             assert agent.fib_deletes_allowed                       # nothing to protect
         finally:
@@ -42,7 +45,7 @@ def test_restarted_agent_keeps_unknown_entries_until_it_may_delete():
     with FakeServer() as (fake, addr):
         first = make_agent(addr)
         first.connect(deadline_s=5)
-        Fib(first.sw).sync({"/old": Route.via([Hop(2, "02:00:00:00:0b:03")])})
+        Fib(first.sw).sync({"/old": Route.via([NextHop(2, "02:00:00:00:0b:03")])})
         first.sw.close()
         agent = make_agent(addr, grace_s=60)
         agent.connect(deadline_s=5)                # existing pipeline: not pushed again

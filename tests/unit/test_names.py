@@ -3,7 +3,7 @@ import zlib
 
 import pytest
 
-from traffic import names
+from traffic.wire import names
 
 
 def crc(s):

@@ -1,20 +1,34 @@
-"""The committed P4 outputs and the generated names are current.
+"""The committed P4 outputs and the generated modules are current, and the
+code uses only P4Info names that exist.
 
 With p4c on PATH, p4src/ is compiled into a temporary directory and the
 result must equal p4src/build/ (the committed BMv2 JSON and P4Info) and
-benchmarks/build/. Without p4c that part skips, naming p4c; the generated
-controller/p4names.py is always checked against the committed P4Info.
+benchmarks/build/. Without p4c that part skips, naming p4c. The generated
+controller/switch/p4names.py and traffic/wire/defs.py are always regenerated
+in memory from the committed P4Info and define.p4 and compared; and every
+``N.<NAME>`` the source code uses is looked up in the P4Info itself (not in
+the generated module), so a renamed table fails here, not in a running agent.
 """
+import ast
+import importlib.util
 import json
 import shutil
 import subprocess
 
 import pytest
 
-from controller import gen_p4names
+from controller.switch.artifacts import P4INFO
+from controller.switch.p4rt import load_p4info
 from tests.conftest import ROOT
 
 P4C = shutil.which("p4c")
+
+
+def _gen_names():
+    spec = importlib.util.spec_from_file_location("gen_names", ROOT / "scripts" / "gen_names.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def compile_to(src, outdir):
@@ -44,16 +58,63 @@ def test_committed_p4_outputs_match_the_source(tmp_path, src, json_out, p4info_o
         f"{p4info_out} is stale: run `make p4`"
 
 
-def test_generated_p4names_match_p4info_and_define_p4():
-    committed = (ROOT / "controller" / "p4names.py").read_text()
-    assert gen_p4names.generate() == committed, "controller/p4names.py is stale: run `make p4names`"
+def test_generated_modules_match_p4info_and_define_p4():
+    for path, text in _gen_names().outputs().items():
+        assert path.read_text() == text, f"{path} is stale: run `make p4names`"
 
 
-def test_every_p4name_the_controller_uses_exists():
-    from controller import p4names as N
-    info = gen_p4names.load_p4info()
-    objs = {o.preamble.name for kind in ("tables", "actions", "counters", "direct_counters",
-                                         "action_profiles") for o in getattr(info, kind)}
-    for const, value in vars(N).items():
-        if const.startswith(("TABLE_", "ACTION_", "COUNTER_", "DIRECT_COUNTER_")):
-            assert value in objs, const
+def test_generator_output_follows_its_sources(tmp_path):
+    """The generator reads its inputs: a renamed table and a changed constant
+    show up in what it writes (so the staleness check above can fail)."""
+    gen = _gen_names()
+    info = P4INFO.read_text().replace("DmscIngress.fib.fib\"", "DmscIngress.fib.routes\"")
+    (tmp_path / "p4info.txtpb").write_text(info)
+    names_text = gen.generate_p4names(tmp_path / "p4info.txtpb")
+    assert 'TABLE_ROUTES = "DmscIngress.fib.routes"' in names_text
+    assert "TABLE_FIB =" not in names_text
+    define = (ROOT / "p4src" / "include" / "define.p4").read_text()
+    (tmp_path / "define.p4").write_text(define.replace("TYPE_HELLO         = 7", "TYPE_HELLO         = 17"))
+    defs_text = gen.generate_defs(tmp_path / "define.p4")
+    assert "TYPE_HELLO = 17" in defs_text and 'TYPE_HELLO: "hello"' in defs_text
+
+
+def _p4names_uses():
+    """(file, line, constant) for every attribute read on the p4names module."""
+    uses = []
+    for path in sorted(ROOT.glob("**/*.py")):
+        rel = path.relative_to(ROOT)
+        if rel.parts[0] in (".venv", "build") or rel.name == "p4names.py":
+            continue
+        tree = ast.parse(path.read_text())
+        aliases = {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                   for a in node.names if a.name == "p4names"}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in aliases):
+                uses.append((str(rel), node.lineno, node.attr))
+    return uses
+
+
+def test_every_p4info_name_the_code_uses_exists_in_the_p4info():
+    info = load_p4info(P4INFO)
+    objects = {o.preamble.name for kind in ("tables", "actions", "counters", "direct_counters",
+                                            "action_profiles") for o in getattr(info, kind)}
+    fields = {mf.name for t in info.tables for mf in t.match_fields}
+    params = {p.name for a in info.actions for p in a.params}
+    metadata = {md.name for c in info.controller_packet_metadata for md in c.metadata}
+    from controller.switch import p4names as N
+    uses = _p4names_uses()
+    assert len(uses) > 20                      # the scan finds the controller's uses
+    for path, line, const in uses:
+        assert hasattr(N, const), f"{path}:{line}: p4names has no {const}"
+        value = getattr(N, const)
+        if const == "TABLES":
+            assert value == {t.preamble.name for t in info.tables}
+        elif const.startswith(("TABLE_", "ACTION_", "COUNTER_", "DIRECT_COUNTER_")):
+            assert value in objects, f"{path}:{line}: {const}={value!r} is not in the P4Info"
+        elif const.startswith("MATCH_"):
+            assert value in fields, f"{path}:{line}: {const}={value!r} is no match field"
+        elif const.startswith("PARAM_"):
+            assert value in params, f"{path}:{line}: {const}={value!r} is no action parameter"
+        else:
+            assert value in metadata, f"{path}:{line}: {const}={value!r} is no packet metadata"

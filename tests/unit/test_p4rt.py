@@ -5,14 +5,17 @@ import pytest
 from google.rpc import code_pb2
 from p4.v1 import p4runtime_pb2
 
-from controller import p4names as N
-from controller.fib import DROP, Fib, Hop, Route
-from controller.p4rt import (INSERT, NotPrimaryError, Switch,
+from controller.switch import p4names as N
+from traffic.wire import defs
+from controller.switch.tables import Fib
+from controller.routing.route import DROP, Route
+from topologies.topo import NextHop
+from controller.switch.p4rt import (INSERT, NotPrimaryError, SwitchConnection,
                              SwitchConnectionError, UnknownP4Name, WriteError)
 from tests.conftest import BMV2_JSON, P4INFO
-from tests.fake_p4rt import FakeServer
-from topologies.bmv2 import free_port
-from traffic import names
+from tests.support.fake_p4rt import FakeServer
+from topologies.emu.process import free_port
+from traffic.wire import names
 
 pytestmark = pytest.mark.skipif(not P4INFO.exists(), reason="needs p4src/build/dmsc.p4info.txtpb")
 
@@ -20,7 +23,7 @@ pytestmark = pytest.mark.skipif(not P4INFO.exists(), reason="needs p4src/build/d
 @pytest.fixture
 def fake():
     with FakeServer() as (fake, addr):
-        sw = Switch("fake", addr, device_id=3).connect()
+        sw = SwitchConnection("fake", addr, device_id=3).connect()
         sw.set_pipeline(str(P4INFO), str(BMV2_JSON))
         yield fake, sw
         sw.close()
@@ -58,7 +61,7 @@ def test_table_entry_is_built_by_name_with_canonical_bytes(fake):
 def test_one_batch_is_one_write_rpc(fake):
     server, sw = fake
     f = Fib(sw)
-    f.sync({f"/s{i}": Route.via([Hop(2, "02:00:00:00:00:02")]) for i in range(50)})
+    f.sync({f"/s{i}": Route.via([NextHop(2, "02:00:00:00:00:02")]) for i in range(50)})
     assert len(server.write_requests) == 1                    # one Write RPC ...
     assert len(server.write_requests[0].updates) == 50        # ... with every update
     assert server.write_requests[-1].election_id.low == 1
@@ -67,7 +70,7 @@ def test_one_batch_is_one_write_rpc(fake):
 def test_sync_diffs_against_what_the_switch_holds(fake):
     server, sw = fake
     f = Fib(sw)
-    a, b = Hop(2, "02:00:00:00:00:02"), Hop(3, "02:00:00:00:00:03")
+    a, b = NextHop(2, "02:00:00:00:00:02"), NextHop(3, "02:00:00:00:00:03")
     f.sync({"/A": Route.via([a]), "/B": Route.via([a]), "/C": Route.via([a])})
     counts = f.sync({"/A": Route.via([a]), "/B": Route.via([a, b]), "/D": Route(special=DROP)})
     assert counts == {"insert": 1, "modify": 1, "delete": 1}
@@ -112,10 +115,10 @@ def test_counter_reads(fake):
     server, sw = fake
     e = p4runtime_pb2.Entity()
     e.counter_entry.counter_id = ids(sw)("counter", N.COUNTER_DROP_REASONS)
-    e.counter_entry.index.index = N.DROP_HOP_LIMIT
+    e.counter_entry.index.index = defs.DROP_HOP_LIMIT
     e.counter_entry.data.packet_count = 7
     server.counters.append(e)
-    assert sw.read_counter(N.COUNTER_DROP_REASONS) == {N.DROP_HOP_LIMIT: (7, 0)}
+    assert sw.read_counter(N.COUNTER_DROP_REASONS) == {defs.DROP_HOP_LIMIT: (7, 0)}
 
 
 def test_packet_out_and_packet_in_carry_named_metadata(fake):
@@ -145,19 +148,19 @@ def test_wake_ends_a_packet_in_wait_from_another_thread(fake):
 
 def test_no_server_is_a_connection_error_not_an_exit():
     with pytest.raises(SwitchConnectionError, match="no P4Runtime server"):
-        Switch("ghost", f"127.0.0.1:{free_port()}", 1).connect(timeout=0.5)
+        SwitchConnection("ghost", f"127.0.0.1:{free_port()}", 1).connect(timeout=0.5)
 
 
 def test_lower_election_id_is_not_primary():
     with FakeServer() as (_, addr):
-        first = Switch("s", addr, 1, election_id=(0, 5)).connect()
+        first = SwitchConnection("s", addr, 1, election_id=(0, 5)).connect()
         try:
             with pytest.raises(NotPrimaryError):
-                Switch("s", addr, 1, election_id=(0, 2)).connect()
+                SwitchConnection("s", addr, 1, election_id=(0, 2)).connect()
         finally:
             first.close()
 
 
 def test_use_before_connect_is_a_clear_error():
     with pytest.raises(SwitchConnectionError, match="not connected"):
-        Switch("s", "127.0.0.1:1", 1).write([(INSERT, p4runtime_pb2.Entity())])
+        SwitchConnection("s", "127.0.0.1:1", 1).write([(INSERT, p4runtime_pb2.Entity())])

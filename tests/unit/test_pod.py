@@ -3,7 +3,7 @@ import json
 
 from scapy.layers.l2 import Ether
 
-from traffic import dmsc, names
+from traffic.wire import codec, defs, layers, names
 from traffic.pod import Pod
 
 
@@ -13,42 +13,42 @@ def pod():
 
 def reply(p, frame):
     out = p.handle(bytes(frame))
-    return None if out is None else dmsc.parse(out)
+    return None if out is None else layers.parse(out)
 
 
 def test_request_gets_response_routed_back_to_the_caller():
-    r = reply(pod(), dmsc.request("/B/4", "/A/1", "echo", {"x": 1}, msg_id=42))
-    assert r.type == dmsc.RESPONSE and r.msg_id == 42
+    r = reply(pod(), layers.request("/B/4", "/A/1", "echo", {"x": 1}, msg_id=42))
+    assert r.type == defs.TYPE_RESPONSE and r.msg_id == 42
     assert r.dst_key == names.name_key("/A/1") and r.dst_name == "/A/1"
     assert r.src_name == "/B/4"
-    assert json.loads(r.tlv(dmsc.TLV_BODY)) == {"x": 1}
-    assert r.status() == (dmsc.STATUS_OK, "")
+    assert json.loads(r.tlv(codec.TLV_BODY)) == {"x": 1}
+    assert r.status() == (codec.STATUS_OK, "")
 
 
 def test_service_prefix_is_answered_by_the_matching_instance():
-    r = reply(pod(), dmsc.request("/A", "/C/2", "whoami", {}, msg_id=1))
-    assert json.loads(r.tlv(dmsc.TLV_BODY)) == {"instance": "/A/4"} and r.src_name == "/A/4"
+    r = reply(pod(), layers.request("/A", "/C/2", "whoami", {}, msg_id=1))
+    assert json.loads(r.tlv(codec.TLV_BODY)) == {"instance": "/A/4"} and r.src_name == "/A/4"
 
 
 def test_unknown_name_and_method_get_errors_not_silence():
     p = pod()
-    r = reply(p, dmsc.request("/Z/9", "/A/1", "echo", {}, msg_id=2))
-    assert r.type == dmsc.ERROR and r.status()[0] == dmsc.STATUS_UNKNOWN_NAME
-    r = reply(p, dmsc.request("/B/4", "/A/1", "launch", {}, msg_id=3))
-    assert r.type == dmsc.ERROR and r.status() == (dmsc.STATUS_UNKNOWN_METHOD, "no method 'launch'")
+    r = reply(p, layers.request("/Z/9", "/A/1", "echo", {}, msg_id=2))
+    assert r.type == defs.TYPE_ERROR and r.status()[0] == codec.STATUS_UNKNOWN_NAME
+    r = reply(p, layers.request("/B/4", "/A/1", "launch", {}, msg_id=3))
+    assert r.type == defs.TYPE_ERROR and r.status() == (codec.STATUS_UNKNOWN_METHOD, "no method 'launch'")
     assert p.counters["tx_error_unknown_name"] == 1 and p.counters["tx_error_unknown_method"] == 1
 
 
 def test_key_that_does_not_match_the_name_is_a_bad_request():
-    f = dmsc.request("/B/4", "/A/1", "echo", {}, msg_id=4)
-    f[dmsc.DMSC].dst_key = names.name_key("/B/5")
+    f = layers.request("/B/4", "/A/1", "echo", {}, msg_id=4)
+    f[layers.DMSC].dst_key = names.name_key("/B/5")
     r = reply(pod(), f)
-    assert r.status()[0] == dmsc.STATUS_BAD_REQUEST and "does not match" in r.status()[1]
+    assert r.status()[0] == codec.STATUS_BAD_REQUEST and "does not match" in r.status()[1]
 
 
 def test_method_exception_becomes_app_error():
-    r = reply(pod(), dmsc.request("/B/4", "/A/1", "add", {"values": ["x", 1]}, msg_id=5))
-    assert r.status()[0] == dmsc.STATUS_APP_ERROR and "TypeError" in r.status()[1]
+    r = reply(pod(), layers.request("/B/4", "/A/1", "add", {"values": ["x", 1]}, msg_id=5))
+    assert r.status()[0] == codec.STATUS_APP_ERROR and "TypeError" in r.status()[1]
 
 
 def test_garbage_is_counted_and_dropped():
@@ -59,7 +59,7 @@ def test_garbage_is_counted_and_dropped():
 
 
 def test_probe_is_answered_with_its_records():
-    rec = dmsc.ProbeRecord(switch_id=3)
-    r = reply(pod(), dmsc.probe("/B/4", "/dmsc/sg/sg1", msg_id=8, records=[rec]))
-    assert r.type == dmsc.PROBE_REPLY and r.dst_name == "/dmsc/sg/sg1"
-    assert [x.switch_id for x in dmsc.records_from_tlv(r.tlv(dmsc.TLV_PROBE_RECORDS))] == [3]
+    rec = layers.ProbeRecord(switch_id=3)
+    r = reply(pod(), layers.probe("/B/4", names.switch_name("sg1"), msg_id=8, records=[rec]))
+    assert r.type == defs.TYPE_PROBE_REPLY and r.dst_name == names.switch_name("sg1")
+    assert [x.switch_id for x in layers.records_from_tlv(r.tlv(codec.TLV_PROBE_RECORDS))] == [3]

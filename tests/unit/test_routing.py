@@ -9,23 +9,23 @@ from __future__ import annotations
 import pytest
 from scapy.layers.l2 import Ether
 
-from controller import spf
-from controller.route import Route
-from controller.lsdb import PURGE_HOLD_S, Lsdb, Verdict
+from controller.routing import spf
+from controller.routing.route import Route
+from controller.routing.lsdb import PURGE_HOLD_S, Lsdb, Verdict
 from controller.proto.routing_pb2 import Adjacency, Lsa, PrefixEntry
-from controller.routing import MAX_PREFIXES_PER_FRAGMENT, Config, auth_code
+from controller.routing.router import MAX_PREFIXES_PER_FRAGMENT, Config, auth_code
 from tests.conftest import ROOT
-from tests.routing_sim import KEY, SimNet
-from topologies import routes
+from tests.support.routing_sim import KEY, SimNet
+from topologies.expected import reference_fibs
 from topologies.topo import Topology
-from traffic import dmsc
+from traffic.wire import codec, defs, layers, names
 
 FIG2 = Topology.load(ROOT / "topologies" / "fig2.yaml")
 
 
 def expected(topo, core=None):
     return {s: {p: Route.via(h) for p, h in fib.items() if h}
-            for s, fib in routes.expected_fibs(topo, core=core).items()}
+            for s, fib in reference_fibs(topo, core=core).items()}
 
 
 _CONVERGED = []
@@ -124,7 +124,7 @@ def test_spf_delivers_own_prefixes_locally():
 
 def test_spf_graph_kept_up_to_date_equals_one_built_from_scratch():
     import random
-    from controller.lsdb import Lsdb as Db
+    from controller.routing.lsdb import Lsdb as Db
     rng = random.Random(3)
     db, now = Db(), 0.0
     seqs = {}
@@ -184,7 +184,7 @@ def test_dead_router_is_detected_by_hello_timeout_and_routed_around():
 def test_restarted_router_jumps_past_its_old_sequence():
     net = converged_fig2()
     old_seq = net.routers["sr1"].seq
-    from controller.routing import Router
+    from controller.routing.router import Router
     r = net.routers["sr1"]
     net.routers["sr1"] = Router("sr1", r.router_id, r.kind, r.ports, KEY, r.cfg, now=net.now)
     net.run(1.0)
@@ -205,13 +205,13 @@ def test_withdrawn_prefix_disappears_everywhere():
 def test_flooding_is_acknowledged_and_never_storms():
     net = converged_fig2()
     sent = []
-    net.taps.append(lambda src, port, f: (sent.append(dmsc.parse(f).type), f)[1])
+    net.taps.append(lambda src, port, f: (sent.append(layers.parse(f).type), f)[1])
     net.routers["sg1"].accept_prefix("/new", 1, FIG2.mac("pod1", 0), net.now)
     net.run(1.0)
-    lsas = sent.count(dmsc.LSA)
+    lsas = sent.count(defs.TYPE_LSA)
     # one new LSA crosses each of the 11 core links at most twice (once each way)
     assert 1 <= lsas <= 2 * 11
-    assert sent.count(dmsc.LSA_ACK) >= 1
+    assert sent.count(defs.TYPE_LSA_ACK) >= 1
     assert all(not nb.rxmt for r in net.routers.values() for nb in r.neighbors.values())
     assert all("/new" in fib for fib in net.fibs().values())
 
@@ -225,7 +225,7 @@ def test_lost_lsa_is_retransmitted_with_backoff_until_acknowledged():
     copies = []
 
     def lose_three_copies(src, port, f):
-        if src == "g0" and dmsc.parse(f).type == dmsc.LSA:
+        if src == "g0" and layers.parse(f).type == defs.TYPE_LSA:
             copies.append(net.now)
             if len(copies) <= 3:
                 return None
@@ -242,11 +242,11 @@ def test_lost_lsa_is_retransmitted_with_backoff_until_acknowledged():
 
 def lsa_origin(frame):
     from controller.proto.routing_pb2 import Lsa as LsaMsg
-    pkt = dmsc.decode(frame)
-    if pkt.type != dmsc.LSA:
+    pkt = codec.decode(frame)
+    if pkt.type != defs.TYPE_LSA:
         return None
     m = LsaMsg()
-    m.ParseFromString(pkt.tlv(dmsc.TLV_LSA))
+    m.ParseFromString(pkt.tlv(codec.TLV_LSA))
     return m.origin
 
 
@@ -273,7 +273,7 @@ def test_adjacency_flap_resyncs_by_summary_not_by_resending_the_lsdb():
 def test_restarted_router_gets_the_whole_lsdb_from_the_summary_exchange():
     net = converged_fig2()
     old = net.routers["sr3"]
-    from controller.routing import Router
+    from controller.routing.router import Router
     net.routers["sr3"] = Router("sr3", old.router_id, "sr", {
         p: type(pt)(pt.role, pt.mac, pt.cost) for p, pt in old.ports.items()}, KEY, now=net.now)
     net.run(1.0)
@@ -324,7 +324,7 @@ def late_hellos(net, src, dst, start, stop):
     """Hellos from src to dst lost between start and stop (late, as on a loaded machine)."""
     def tap(name, port, f):
         if name == src and net.topo.neighbour_on(src, port) == dst and \
-                start <= net.now < stop and dmsc.parse(f).type == dmsc.HELLO:
+                start <= net.now < stop and layers.parse(f).type == defs.TYPE_HELLO:
             return None
         return f
     return tap
@@ -365,7 +365,7 @@ def test_a_stale_hello_in_flight_does_not_bring_a_dropped_adjacency_back():
     sg1, port = net.routers["sg1"], FIG2.port("sg1", "sr1")
     stale = []
     net.taps.append(lambda src, p, f: (stale.append(f) if src == "sr1" and
-                    FIG2.neighbour_on(src, p) == "sg1" and dmsc.parse(f).type == dmsc.HELLO
+                    FIG2.neighbour_on(src, p) == "sg1" and layers.parse(f).type == defs.TYPE_HELLO
                     else None, f)[1])
     net.run(0.2)
     assert stale                                  # a hello from sr1 listing sg1
@@ -382,7 +382,7 @@ def test_meshes_converge_when_every_frame_is_late(spec):
     # converges on these meshes with 20-300 ms per frame, at the timers the
     # testbed would choose for them
     from topologies.generate import from_spec
-    from topologies.net import agent_timers
+    from topologies.emu.apps.agent import agent_timers
     topo = from_spec(spec)
     hello, dead = agent_timers(len(topo.switches()), cores=2)
     net = SimNet(topo, Config.for_hello(hello, dead),
@@ -395,10 +395,10 @@ def test_meshes_converge_when_every_frame_is_late(spec):
 
 # -- bad input ---------------------------------------------------------------
 def frame_from(router, msg_type, tlv, body, key=KEY, auth=True):
-    tlvs = [dmsc.TLV(type=tlv, value=body)]
+    tlvs = [layers.TLV(type=tlv, value=body)]
     if auth:
-        tlvs.append(dmsc.TLV(type=dmsc.TLV_AUTH, value=auth_code(key, msg_type, body)))
-    return bytes(dmsc.frame(msg_type, "/dmsc/rt", f"/dmsc/rt/{router}", hop_limit=1,
+        tlvs.append(layers.TLV(type=codec.TLV_AUTH, value=auth_code(key, msg_type, body)))
+    return bytes(layers.frame(msg_type, names.switch_name(), names.switch_name(router), hop_limit=1,
                             eth_src="02:00:00:00:0d:03", tlvs=tlvs))
 
 
@@ -407,23 +407,23 @@ def snapshot(r):
 
 
 BAD = {
-    "rx_auth_fail": lambda: frame_from("sr3", dmsc.LSA, dmsc.TLV_LSA,
+    "rx_auth_fail": lambda: frame_from("sr3", defs.TYPE_LSA, codec.TLV_LSA,
                                        lsa("evil", seq=9).SerializeToString(), key=b"wrong"),
-    "rx_auth_fail ": lambda: frame_from("sr3", dmsc.LSA, dmsc.TLV_LSA,
+    "rx_auth_fail ": lambda: frame_from("sr3", defs.TYPE_LSA, codec.TLV_LSA,
                                         lsa("evil", seq=9).SerializeToString(), auth=False),
-    "lsa_older": lambda: frame_from("sr3", dmsc.LSA, dmsc.TLV_LSA,
+    "lsa_older": lambda: frame_from("sr3", defs.TYPE_LSA, codec.TLV_LSA,
                                     Lsa(origin="sr1", seq=1, lifetime_ms=60_000,
                                         kind="sr").SerializeToString()),
-    "rx_malformed_body": lambda: frame_from("sr3", dmsc.LSA, dmsc.TLV_LSA,
+    "rx_malformed_body": lambda: frame_from("sr3", defs.TYPE_LSA, codec.TLV_LSA,
                                             lsa("evil", seq=9, adjacencies=[
                                                 Adjacency(neighbor="n" * 50)]).SerializeToString()[:-7]),
     "rx_malformed_frame": lambda: bytes(Ether(type=0x88B5)) + bytes(range(256)) * 3,
-    "rx_lsa_too_many_prefixes": lambda: frame_from("sr3", dmsc.LSA, dmsc.TLV_LSA, lsa(
+    "rx_lsa_too_many_prefixes": lambda: frame_from("sr3", defs.TYPE_LSA, codec.TLV_LSA, lsa(
         "evil", seq=9, prefixes=[PrefixEntry(prefix=f"/p{i}", port=1)
                                  for i in range(MAX_PREFIXES_PER_FRAGMENT + 1)]).SerializeToString()),
-    "rx_lsa_bad_prefix": lambda: frame_from("sr3", dmsc.LSA, dmsc.TLV_LSA, lsa(
+    "rx_lsa_bad_prefix": lambda: frame_from("sr3", defs.TYPE_LSA, codec.TLV_LSA, lsa(
         "evil", seq=9, prefixes=[PrefixEntry(prefix="no-slash", port=1)]).SerializeToString()),
-    "rx_lsa_bad_lifetime": lambda: frame_from("sr3", dmsc.LSA, dmsc.TLV_LSA,
+    "rx_lsa_bad_lifetime": lambda: frame_from("sr3", defs.TYPE_LSA, codec.TLV_LSA,
                                               lsa("evil", seq=9, life=10**9).SerializeToString()),
 }
 
@@ -455,7 +455,7 @@ def test_random_garbage_never_raises():
 def test_control_frame_on_a_pod_port_is_refused():
     net = converged_fig2()
     r = net.routers["sg1"]
-    r.on_frame(1, frame_from("sr3", dmsc.LSA, dmsc.TLV_LSA, lsa("evil", 9).SerializeToString()),
+    r.on_frame(1, frame_from("sr3", defs.TYPE_LSA, codec.TLV_LSA, lsa("evil", 9).SerializeToString()),
                net.now)
     assert r.counters["rx_ctrl_on_pod_port"] == 1 and r.lsdb.get("evil") is None
 
@@ -464,7 +464,7 @@ def test_accept_prefix_refuses_bad_input():
     net = converged_fig2()
     with pytest.raises(ValueError, match="not a pod-facing port"):
         net.routers["sg1"].accept_prefix("/x", 2, "02:00:00:00:00:01", net.now)
-    from traffic.names import InvalidName
+    from traffic.wire.names import InvalidName
     with pytest.raises(InvalidName):
         net.routers["sg1"].accept_prefix("/a/b/c/d/e", 1, "02:00:00:00:00:01", net.now)
 

@@ -3,7 +3,8 @@ import networkx as nx
 import pytest
 
 from tests.conftest import ROOT
-from topologies import routes
+from topologies.expected import path, reference_fibs, served_prefixes
+from topologies.topo import NextHop
 from topologies.topo import Topology, TopologyError
 
 FIG2 = ROOT / "topologies" / "fig2.yaml"
@@ -84,22 +85,22 @@ def test_unreadable_file_is_a_topology_error(tmp_path):
 
 
 def test_expected_fibs_deliver_locally_and_follow_shortest_paths(fig2):
-    fibs = routes.expected_fibs(fig2)
-    assert fibs["sg4"]["/B/4"] == {routes.NextHop(1, fig2.mac("pod4", 0))}
-    assert routes.path(fig2, fibs, "pod1", "/B/4") == ["sg1", "sr3", "sg4", "pod4"]
-    assert routes.path(fig2, fibs, "pod4", "/A/1") == ["sg4", "sr3", "sg1", "pod1"]
+    fibs = reference_fibs(fig2)
+    assert fibs["sg4"]["/B/4"] == {NextHop(1, fig2.mac("pod4", 0))}
+    assert path(fig2, fibs, "pod1", "/B/4") == ["sg1", "sr3", "sg4", "pod4"]
+    assert path(fig2, fibs, "pod4", "/A/1") == ["sg4", "sr3", "sg1", "pod1"]
 
 
 def test_expected_fibs_use_every_equal_cost_next_hop(fig2):
-    fibs = routes.expected_fibs(fig2)
+    fibs = reference_fibs(fig2)
     # sg1 -> sg3: via sr1 and via sr3, both two hops
     assert {h.port for h in fibs["sg1"]["/D/3"]} == {2, 3}
 
 
 def test_anycast_service_prefix_goes_to_nearest_replica(fig2):
-    fibs = routes.expected_fibs(fig2)
-    assert routes.path(fig2, fibs, "pod1", "/A")[-1] == "pod1"     # its own replica
-    assert routes.path(fig2, fibs, "pod4", "/B")[-1] == "pod4"
+    fibs = reference_fibs(fig2)
+    assert path(fig2, fibs, "pod1", "/A")[-1] == "pod1"     # its own replica
+    assert path(fig2, fibs, "pod4", "/B")[-1] == "pod4"
     # sr3 is one hop from both replicas' SGs: ECMP over the two
     assert {fig2.neighbour_on("sr3", h.port) for h in fibs["sr3"]["/A"]} == {"sg1", "sg4"}
 
@@ -107,8 +108,8 @@ def test_anycast_service_prefix_goes_to_nearest_replica(fig2):
 def test_failed_switch_reroutes_expectations(fig2):
     core = fig2.core_graph()
     core.remove_node("sr3")
-    fibs = routes.expected_fibs(fig2, core=core)
-    assert routes.path(fig2, fibs, "pod1", "/B/4") == ["sg1", "sr1", "sr2", "sg4", "pod4"]
+    fibs = reference_fibs(fig2, core=core)
+    assert path(fig2, fibs, "pod1", "/B/4") == ["sg1", "sr1", "sr2", "sg4", "pod4"]
 
 
 @pytest.mark.parametrize("spec, switches", [
@@ -122,8 +123,8 @@ def test_generators_give_valid_topologies_of_the_asked_size(spec, switches, tmp_
     assert all(t.kind(t.gateway(p)) == "sg" for p in t.pods())
     again = t.save(tmp_path / "t.yaml")                       # round trip through a file
     assert nx.utils.graphs_equal(again.graph, t.graph)
-    fibs = routes.expected_fibs(t)
-    assert all(len(fibs[s]) == len(routes.served_prefixes(t)) for s in t.switches())
+    fibs = reference_fibs(t)
+    assert all(len(fibs[s]) == len(served_prefixes(t)) for s in t.switches())
 
 
 def test_ring_survives_any_single_link_failure():
@@ -139,7 +140,7 @@ def test_unknown_generator_is_refused():
 
 
 def test_agent_timers_keep_100ms_hellos_for_small_networks_and_scale_for_large():
-    from topologies.net import agent_timers
+    from topologies.emu.apps.agent import agent_timers
     assert agent_timers(7, cores=2) == (80, 240)          # Figure 2
     assert agent_timers(8, cores=2) == (80, 240)
     assert agent_timers(16, cores=2) == (160, 480)

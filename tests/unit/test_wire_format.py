@@ -6,7 +6,7 @@ import pytest
 from scapy.layers.l2 import Ether
 
 from tests.conftest import ROOT
-from traffic import dmsc, names
+from traffic.wire import codec, defs, layers, names
 
 HEADERS_P4 = (ROOT / "p4src" / "include" / "headers.p4").read_text()
 DEFINE_P4 = (ROOT / "p4src" / "include" / "define.p4").read_text()
@@ -32,8 +32,8 @@ def p4_const(name: str) -> int:
 
 
 @pytest.mark.parametrize("header, layer, skip", [
-    ("dmsc_t", dmsc.DMSC, {"records", "tlvs"}),
-    ("probe_rec_t", dmsc.ProbeRecord, set()),
+    ("dmsc_t", layers.DMSC, {"records", "tlvs"}),
+    ("probe_rec_t", layers.ProbeRecord, set()),
 ])
 def test_scapy_fields_match_headers_p4(header, layer, skip):
     def width(f):
@@ -43,104 +43,104 @@ def test_scapy_fields_match_headers_p4(header, layer, skip):
 
 
 def test_fixed_header_and_record_sizes_match_define_p4():
-    assert len(bytes(dmsc.DMSC())) == dmsc.HDR_BYTES == p4_const("DMSC_HDR_BYTES")
-    assert sum(w for _, w in p4_header_fields("dmsc_t")) == 8 * dmsc.HDR_BYTES
-    assert len(bytes(dmsc.ProbeRecord())) == dmsc.PROBE_REC_BYTES == p4_const("PROBE_REC_BYTES")
-    assert dmsc.MAX_PROBE_RECORDS == p4_const("MAX_PROBE_RECORDS")
-    assert dmsc.ETHERTYPE_DMSC == p4_const("ETHERTYPE_DMSC") == 0x88B5
-    assert dmsc.DMSC_VERSION == p4_const("DMSC_VERSION")
+    assert len(bytes(layers.DMSC())) == defs.DMSC_HDR_BYTES == p4_const("DMSC_HDR_BYTES")
+    assert sum(w for _, w in p4_header_fields("dmsc_t")) == 8 * defs.DMSC_HDR_BYTES
+    assert len(bytes(layers.ProbeRecord())) == defs.PROBE_REC_BYTES == p4_const("PROBE_REC_BYTES")
+    assert defs.MAX_PROBE_RECORDS == p4_const("MAX_PROBE_RECORDS")
+    assert defs.ETHERTYPE_DMSC == p4_const("ETHERTYPE_DMSC") == 0x88B5
+    assert defs.DMSC_VERSION == p4_const("DMSC_VERSION")
     assert names.NAME_COMPONENTS == p4_const("NAME_COMPONENTS")
     assert names.COMPONENT_BITS == p4_const("COMPONENT_BITS")
 
 
 def test_message_types_match_define_p4():
-    for value, name in dmsc.MSG_TYPES.items():
+    for value, name in defs.TYPE_NAMES.items():
         assert p4_const("TYPE_" + name.upper()) == value, name
-    assert dmsc.FLAG_PROBE_FULL == p4_const("FLAG_PROBE_FULL")
+    assert defs.FLAG_PROBE_FULL == p4_const("FLAG_PROBE_FULL")
 
 
 def test_request_builds_byte_exact():
-    f = dmsc.request("/B/4", "/A/1", "echo", {"x": 1}, msg_id=7,
+    f = layers.request("/B/4", "/A/1", "echo", {"x": 1}, msg_id=7,
                      eth_src="02:00:01:00:00:01", eth_dst="ff:ff:ff:ff:ff:ff")
     dst, src = names.name_key("/B/4"), names.name_key("/A/1")
     tlvs = b"".join(struct.pack("!BH", t, len(v)) + v for t, v in [
-        (dmsc.TLV_DST_NAME, b"/B/4"), (dmsc.TLV_SRC_NAME, b"/A/1"),
-        (dmsc.TLV_METHOD, b"echo"), (dmsc.TLV_BODY, b'{"x":1}')])
+        (codec.TLV_DST_NAME, b"/B/4"), (codec.TLV_SRC_NAME, b"/A/1"),
+        (codec.TLV_METHOD, b"echo"), (codec.TLV_BODY, b'{"x":1}')])
     expected = (bytes.fromhex("ffffffffffff" "020001000001" "88b5")
-                + struct.pack("!BBBBI", 1, dmsc.REQUEST, 0, 32, 7)
+                + struct.pack("!BBBBI", 1, defs.TYPE_REQUEST, 0, 32, 7)
                 + dst.to_bytes(16, "big") + src.to_bytes(16, "big")
                 + struct.pack("!BBH", 0, 0, len(tlvs)) + tlvs)
     assert bytes(f) == expected
 
 
 def test_round_trip_with_records_and_padding():
-    recs = [dmsc.ProbeRecord(switch_id=i, ingress_port=1, egress_port=2,
+    recs = [layers.ProbeRecord(switch_id=i, ingress_port=1, egress_port=2,
                              ingress_ts=10 * i, egress_ts=10 * i + 3,
                              enq_qdepth=i, deq_timedelta=5) for i in range(3)]
-    f = dmsc.probe("/A/1", "/dmsc/sg/sg1", msg_id=99, records=recs)
+    f = layers.probe("/A/1", names.switch_name("sg1"), msg_id=99, records=recs)
     raw = bytes(f) + b"\x00" * 20                       # Ethernet padding
-    p = dmsc.parse(raw)
+    p = layers.parse(raw)
     assert p.rec_count == 3 and [r.switch_id for r in p.records] == [0, 1, 2]
     assert p.records[2].egress_ts == 23
-    assert p.dst_name == "/A/1" and p.src_name == "/dmsc/sg/sg1"
-    assert p.msg_id == 99 and p.type == dmsc.PROBE
+    assert p.dst_name == "/A/1" and p.src_name == names.switch_name("sg1")
+    assert p.msg_id == 99 and p.type == defs.TYPE_PROBE
     assert bytes(Ether(bytes(f))) == bytes(f)
 
 
 def test_probe_reply_echoes_forward_records_in_a_tlv():
-    recs = [dmsc.ProbeRecord(switch_id=7, ingress_ts=1, egress_ts=2)]
-    p = dmsc.parse(bytes(dmsc.probe("/A/1", "/S", msg_id=5, records=recs)))
-    r = dmsc.parse(bytes(dmsc.probe_reply(p, "/A/1")))
-    assert r.type == dmsc.PROBE_REPLY and r.rec_count == 0 and r.dst_name == "/S"
-    back = dmsc.records_from_tlv(r.tlv(dmsc.TLV_PROBE_RECORDS))
+    recs = [layers.ProbeRecord(switch_id=7, ingress_ts=1, egress_ts=2)]
+    p = layers.parse(bytes(layers.probe("/A/1", "/S", msg_id=5, records=recs)))
+    r = layers.parse(bytes(layers.probe_reply(p, "/A/1")))
+    assert r.type == defs.TYPE_PROBE_REPLY and r.rec_count == 0 and r.dst_name == "/S"
+    back = layers.records_from_tlv(r.tlv(codec.TLV_PROBE_RECORDS))
     assert [x.switch_id for x in back] == [7]
     with pytest.raises(ValueError, match="multiple of 28"):
-        dmsc.records_from_tlv(b"\x00" * 5)
+        layers.records_from_tlv(b"\x00" * 5)
 
 
 def test_status_tlv_round_trip():
-    req = dmsc.parse(bytes(dmsc.request("/B/4", "/A/1", "nope", {}, msg_id=3)))
-    err = dmsc.parse(bytes(dmsc.error(req, "/B/4", dmsc.STATUS_UNKNOWN_METHOD, "no method")))
-    assert err.status() == (dmsc.STATUS_UNKNOWN_METHOD, "no method")
+    req = layers.parse(bytes(layers.request("/B/4", "/A/1", "nope", {}, msg_id=3)))
+    err = layers.parse(bytes(layers.error(req, "/B/4", codec.STATUS_UNKNOWN_METHOD, "no method")))
+    assert err.status() == (codec.STATUS_UNKNOWN_METHOD, "no method")
     assert err.dst_key == names.name_key("/A/1") and err.msg_id == 3
 
 
 @pytest.mark.parametrize("raw, why", [
     (bytes(Ether(type=0x0800)) + b"\x45" * 20, "not a DMSC frame"),
-    (bytes(dmsc.request("/B", "/A", "m", {}, msg_id=1))[:-3], "truncated"),
-    (bytes(Ether(type=0x88B5) / dmsc.DMSC(version=9)), "version 9"),
+    (bytes(layers.request("/B", "/A", "m", {}, msg_id=1))[:-3], "truncated"),
+    (bytes(Ether(type=0x88B5) / layers.DMSC(version=9)), "version 9"),
 ])
 def test_parse_refuses_bad_frames(raw, why):
     with pytest.raises(ValueError, match=why):
-        dmsc.parse(raw)
+        layers.parse(raw)
 
 
 def test_fast_encoder_is_byte_exact_with_the_scapy_layers():
-    tlvs = [(dmsc.TLV_HELLO, b"\x0a\x03sg1"), (dmsc.TLV_AUTH, bytes(32))]
-    fast = dmsc.encode(dmsc.HELLO, "/dmsc/rt", "/dmsc/rt/sg1", tlvs, msg_id=9, hop_limit=1,
+    tlvs = [(codec.TLV_HELLO, b"\x0a\x03sg1"), (codec.TLV_AUTH, bytes(32))]
+    fast = codec.encode(defs.TYPE_HELLO, names.switch_name(), names.switch_name("sg1"), tlvs, msg_id=9, hop_limit=1,
                        eth_src="02:00:00:00:01:02")
-    slow = dmsc.frame(dmsc.HELLO, "/dmsc/rt", "/dmsc/rt/sg1", msg_id=9, hop_limit=1,
+    slow = layers.frame(defs.TYPE_HELLO, names.switch_name(), names.switch_name("sg1"), msg_id=9, hop_limit=1,
                       eth_src="02:00:00:00:01:02",
-                      tlvs=[dmsc.TLV(type=t, value=v) for t, v in tlvs])
+                      tlvs=[layers.TLV(type=t, value=v) for t, v in tlvs])
     assert fast == bytes(slow)
 
 
 def test_fast_decoder_reads_what_scapy_builds():
-    recs = [dmsc.ProbeRecord(switch_id=5)]
-    raw = bytes(dmsc.probe("/A/1", "/S", msg_id=3, records=recs, eth_src="02:00:00:00:00:07"))
-    f = dmsc.decode(raw + b"\x00" * 8)
-    assert (f.type, f.msg_id, f.rec_count, f.eth_src) == (dmsc.PROBE, 3, 1, "02:00:00:00:00:07")
+    recs = [layers.ProbeRecord(switch_id=5)]
+    raw = bytes(layers.probe("/A/1", "/S", msg_id=3, records=recs, eth_src="02:00:00:00:00:07"))
+    f = codec.decode(raw + b"\x00" * 8)
+    assert (f.type, f.msg_id, f.rec_count, f.eth_src) == (defs.TYPE_PROBE, 3, 1, "02:00:00:00:00:07")
     assert f.dst_key == names.name_key("/A/1") and f.src_name == "/S" and f.dst_name == "/A/1"
     assert f.records == bytes(recs[0])
 
 
 @pytest.mark.parametrize("raw, why", [
     (bytes(Ether(type=0x0800)) + b"\x45" * 50, "not a DMSC frame"),
-    (bytes(dmsc.request("/B", "/A", "m", {}, msg_id=1))[:-3], "truncated"),
-    (bytes(dmsc.request("/B", "/A", "m", {}, msg_id=1))[:20], "truncated"),
-    (bytes(Ether(type=0x88B5) / dmsc.DMSC(version=9)), "version 9"),
-    (bytes(Ether(type=0x88B5) / dmsc.DMSC(tlv_len=3)) + b"\x01\x00\x09", "truncated"),
+    (bytes(layers.request("/B", "/A", "m", {}, msg_id=1))[:-3], "truncated"),
+    (bytes(layers.request("/B", "/A", "m", {}, msg_id=1))[:20], "truncated"),
+    (bytes(Ether(type=0x88B5) / layers.DMSC(version=9)), "version 9"),
+    (bytes(Ether(type=0x88B5) / layers.DMSC(tlv_len=3)) + b"\x01\x00\x09", "truncated"),
 ])
 def test_fast_decoder_refuses_bad_frames(raw, why):
     with pytest.raises(ValueError, match=why):
-        dmsc.decode(raw)
+        codec.decode(raw)

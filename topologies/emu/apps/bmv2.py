@@ -3,11 +3,12 @@
 :class:`Bmv2Process` starts one BMv2 with a device id, ``-i port@iface`` for
 each port, a gRPC server on 127.0.0.1 at a port of its own, the CPU port (255)
 for packet-in/out, a log file and optional pcaps, and no P4 program
-(``--no-p4``: the pipeline is pushed over P4Runtime). It never sleeps to wait:
-:meth:`Bmv2Process.wait_ready` polls the gRPC port with a deadline and fails
-with the switch's own output if the process died. It stops only the process
-it started, by PID, and the switch dies with its parent (PR_SET_PDEATHSIG) so
-a crashed test leaves no orphan.
+(``--no-p4``: the pipeline is pushed over P4Runtime). It is an App: it never
+sleeps to wait (:meth:`Bmv2Process.ready` polls the gRPC port with a deadline
+and fails with the switch's own output if the process died), it stops only the
+process it started, by PID, and the switch dies with its parent
+(PR_SET_PDEATHSIG) so a crashed test leaves no orphan. Its stdout goes to
+``<name>.stdout``, BMv2's own log to ``<name>.log.txt``.
 
 :class:`BMv2Switch` is the Mininet switch class (root namespace): ``start``
 launches, Mininet's ``batchStartup`` hook waits for all switches at once.
@@ -21,32 +22,21 @@ from __future__ import annotations
 
 import functools
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
+from topologies.emu.apps.base import App, AppError
+from topologies.emu.process import free_port, port_open
+from traffic.wire.defs import CPU_PORT
+
 BMV2_BINARY = "simple_switch_grpc"
-CPU_PORT = 255
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 5.0
 
 
-class SwitchStartError(RuntimeError):
+class SwitchStartError(AppError):
     pass
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex((host, port)) == 0
 
 
 @functools.lru_cache(maxsize=None)
@@ -58,18 +48,14 @@ def has_thrift(binary: str = BMV2_BINARY) -> bool:
     return "--thrift-port" in out.stdout + out.stderr
 
 
-def die_with_parent(cmd: list[str]) -> list[str]:
-    """``cmd`` run so that it gets SIGTERM when the process that started it
-    dies (PR_SET_PDEATHSIG through util-linux's setpriv, not a preexec_fn:
-    Python code between fork and exec aborts in a process with gRPC threads)."""
-    return ["setpriv", "--pdeathsig", "TERM", "--", *cmd] if shutil.which("setpriv") else cmd
+class Bmv2Process(App):
+    kind = "switch"
+    start_timeout_s = START_TIMEOUT_S
 
-
-class Bmv2Process:
     def __init__(self, name: str, device_id: int, ports: dict[int, str], *,
                  log_dir, log_level: str | None = "warn", pcap_dir=None,
                  grpc_port: int | None = None, binary: str = BMV2_BINARY):
-        self.name = name
+        super().__init__(name, Path(log_dir) / f"{name}.stdout")
         self.device_id = device_id
         self.ports = dict(ports)
         self.log_dir = Path(log_dir)
@@ -77,14 +63,13 @@ class Bmv2Process:
         self.pcap_dir = pcap_dir
         self.grpc_port = grpc_port or free_port()
         self.binary = binary
-        self.proc: subprocess.Popen | None = None
 
     @property
     def grpc_addr(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
     @property
-    def log_path(self) -> Path:
+    def switch_log(self) -> Path:
         return self.log_dir / f"{self.name}.log.txt"    # BMv2 appends .txt
 
     def command(self) -> list[str]:
@@ -108,62 +93,35 @@ class Bmv2Process:
             raise SwitchStartError(f"{self.binary} is not on PATH (install BMv2)")
         if port_open(self.grpc_port):
             raise SwitchStartError(f"{self.name}: port {self.grpc_port} is already in use")
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_dir / f"{self.name}.stdout", "wb") as out:
-            self.proc = subprocess.Popen(die_with_parent(self.command()), stdout=out,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        super().start()
         return self
 
-    def wait_ready(self, deadline: float | None = None) -> None:
-        deadline = deadline or time.monotonic() + START_TIMEOUT_S
-        while not port_open(self.grpc_port):
-            if self.proc is None or self.proc.poll() is not None:
-                raise SwitchStartError(f"{self.name}: {self.binary} exited "
-                                       f"({self.proc and self.proc.returncode}); "
-                                       f"last output:\n{self.output_tail()}")
-            if time.monotonic() > deadline:
-                raise SwitchStartError(f"{self.name}: gRPC port {self.grpc_port} not open "
-                                       f"before the deadline")
-            time.sleep(0.02)   # poll interval, not a guessed duration
+    def check_ready(self) -> bool:
+        return port_open(self.grpc_port)
+
+    def ready(self, deadline: float | None = None, poll_s: float = 0.02) -> None:
+        try:
+            super().ready(deadline, poll_s)
+        except AppError as exc:
+            raise SwitchStartError(f"{exc}\n{self.output_tail()}") from None
 
     def output_tail(self, lines: int = 15) -> str:
         texts = []
-        for p in (self.log_dir / f"{self.name}.stdout", self.log_path):
+        for p in (self.log_path, self.switch_log):
             try:
                 texts += p.read_text(errors="replace").splitlines()[-lines:]
             except OSError:
                 pass
         return "\n".join(texts)
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    def kill(self) -> None:
-        """Hard-kill (failure tests)."""
-        if self.alive():
-            self.proc.kill()
-            self.proc.wait(STOP_TIMEOUT_S)
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(STOP_TIMEOUT_S)
+    def stop(self, grace_s: float = STOP_TIMEOUT_S) -> None:
+        super().stop(grace_s)
         self.proc = None
 
     def __enter__(self):
         self.start()
         try:
-            self.wait_ready()
+            self.ready()
         except BaseException:
             self.stop()
             raise
@@ -202,7 +160,7 @@ class BMv2Switch(Switch):
     def batchStartup(cls, switches):   # noqa: N802 (Mininet's hook name)
         deadline = time.monotonic() + START_TIMEOUT_S
         for sw in switches:
-            sw.bmv2.wait_ready(deadline)
+            sw.bmv2.ready(deadline)
         return switches
 
     def alive(self) -> bool:

@@ -27,10 +27,20 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from traffic import names
+from controller.agent.admin import AdminClient, AdminError
+from controller.switch.artifacts import REPO_ROOT as ROOT
+from controller.switch.p4rt import SwitchError
+from controller.switch.tables import Fib
+from controller.tools.converge import FibReader, expected_fibs, wait_converged
+from controller.tools.static import program_static
+from topologies.expected import reference_fibs, served_prefixes
+from topologies.emu.linkcaps import netem_available
+from topologies.emu.net import DmscNet
+from topologies.generate import from_spec
+from topologies.topo import Topology, TopologyError
+from traffic.wire import names
 
 console = Console()
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RUN = ROOT / "runs" / "net"
 
 
@@ -60,7 +70,6 @@ def missing_prerequisites(need_root: bool = True) -> list[str]:
 
 def cmd_check(args) -> int:
     missing = missing_prerequisites()
-    from topologies.linkcaps import netem_available
     console.print(f"netem (link delay/jitter): {'yes' if netem_available() else 'no (htb/tbf only)'}")
     if missing:
         for m in missing:
@@ -72,9 +81,7 @@ def cmd_check(args) -> int:
 
 def load_topology(arg: str):
     """A topology file, or a generator spec such as ``ring:16`` or ``grid:4x4``."""
-    from topologies.topo import Topology, TopologyError
     if not Path(arg).exists() and ":" in arg:
-        from topologies.generate import from_spec
         try:
             return from_spec(arg)
         except ValueError as exc:
@@ -85,7 +92,6 @@ def load_topology(arg: str):
 
 
 def cmd_topo(args) -> int:
-    from topologies import routes
     topo = load_topology(args.file)
     t = Table(title=f"{topo.name}: nodes")
     for col in ("node", "kind", "id", "instances / ports"):
@@ -97,7 +103,7 @@ def cmd_topo(args) -> int:
                             sorted(topo.graph.neighbors(n), key=lambda x: topo.port(n, x))))
         t.add_row(n, a["kind"], str(a.get("id", "")), detail)
     console.print(t)
-    fibs = routes.expected_fibs(topo)
+    fibs = reference_fibs(topo)
     f = Table(title="expected FIBs (SPF over the topology)")
     for col in ("switch", "prefix", "key", "next hops"):
         f.add_column(col)
@@ -131,7 +137,6 @@ def cmd_shell(args) -> int:
 
 
 def _agent_state(info):
-    from controller.admin import AdminClient
     if not info.get("admin_addr"):
         raise RuntimeError("this network runs without agents (static FIBs)")
     with AdminClient(info["admin_addr"]) as c:
@@ -173,8 +178,6 @@ def cmd_rib(args) -> int:
 
 
 def cmd_fib(args) -> int:
-    from controller.converge import FibReader
-    from controller.fib import Fib
     state, info = _switch_info(args)
     idx = names.NameIndex()
     try:      # names for the keys: every prefix the agents know of
@@ -182,9 +185,7 @@ def cmd_fib(args) -> int:
             for p in lsa.prefixes:
                 idx.add(p.prefix)
     except RuntimeError:
-        from topologies import routes
-        from topologies.topo import Topology
-        for p in routes.served_prefixes(Topology.load(state["topology"])):
+        for p in served_prefixes(Topology.load(state["topology"])):
             idx.add(p)
     with FibReader({args.switch: (info["grpc_addr"], info["device_id"])}) as r:
         sw = r.conns[args.switch]
@@ -203,9 +204,6 @@ def cmd_fib(args) -> int:
 def _bring_up(args, topo):
     """Network, then agents (or static FIBs), pod prefixes, pods; returns
     (net, static connections or {}, convergence seconds)."""
-    from controller.converge import FibReader, expected_fibs, wait_converged
-    from controller.static import program_static
-    from topologies.net import DmscNet
     net = DmscNet(topo, Path(args.run_dir), pcap=getattr(args, "pcap", False),
                   hello_ms=getattr(args, "hello_ms", None))
     conns = {}
@@ -276,9 +274,6 @@ def cmd_up(args) -> int:
 def cmd_demo(args) -> int:
     if not _prerequisites_ok("run the demo"):
         return 2
-    from controller.converge import FibReader
-    from controller.fib import Fib
-    from topologies.topo import Topology
 
     topo = Topology.load(args.topo)
     src, dst = names.normalize(args.src), names.normalize(args.dst)
@@ -366,9 +361,6 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:   # entry point: one clear line, not a traceback
-        from controller.admin import AdminError
-        from controller.p4rt import SwitchError
-        from topologies.topo import TopologyError
         if isinstance(exc, (SwitchError, TopologyError, names.InvalidName, RuntimeError,
                             AdminError)):
             console.print(f"[red]dmsc {args.cmd}: {exc}[/red]")

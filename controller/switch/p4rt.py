@@ -1,17 +1,17 @@
 """The one P4Runtime adapter: nothing else in the project speaks P4Runtime.
 
-One :class:`Switch` per switch, each with its own p4runtime-shell
+One :class:`SwitchConnection` per switch, each with its own p4runtime-shell
 ``P4RuntimeClient`` and its own P4Info index (``p4runtime_sh.context.Context``),
 never p4runtime-shell's module-global ``setup()``, so one process can drive
 many switches. It offers what the control plane needs:
 
-* connect + arbitration (:meth:`Switch.connect`), pipeline push
-  (:meth:`Switch.set_pipeline`);
-* building entities by P4Info name (:meth:`Switch.table_entry`, ...) and
-  decoding them back (:meth:`Switch.decode_entry`);
-* batched writes (:meth:`Switch.write`: many inserts/modifies/deletes in one
+* connect + arbitration (:meth:`SwitchConnection.connect`), pipeline push
+  (:meth:`SwitchConnection.set_pipeline`);
+* building entities by P4Info name (:meth:`SwitchConnection.table_entry`, ...) and
+  decoding them back (:meth:`SwitchConnection.decode_entry`);
+* batched writes (:meth:`SwitchConnection.write`: many inserts/modifies/deletes in one
   Write RPC), reads, counter and direct-counter reads;
-* the stream channel: :meth:`Switch.packet_out`, :meth:`Switch.packet_in`.
+* the stream channel: :meth:`SwitchConnection.packet_out`, :meth:`SwitchConnection.packet_in`.
 
 Every failure is a :class:`SwitchError` subclass saying which switch, which
 update of a batch and why. Nothing here prints or exits the process: the
@@ -170,7 +170,15 @@ def _int(data: bytes) -> int:
     return int.from_bytes(data, "big")
 
 
-class Switch:
+def load_p4info(path) -> p4info_pb2.P4Info:
+    """A P4Info from its text file (the committed p4src/build/dmsc.p4info.txtpb)."""
+    info = p4info_pb2.P4Info()
+    with open(path) as f:
+        text_format.Merge(f.read(), info)
+    return info
+
+
+class SwitchConnection:
     """One switch's P4Runtime session. Use :meth:`connect` (or ``with``)."""
 
     def __init__(self, name: str, grpc_addr: str, device_id: int,
@@ -187,7 +195,7 @@ class Switch:
 
     # -- session --------------------------------------------------------
     def connect(self, p4info_path: str | None = None, *, require_primary: bool = True,
-                timeout: float = 3.0) -> "Switch":
+                timeout: float = 3.0) -> "SwitchConnection":
         if not self._wait_channel(timeout):
             raise SwitchConnectionError(self.name, f"no P4Runtime server at {self.grpc_addr}")
         _Client.handshake_timeout = timeout
@@ -242,10 +250,7 @@ class Switch:
 
     # -- pipeline -------------------------------------------------------
     def load_p4info(self, p4info_path: str) -> None:
-        p4info = p4info_pb2.P4Info()
-        with open(p4info_path) as f:
-            text_format.Merge(f.read(), p4info)
-        self._set_p4info(p4info)
+        self._set_p4info(load_p4info(p4info_path))
 
     def _set_p4info(self, p4info) -> None:
         self.p4info = p4info

@@ -35,11 +35,12 @@ from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError
 
-from controller import spf
-from controller.lsdb import Lsdb, Verdict, key as lsa_key
-from controller.route import Hop, Route
+from controller.routing import spf
+from controller.routing.lsdb import Lsdb, Verdict, key as lsa_key
+from controller.routing.route import Route
+from topologies.topo import NextHop
 from controller.proto.routing_pb2 import Adjacency, Hello, Lsa, LsaAck, LsaId, PrefixEntry
-from traffic import dmsc, names
+from traffic.wire import codec, defs, names
 
 log = logging.getLogger("dmsc.routing")
 
@@ -168,17 +169,17 @@ class Router:
             self.counters["rx_ctrl_on_pod_port"] += 1
             return
         try:
-            pkt = dmsc.decode(raw)
+            pkt = codec.decode(raw)
         except ValueError:
             self.counters["rx_malformed_frame"] += 1
             return
-        kinds = {dmsc.HELLO: (dmsc.TLV_HELLO, Hello), dmsc.LSA: (dmsc.TLV_LSA, Lsa),
-                 dmsc.LSA_ACK: (dmsc.TLV_LSA, LsaAck)}
+        kinds = {defs.TYPE_HELLO: (codec.TLV_HELLO, Hello), defs.TYPE_LSA: (codec.TLV_LSA, Lsa),
+                 defs.TYPE_LSA_ACK: (codec.TLV_LSA, LsaAck)}
         if pkt.type not in kinds:
             self.counters["rx_unexpected_type"] += 1
             return
         tlv, cls = kinds[pkt.type]
-        body, auth = pkt.tlv(tlv), pkt.tlv(dmsc.TLV_AUTH)
+        body, auth = pkt.tlv(tlv), pkt.tlv(codec.TLV_AUTH)
         if body is None:
             self.counters["rx_missing_body"] += 1
             return
@@ -191,9 +192,9 @@ class Router:
         except DecodeError:
             self.counters["rx_malformed_body"] += 1
             return
-        if pkt.type == dmsc.HELLO:
+        if pkt.type == defs.TYPE_HELLO:
             self._on_hello(port, msg, pkt.eth_src, now)
-        elif pkt.type == dmsc.LSA:
+        elif pkt.type == defs.TYPE_LSA:
             self._on_lsa(port, msg, now)
         else:
             self._on_ack(port, msg, now)
@@ -327,8 +328,8 @@ class Router:
     # -- hellos --------------------------------------------------------------
     def _frame(self, msg_type: int, tlv: int, body: bytes, port: int) -> bytes:
         self._msg_id = (self._msg_id + 1) & 0xFFFFFFFF
-        return dmsc.encode(msg_type, "/dmsc/rt", f"/dmsc/rt/{self.name}",
-                           [(tlv, body), (dmsc.TLV_AUTH, auth_code(self.key, msg_type, body))],
+        return codec.encode(msg_type, names.switch_name(), names.switch_name(self.name),
+                           [(tlv, body), (codec.TLV_AUTH, auth_code(self.key, msg_type, body))],
                            msg_id=self._msg_id, hop_limit=1, eth_src=self.ports[port].mac)
 
     def _send_hellos(self) -> None:
@@ -345,7 +346,7 @@ class Router:
         h = Hello(router=self.name, router_id=self.router_id, port=port,
                   hello_ms=self.cfg.hello_ms, dead_ms=self.cfg.dead_ms,
                   heard=[nb.router] if nb else [])
-        self.outbox.append((port, self._frame(dmsc.HELLO, dmsc.TLV_HELLO,
+        self.outbox.append((port, self._frame(defs.TYPE_HELLO, codec.TLV_HELLO,
                                               h.SerializeToString(), port)))
 
     def _on_hello(self, port: int, h: Hello, mac: str, now: float) -> None:
@@ -485,7 +486,7 @@ class Router:
 
     def _ack(self, port: int, lsa: Lsa) -> None:
         ack = LsaAck(ids=[LsaId(origin=lsa.origin, fragment=lsa.fragment, seq=lsa.seq)])
-        self.outbox.append((port, self._frame(dmsc.LSA_ACK, dmsc.TLV_LSA,
+        self.outbox.append((port, self._frame(defs.TYPE_LSA_ACK, codec.TLV_LSA,
                                               ack.SerializeToString(), port)))
 
     def _on_ack(self, port: int, ack: LsaAck, now: float) -> None:
@@ -518,7 +519,7 @@ class Router:
             last = LsaId(origin=END_OF_KEYS, fragment=MAX_FRAGMENTS) if n == len(chunks) - 1 \
                 else LsaId(origin=chunk[-1].origin, fragment=chunk[-1].fragment)
             ack = LsaAck(ids=chunk, summary=True, first=first, last=last)
-            self.outbox.append((port, self._frame(dmsc.LSA_ACK, dmsc.TLV_LSA,
+            self.outbox.append((port, self._frame(defs.TYPE_LSA_ACK, codec.TLV_LSA,
                                                   ack.SerializeToString(), port)))
             first = LsaId(origin=last.origin, fragment=last.fragment + 1)
         self.counters["summaries_sent"] += 1
@@ -532,7 +533,7 @@ class Router:
         self.counters["lsa_flooded"] += 1
 
     def _send_lsa(self, port: int, lsa: Lsa) -> None:
-        self.outbox.append((port, self._frame(dmsc.LSA, dmsc.TLV_LSA,
+        self.outbox.append((port, self._frame(defs.TYPE_LSA, codec.TLV_LSA,
                                               lsa.SerializeToString(), port)))
 
     # -- SPF ----------------------------------------------------------------
@@ -561,11 +562,11 @@ class Router:
                 if h.neighbor == spf.LOCAL:
                     local = self.local_prefixes.get(prefix)
                     if local is not None:
-                        hops.add(Hop(h.port, local[1]))
+                        hops.add(NextHop(h.port, local[1]))
                 else:
                     nb = self.neighbors.get(h.port)
                     if nb is not None and nb.router == h.neighbor and nb.two_way:
-                        hops.add(Hop(h.port, nb.mac))
+                        hops.add(NextHop(h.port, nb.mac))
             if hops:
                 out[prefix] = Route.via(hops)
         return out

@@ -12,7 +12,7 @@ import select
 import socket
 import time
 
-from traffic.dmsc import ETHERTYPE_DMSC
+from traffic.wire.defs import ETHERTYPE_DMSC
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4

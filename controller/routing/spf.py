@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from controller.lsdb import Lsdb
+from controller.routing.lsdb import Lsdb
 
 LOCAL = "local"   # next hop "router" for a prefix behind this SG's own pod port
 

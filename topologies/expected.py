@@ -9,18 +9,10 @@ delivers to its pod's port.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import networkx as nx
 
-from traffic import names
-from topologies.topo import Topology
-
-
-@dataclass(frozen=True, order=True)
-class NextHop:
-    port: int
-    mac: str          # destination MAC written into the frame (neighbour's port)
+from traffic.wire import names
+from topologies.topo import NextHop, Topology
 
 
 def served_prefixes(topo: Topology) -> dict[str, set[str]]:
@@ -35,7 +27,7 @@ def served_prefixes(topo: Topology) -> dict[str, set[str]]:
     return out
 
 
-def expected_fibs(topo: Topology, prefixes: dict[str, set[str]] | None = None,
+def reference_fibs(topo: Topology, prefixes: dict[str, set[str]] | None = None,
                   core: nx.Graph | None = None) -> dict[str, dict[str, frozenset[NextHop]]]:
     """{switch: {prefix: next hops}} for every switch that can reach the prefix.
 

@@ -7,10 +7,11 @@ says (topologies.routes), written through the adapter. The same
 """
 from __future__ import annotations
 
-from controller.fib import Fib, Route, base_entries
-from controller.p4rt import Switch
-from topologies import routes
-from topologies.net import BMV2_JSON, P4INFO
+from controller.switch.tables import Fib, base_entries
+from controller.routing.route import Route
+from controller.switch.artifacts import BMV2_JSON, P4INFO
+from controller.switch.p4rt import SwitchConnection
+from topologies.expected import reference_fibs
 from topologies.topo import Topology
 
 
@@ -23,7 +24,7 @@ def switch_ports(topo: Topology, name: str) -> dict[int, tuple[str, str]]:
     return out
 
 
-def setup_switch(sw: Switch, topo: Topology, name: str, *,
+def setup_switch(sw: SwitchConnection, topo: Topology, name: str, *,
                  p4info=P4INFO, bmv2_json=BMV2_JSON) -> None:
     sw.set_pipeline(str(p4info), str(bmv2_json))
     sw.write(base_entries(sw, topo.device_id(name), switch_ports(topo, name)))
@@ -31,10 +32,10 @@ def setup_switch(sw: Switch, topo: Topology, name: str, *,
 
 def static_routes(topo: Topology, core=None) -> dict[str, dict[str, Route]]:
     return {s: {p: Route.via(h) for p, h in fib.items() if h}
-            for s, fib in routes.expected_fibs(topo, core=core).items()}
+            for s, fib in reference_fibs(topo, core=core).items()}
 
 
-def program_static(net) -> dict[str, Switch]:
+def program_static(net) -> dict[str, SwitchConnection]:
     """Push pipeline, base tables and static FIBs to every switch of a running
     DmscNet; returns the connected adapters (caller closes them)."""
     topo = net.topo

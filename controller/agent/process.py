@@ -38,22 +38,20 @@ from pathlib import Path
 
 import grpc
 
-from controller import spf
-from controller.fib import Fib, base_entries
-from controller.p4rt import (MODIFY, PipelineError, Switch, SwitchConnectionError,
+from controller.routing import spf
+from controller.switch.tables import Fib, base_entries
+from controller.switch.p4rt import (MODIFY, PipelineError, SwitchConnection, SwitchConnectionError,
                              SwitchError, WriteError)
 from controller.proto import routing_pb2 as pb
 from controller.proto import routing_pb2_grpc as pb_grpc
-from controller.routing import Config, Port, Router
-from controller import p4names as N
+from controller.routing.router import Config, Port, Router
+from controller.switch import p4names as N
+from controller.switch.artifacts import BMV2_JSON, P4INFO
 from topologies.topo import Topology
-from traffic import dmsc, names
+from traffic.wire import codec, defs, names
 
 log = logging.getLogger("dmsc.agent")
 
-ROOT = Path(__file__).resolve().parent.parent
-P4INFO = ROOT / "p4src" / "build" / "dmsc.p4info.txtpb"
-BMV2_JSON = ROOT / "p4src" / "build" / "dmsc.json"
 AGENT_ELECTION_ID = (0, 100)   # above any inspection tool, which stays a backup
 CARRIER_POLL_S = 0.1     # carrier is a hint; hellos are what detect failures
 NO_ROUTE_PER_S = 50.0
@@ -86,7 +84,7 @@ class Agent:
         self.router = Router(switch, device_id, topo.kind(switch), switch_ports(topo, switch),
                              key, config, now=time.monotonic())
         self.intfs = {p: topo.intf_name(switch, p) for p in self.router.ports}
-        self.sw: Switch | None = None
+        self.sw: SwitchConnection | None = None
         self.stop_event = threading.Event()
         self.fib_event = threading.Event()
         self.fib_lock = threading.Lock()      # one FIB writer; reconnects wait for it
@@ -106,7 +104,7 @@ class Agent:
         backoff = 0.05
         while not self.stop_event.is_set():
             try:
-                sw = Switch(self.name, self.grpc_addr, self.device_id,
+                sw = SwitchConnection(self.name, self.grpc_addr, self.device_id,
                             election_id=AGENT_ELECTION_ID).connect(timeout=1.0)
                 break
             except SwitchError as exc:
@@ -120,7 +118,7 @@ class Agent:
         fresh = False
         try:
             sw.fetch_p4info()
-            if {t.preamble.name for t in sw.p4info.tables} != self._our_tables():
+            if {t.preamble.name for t in sw.p4info.tables} != N.TABLES:
                 raise PipelineError(self.name, "a different pipeline")
         except PipelineError:
             log.info("pushing pipeline")
@@ -135,12 +133,7 @@ class Agent:
         self.counters["switch_connects"] += 1
         log.info("connected to %s (%s pipeline)", self.grpc_addr, "new" if fresh else "existing")
 
-    @staticmethod
-    def _our_tables() -> set[str]:
-        from controller.gen_p4names import load_p4info
-        return {t.preamble.name for t in load_p4info(P4INFO).tables}
-
-    def _ensure_base(self, sw: Switch) -> None:
+    def _ensure_base(self, sw: SwitchConnection) -> None:
         """Switch id, port roles and MACs; on an existing pipeline (agent
         restart) the entries are there already: those inserts become modifies."""
         ports = {p: (pt.role, pt.mac) for p, pt in self.router.ports.items()}
@@ -268,12 +261,12 @@ class Agent:
     def _on_packet_in(self, pin) -> None:
         reason = pin.metadata.get(N.PACKET_IN_REASON)
         port = pin.metadata.get(N.PACKET_IN_INGRESS_PORT, 0)
-        if reason == N.PUNT_CONTROL:
+        if reason == defs.PUNT_CONTROL:
             with self.lock:
                 self.router.on_frame(port, pin.payload, time.monotonic())
             return
-        self.counters[f"punt_{N.PUNT_REASONS.get(reason, reason)}"] += 1
-        if reason == N.PUNT_NO_ROUTE:
+        self.counters[f"punt_{defs.PUNT_REASONS.get(reason, reason)}"] += 1
+        if reason == defs.PUNT_NO_ROUTE:
             self._answer_no_route(pin.payload)
 
     def _answer_no_route(self, raw: bytes) -> None:
@@ -282,11 +275,11 @@ class Agent:
         probes are answered (never an error: no error storms), at most
         ``NO_ROUTE_PER_S`` per second."""
         try:
-            pkt = dmsc.parse(raw)
+            pkt = codec.decode(raw)
         except ValueError:
             self.counters["no_route_malformed"] += 1
             return
-        if pkt.type not in (dmsc.REQUEST, dmsc.PROBE) or not pkt.src_name:
+        if pkt.type not in (defs.TYPE_REQUEST, defs.TYPE_PROBE) or not pkt.src_name:
             self.counters["no_route_not_answered"] += 1
             return
         now = time.monotonic()
@@ -297,12 +290,12 @@ class Agent:
             return
         self._err_tokens -= 1
         try:
-            err = dmsc.error(pkt, f"/dmsc/rt/{self.name}", dmsc.STATUS_NO_ROUTE,
-                             f"no route to {pkt.dst_name} at {self.name}")
+            err = codec.error(pkt, names.switch_name(self.name), codec.STATUS_NO_ROUTE,
+                              f"no route to {pkt.dst_name} at {self.name}")
         except names.InvalidName:
             self.counters["no_route_not_answered"] += 1
             return
-        self.sw.packet_out(bytes(err), flags=N.PKTOUT_ROUTE)
+        self.sw.packet_out(err, flags=defs.PKTOUT_ROUTE)
         self.counters["no_route_answered"] += 1
 
     # -- admin -----------------------------------------------------------------

@@ -22,14 +22,31 @@ import functools
 import zlib
 from dataclasses import dataclass
 
-NAME_COMPONENTS = 4
-COMPONENT_BITS = 32
+from traffic.wire.defs import COMPONENT_BITS, NAME_COMPONENTS
+
 KEY_BITS = NAME_COMPONENTS * COMPONENT_BITS
 KEY_BYTES = KEY_BITS // 8
 MAX_COMPONENT_BYTES = 255
 MAX_NAME_BYTES = 1024
 
 _COMPONENT_MASK = (1 << COMPONENT_BITS) - 1
+
+
+# Names under /dmsc belong to the testbed's switches, never to a service: a
+# switch signs the frames it originates (hellos, LSAs, no-route errors, probes)
+# with /dmsc/sw/<switch>, and link-local control frames go to /dmsc/sw.
+RESERVED_ROOT = "/dmsc"
+SWITCHES = RESERVED_ROOT + "/sw"
+
+
+def switch_name(switch: str | None = None) -> str:
+    """The reserved name of one switch (``/dmsc/sw/sg1``), or with no switch
+    the link-local destination of control frames (``/dmsc/sw``)."""
+    return SWITCHES if switch is None else normalize(f"{SWITCHES}/{switch}")
+
+
+def is_reserved(name: str) -> bool:
+    return components(name)[:1] == (RESERVED_ROOT[1:],)
 
 
 class InvalidName(ValueError):

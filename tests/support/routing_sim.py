@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import random
 
-from controller.routing import Config, Port, Router
+from controller.routing.router import Config, Port, Router
 from topologies.topo import Topology
 
 KEY = b"test-domain-key"
@@ -98,7 +98,7 @@ class SimNet:
 
     def accept_all(self) -> None:
         """Every pod's instances and their service prefixes, on its SG."""
-        from topologies.routes import served_prefixes
+        from topologies.expected import served_prefixes
         for prefix, pods in served_prefixes(self.topo).items():
             for pod in pods:
                 sg = self.topo.gateway(pod)

@@ -9,10 +9,12 @@ equal-cost next hop (ECMP), or a single punt/drop action.
 """
 from __future__ import annotations
 
-from controller import p4names as N
-from controller.p4rt import DELETE, INSERT, MODIFY, Switch
-from controller.route import DROP, PUNT, Hop, Route  # noqa: F401 (re-exported)
-from traffic import names
+from controller.switch import p4names as N
+from traffic.wire import defs
+from controller.switch.p4rt import DELETE, INSERT, MODIFY, SwitchConnection
+from controller.routing.route import DROP, PUNT, Route
+from topologies.topo import NextHop
+from traffic.wire import names
 
 
 def mac_int(mac: str) -> int:
@@ -23,7 +25,7 @@ def mac_str(value: int) -> str:
     return ":".join(f"{value:012x}"[i:i + 2] for i in range(0, 12, 2))
 
 
-def base_entries(sw: Switch, switch_id: int, ports: dict[int, tuple[str, str]]):
+def base_entries(sw: SwitchConnection, switch_id: int, ports: dict[int, tuple[str, str]]):
     """Updates that configure a freshly pipelined switch: the id written into
     probe records, and for every port its role ('pod'/'core') and MAC."""
     ups = [(MODIFY, sw.table_entry(N.TABLE_SWITCH_CONFIG, action=N.ACTION_SET_SWITCH_ID,
@@ -32,7 +34,7 @@ def base_entries(sw: Switch, switch_id: int, ports: dict[int, tuple[str, str]]):
     for port, (role, mac) in sorted(ports.items()):
         ups.append((INSERT, sw.table_entry(
             N.TABLE_PORT_ROLE, {N.MATCH_PORT_ROLE_PORT: port}, action=N.ACTION_SET_ROLE,
-            params={N.PARAM_SET_ROLE_ROLE: N.ROLE_CORE if role == "core" else N.ROLE_POD})))
+            params={N.PARAM_SET_ROLE_ROLE: defs.ROLE_CORE if role == "core" else defs.ROLE_POD})))
         ups.append((INSERT, sw.table_entry(
             N.TABLE_PORT_MAC, {N.MATCH_PORT_MAC_PORT: port}, action=N.ACTION_SET_SRC_MAC,
             params={N.PARAM_SET_SRC_MAC_SMAC: mac_int(mac)})))
@@ -42,7 +44,7 @@ def base_entries(sw: Switch, switch_id: int, ports: dict[int, tuple[str, str]]):
 class Fib:
     """One switch's FIB, read and written through its adapter."""
 
-    def __init__(self, sw: Switch):
+    def __init__(self, sw: SwitchConnection):
         self.sw = sw
 
     def entry(self, key: int, plen: int, route: Route):
@@ -68,7 +70,7 @@ class Fib:
             elif action == N.ACTION_DROP_ROUTE:
                 special = DROP
             else:
-                hops.add(Hop(params[N.PARAM_SET_NEXT_HOP_PORT],
+                hops.add(NextHop(params[N.PARAM_SET_NEXT_HOP_PORT],
                              mac_str(params[N.PARAM_SET_NEXT_HOP_DMAC])))
         return Route(frozenset(hops), special)
 

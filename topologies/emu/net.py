@@ -1,4 +1,4 @@
-"""DmscNet: a running emulation of a Topology.
+"""DmscNet: a running emulation of a Topology, composed of apps.
 
 Mininet with no controller: every SG/SR is a :class:`BMv2Switch`, every pod a
 Mininet host (its own network namespace) with one interface and no IP
@@ -7,28 +7,34 @@ off on every interface so that the only frames on the wire are the ones the
 testbed sends. Link bandwidth uses htb (TCLink); delay/jitter/loss are applied
 only when netem exists, otherwise skipped with a warning.
 
-Everything started here is stopped here, in reverse order, even when a step
-fails: pod processes, then switches and links, then hosts.
+On top of Mininet the network runs apps (topologies/emu/apps/): one agent per
+switch, one pod process per pod. Every app started here is stopped here, in
+reverse order of starting, even when a step fails; then Mininet stops the
+switches and removes links and hosts. Failure injection is ``net.failures``
+(topologies/emu/failures.py).
 """
 from __future__ import annotations
 
+import json
 import logging
-import math
 import os
-import subprocess
 import sys
+import subprocess
 import time
 from pathlib import Path
 
-from topologies.bmv2 import BMv2Switch, die_with_parent
-from topologies.linkcaps import netem_available
+from controller.switch.p4rt import SwitchConnection
+from topologies.emu.apps.agent import AgentApp, agent_timers
+from topologies.emu.apps.base import App, AppError, stop_all
+from topologies.emu.apps.bmv2 import BMv2Switch
+from topologies.emu.apps.pod import PodApp
+from topologies.emu.failures import Failures
+from topologies.emu.linkcaps import netem_available
+from topologies.emu.process import REPO_ROOT, die_with_parent, py_env
+from topologies.expected import served_prefixes
 from topologies.topo import Topology
 
 log = logging.getLogger("dmsc.net")
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-P4INFO = REPO_ROOT / "p4src" / "build" / "dmsc.p4info.txtpb"
-BMV2_JSON = REPO_ROOT / "p4src" / "build" / "dmsc.json"
 
 
 class NetError(RuntimeError):
@@ -38,27 +44,6 @@ class NetError(RuntimeError):
 def _quiet_mininet():
     from mininet.log import setLogLevel
     setLogLevel("warning")
-
-
-SWITCHES_PER_CORE = 4      # at the agents' default hello; measured, see docs/routing.md
-
-
-def agent_timers(switches: int, hello_ms: int | None = None,
-                 cores: int | None = None) -> tuple[int, int]:
-    """Hello and dead interval for the agents of a network of ``switches``.
-
-    Each hello costs CPU in two agents and two BMv2s (about 1.3 ms in all,
-    measured), so a fixed short interval that suits Figure 2 starves a small
-    machine running dozens of switches, and a starved machine is one whose
-    adjacencies flap. Unless ``hello_ms`` is given, the interval grows with the
-    switches per core: the agents' default (80 ms, so that a failure is
-    rerouted within 300 ms) up to SWITCHES_PER_CORE per core, then in steps of
-    it. The dead interval follows (``Config.for_hello``: 3 hellos)."""
-    from controller.routing import Config
-    if hello_ms is None:
-        cores = cores or os.cpu_count() or 1
-        hello_ms = Config.hello_ms * max(1, math.ceil(switches / (SWITCHES_PER_CORE * cores)))
-    return hello_ms, Config.for_hello(hello_ms).dead_ms
 
 
 class DmscNet:
@@ -71,12 +56,13 @@ class DmscNet:
         self.log_level = log_level
         self.pcap = pcap
         self.mn = None
-        self.pod_procs: dict[str, subprocess.Popen] = {}
-        self.agent_procs: dict[str, subprocess.Popen] = {}
-        self.admin_addrs: dict[str, str] = {}
+        self.apps: list[App] = []              # in the order they were started
+        self.agents: dict[str, AgentApp] = {}
+        self.pods: dict[str, PodApp] = {}
         self.key_file = self.run_dir / "domain.key"
         self.warnings: list[str] = []
         self.hello_ms, self.dead_ms = agent_timers(len(topo.switches()), hello_ms)
+        self.failures = Failures(self)
 
     # -- lifecycle ----------------------------------------------------------
     def start(self) -> "DmscNet":
@@ -139,15 +125,14 @@ class DmscNet:
                 node.cmd(f"ip addr flush dev {intf.name}")
 
     def stop(self) -> None:
+        """Every app in reverse order of starting (all under one deadline:
+        dozens of agents stopped one by one took minutes), then Mininet."""
+        apps, self.apps = list(reversed(self.apps)), []
+        self.agents, self.pods = {}, {}
         try:
-            self.stop_agents()
+            stop_all(apps)
         except Exception as exc:        # keep cleaning up
-            log.error("stopping agents: %s", exc)
-        for pod in list(self.pod_procs):
-            try:
-                self.stop_pod(pod)
-            except Exception as exc:    # keep cleaning up
-                log.error("stopping pod %s: %s", pod, exc)
+            log.error("stopping apps: %s", exc)
         if self.mn is not None:
             mn, self.mn = self.mn, None
             try:
@@ -157,8 +142,8 @@ class DmscNet:
                 for sw in mn.switches:      # at least end the BMv2 processes we started
                     try:
                         sw.stop_process()
-                    except Exception:
-                        pass
+                    except Exception as exc2:
+                        log.error("stopping switch %s: %s", sw.name, exc2)
 
     def __enter__(self):
         return self.start()
@@ -174,10 +159,18 @@ class DmscNet:
         return self.mn.get(pod)
 
     def p4rt(self, name: str, **kw):
-        """A connected :class:`controller.p4rt.Switch` for one switch."""
-        from controller.p4rt import Switch
+        """A connected :class:`controller.switch.p4rt.SwitchConnection` for one switch."""
         sw = self.switch(name)
-        return Switch(name, sw.grpc_addr, sw.device_id, **kw).connect()
+        return SwitchConnection(name, sw.grpc_addr, sw.device_id, **kw).connect()
+
+    # -- apps -----------------------------------------------------------------
+    def _started(self, app: App) -> App:
+        self.apps.append(app)
+        return app
+
+    def _forget(self, app: App) -> None:
+        if app in self.apps:
+            self.apps.remove(app)
 
     # -- agents ---------------------------------------------------------------
     def start_agents(self, extra_args=(), wait: bool = True) -> None:
@@ -194,86 +187,55 @@ class DmscNet:
         if wait:
             self.wait_agents_ready()
 
-    def start_agent(self, name: str, extra_args=()) -> subprocess.Popen:
-        from topologies.bmv2 import free_port
+    def start_agent(self, name: str, extra_args=()) -> AgentApp:
+        """Start (or restart, on the same admin port) the agent of one switch."""
+        old = self.agents.get(name)
+        if old is not None and old.alive():
+            raise NetError(f"agent {name} is already running (pid {old.pid})")
         sw = self.switch(name)
-        addr = self.admin_addrs.get(name) or f"127.0.0.1:{free_port()}"
-        self.admin_addrs[name] = addr
-        (self.run_dir / "agents").mkdir(exist_ok=True)
-        cmd = [sys.executable, "-m", "controller.agent", "--topo", self.topo.source,
-               "--switch", name, "--grpc-addr", sw.grpc_addr, "--device-id", str(sw.device_id),
-               "--admin-addr", addr, "--key-file", str(self.key_file),
-               "--log-file", str(self.run_dir / "agents" / f"{name}.log"),
-               "--hello-ms", str(self.hello_ms), "--dead-ms", str(self.dead_ms), *extra_args]
-        out = open(self.run_dir / "agents" / f"{name}.stdout", "ab")
-        proc = subprocess.Popen(die_with_parent(cmd), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT), env=_py_env())
-        out.close()
-        self.agent_procs[name] = proc
-        return proc
+        app = AgentApp(name, topo_file=self.topo.source, grpc_addr=sw.grpc_addr,
+                       device_id=sw.device_id, key_file=self.key_file,
+                       log_dir=self.run_dir / "agents", hello_ms=self.hello_ms,
+                       dead_ms=self.dead_ms, extra_args=extra_args,
+                       admin_addr=old.admin_addr if old else None)
+        if old is not None:
+            self._forget(old)
+        self.agents[name] = app
+        return self._started(app.start())
 
     def wait_agents_ready(self, timeout: float | None = None) -> None:
         """Poll every agent's admin service until it answers (deadline: by
         default 30 s plus 1.5 s per agent; dozens of Python processes starting
         at once on two cores take a while)."""
-        from controller.admin import AdminClient, AdminError
         if timeout is None:
-            timeout = 30.0 + 1.5 * len(self.agent_procs)
+            timeout = 30.0 + 1.5 * len(self.agents)
         deadline = time.monotonic() + timeout
-        for name, addr in self.admin_addrs.items():
-            with AdminClient(addr, timeout=1.0) as c:
-                while True:
-                    proc = self.agent_procs.get(name)
-                    if proc is not None and proc.poll() is not None:
-                        raise NetError(f"agent {name} exited with {proc.returncode}; see "
-                                       f"{self.run_dir / 'agents' / (name + '.log')}")
-                    try:
-                        c.state()
-                        break
-                    except AdminError:
-                        if time.monotonic() > deadline:
-                            raise NetError(f"agent {name} not answering at {addr}") from None
-                        time.sleep(0.05)
+        try:
+            for app in self.agents.values():
+                app.ready(deadline)
+        except AppError as exc:
+            raise NetError(str(exc)) from None
 
     def stop_agents(self, names=None, kill: bool = False, grace_s: float = 10.0) -> None:
-        """Stop these agents (default: all): SIGTERM (SIGKILL with ``kill``)
-        to every one at once, wait for all of them under one deadline, then
-        SIGKILL whatever is left. Dozens of agents stopped one after the other
-        on a loaded machine took minutes."""
-        procs = {n: self.agent_procs.pop(n) for n in list(names or self.agent_procs)
-                 if n in self.agent_procs}
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill() if kill else proc.terminate()
-        deadline = time.monotonic() + grace_s
-        for name, proc in procs.items():
-            try:
-                proc.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.info("agent %s did not stop on SIGTERM within %.0f s: killed", name, grace_s)
-                proc.kill()
-        for proc in procs.values():
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                log.error("agent pid %d still running after SIGKILL", proc.pid)
+        """Stop these agents (default: all) under one deadline."""
+        apps = [self.agents[n] for n in (names or list(self.agents)) if n in self.agents]
+        stop_all(apps, grace_s=grace_s, kill=kill)
 
     def stop_agent(self, name: str, kill: bool = False) -> None:
         self.stop_agents([name], kill=kill)
 
     def admin(self, name: str):
-        from controller.admin import AdminClient
-        return AdminClient(self.admin_addrs[name])
+        return self.agents[name].admin()
 
     def write_state(self) -> Path:
         """run_dir/network.json: where every switch and agent can be reached."""
-        import json
         state = {"topology": self.topo.source, "hello_ms": self.hello_ms,
                  "dead_ms": self.dead_ms, "switches": {}}
         for name in self.topo.switches():
             sw = self.switch(name)
+            agent = self.agents.get(name)
             state["switches"][name] = {"grpc_addr": sw.grpc_addr, "device_id": sw.device_id,
-                                       "admin_addr": self.admin_addrs.get(name)}
+                                       "admin_addr": agent.admin_addr if agent else None}
         path = self.run_dir / "network.json"
         path.write_text(json.dumps(state, indent=2))
         return path
@@ -283,7 +245,6 @@ class DmscNet:
         (instances and service prefixes) through the agents' narrow admin entry
         point. Accepted prefixes are the agent's soft state: after an agent
         restart they are accepted again (as pods re-announce)."""
-        from topologies.routes import served_prefixes
         for prefix, pods in sorted(served_prefixes(self.topo).items()):
             for pod in sorted(pods):
                 sg = self.topo.gateway(pod)
@@ -293,37 +254,27 @@ class DmscNet:
                     c.accept_prefix(prefix, self.topo.port(sg, pod), self.topo.mac(pod, 0))
 
     # -- pods -----------------------------------------------------------------
-    def start_pod(self, pod: str, extra_args=()) -> subprocess.Popen:
+    def start_pod(self, pod: str, extra_args=()) -> PodApp:
         t = self.topo
-        iface = t.intf_name(pod, 0)
-        cmd = [sys.executable, "-m", "traffic.pod", "--iface", iface,
-               "--mac", t.mac(pod, 0)]
-        for inst in t.instances(pod):
-            cmd += ["--instance", inst]
-        cmd += list(extra_args)
-        logf = open(self.run_dir / f"{pod}.log", "ab")
-        proc = self.host(pod).popen(die_with_parent(cmd), stdout=logf, stderr=subprocess.STDOUT,
-                                    cwd=str(REPO_ROOT), env=_py_env())
-        logf.close()
-        self.pod_procs[pod] = proc
-        return proc
+        app = PodApp(pod, self.host(pod), iface=t.intf_name(pod, 0), mac=t.mac(pod, 0),
+                     instances=t.instances(pod), log_dir=self.run_dir, extra_args=extra_args)
+        old = self.pods.get(pod)
+        if old is not None:
+            self._forget(old)
+        self.pods[pod] = app
+        return self._started(app.start())
 
     def stop_pod(self, pod: str) -> None:
-        proc = self.pod_procs.pop(pod, None)
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        app = self.pods.pop(pod, None)
+        if app is not None:
+            app.stop()
+            self._forget(app)
 
     def run_in(self, pod: str, args: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess:
         """Run a Python module in a pod's namespace (e.g. traffic.client)."""
         proc = self.host(pod).popen(die_with_parent([sys.executable, *args]),
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    cwd=str(REPO_ROOT), env=_py_env())
+                                    cwd=str(REPO_ROOT), env=py_env())
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -336,7 +287,6 @@ class DmscNet:
         """One RMI call by name from a pod's namespace (traffic.client), retried
         until it succeeds or ``deadline_s`` passes (a serving pod may still be
         starting). Returns the client's JSON: result/from/rtt_ms/hops or error."""
-        import json
         deadline = time.monotonic() + deadline_s
         while True:
             res = self.run_in(pod, ["-m", "traffic.client", "--iface", self.topo.intf_name(pod, 0),
@@ -346,46 +296,3 @@ class DmscNet:
             out = json.loads(res.stdout.strip() or json.dumps({"error": res.stderr[-300:]}))
             if "error" not in out or time.monotonic() > deadline:
                 return out
-
-    # -- failures ---------------------------------------------------------------
-    # A failed link is a silent cut: a tbf qdisc that drops every frame, on the
-    # egress of both ends. Not `ip link set down`: BMv2's port loop spins at
-    # 100% CPU on an interface that goes down (its pcap read fails forever),
-    # which starves a small machine. So carrier stays up and the agents notice
-    # the failure from missing hellos, as they would a cut behind a media converter.
-    _CUT = "tc qdisc replace dev {intf} root tbf rate 8bit burst 1 limit 1"
-
-    def _ends(self, a: str, b: str):
-        for node, nb in ((a, b), (b, a)):
-            yield self.mn.get(node), self.topo.intf_name(node, self.topo.port(node, nb))
-
-    def link_down(self, a: str, b: str) -> None:
-        for node, intf in self._ends(a, b):
-            out = node.cmd(self._CUT.format(intf=intf))
-            if out.strip():
-                raise NetError(f"cutting {intf}: {out.strip()}")
-
-    def link_up(self, a: str, b: str) -> None:
-        bw = self.topo.graph.edges[a, b].get("bw")
-        for node, intf in self._ends(a, b):
-            node.cmd(f"tc qdisc del dev {intf} root")
-            if bw is not None:                       # restore the link's shaping
-                node.intf(intf).config(bw=float(bw))
-
-    def kill_switch(self, name: str) -> None:
-        """SIGKILL the switch's BMv2 (its interfaces stay up: neighbours must
-        notice through missing hellos)."""
-        self.switch(name).kill()
-
-    def restart_switch(self, name: str) -> None:
-        """Start the switch's BMv2 again, same ports and gRPC port, empty."""
-        sw = self.switch(name)
-        sw.bmv2.start()
-        sw.bmv2.wait_ready()
-
-
-def _py_env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + env["PYTHONPATH"]
-                                          if env.get("PYTHONPATH") else "")
-    return env

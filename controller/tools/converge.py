@@ -8,23 +8,23 @@ from __future__ import annotations
 
 import time
 
-from controller.fib import Fib
-from controller.p4rt import Switch, SwitchError
-from controller.route import Route
-from topologies import routes
+from controller.switch.tables import Fib
+from controller.switch.p4rt import SwitchConnection, SwitchError
+from controller.routing.route import Route
+from topologies.expected import reference_fibs
 from topologies.topo import Topology
-from traffic import names
+from traffic.wire import names
 
 READER_IDS = range(1, 90)     # below the agents' 100 (and 90-99 for tools that write)
 
 
-def connect_reader(name: str, addr: str, device_id: int) -> Switch:
+def connect_reader(name: str, addr: str, device_id: int) -> SwitchConnection:
     """A read-only session. Election ids must be unique per switch, and other
     readers (tests, `dmsc fib`) may hold some: try free ones in random order."""
     import random
     last = None
     for low in random.sample(READER_IDS, 12):
-        sw = Switch(name, addr, device_id, election_id=(0, low))
+        sw = SwitchConnection(name, addr, device_id, election_id=(0, low))
         try:
             sw.connect(require_primary=False)
             sw.fetch_p4info()
@@ -42,14 +42,14 @@ class NotConverged(AssertionError):
 def expected_fibs(topo: Topology, core=None, prefixes=None) -> dict[str, dict]:
     """{switch: {(key, plen): Route}} from the topology file alone."""
     return {s: {names.prefix_key(p): Route.via(h) for p, h in fib.items() if h}
-            for s, fib in routes.expected_fibs(topo, prefixes=prefixes, core=core).items()}
+            for s, fib in reference_fibs(topo, prefixes=prefixes, core=core).items()}
 
 
 class FibReader:
     """Read-only P4Runtime sessions to many switches."""
 
     def __init__(self, addrs: dict[str, tuple[str, int]]):
-        self.conns: dict[str, Switch] = {}
+        self.conns: dict[str, SwitchConnection] = {}
         try:
             for name, (addr, dev) in addrs.items():
                 self.conns[name] = connect_reader(name, addr, dev)

@@ -1,0 +1,5 @@
+import sys
+
+from controller.agent.process import main
+
+sys.exit(main())

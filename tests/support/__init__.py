@@ -1,0 +1,1 @@
+"""Test support: a fake P4Runtime server, a simulated network of routers."""

@@ -1,0 +1,41 @@
+"""Child processes of the emulation: ports, die-with-parent, environment.
+
+Every process the testbed starts is ours to stop, by PID; each dies with its
+parent (PR_SET_PDEATHSIG) so that a crashed test or CLI leaves no orphan.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+
+from controller.switch.artifacts import REPO_ROOT
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def die_with_parent(cmd: list[str]) -> list[str]:
+    """``cmd`` run so that it gets SIGTERM when the process that started it
+    dies (PR_SET_PDEATHSIG through util-linux's setpriv, not a preexec_fn:
+    Python code between fork and exec aborts in a process with gRPC threads)."""
+    return ["setpriv", "--pdeathsig", "TERM", "--", *cmd] if shutil.which("setpriv") else cmd
+
+
+def py_env() -> dict:
+    """The environment of a child Python process: ours, with the repository
+    on PYTHONPATH (pods run in other namespaces, from any directory)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + env["PYTHONPATH"]
+                                          if env.get("PYTHONPATH") else "")
+    return env
