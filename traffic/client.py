@@ -20,17 +20,18 @@ from traffic.wire.link import RawLink
 
 class CallError(Exception):
     """Base of the client's errors."""
+    status_name = "error"
 
 
 class CallTimeout(CallError):
-    pass
+    status_name = "timeout"
 
 
 class RemoteError(CallError):
     def __init__(self, code: int, text: str, responder: str | None):
         self.code, self.text, self.responder = code, text, responder
-        super().__init__(f"{codec.STATUS_NAMES.get(code, code)} from "
-                         f"{responder or '?'}: {text}")
+        self.status_name = codec.STATUS_NAMES.get(code, str(code))
+        super().__init__(f"{self.status_name} from {responder or '?'}: {text}")
 
 
 @dataclass
@@ -96,16 +97,22 @@ class Client:
             self._early[pkt.msg_id] = pkt
 
 
-def load(client: Client, dst: str, method: str, args, *, count: int, interval: float,
-         timeout: float) -> dict:
-    """``count`` calls, one every ``interval`` seconds (bounded in count and
-    time): successes, failures, the longest run of failures and latency
-    percentiles in milliseconds."""
+def load(client, dst: str, method: str, args, *, count: int, interval: float,
+         timeout: float, max_s: float = 600.0, clock=time.monotonic, sleep=time.sleep) -> dict:
+    """At most ``count`` calls, one every ``interval`` seconds, and never
+    longer than ``max_s`` seconds: successes, failures by status, the longest
+    run of failures and latency percentiles in milliseconds. ``sent`` is the
+    number of calls made (fewer than ``count`` when time ran out)."""
     ok, failed, worst_gap, gap_start = 0, 0, 0.0, None
+    errors: dict[str, int] = {}
     lat = []
-    t_next = time.monotonic()
+    t_start = t_next = clock()
+    sent = 0
     for _ in range(count):
-        t = time.monotonic()
+        t = clock()
+        if t - t_start > max_s:
+            break
+        sent += 1
         try:
             r = client.call(dst, method, args, timeout=timeout)
             ok += 1
@@ -113,21 +120,23 @@ def load(client: Client, dst: str, method: str, args, *, count: int, interval: f
             if gap_start is not None:
                 worst_gap = max(worst_gap, t - gap_start)
                 gap_start = None
-        except CallError:
+        except CallError as exc:
             failed += 1
+            errors[exc.status_name] = errors.get(exc.status_name, 0) + 1
             if gap_start is None:
                 gap_start = t
         t_next += interval
-        delay = t_next - time.monotonic()
+        delay = t_next - clock()
         if delay > 0:
-            time.sleep(delay)      # pacing of a bounded load loop
+            sleep(delay)      # pacing of a bounded load loop
     if gap_start is not None:
-        worst_gap = max(worst_gap, time.monotonic() - gap_start)
+        worst_gap = max(worst_gap, clock() - gap_start)
     lat.sort()
 
     def pct(q):
         return round(lat[min(len(lat) - 1, int(q * len(lat)))], 3) if lat else None
-    return {"sent": count, "ok": ok, "failed": failed, "longest_outage_ms": round(worst_gap * 1000, 1),
+    return {"sent": sent, "ok": ok, "failed": failed, "errors": errors,
+            "longest_outage_ms": round(worst_gap * 1000, 1),
             "p50_ms": pct(0.5), "p90_ms": pct(0.9), "p99_ms": pct(0.99)}
 
 
@@ -143,6 +152,7 @@ def main(argv=None) -> int:
     ap.add_argument("--count", type=int, default=0,
                     help="load mode: this many calls, then print a summary")
     ap.add_argument("--interval", type=float, default=0.01, help="load mode: seconds between calls")
+    ap.add_argument("--max-s", type=float, default=600.0, help="load mode: stop after this long")
     a = ap.parse_args(argv)
     if a.count:
         if a.count > 1_000_000:
@@ -150,7 +160,7 @@ def main(argv=None) -> int:
             return 2
         with Client(a.iface, a.src, mac=a.mac, timeout=a.timeout) as c:
             print(json.dumps(load(c, a.dst, a.method, json.loads(a.args), count=a.count,
-                                  interval=a.interval, timeout=a.timeout)))
+                                  interval=a.interval, timeout=a.timeout, max_s=a.max_s)))
         return 0
     try:
         with Client(a.iface, a.src, mac=a.mac, timeout=a.timeout) as c:

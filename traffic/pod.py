@@ -107,8 +107,9 @@ class Pod:
         try:
             args = json.loads(pkt.tlv(codec.TLV_BODY, b"null") or b"null")
             result = fn(inst, args if args is not None else {})
-        except Exception as exc:
+        except Exception as exc:           # the service's own error: answered, counted, logged
             self.counters["tx_error_app"] += 1
+            log.info("%s %s() raised %s: %s", inst, method, type(exc).__name__, exc)
             return layers.error(pkt, inst, codec.STATUS_APP_ERROR,
                               f"{type(exc).__name__}: {exc}", **kw)
         self.counters["tx_response"] += 1

@@ -65,11 +65,31 @@ def switch_ports(topo: Topology, name: str) -> dict[int, Port]:
             for nb in topo.graph.neighbors(name)}
 
 
-def carrier(intf: str) -> bool:
+def carrier(intf: str) -> bool | None:
+    """The interface's carrier, or None when it cannot be read (no such
+    interface here, a namespace we cannot see): unknown is not down, so the
+    caller leaves failure detection to the hellos, and counts it."""
     try:
         return Path(f"/sys/class/net/{intf}/operstate").read_text().strip() != "down"
     except OSError:
-        return False
+        return None
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up; take() spends one."""
+
+    def __init__(self, rate: float, burst: float, clock=time.monotonic):
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens, self.t = burst, clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
+        self.t = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 class Agent:
@@ -95,7 +115,8 @@ class Agent:
         self.started = time.monotonic()
         self.fib_deletes_allowed = False
         self.counters = self.router.counters
-        self._err_tokens, self._err_t = NO_ROUTE_PER_S, time.monotonic()
+        self.no_route_limit = TokenBucket(NO_ROUTE_PER_S, burst=NO_ROUTE_PER_S)
+        self._carrier_unreadable: set[str] = set()
 
     # -- switch session ------------------------------------------------------
     def connect(self, deadline_s: float | None = None) -> None:
@@ -208,8 +229,7 @@ class Agent:
                         self._on_packet_in(pin)
                         pin = self.sw.packet_in(timeout=0)
                     if now >= next_carrier:
-                        for p, intf in self.intfs.items():
-                            self.router.on_port_status(p, carrier(intf), now)
+                        self._poll_carrier(now)
                         next_carrier = now + CARRIER_POLL_S
                     self.router.tick(now)
                     out, self.router.outbox = self.router.outbox, []
@@ -223,6 +243,18 @@ class Agent:
             except SwitchConnectionError as exc:
                 pin = None
                 self._reconnect(exc)
+
+    def _poll_carrier(self, now: float) -> None:
+        for p, intf in self.intfs.items():
+            up = carrier(intf)
+            if up is None:
+                self.counters["carrier_unreadable"] += 1
+                if intf not in self._carrier_unreadable:
+                    self._carrier_unreadable.add(intf)
+                    log.warning("carrier of %s (port %d) cannot be read: hellos alone "
+                                "detect failures on it", intf, p)
+                continue
+            self.router.on_port_status(p, up, now)
 
     def _reconnect(self, exc) -> None:
         log.warning("switch connection lost (%s): reconnecting", exc)
@@ -282,13 +314,9 @@ class Agent:
         if pkt.type not in (defs.TYPE_REQUEST, defs.TYPE_PROBE) or not pkt.src_name:
             self.counters["no_route_not_answered"] += 1
             return
-        now = time.monotonic()
-        self._err_tokens = min(NO_ROUTE_PER_S, self._err_tokens + (now - self._err_t) * NO_ROUTE_PER_S)
-        self._err_t = now
-        if self._err_tokens < 1:
+        if not self.no_route_limit.take():
             self.counters["no_route_rate_limited"] += 1
             return
-        self._err_tokens -= 1
         try:
             err = codec.error(pkt, names.switch_name(self.name), codec.STATUS_NO_ROUTE,
                               f"no route to {pkt.dst_name} at {self.name}")

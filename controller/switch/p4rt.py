@@ -235,7 +235,7 @@ class SwitchConnection:
             try:
                 client.tear_down()
             except Exception as exc:   # closing a dead channel must not mask the cause
-                log.debug("[%s] tear_down: %s", self.name, exc)
+                log.info("[%s] closing the session: %s", self.name, exc)
 
     def __enter__(self):
         return self

@@ -88,7 +88,7 @@ def diff_summary(want: dict, got: dict, idx: names.NameIndex | None = None) -> s
 
 def wait_converged(reader: FibReader, expected: dict[str, dict], timeout: float = 10.0,
                    poll: float = 0.005, idx: names.NameIndex | None = None,
-                   check=None) -> float:
+                   check=None, clock=time.monotonic) -> float:
     """Seconds until every switch in ``expected`` holds exactly its FIB
     (``check(name, fib)`` may replace equality). Raises NotConverged.
 
@@ -98,11 +98,13 @@ def wait_converged(reader: FibReader, expected: dict[str, dict], timeout: float 
     more pass over all of them confirms that none has moved since (one that
     has is read again until right). The time returned is when the last switch
     was first seen right: the resolution is one read of one switch plus
-    ``poll``, and never earlier than the truth."""
+    ``poll``, and never earlier than the truth. On time-out the message shows,
+    for each switch not right, how its latest read differs from what was
+    expected (the confirming pass's read included)."""
     def ok(name, got):
         return check(name, got) if check else got == expected[name]
 
-    t0 = time.monotonic()
+    t0 = clock()
     seen_right: dict[str, float] = {}
     last: dict[str, dict] = {}
     while True:
@@ -111,14 +113,18 @@ def wait_converged(reader: FibReader, expected: dict[str, dict], timeout: float 
                 continue
             last[name] = reader.read(name)
             if ok(name, last[name]):
-                seen_right[name] = time.monotonic()
+                seen_right[name] = clock()
         if len(seen_right) == len(expected):
-            moved = [n for n in sorted(expected) if not ok(n, reader.read(n))]
+            moved = []
+            for n in sorted(expected):
+                last[n] = reader.read(n)
+                if not ok(n, last[n]):
+                    moved.append(n)
             if not moved:
                 return max(seen_right.values()) - t0
             for n in moved:
                 del seen_right[n]
-        if time.monotonic() - t0 > timeout:
+        if clock() - t0 > timeout:
             bad = [n for n in sorted(expected) if n not in seen_right]
             detail = "; ".join(f"{s}: {diff_summary(expected[s], last[s], idx)}" for s in bad)
             raise NotConverged(f"not converged after {timeout}s: {detail}")

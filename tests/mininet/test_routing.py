@@ -73,16 +73,17 @@ def test_cold_start_fibs_equal_spf_and_A1_reaches_B4(net, reader):
 
 def test_link_down_reroutes_and_link_up_converges_back(net, reader):
     topo = net.topo
+    assert net.call("pod1", "/A/1", "/B/4")["hops"] == 3          # sg4, sr3, sg1
     net.failures.link_down("sg1", "sr3")
     try:
-        took = wait_converged(reader, expected_fibs(topo, core_without(topo, edge=("sg1", "sr3"))),
-                              timeout=10)
+        wait_converged(reader, expected_fibs(topo, core_without(topo, edge=("sg1", "sr3"))),
+                       timeout=10)
         out = net.call("pod1", "/A/1", "/B/4")
         assert "result" in out and out["hops"] == 4, out          # sg4, sr2, sr1, sg1
     finally:
         net.failures.link_up("sg1", "sr3")
     wait_converged(reader, expected_fibs(topo), timeout=10)
-    assert took < 10
+    assert net.call("pod1", "/A/1", "/B/4")["hops"] == 3          # the short path is back
 
 
 def test_switch_down_reroutes_and_switch_restart_gets_its_fib_back(net, reader):
@@ -112,7 +113,7 @@ def _load(net, pod, src, dst, count, interval=0.01, timeout=0.2):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT), env=py_env())
 
 
-def test_agent_restart_leaves_no_stale_entry_and_loses_traffic_only_while_down(net, reader):
+def test_agent_restart_leaves_no_stale_entry_and_traffic_keeps_flowing(net, reader):
     from controller.switch.p4rt import SwitchConnection
     topo = net.topo
     load = _load(net, "pod1", "/A/1", "/B/4", count=400)
@@ -134,10 +135,13 @@ def test_agent_restart_leaves_no_stale_entry_and_loses_traffic_only_while_down(n
         net.accept_pod_prefixes(["sg1"])         # what pod1's announcements will redo
         without_c2 = {p: pods for p, pods in served_prefixes(topo).items() if p != "/C/2"}
         wait_converged(reader, expected_fibs(topo, prefixes=without_c2), timeout=15)
-        window_ms = (time.monotonic() - t_kill) * 1000
+        window_s = time.monotonic() - t_kill
+        assert load.poll() is None, "the load ended before the restart did: make it longer"
         out, _ = load.communicate(timeout=60)
         during = json.loads(out)
-        assert during["longest_outage_ms"] <= window_ms, (during, window_ms)
+        # The switch forwards on its FIB while its agent is away: every call
+        # of a load that ran through the whole restart succeeded.
+        assert during["sent"] == 400 and during["failed"] == 0, (during, window_s)
         after = json.loads(_load(net, "pod1", "/A/1", "/B/4", count=100).communicate(timeout=60)[0])
         assert after["failed"] == 0, after                     # nothing lost once back
     finally:

@@ -61,3 +61,71 @@ def test_restarted_agent_keeps_unknown_entries_until_it_may_delete():
             assert set(Fib(agent.sw).read()) == {names.prefix_key("/A/1")}
         finally:
             agent.sw.close()
+
+
+class RecordingSwitch:
+    """Stands in for the agent's switch session: records packet-outs."""
+
+    def __init__(self):
+        self.out = []
+
+    def packet_out(self, frame, egress_port=0, flags=0):
+        self.out.append((frame, flags))
+
+
+def _request_bytes(dst="/nowhere/x", src="/A/1", msg_id=7):
+    from traffic.wire import layers
+    return bytes(layers.request(dst, src, "echo", {}, msg_id=msg_id))
+
+
+def test_no_route_answer_is_an_error_routed_back_by_name():
+    from traffic.wire import codec
+    agent = make_agent("127.0.0.1:1")
+    agent.sw = RecordingSwitch()
+    agent._answer_no_route(_request_bytes())
+    (frame, flags), = agent.sw.out
+    f = codec.decode(frame)
+    assert f.type == defs.TYPE_ERROR and f.msg_id == 7 and f.dst_name == "/A/1"
+    assert f.src_name == names.switch_name("sg1") and flags == defs.PKTOUT_ROUTE
+    code = int.from_bytes(f.tlv(codec.TLV_STATUS)[:2], "big")
+    assert code == codec.STATUS_NO_ROUTE and agent.counters["no_route_answered"] == 1
+
+
+def test_no_route_answers_are_rate_limited_and_the_rest_counted():
+    agent = make_agent("127.0.0.1:1")
+    agent.sw = RecordingSwitch()
+    now = [0.0]
+    from controller.agent.process import NO_ROUTE_PER_S, TokenBucket
+    agent.no_route_limit = TokenBucket(NO_ROUTE_PER_S, burst=NO_ROUTE_PER_S, clock=lambda: now[0])
+    for i in range(200):                       # a burst at one instant
+        agent._answer_no_route(_request_bytes(msg_id=i))
+    assert len(agent.sw.out) == NO_ROUTE_PER_S
+    assert agent.counters["no_route_rate_limited"] == 200 - NO_ROUTE_PER_S
+    now[0] += 0.1                              # a tenth of a second refills 5 tokens
+    for i in range(20):
+        agent._answer_no_route(_request_bytes(msg_id=1000 + i))
+    assert len(agent.sw.out) == NO_ROUTE_PER_S + 5
+
+
+def test_errors_and_garbage_are_never_answered():
+    from traffic.wire import layers
+    agent = make_agent("127.0.0.1:1")
+    agent.sw = RecordingSwitch()
+    req = layers.parse(_request_bytes())
+    agent._answer_no_route(bytes(layers.error(req, "/B/4", 1, "x")))   # no error storms
+    agent._answer_no_route(b"\x00" * 20)
+    assert agent.sw.out == []
+    assert agent.counters["no_route_not_answered"] == 1
+    assert agent.counters["no_route_malformed"] == 1
+
+
+def test_unreadable_carrier_is_unknown_not_down(monkeypatch):
+    """A carrier file that cannot be read must not bring adjacencies down:
+    it is counted and logged, and the hellos decide."""
+    agent = make_agent("127.0.0.1:1")
+    calls = []
+    monkeypatch.setattr(agent.router, "on_port_status", lambda *a: calls.append(a))
+    agent.intfs = {p: f"no-such-intf-{p}" for p in agent.intfs}
+    agent._poll_carrier(1.0)
+    assert calls == []
+    assert agent.counters["carrier_unreadable"] == len(agent.intfs)

@@ -1,0 +1,71 @@
+"""The bounded load loop: counts, failures by status, outages, percentiles."""
+from __future__ import annotations
+
+from traffic.client import CallTimeout, RemoteError, Reply, load
+from traffic.wire import codec
+
+
+class ScriptedClient:
+    """Answers from a script ('ok', 'timeout', 'no_route'), each call taking
+    10 ms of a fake clock and ``rtt`` ms of latency."""
+
+    def __init__(self, script, clock):
+        self.script, self.clock, self.calls = list(script), clock, 0
+
+    def call(self, dst, method, args, timeout):
+        self.calls += 1
+        self.clock.now += 0.010
+        what = self.script.pop(0) if self.script else "ok"
+        if what == "timeout":
+            raise CallTimeout("timed out")
+        if what == "no_route":
+            raise RemoteError(codec.STATUS_NO_ROUTE, "no route", "/dmsc-switch")
+        return Reply({}, "/B/4", rtt_s=self.calls / 1000, hops=3)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, s):
+        self.now += s
+
+
+def test_counts_failures_by_status_and_the_longest_outage():
+    clock = Clock()
+    c = ScriptedClient(["ok", "timeout", "timeout", "no_route", "ok", "ok"], clock)
+    out = load(c, "/B/4", "echo", {}, count=6, interval=0.0, timeout=1,
+               clock=clock, sleep=clock.sleep)
+    assert (out["sent"], out["ok"], out["failed"]) == (6, 3, 3)
+    assert out["errors"] == {"timeout": 2, "no_route": 1}
+    assert out["longest_outage_ms"] == 30.0          # three failed calls of 10 ms
+    assert out["p50_ms"] == 5.0 and out["p99_ms"] == 6.0   # rtts 1, 5, 6 ms
+
+
+def test_a_loop_that_fails_to_the_end_reports_the_outage_to_the_end():
+    clock = Clock()
+    c = ScriptedClient(["ok"] + ["timeout"] * 9, clock)
+    out = load(c, "/B/4", "echo", {}, count=10, interval=0.0, timeout=1,
+               clock=clock, sleep=clock.sleep)
+    assert out["failed"] == 9 and out["longest_outage_ms"] == 90.0
+    assert out["p50_ms"] == 1.0
+
+
+def test_bounded_in_time_as_well_as_count():
+    clock = Clock()
+    c = ScriptedClient([], clock)
+    out = load(c, "/B/4", "echo", {}, count=1_000, interval=0.1, timeout=1, max_s=1.0,
+               clock=clock, sleep=clock.sleep)
+    assert c.calls == out["sent"] == 11              # t = 0, 0.1, ... 1.0
+    assert out["ok"] == 11
+
+
+def test_paced_at_the_interval():
+    clock = Clock()
+    c = ScriptedClient([], clock)
+    load(c, "/B/4", "echo", {}, count=5, interval=0.05, timeout=1,
+         clock=clock, sleep=clock.sleep)
+    assert abs(clock.now - 100.0 - 5 * 0.05) < 1e-9   # 10 ms calls, slept up to 50 ms each
