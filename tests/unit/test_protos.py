@@ -11,12 +11,13 @@ PROTOC, PLUGIN = shutil.which("protoc"), shutil.which("grpc_python_plugin")
 
 @pytest.mark.skipif(PROTOC is None or PLUGIN is None,
                     reason="needs protoc and grpc_python_plugin (protobuf-compiler-grpc)")
-def test_generated_routing_code_matches_the_proto(tmp_path):
+@pytest.mark.parametrize("proto", sorted(p.stem for p in (ROOT / "controller/proto").glob("*.proto")))
+def test_generated_code_matches_the_proto(tmp_path, proto):
     res = subprocess.run([PROTOC, "-I", ".", f"--python_out={tmp_path}", f"--grpc_out={tmp_path}",
-                          f"--plugin=protoc-gen-grpc={PLUGIN}", "controller/proto/routing.proto"],
+                          f"--plugin=protoc-gen-grpc={PLUGIN}", f"controller/proto/{proto}.proto"],
                          cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
-    for name in ("routing_pb2.py", "routing_pb2_grpc.py"):
+    for name in (f"{proto}_pb2.py", f"{proto}_pb2_grpc.py"):
         assert (tmp_path / "controller/proto" / name).read_text() == \
             (ROOT / "controller/proto" / name).read_text(), f"{name} is stale: run `make protos`"
 

@@ -1,0 +1,5 @@
+import sys
+
+from controller.spa.service import main
+
+sys.exit(main())
