@@ -13,6 +13,12 @@ the same :class:`Topology`. Format (see topologies/fig2.yaml)::
       - [pod1, sg1:1]                 # a pod has one interface; its port is 0
       - {ends: [sg1:2, sr1:1], cost: 1, bw: 100}
 
+A pod may name its Ed25519 key file (``key: keys/pod1.pem``, relative to the
+topology file; none: the testbed generates one per run). The file may name the
+SPA's registry (``registry: registry.yaml``; none: generated from the pods'
+instances) and ``operator_overrides`` (``- {sg: sg1, pod: pod1, prefix: /X}``):
+prefixes an SG accepts without the SPA, named as such in its log.
+
 Link options: ``cost`` (routing metric, default 1), ``bw`` (Mbit/s, htb),
 ``delay``/``jitter`` (e.g. ``2ms``; need netem) and ``loss`` (percent; netem).
 Switch ports are 1..254 (255 is the CPU port). Every error names the file and
@@ -61,10 +67,13 @@ class Topology:
     ``kind`` (and ``id`` for switches, ``instances`` for pods) and whose edges
     carry ``ports`` ({node: port}), ``cost`` and link parameters."""
 
-    def __init__(self, graph: nx.Graph, name: str = "topology", source: str = "<graph>"):
+    def __init__(self, graph: nx.Graph, name: str = "topology", source: str = "<graph>",
+                 registry: str | None = None, overrides=()):
         self.graph = graph
         self.name = name
         self.source = source
+        self.registry = registry              # as written in the file (relative to it)
+        self.overrides = [dict(o) for o in overrides]
         self._validate()
 
     # -- loading ----------------------------------------------------------
@@ -104,7 +113,20 @@ class Topology:
                                     f"already linked (parallel links are not supported)")
             g.add_edge(a.node, b.node, ports={a.node: a.port, b.node: b.port},
                        cost=opts.pop("cost", 1), **opts)
-        return cls(g, name=str(data.get("name", Path(source).stem)), source=source)
+        registry = data.get("registry")
+        if registry is not None and not isinstance(registry, str):
+            raise TopologyError(f"{source}: 'registry' must be a file name")
+        overrides = data.get("operator_overrides") or []
+        if not isinstance(overrides, list) or not all(isinstance(o, dict) for o in overrides):
+            raise TopologyError(f"{source}: 'operator_overrides' must be a list of "
+                                f"{{sg, pod, prefix}}")
+        return cls(g, name=str(data.get("name", Path(source).stem)), source=source,
+                   registry=registry, overrides=overrides)
+
+    def relative(self, path: str) -> Path:
+        """A path named in the file, relative to the file's folder."""
+        p = Path(path)
+        return p if p.is_absolute() else Path(self.source).parent / p
 
     @staticmethod
     def _end(g: nx.Graph, text: str, source: str, i: int) -> End:
@@ -129,7 +151,12 @@ class Topology:
                     v if g.nodes[v]["kind"] == "pod" else f"{v}:{a['ports'][v]}"]
             opts = {k: val for k, val in a.items() if k not in ("ports",)}
             links.append({"ends": ends, **opts})
-        return {"name": self.name, "nodes": nodes, "links": links}
+        out = {"name": self.name, "nodes": nodes, "links": links}
+        if self.registry:
+            out["registry"] = str(self.relative(self.registry).resolve())
+        if self.overrides:
+            out["operator_overrides"] = self.overrides
+        return out
 
     def save(self, path) -> "Topology":
         """Write as a topology file; the returned Topology has that file as source."""
@@ -150,6 +177,8 @@ class Topology:
                     raise TopologyError(f"{src}: switches {ids[dev]!r} and {n!r} share id {dev}")
                 ids[dev] = n
             else:
+                if "key" in a and not isinstance(a["key"], str):
+                    raise TopologyError(f"{src}: pod {n!r}: 'key' must be a file name")
                 inst = a.get("instances", [])
                 if not isinstance(inst, list):
                     raise TopologyError(f"{src}: pod {n!r}: 'instances' must be a list")
@@ -183,6 +212,18 @@ class Topology:
                 if key in a and not _DURATION.match(str(a[key])):
                     raise TopologyError(f"{src}: link {u}-{v}: {key} {a[key]!r} is not "
                                         f"like '2ms'")
+        for i, o in enumerate(self.overrides):
+            where = f"{src}: operator_overrides #{i}"
+            if set(o) != {"sg", "pod", "prefix"}:
+                raise TopologyError(f"{where}: needs exactly sg, pod and prefix")
+            if o["sg"] not in g or g.nodes[o["sg"]]["kind"] != "sg":
+                raise TopologyError(f"{where}: {o['sg']!r} is not an SG")
+            if o["pod"] not in g or not g.has_edge(o["pod"], o["sg"]):
+                raise TopologyError(f"{where}: {o['pod']!r} is not a pod of {o['sg']}")
+            try:
+                names.prefix_key(o["prefix"])
+            except names.InvalidName as exc:
+                raise TopologyError(f"{where}: {exc}") from None
 
     # -- queries ----------------------------------------------------------
     def kind(self, node: str) -> str:

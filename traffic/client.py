@@ -14,8 +14,12 @@ import sys
 import time
 from dataclasses import dataclass
 
-from traffic.wire import codec, defs, layers, names
+from traffic.wire import codec, defs, names
 from traffic.wire.link import RawLink
+
+# Ethernet payload of a standard 1500-byte MTU plus the 14-byte header: the
+# testbed sends every request in one frame and does not fragment.
+MAX_FRAME_BYTES = 1514
 
 
 class CallError(Exception):
@@ -25,6 +29,11 @@ class CallError(Exception):
 
 class CallTimeout(CallError):
     status_name = "timeout"
+
+
+class PayloadTooLarge(CallError):
+    """The request does not fit in one frame: the testbed does not fragment."""
+    status_name = "payload_too_large"
 
 
 class RemoteError(CallError):
@@ -49,7 +58,7 @@ class Client:
         self.mac, self.gateway_mac, self.timeout = mac, gateway_mac, timeout
         self.link = RawLink(iface)
         self._next_id = random.randrange(1, 1 << 31)
-        self._early: dict[int, layers.DMSC] = {}
+        self._early: dict[int, codec.Frame] = {}
 
     def close(self):
         self.link.close()
@@ -61,22 +70,34 @@ class Client:
         self.close()
 
     def call(self, dst: str, method: str, args=None, *, timeout: float | None = None) -> Reply:
+        """One request by name; the reply, or CallTimeout, RemoteError (an
+        ERROR frame: its status and who sent it) or PayloadTooLarge. Frames are
+        built and parsed with the struct codec: no Scapy on this path."""
         msg_id = self._next_id
         self._next_id = (self._next_id + 1) & 0xFFFFFFFF or 1
-        frame = layers.request(dst, self.name, method, {} if args is None else args,
+        body = json.dumps({} if args is None else args, separators=(",", ":")).encode()
+        frame = codec.encode(defs.TYPE_REQUEST, dst, self.name,
+                             [(codec.TLV_METHOD, method.encode()), (codec.TLV_BODY, body)],
                              msg_id=msg_id, eth_src=self.mac, eth_dst=self.gateway_mac)
+        if len(frame) > MAX_FRAME_BYTES:
+            raise PayloadTooLarge(f"request of {len(frame)} bytes does not fit in one "
+                                  f"{MAX_FRAME_BYTES}-byte frame (no fragmentation)")
         t0 = time.monotonic()
-        self.link.send(bytes(frame))
+        self.link.send(frame)
         pkt = self._wait(msg_id, t0 + (self.timeout if timeout is None else timeout))
         rtt = time.monotonic() - t0
         if pkt.type == defs.TYPE_ERROR:
-            code, text = pkt.status() or (-1, "error without status")
-            raise RemoteError(code, text, pkt.src_name)
-        body = pkt.tlv(codec.TLV_BODY, b"null")
-        return Reply(json.loads(body), pkt.src_name, rtt,
-                     codec.DEFAULT_HOP_LIMIT - pkt.hop_limit)
+            raw = pkt.tlv(codec.TLV_STATUS) or b"\xff\xff"
+            code = int.from_bytes(raw[:2], "big") if len(raw) >= 2 else -1
+            raise RemoteError(code, raw[2:].decode("utf-8", "replace"), pkt.src_name)
+        try:
+            result = json.loads(pkt.tlv(codec.TLV_BODY, b"null") or b"null")
+        except ValueError as exc:
+            raise RemoteError(codec.STATUS_BAD_REQUEST, f"unreadable reply body: {exc}",
+                              pkt.src_name) from None
+        return Reply(result, pkt.src_name, rtt, codec.DEFAULT_HOP_LIMIT - pkt.hop_limit)
 
-    def _wait(self, msg_id: int, deadline: float) -> layers.DMSC:
+    def _wait(self, msg_id: int, deadline: float) -> codec.Frame:
         if msg_id in self._early:
             return self._early.pop(msg_id)
         while True:
@@ -87,14 +108,15 @@ class Client:
             if raw is None:
                 continue
             try:
-                pkt = layers.parse(raw)
+                pkt = codec.decode(raw)
             except ValueError:
                 continue
             if pkt.type not in (defs.TYPE_RESPONSE, defs.TYPE_ERROR) or pkt.dst_name != self.name:
                 continue
             if pkt.msg_id == msg_id:
                 return pkt
-            self._early[pkt.msg_id] = pkt
+            if len(self._early) < 1024:       # a late reply to an earlier call, kept briefly
+                self._early[pkt.msg_id] = pkt
 
 
 def load(client, dst: str, method: str, args, *, count: int, interval: float,
@@ -105,6 +127,7 @@ def load(client, dst: str, method: str, args, *, count: int, interval: float,
     number of calls made (fewer than ``count`` when time ran out)."""
     ok, failed, worst_gap, gap_start = 0, 0, 0.0, None
     errors: dict[str, int] = {}
+    responders: dict[str, int] = {}
     lat = []
     t_start = t_next = clock()
     sent = 0
@@ -117,6 +140,7 @@ def load(client, dst: str, method: str, args, *, count: int, interval: float,
             r = client.call(dst, method, args, timeout=timeout)
             ok += 1
             lat.append(r.rtt_s * 1000)
+            responders[r.responder] = responders.get(r.responder, 0) + 1
             if gap_start is not None:
                 worst_gap = max(worst_gap, t - gap_start)
                 gap_start = None
@@ -135,7 +159,9 @@ def load(client, dst: str, method: str, args, *, count: int, interval: float,
 
     def pct(q):
         return round(lat[min(len(lat) - 1, int(q * len(lat)))], 3) if lat else None
+    elapsed = max(clock() - t_start, 1e-9)
     return {"sent": sent, "ok": ok, "failed": failed, "errors": errors,
+            "responders": responders, "rate_per_s": round(sent / elapsed, 1),
             "longest_outage_ms": round(worst_gap * 1000, 1),
             "p50_ms": pct(0.5), "p90_ms": pct(0.9), "p99_ms": pct(0.99)}
 

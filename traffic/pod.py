@@ -1,5 +1,16 @@
 """The pod process: one per Mininet host, serving one or more service instances.
 
+It announces (DMSC type-1 signaling), through its SG, which is its default
+gateway for everything it sends:
+* each instance name and the service prefix above it (``/B/4`` and ``/B``),
+  signed with the pod's Ed25519 key (traffic/identity.py), retried every
+  0.5-2 s until the SG answers; re-announced at a third of the lease the SG
+  granted; refusals (nack: the SPA's state, the reason, a text) are logged
+  and retried every ``REFUSED_RETRY_S``;
+* on SIGTERM/SIGINT, a signed withdrawal of everything accepted.
+``--status-file`` gets the state of every prefix (JSON) on each change, for
+whoever started the pod.
+
 It answers, on its one interface:
 * REQUEST to a name it serves -> RESPONSE (RMI-style: method + JSON args);
   an instance ``/B/4`` serves requests to ``/B/4`` itself, to names below it
@@ -9,7 +20,7 @@ It answers, on its one interface:
 Anything else is counted and dropped; a malformed frame never stops the pod.
 On SIGTERM/SIGINT it writes its counters to the log and exits 0.
 
-Run it as ``python -m traffic.pod --iface pod4-eth0 --instance /B/4 --instance /A/4``.
+Run it as ``python -m traffic.pod --iface pod4-eth0 --instance /B/4 --key pod4.key``.
 """
 from __future__ import annotations
 
@@ -21,10 +32,114 @@ import signal
 import sys
 import time
 
+from pathlib import Path
+
+from traffic.identity import Identity, IdentityError
 from traffic.wire import codec, defs, layers, names
 from traffic.wire.link import RawLink
 
 log = logging.getLogger("dmsc.pod")
+
+RETRY_MIN_S, RETRY_MAX_S = 0.5, 2.0      # no answer yet
+REFUSED_RETRY_S = 5.0                    # refused: ask again (the operator may authorize it)
+WITHDRAW_WAIT_S = 0.5                    # at exit: how long to wait for withdrawal acks
+MAX_FRAME_BYTES = 1514                   # a 1500-byte MTU's frame (traffic/client.py)
+
+
+def announced_prefixes(instances) -> dict[str, str]:
+    """{prefix: the instance announcing it}: every instance name and the
+    prefixes above it (``/A/1`` also makes ``/A``), first instance first."""
+    out: dict[str, str] = {}
+    for inst in instances:
+        parts = names.components(inst)
+        for depth in range(1, len(parts) + 1):
+            out.setdefault("/" + "/".join(parts[:depth]), inst)
+    return out
+
+
+class Announcer:
+    """The pod's announcements: what is due, and what the SG answered."""
+
+    def __init__(self, identity: Identity, instances, *, mac: str, gateway_mac: str,
+                 status_file=None, clock=time.monotonic):
+        self.identity = identity
+        self.mac, self.gateway_mac = mac, gateway_mac
+        self.status_file = Path(status_file) if status_file else None
+        self.clock = clock
+        self.state: dict[str, dict] = {}
+        now = clock()
+        for prefix, inst in announced_prefixes(instances).items():
+            self.state[prefix] = {"instance": inst, "state": "pending", "next_at": now,
+                                  "gap": RETRY_MIN_S, "msg_id": 0, "sent": 0}
+        self._msg_id = 1
+
+    def due(self, now: float) -> list[bytes]:
+        out = []
+        for prefix, st in self.state.items():
+            if now < st["next_at"] or st["state"] == "withdrawn":
+                continue
+            out.append(self.frame(prefix, withdraw=False))
+            if st["state"] == "pending":
+                st["next_at"] = now + st["gap"]
+                st["gap"] = min(st["gap"] * 2, RETRY_MAX_S)
+            elif st["state"] == "accepted":       # renewal: answered by an ack; until then
+                st["next_at"] = now + st["gap"]   # retried like a new one
+            else:
+                st["next_at"] = now + REFUSED_RETRY_S
+        return out
+
+    def frame(self, prefix: str, *, withdraw: bool) -> bytes:
+        st = self.state[prefix]
+        self._msg_id = self._msg_id % 0xFFFFFFFF + 1
+        st["msg_id"] = self._msg_id
+        st["sent"] += 1
+        ann = self.identity.announcement(prefix, withdraw=withdraw, src=st["instance"],
+                                         msg_id=self._msg_id)
+        return ann.encode(eth_src=self.mac, eth_dst=self.gateway_mac)
+
+    def on_answer(self, pkt) -> bool:
+        """An ack or nack from the SG; True if it was one of ours."""
+        prefix = pkt.text(codec.TLV_PREFIX)
+        st = self.state.get(prefix or "")
+        if st is None or pkt.msg_id != st["msg_id"]:
+            return False
+        try:
+            body = json.loads(pkt.tlv(codec.TLV_BODY, b"{}") or b"{}")
+        except ValueError:
+            body = {}
+        now = self.clock()
+        if pkt.type == defs.TYPE_ANNOUNCE_ACK:
+            if "withdrawn" in body:
+                st["state"] = "withdrawn"
+            else:
+                lease = float(body.get("lease_s", 6.0))
+                if st["state"] != "accepted":
+                    log.info("%s accepted by the SG (lease %.1f s)", prefix, lease)
+                st.update(state="accepted", lease_s=lease, next_at=now + lease / 3,
+                          gap=RETRY_MIN_S, reason=body.get("state", "valid"))
+        else:
+            if st["state"] != "refused" or st.get("reason") != body.get("reason"):
+                log.warning("%s refused by the SG: %s %s: %s", prefix, body.get("state"),
+                            body.get("reason"), body.get("text"))
+            st.update(state="refused", reason=body.get("reason", "?"),
+                      spa_state=body.get("state", "?"), text=body.get("text", ""),
+                      next_at=now + REFUSED_RETRY_S)
+        self.write_status()
+        return True
+
+    def withdrawals(self) -> list[bytes]:
+        return [self.frame(p, withdraw=True) for p, st in self.state.items()
+                if st["state"] == "accepted"]
+
+    def write_status(self) -> None:
+        if self.status_file is None:
+            return
+        view = {p: {k: st[k] for k in ("instance", "state", "reason", "spa_state", "text",
+                                       "lease_s", "sent") if k in st}
+                for p, st in self.state.items()}
+        tmp = self.status_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"key_id": self.identity.key_id, "prefixes": view}, indent=1))
+        tmp.replace(self.status_file)
 
 
 def _echo(instance, args):
@@ -44,12 +159,15 @@ METHODS = {"echo": _echo, "whoami": _whoami, "add": _add}
 
 class Pod:
     def __init__(self, iface: str, instances: list[str], *, mac: str = "00:00:00:00:00:00",
-                 gateway_mac: str = codec.BROADCAST):
+                 gateway_mac: str = codec.BROADCAST, identity: Identity | None = None,
+                 status_file=None):
         self.iface = iface
         self.instances = [names.normalize(i) for i in instances]
         self.mac = mac
         self.gateway_mac = gateway_mac
         self.counters = collections.Counter()
+        self.announcer = None if identity is None else Announcer(
+            identity, self.instances, mac=mac, gateway_mac=gateway_mac, status_file=status_file)
 
     def serving(self, name: str) -> str | None:
         """The instance that serves ``name``, if any."""
@@ -74,6 +192,10 @@ class Pod:
             self.counters["rx_probe"] += 1
             inst = self.serving(pkt.dst_name or "") or self.instances[0]
             return bytes(layers.probe_reply(pkt, inst, **kw))
+        if pkt.type in (defs.TYPE_ANNOUNCE_ACK, defs.TYPE_ANNOUNCE_NACK) \
+                and self.announcer is not None and self.announcer.on_answer(pkt):
+            self.counters[f"rx_{defs.TYPE_NAMES[pkt.type]}"] += 1
+            return None
         self.counters[f"rx_ignored_{defs.TYPE_NAMES.get(pkt.type, pkt.type)}"] += 1
         return None
 
@@ -112,8 +234,14 @@ class Pod:
             log.info("%s %s() raised %s: %s", inst, method, type(exc).__name__, exc)
             return layers.error(pkt, inst, codec.STATUS_APP_ERROR,
                               f"{type(exc).__name__}: {exc}", **kw)
+        resp = layers.response(pkt, inst, result, **kw)
+        if len(resp) > MAX_FRAME_BYTES:           # one frame per reply: no fragmentation
+            self.counters["tx_error_too_large"] += 1
+            return layers.error(pkt, inst, codec.STATUS_APP_ERROR,
+                                f"result of {len(resp)} bytes does not fit in one "
+                                f"{MAX_FRAME_BYTES}-byte frame", **kw)
         self.counters["tx_response"] += 1
-        return layers.response(pkt, inst, result, **kw)
+        return resp
 
     def serve(self, duration: float | None = None) -> None:
         stop = []
@@ -121,15 +249,38 @@ class Pod:
             signal.signal(sig, lambda *_: stop.append(True))
         deadline = None if duration is None else time.monotonic() + duration
         with RawLink(self.iface) as link:
-            log.info("pod on %s serving %s", self.iface, ", ".join(self.instances))
+            log.info("pod on %s serving %s%s", self.iface, ", ".join(self.instances),
+                     f" (key {self.announcer.identity.key_id})" if self.announcer else
+                     " (no key: announces nothing)")
+            if self.announcer:
+                self.announcer.write_status()
             while not stop and (deadline is None or time.monotonic() < deadline):
-                raw = link.recv(0.2)
+                if self.announcer is not None:
+                    for frame in self.announcer.due(time.monotonic()):
+                        link.send(frame)
+                        self.counters["tx_announce"] += 1
+                raw = link.recv(0.05)
                 if raw is None:
                     continue
                 reply = self.handle(raw)
                 if reply is not None:
                     link.send(reply)
+            if self.announcer is not None:
+                self._withdraw_all(link)
         log.info("pod stopping; counters %s", json.dumps(dict(self.counters), sort_keys=True))
+
+    def _withdraw_all(self, link) -> None:
+        frames = self.announcer.withdrawals()
+        for frame in frames:
+            link.send(frame)
+            self.counters["tx_withdraw"] += 1
+        end = time.monotonic() + WITHDRAW_WAIT_S
+        while frames and time.monotonic() < end and any(
+                st["state"] == "accepted" for st in self.announcer.state.values()):
+            raw = link.recv(0.05)
+            if raw is not None:
+                self.handle(raw)
+        self.announcer.write_status()
 
 
 def main(argv=None) -> int:
@@ -139,14 +290,18 @@ def main(argv=None) -> int:
                     help="service instance name served here, e.g. /B/4 (repeatable)")
     ap.add_argument("--mac", default="00:00:00:00:00:00")
     ap.add_argument("--gateway-mac", default=codec.BROADCAST)
+    ap.add_argument("--key", help="the pod's Ed25519 private key (PEM); none: announce nothing")
+    ap.add_argument("--status-file", help="write the announcements' state here (JSON)")
     ap.add_argument("--duration", type=float, default=None)
     ap.add_argument("--log-level", default="INFO")
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        pod = Pod(args.iface, args.instance, mac=args.mac, gateway_mac=args.gateway_mac)
-    except names.InvalidName as exc:
+        identity = Identity.load(args.key) if args.key else None
+        pod = Pod(args.iface, args.instance, mac=args.mac, gateway_mac=args.gateway_mac,
+                  identity=identity, status_file=args.status_file)
+    except (names.InvalidName, IdentityError) as exc:
         print(f"pod: {exc}", file=sys.stderr)
         return 2
     pod.serve(args.duration)

@@ -21,9 +21,14 @@ Restarts, both ways:
 * switch restart: the stream breaks, the agent reconnects when the switch is
   back, pushes the pipeline and base tables again and writes the whole FIB.
 
-A local admin service (gRPC, 127.0.0.1 only) serves inspection and the narrow
-``AcceptPrefix`` entry point; nothing a pod sends reaches it. SIGTERM stops
-the agent and leaves the switch forwarding.
+An SG also does its gateway duties (controller/agent/gateway.py): pods'
+announcements arrive as packet-ins, the SPA is asked, and only what it calls
+valid enters the LSA.
+
+A local admin service (gRPC, 127.0.0.1 only) serves inspection and the
+operator override ``AcceptPrefix`` (a prefix accepted without the SPA, named as
+such in the log); nothing a pod sends reaches it. SIGTERM stops the agent and
+leaves the switch forwarding.
 """
 from __future__ import annotations
 
@@ -38,7 +43,9 @@ from pathlib import Path
 
 import grpc
 
+from controller.agent.gateway import DEFAULT_LEASE_S, Gateway
 from controller.routing import spf
+from controller.spa.client import SpaClient
 from controller.switch.tables import Fib, base_entries
 from controller.switch.p4rt import (MODIFY, PipelineError, SwitchConnection, SwitchConnectionError,
                              SwitchError, WriteError)
@@ -94,7 +101,8 @@ class TokenBucket:
 
 class Agent:
     def __init__(self, topo: Topology, switch: str, grpc_addr: str, device_id: int,
-                 key: bytes, config: Config, grace_s: float = 3.0):
+                 key: bytes, config: Config, grace_s: float = 3.0, spa_addrs=(),
+                 lease_s: float = DEFAULT_LEASE_S):
         self.topo = topo
         self.name = switch
         self.grpc_addr = grpc_addr
@@ -116,6 +124,10 @@ class Agent:
         self.fib_deletes_allowed = False
         self.counters = self.router.counters
         self.no_route_limit = TokenBucket(NO_ROUTE_PER_S, burst=NO_ROUTE_PER_S)
+        self.gateway: Gateway | None = None
+        if topo.kind(switch) == "sg":
+            self.gateway = Gateway(self, SpaClient(spa_addrs) if spa_addrs else None,
+                                   lease_s=lease_s)
         self._carrier_unreadable: set[str] = set()
 
     # -- switch session ------------------------------------------------------
@@ -207,12 +219,16 @@ class Agent:
         self.connect()
         writer = threading.Thread(target=self._fib_loop, name="fib-writer", daemon=True)
         writer.start()
+        if self.gateway is not None:
+            self.gateway.start()
         try:
             self._protocol_loop()
         finally:
             self.stop_event.set()
             self.fib_event.set()
             writer.join(5)
+            if self.gateway is not None:
+                self.gateway.join(5)
             if self.sw is not None:
                 self.sw.close()
 
@@ -231,6 +247,8 @@ class Agent:
                     if now >= next_carrier:
                         self._poll_carrier(now)
                         next_carrier = now + CARRIER_POLL_S
+                    if self.gateway is not None:
+                        self.gateway.expire(now)
                     self.router.tick(now)
                     out, self.router.outbox = self.router.outbox, []
                     rib_changed = self.router.rib_version != self.fib_rib_version
@@ -298,7 +316,12 @@ class Agent:
                 self.router.on_frame(port, pin.payload, time.monotonic())
             return
         self.counters[f"punt_{defs.PUNT_REASONS.get(reason, reason)}"] += 1
-        if reason == defs.PUNT_NO_ROUTE:
+        if reason == defs.PUNT_ANNOUNCE:
+            if self.gateway is not None:
+                self.gateway.on_frame(port, pin.payload)
+            else:
+                self.counters["announce_refused_not_an_sg"] += 1
+        elif reason == defs.PUNT_NO_ROUTE:
             self._answer_no_route(pin.payload)
 
     def _answer_no_route(self, raw: bytes) -> None:
@@ -359,6 +382,12 @@ class Agent:
                     ent.next_hops.add(port=h.port, neighbor=h.neighbor, mac=mac)
             for k, v in r.counters.items():
                 st.counters[k] = v
+            if self.gateway is not None:
+                for h in self.gateway.held.values():
+                    st.held.add(prefix=h.prefix, port=h.port, key_id=h.key_id,
+                                lease_left_s=min(h.expires - now, 1e9),
+                                accepted_at=h.accepted_at, spa_ms=h.verdict_ms)
+                st.pending = len(self.gateway.pending)
             return st
 
 
@@ -370,18 +399,32 @@ class AdminService(pb_grpc.AgentAdminServicer):
         return self.agent.state()
 
     def AcceptPrefix(self, request, context):
+        """Operator override: a prefix accepted without the SPA (logged as such)."""
+        gw = self.agent.gateway
+        if gw is None:
+            return pb.PrefixReply(ok=False, error=f"{self.agent.name} is not an SG")
         try:
             with self.agent.lock:
-                self.agent.router.accept_prefix(request.prefix, request.port, request.mac,
-                                                time.monotonic())
+                gw.override(request.prefix, request.port, request.mac)
         except (ValueError, names.InvalidName) as exc:
             return pb.PrefixReply(ok=False, error=str(exc))
         self.agent.wake()
         return pb.PrefixReply(ok=True)
 
     def WithdrawPrefix(self, request, context):
+        """Operator withdrawal of a held prefix (its pod's announcements or an override)."""
+        gw = self.agent.gateway
+        try:
+            prefix = names.normalize(request.prefix)
+        except names.InvalidName as exc:
+            return pb.PrefixReply(ok=False, error=str(exc))
         with self.agent.lock:
-            ok = self.agent.router.withdraw_prefix(request.prefix, time.monotonic())
+            h = gw.held.get(prefix) if gw is not None else None
+            if h is not None:
+                gw._withdraw(h, time.monotonic(), "operator withdrawal")
+                ok = True
+            else:
+                ok = self.agent.router.withdraw_prefix(prefix, time.monotonic())
         self.agent.wake()
         return pb.PrefixReply(ok=ok, error="" if ok else f"{request.prefix} was not accepted")
 
@@ -399,6 +442,10 @@ def main(argv=None) -> int:
     ap.add_argument("--rxmt-ms", type=int, default=None,
                     help="first LSA retransmit (default: 2.5 hellos, at least 250 ms)")
     ap.add_argument("--grace-s", type=float, default=3.0)
+    ap.add_argument("--spa", action="append", default=[], metavar="127.0.0.1:PORT",
+                    help="an SPA address (repeatable: the next is used when one is down)")
+    ap.add_argument("--lease-s", type=float, default=DEFAULT_LEASE_S,
+                    help="lease of an accepted prefix; pods re-announce before it runs out")
     ap.add_argument("--log-file")
     ap.add_argument("--log-level", default="INFO")
     a = ap.parse_args(argv)
@@ -410,7 +457,8 @@ def main(argv=None) -> int:
     topo = Topology.load(a.topo)
     key = Path(a.key_file).read_bytes()
     agent = Agent(topo, a.switch, a.grpc_addr, a.device_id, key,
-                  Config.for_hello(a.hello_ms, a.dead_ms, a.rxmt_ms), grace_s=a.grace_s)
+                  Config.for_hello(a.hello_ms, a.dead_ms, a.rxmt_ms), grace_s=a.grace_s,
+                  spa_addrs=a.spa, lease_s=a.lease_s)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     pb_grpc.add_AgentAdminServicer_to_server(AdminService(agent), server)
     server.add_insecure_port(a.admin_addr)

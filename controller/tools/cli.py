@@ -219,16 +219,21 @@ def _bring_up(args, topo):
             conns = program_static(net)
             net.write_state()
             console.print(f"static SPF FIBs written in {time.monotonic() - t0:.1f}s")
-        else:
-            console.print(f"agents: hello {net.hello_ms} ms, dead interval {net.dead_ms} ms")
-            net.start_agents()
-            net.accept_pod_prefixes()
-            with FibReader.for_net(net) as reader:
-                wait_converged(reader, expected_fibs(topo), timeout=60)
-            console.print(f"agents up; every FIB equals SPF over the topology "
-                          f"{time.monotonic() - t0:.2f}s after the agents started")
-        for pod in topo.pods():
-            net.start_pod(pod)
+            for pod in topo.pods():
+                net.start_pod(pod, announce=False)
+            return net, conns
+        console.print(f"agents: hello {net.hello_ms} ms, dead interval {net.dead_ms} ms; "
+                      f"leases {net.lease_s:g} s")
+        net.start_control()
+        console.print(f"SPA on {net.spas[0].addr} (registry {net.registry_file}); "
+                      f"{len(topo.switches())} agents; {len(topo.pods())} pods announcing")
+        took = net.wait_announced(timeout=60)
+        console.print(f"every pod's announcements accepted (SPA: valid) "
+                      f"{time.monotonic() - t0:.2f}s after the control plane started")
+        with FibReader.for_net(net) as reader:
+            wait_converged(reader, expected_fibs(topo), timeout=60)
+        console.print(f"every FIB equals SPF over the topology {time.monotonic() - t0:.2f}s "
+                      f"after the control plane started ({took:.2f}s of it announcing)")
         return net, conns
     except BaseException:
         for c in conns.values():

@@ -1,7 +1,8 @@
-"""Figure 2 on BMv2 in Mininet: calls by name, end to end.
+"""Figure 2 on BMv2 in Mininet with static FIBs: the data path of calls by
+name, end to end, with no control plane at all.
 
-Until the routing agents exist, the test writes every switch's FIB itself,
-computed from topologies/fig2.yaml with networkx (controller.static).
+The test writes every switch's FIB itself, computed from topologies/fig2.yaml
+with networkx (controller.tools.static); the pods announce nothing.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def fig2(tmp_path_factory):
         net.start()
         conns = program_static(net)
         for pod in topo.pods():
-            net.start_pod(pod)
+            net.start_pod(pod, announce=False)
         yield net, conns
     finally:
         for c in conns.values():

@@ -35,10 +35,8 @@ def net(tmp_path_factory):
     n = DmscNet(topo, tmp_path_factory.mktemp("fig2-agents"))
     try:
         n.start()
-        n.start_agents()
-        n.accept_pod_prefixes()
-        for pod in topo.pods():
-            n.start_pod(pod)
+        n.start_control()              # SPA, agents, pods announcing
+        n.wait_announced(timeout=30)
         with FibReader.for_net(n) as reader:
             wait_converged(reader, expected_fibs(topo), timeout=30)
         yield n
@@ -120,21 +118,21 @@ def test_agent_restart_leaves_no_stale_entry_and_traffic_keeps_flowing(net, read
     t_kill = time.monotonic()
     net.stop_agent("sg1", kill=True)
     try:
-        # While sg1's agent is gone, /C/2 is withdrawn elsewhere and a bogus
-        # entry appears in sg1's FIB: the restarted agent must remove both.
-        with net.admin("sg2") as c:
-            c.withdraw_prefix("/C/2")
+        # While sg1's agent is gone, pod2 leaves (withdrawing /C/2 and /C) and a
+        # bogus entry appears in sg1's FIB: the restarted agent must remove all three.
+        net.stop_pod("pod2")
         with SwitchConnection("sg1", net.switch("sg1").grpc_addr, net.switch("sg1").device_id,
-                    election_id=(0, 95)).connect() as w:
+                              election_id=(0, 95)).connect() as w:
             w.fetch_p4info()
             w.insert([Fib(w).entry(*names.prefix_key("/bogus"),
                                    Route.via([NextHop(2, "02:00:00:00:0b:03")]))])
         assert names.prefix_key("/bogus") in reader.read("sg1")
         net.start_agent("sg1")
         net.wait_agents_ready()
-        net.accept_pod_prefixes(["sg1"])         # what pod1's announcements will redo
-        without_c2 = {p: pods for p, pods in served_prefixes(topo).items() if p != "/C/2"}
-        wait_converged(reader, expected_fibs(topo, prefixes=without_c2), timeout=15)
+        # pod1 re-announces within a third of its lease: the new agent takes it back
+        without_c = {p: pods for p, pods in served_prefixes(topo).items()
+                     if not p.startswith("/C")}
+        wait_converged(reader, expected_fibs(topo, prefixes=without_c), timeout=15)
         window_s = time.monotonic() - t_kill
         assert load.poll() is None, "the load ended before the restart did: make it longer"
         out, _ = load.communicate(timeout=60)
@@ -148,8 +146,9 @@ def test_agent_restart_leaves_no_stale_entry_and_traffic_keeps_flowing(net, read
         if load.poll() is None:
             load.kill()
             load.wait()
-        with net.admin("sg2") as c:
-            c.accept_prefix("/C/2", topo.port("sg2", "pod2"), topo.mac("pod2", 0))
+        if "pod2" not in net.pods:
+            net.start_pod("pod2")
+    net.wait_announced(["pod2"], timeout=15)
     wait_converged(reader, expected_fibs(topo), timeout=10)
 
 

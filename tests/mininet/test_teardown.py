@@ -19,10 +19,11 @@ def test_teardown_leaves_no_interfaces_or_processes(tmp_path):
     topo = Topology.load(FIG2)
     net = DmscNet(topo, tmp_path)
     net.start()
+    net.start_spa()
     net.start_agents()
     net.start_pod("pod1")
     pids = [net.switch(s).bmv2.pid for s in topo.switches()]
-    pids += [a.pid for a in net.agents.values()] + [net.pods["pod1"].pid]
+    pids += [a.pid for a in net.agents.values()] + [net.pods["pod1"].pid, net.spas[0].pid]
     net.stop()
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     assert not [s for s in topo.switches() if f" {s}-eth" in links]

@@ -1,6 +1,8 @@
 """The bounded load loop: counts, failures by status, outages, percentiles."""
 from __future__ import annotations
 
+import pytest
+
 from traffic.client import CallTimeout, RemoteError, Reply, load
 from traffic.wire import codec
 
@@ -69,3 +71,61 @@ def test_paced_at_the_interval():
     load(c, "/B/4", "echo", {}, count=5, interval=0.05, timeout=1,
          clock=clock, sleep=clock.sleep)
     assert abs(clock.now - 100.0 - 5 * 0.05) < 1e-9   # 10 ms calls, slept up to 50 ms each
+
+
+class FakeLink:
+    """Records what the client sends and replays scripted frames."""
+
+    def __init__(self, replies=()):
+        self.sent, self.replies = [], list(replies)
+
+    def send(self, frame):
+        self.sent.append(frame)
+
+    def recv(self, timeout):
+        return self.replies.pop(0) if self.replies else None
+
+    def close(self):
+        pass
+
+
+def make_client(replies=()):
+    from traffic.client import Client
+    c = Client.__new__(Client)
+    c.name, c.mac, c.gateway_mac, c.timeout = "/A/1", "02:00:01:00:00:01", codec.BROADCAST, 0.2
+    c.link, c._next_id, c._early = FakeLink(replies), 5, {}
+    return c
+
+
+def test_a_request_too_large_for_one_frame_is_refused_before_sending():
+    from traffic.client import PayloadTooLarge
+    c = make_client()
+    with pytest.raises(PayloadTooLarge, match="does not fit in one 1514-byte frame"):
+        c.call("/B/4", "echo", {"x": "y" * 1500})
+    assert c.link.sent == []
+
+
+def test_the_request_is_the_wire_format_and_the_reply_is_matched_by_id():
+    from traffic.wire import defs, layers
+    c = make_client()
+    req = layers.parse(bytes(layers.request("/B/4", "/A/1", "echo", {"k": 1}, msg_id=5)))
+    other = bytes(layers.response(layers.parse(bytes(layers.request("/B/4", "/A/1", "echo", {}, msg_id=4))),
+                                  "/B/4", {"late": True}))
+    mine = bytes(layers.response(req, "/B/4", {"k": 1}))
+    c.link.replies = [other, mine]
+    r = c.call("/B/4", "echo", {"k": 1})
+    sent = layers.parse(c.link.sent[0])
+    assert sent.type == defs.TYPE_REQUEST and sent.msg_id == 5 and sent.dst_name == "/B/4"
+    assert r.result == {"k": 1} and r.responder == "/B/4"
+    assert 4 in c._early                                   # the other reply is kept, not lost
+
+
+def test_an_error_frame_raises_its_status_and_sender():
+    from traffic.client import RemoteError
+    from traffic.wire import layers, names
+    c = make_client()
+    req = layers.parse(bytes(layers.request("/B/4", "/A/1", "echo", {}, msg_id=5)))
+    c.link.replies = [bytes(layers.error(req, names.switch_name("sg1"), codec.STATUS_NO_ROUTE, "no route"))]
+    with pytest.raises(RemoteError) as exc:
+        c.call("/B/4", "echo", {})
+    assert exc.value.status_name == "no_route" and exc.value.responder == names.switch_name("sg1")

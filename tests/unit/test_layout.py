@@ -3,7 +3,9 @@
 Imports run one way (README, "Layout"):
 
     traffic.wire  <-  topology model  <-  control plane  <-  emulation  <-  tools
-                  <-  pods (traffic.pod, traffic.client)
+                  <-  pods (traffic.pod, client, identity, announce)
+
+The emulation may use traffic.identity (it makes the pods' keys).
 
 Every import statement counts, function-local ones included.
 """
@@ -17,7 +19,7 @@ from tests.conftest import ROOT
 
 WIRE = "traffic.wire"
 MODEL = ("topologies.topo", "topologies.generate", "topologies.expected")
-PODS = ("traffic.pod", "traffic.client")
+PODS = ("traffic.pod", "traffic.client", "traffic.identity", "traffic.announce")
 EMU = "topologies.emu"
 TOOLS = "controller.tools"
 
@@ -28,7 +30,7 @@ ALLOWED = {
     "model": (WIRE + ".names", WIRE + ".defs", *MODEL),
     "pods": (WIRE, *PODS),
     "control": (WIRE, *MODEL, "controller"),
-    "emulation": (WIRE, *MODEL, "controller", EMU),
+    "emulation": (WIRE, *MODEL, "controller", EMU, "traffic.identity"),
     "tools": (WIRE, *MODEL, *PODS, "controller", EMU, "topologies"),
 }
 NOT_EVEN_IF_PREFIX = {"control": (TOOLS,), "emulation": (TOOLS,)}

@@ -7,8 +7,10 @@ off on every interface so that the only frames on the wire are the ones the
 testbed sends. Link bandwidth uses htb (TCLink); delay/jitter/loss are applied
 only when netem exists, otherwise skipped with a warning.
 
-On top of Mininet the network runs apps (topologies/emu/apps/): one agent per
-switch, one pod process per pod. Every app started here is stopped here, in
+On top of Mininet the network runs apps (topologies/emu/apps/), started in
+this order by :meth:`DmscNet.start_control` (or one by one): the SPA, one
+agent per switch (SGs ask the SPA), one pod process per pod (each announces
+its prefixes, signed with its own key). Every app started here is stopped here, in
 reverse order of starting, even when a step fails; then Mininet stops the
 switches and removes links and hosts. Failure injection is ``net.failures``
 (topologies/emu/failures.py).
@@ -28,11 +30,13 @@ from topologies.emu.apps.agent import AgentApp, agent_timers
 from topologies.emu.apps.base import App, AppError, stop_all
 from topologies.emu.apps.bmv2 import BMv2Switch
 from topologies.emu.apps.pod import PodApp
+from topologies.emu.apps.spa import SpaApp, registry_for
 from topologies.emu.failures import Failures
 from topologies.emu.linkcaps import netem_available
 from topologies.emu.process import REPO_ROOT, die_with_parent, py_env
 from topologies.expected import served_prefixes
 from topologies.topo import Topology
+from traffic.identity import Identity
 
 log = logging.getLogger("dmsc.net")
 
@@ -50,7 +54,7 @@ class DmscNet:
     """Bring up a topology: ``with DmscNet(topo, run_dir) as net: ...``."""
 
     def __init__(self, topo: Topology, run_dir, *, log_level: str | None = "warn",
-                 pcap: bool = False, hello_ms: int | None = None):
+                 pcap: bool = False, hello_ms: int | None = None, lease_s: float = 6.0):
         self.topo = topo
         self.run_dir = Path(run_dir)
         self.log_level = log_level
@@ -62,6 +66,11 @@ class DmscNet:
         self.key_file = self.run_dir / "domain.key"
         self.warnings: list[str] = []
         self.hello_ms, self.dead_ms = agent_timers(len(topo.switches()), hello_ms)
+        self.lease_s = lease_s
+        self.spas: list[SpaApp] = []
+        self.identities: dict[str, Identity] = {}
+        self.key_files: dict[str, Path] = {}
+        self.registry_file: Path | None = None
         self.failures = Failures(self)
 
     # -- lifecycle ----------------------------------------------------------
@@ -193,10 +202,13 @@ class DmscNet:
         if old is not None and old.alive():
             raise NetError(f"agent {name} is already running (pid {old.pid})")
         sw = self.switch(name)
+        args = [f"--lease-s={self.lease_s}"]
+        for spa in self.spas:
+            args += ["--spa", spa.addr]
         app = AgentApp(name, topo_file=self.topo.source, grpc_addr=sw.grpc_addr,
                        device_id=sw.device_id, key_file=self.key_file,
                        log_dir=self.run_dir / "agents", hello_ms=self.hello_ms,
-                       dead_ms=self.dead_ms, extra_args=extra_args,
+                       dead_ms=self.dead_ms, extra_args=[*args, *extra_args],
                        admin_addr=old.admin_addr if old else None)
         if old is not None:
             self._forget(old)
@@ -230,7 +242,9 @@ class DmscNet:
     def write_state(self) -> Path:
         """run_dir/network.json: where every switch and agent can be reached."""
         state = {"topology": self.topo.source, "hello_ms": self.hello_ms,
-                 "dead_ms": self.dead_ms, "switches": {}}
+                 "dead_ms": self.dead_ms, "spa": [s.addr for s in self.spas],
+                 "registry": str(self.registry_file) if self.registry_file else None,
+                 "switches": {}}
         for name in self.topo.switches():
             sw = self.switch(name)
             agent = self.agents.get(name)
@@ -240,11 +254,11 @@ class DmscNet:
         path.write_text(json.dumps(state, indent=2))
         return path
 
-    def accept_pod_prefixes(self, sgs=None) -> None:
-        """Accept, on each SG (or those in ``sgs``), what its pods serve
-        (instances and service prefixes) through the agents' narrow admin entry
-        point. Accepted prefixes are the agent's soft state: after an agent
-        restart they are accepted again (as pods re-announce)."""
+    def override_pod_prefixes(self, sgs=None) -> None:
+        """Operator override: accept, on each SG (or those in ``sgs``), what its
+        pods serve, without the SPA (the agents log each as an operator
+        override). For measuring routing alone; the pods' announcements are
+        the real path."""
         for prefix, pods in sorted(served_prefixes(self.topo).items()):
             for pod in sorted(pods):
                 sg = self.topo.gateway(pod)
@@ -253,11 +267,124 @@ class DmscNet:
                 with self.admin(sg) as c:
                     c.accept_prefix(prefix, self.topo.port(sg, pod), self.topo.mac(pod, 0))
 
+    def apply_overrides(self) -> None:
+        """The topology file's ``operator_overrides``."""
+        for o in self.topo.overrides:
+            with self.admin(o["sg"]) as c:
+                c.accept_prefix(o["prefix"], self.topo.port(o["sg"], o["pod"]),
+                                self.topo.mac(o["pod"], 0))
+
+    # -- identities and the SPA ----------------------------------------------------
+    def prepare_identities(self) -> None:
+        """Every pod's key: the file the topology names, or one made for this run
+        (run_dir/keys/<pod>.pem); and the registry: the file the topology names,
+        or the one its instances imply (run_dir/registry.yaml)."""
+        keys_dir = self.run_dir / "keys"
+        for pod in self.topo.pods():
+            named = self.topo.graph.nodes[pod].get("key")
+            if named:
+                path = self.topo.relative(named)
+                ident = Identity.load(path)
+            else:
+                ident = Identity.generate()
+                path = ident.save(keys_dir / f"{pod}.pem")
+            self.identities[pod], self.key_files[pod] = ident, path
+        if self.topo.registry:
+            self.registry_file = self.topo.relative(self.topo.registry)
+        else:
+            reg = registry_for(self.topo, {p: i.public_raw for p, i in self.identities.items()})
+            self.registry_file = self.run_dir / "registry.yaml"
+            self.registry_file.write_text(
+                "# generated from the topology: each service authorized to the pods serving it\n"
+                + reg.dump())
+
+    def start_spa(self, name: str = "spa", wait: bool = True) -> SpaApp:
+        if self.registry_file is None:
+            self.prepare_identities()
+        app = SpaApp(name, registry_file=self.registry_file, log_dir=self.run_dir / "spa")
+        self.spas.append(app)
+        self._started(app.start())
+        if wait:
+            try:
+                app.ready()
+            except AppError as exc:
+                raise NetError(str(exc)) from None
+        return app
+
+    def stop_spa(self, name: str = "spa", kill: bool = False) -> None:
+        """Stop one SPA (it stays in the agents' address list: a restart with
+        :meth:`restart_spa` comes back on the same address)."""
+        for app in self.spas:
+            if app.name == name:
+                app.kill() if kill else app.stop()
+
+    def restart_spa(self, name: str = "spa") -> SpaApp:
+        for app in self.spas:
+            if app.name == name:
+                self._forget(app)
+                self._started(app.start())
+                app.ready()
+                return app
+        raise NetError(f"no SPA {name}")
+
+    def spa(self, name: str = "spa"):
+        """A client of one SPA (for tests and the CLI)."""
+        for app in self.spas:
+            if app.name == name:
+                return app.client()
+        raise NetError(f"no SPA {name}")
+
+    def start_control(self, pods: bool = True, wait: bool = True) -> None:
+        """SPA, agents, overrides, pods: the network's control plane in order."""
+        self.start_spa()
+        self.start_agents(wait=wait)
+        self.apply_overrides()
+        if pods:
+            for pod in self.topo.pods():
+                self.start_pod(pod)
+
+    def announcements(self, pod: str) -> dict:
+        """The pod's view of its announcements (its status file), {} before it wrote one."""
+        path = self.run_dir / "pods" / f"{pod}.status.json"
+        try:
+            return json.loads(path.read_text())["prefixes"]
+        except (OSError, ValueError, KeyError):
+            return {}
+
+    def wait_announced(self, pods=None, timeout: float = 20.0) -> float:
+        """Poll until every prefix of these pods (default: all) is accepted by
+        its SG; returns the seconds it took. NetError names what is not."""
+        pods = list(pods or self.pods)
+        t0 = time.monotonic()
+        while True:
+            bad = {}
+            for p in pods:
+                st = self.announcements(p)
+                waiting = {k: v.get("state") for k, v in st.items() if v.get("state") != "accepted"}
+                if not st or waiting:
+                    bad[p] = waiting or "no status yet"
+            if not bad:
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout:
+                raise NetError(f"announcements not accepted after {timeout}s: {bad}")
+            time.sleep(0.05)
+
     # -- pods -----------------------------------------------------------------
-    def start_pod(self, pod: str, extra_args=()) -> PodApp:
+    def start_pod(self, pod: str, extra_args=(), announce: bool = True) -> PodApp:
+        """The pod process; with ``announce`` it announces its prefixes with its key."""
         t = self.topo
+        status = self.run_dir / "pods" / f"{pod}.status.json"
+        status.parent.mkdir(parents=True, exist_ok=True)
+        status.unlink(missing_ok=True)
+        sg = t.gateway(pod)
+        args = ["--gateway-mac", t.mac(sg, t.port(sg, pod))]
+        if announce:
+            if pod not in self.key_files:
+                self.prepare_identities()
+            args += ["--key", str(self.key_files[pod]), "--status-file", str(status)]
         app = PodApp(pod, self.host(pod), iface=t.intf_name(pod, 0), mac=t.mac(pod, 0),
-                     instances=t.instances(pod), log_dir=self.run_dir, extra_args=extra_args)
+                     instances=t.instances(pod), log_dir=self.run_dir / "pods",
+                     extra_args=[*args, *extra_args])
         old = self.pods.get(pod)
         if old is not None:
             self._forget(old)

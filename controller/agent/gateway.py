@@ -1,0 +1,311 @@
+"""An SG's gateway duties: pods' announcements in (type 1), the SPA asked (type 3).
+
+The only way a service prefix enters an SG's LSA:
+
+    pod --announce frame--> packet-in (reason announce) --> Gateway.on_frame
+        --> worker thread: SPA Check --> valid: Router.accept_prefix + ack
+                                     --> anything else: counted, logged, nack
+
+The SPA is asked from a worker thread, never from the protocol loop, so
+hellos and LSAs never wait for it. What an SG holds is soft state with a lease:
+a pod re-announces before its lease runs out; an expired lease, a withdrawal
+(signed, from the port that holds the prefix) or a revocation (the SPA's
+verdict on what the SG holds, asked again every ``recheck_s``) withdraws the
+prefix from the LSA and so from every FIB.
+
+With no SPA answering the SG fails closed: a new announcement waits (pending,
+retried with back-off, logged) and is accepted once an SPA says valid; what it
+holds it keeps, and a re-announcement of a held prefix from the same port with
+the same key renews the lease (its signature cannot be checked then: the
+port is the evidence). Several SPA addresses: the client moves to the next.
+A withdrawal with no SPA answering is honoured on the same evidence (removing
+a route cannot hijack anything).
+
+Everything refused is counted in the agent's counters under
+``announce_refused_<reason>`` (SPA reasons, and ``malformed_*``,
+``held_elsewhere``, ``not_held``, ``no_spa``) and logged.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+from controller.spa.client import SpaClient, SpaUnavailable
+from controller.spa.validate import Verdict
+from traffic.wire import codec, defs, names
+from traffic.wire.announce import Announcement, BadAnnouncement, answer
+
+log = logging.getLogger("dmsc.gateway")
+
+DEFAULT_LEASE_S = 6.0
+RECHECK_S = 1.0
+RETRY_MIN_S, RETRY_MAX_S = 0.1, 2.0
+OPERATOR = "operator"          # key id of a prefix accepted by operator override
+
+
+@dataclass
+class Held:
+    prefix: str
+    port: int
+    mac: str
+    key_id: str
+    src_name: str
+    expires: float            # monotonic; inf for an operator override
+    accepted_at: float
+    verdict_ms: float = 0.0   # the SPA's round trip when it was accepted
+
+
+@dataclass
+class Job:
+    ann: Announcement
+    port: int
+    mac: str
+    received: float
+
+
+class Gateway:
+    def __init__(self, agent, spa: SpaClient | None, *, lease_s: float = DEFAULT_LEASE_S,
+                 recheck_s: float = RECHECK_S, clock=time.monotonic):
+        self.agent = agent
+        self.spa = spa
+        self.lease_s = lease_s
+        self.recheck_s = recheck_s
+        self.clock = clock
+        self.held: dict[str, Held] = {}
+        self.pending: dict[tuple[int, str], Job] = {}
+        self.jobs: queue.Queue[Job] = queue.Queue()
+        self.counters = agent.counters
+        self._retry_gap = RETRY_MIN_S
+        self._retry_at = 0.0
+        self._next_recheck = 0.0
+        self._spa_down_since: float | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def me(self) -> str:
+        return names.switch_name(self.agent.name)
+
+    # -- from the protocol loop ----------------------------------------------
+    def on_frame(self, port: int, raw: bytes) -> None:
+        """An announce/withdraw punted from a pod port: checked for form here
+        (cheap), queued for the SPA."""
+        try:
+            f = codec.decode(raw)
+            ann = Announcement.from_frame(f)
+        except BadAnnouncement as exc:
+            self._refuse_malformed(port, raw, exc.reason, str(exc))
+            return
+        except ValueError as exc:
+            self._refuse_malformed(port, raw, "frame", str(exc))
+            return
+        self.counters[f"{ann.kind}_received"] += 1
+        self.jobs.put(Job(ann, port, f.eth_src, self.clock()))
+
+    def _refuse_malformed(self, port, raw, reason, text) -> None:
+        self.counters[f"announce_refused_malformed_{reason}"] += 1
+        log.warning("malformed announcement on port %d (%d bytes): %s", port, len(raw), text)
+
+    def expire(self, now: float) -> None:
+        """Leases that ran out (called by the protocol loop under the agent's lock)."""
+        for prefix, h in list(self.held.items()):
+            if now > h.expires:
+                self._withdraw(h, now, "lease expired")
+                self.counters["lease_expired"] += 1
+
+    # -- the worker ----------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="gateway", daemon=True)
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        if self._thread is not None:
+            self.jobs.put(None)
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        stop = self.agent.stop_event
+        while not stop.is_set():
+            try:
+                job = self.jobs.get(timeout=0.05)
+            except queue.Empty:
+                job = None
+            if stop.is_set():
+                return
+            try:
+                if job is not None:
+                    self.handle(job)
+                now = self.clock()
+                if self.pending and now >= self._retry_at:
+                    self._retry_pending(now)
+                if now >= self._next_recheck:
+                    self._next_recheck = now + self.recheck_s
+                    self.recheck()
+            except Exception:     # a gateway bug must not end the agent: log it, count it
+                self.counters["gateway_errors"] += 1
+                log.exception("gateway: unexpected error")
+
+    def handle(self, job: Job) -> None:
+        """One announcement or withdrawal: ask the SPA, act on its verdict."""
+        if self.spa is None:
+            self._answer(job, ok=False, body={"state": "invalid", "reason": "no_spa",
+                                              "text": f"{self.agent.name} has no SPA configured"})
+            self.counters["announce_refused_no_spa"] += 1
+            return
+        t0 = self.clock()
+        try:
+            verdict = self.spa.check(job.ann, self.agent.name, job.port)
+        except SpaUnavailable as exc:
+            self._spa_unavailable(job, exc)
+            return
+        self._spa_back()
+        self.apply(job, verdict, (self.clock() - t0) * 1000)
+
+    def apply(self, job: Job, verdict: Verdict, spa_ms: float = 0.0) -> None:
+        ann, now = job.ann, self.clock()
+        with self.agent.lock:
+            h = self.held.get(ann.prefix)
+            if ann.msg_type == defs.TYPE_WITHDRAW:
+                if not verdict.valid:
+                    return self._refuse(job, verdict.state, verdict.reason, verdict.text)
+                if h is None or h.port != job.port or h.key_id != ann.key_id:
+                    return self._refuse(job, "invalid", "not_held",
+                                        f"{ann.prefix} is not held for this key on port {job.port}")
+                self._withdraw(h, now, "withdrawn by its pod")
+                self.counters["withdraw_accepted"] += 1
+                self._answer(job, ok=True, body={"withdrawn": ann.prefix})
+                return
+            if not verdict.valid:
+                return self._refuse(job, verdict.state, verdict.reason, verdict.text)
+            if h is not None and h.port != job.port:
+                return self._refuse(job, "invalid", "held_elsewhere",
+                                    f"{ann.prefix} is held for port {h.port} of {self.agent.name}")
+            if h is None:
+                try:
+                    self.agent.router.accept_prefix(ann.prefix, job.port, job.mac, now)
+                except (ValueError, names.InvalidName) as exc:
+                    return self._refuse(job, "invalid", "bad_port", str(exc))
+                self.held[ann.prefix] = Held(ann.prefix, job.port, job.mac, ann.key_id,
+                                             ann.src_name, now + self.lease_s, now, spa_ms)
+                self.counters["announce_accepted"] += 1
+                log.info("accepted %s from port %d (key %s): SPA %s in %.1f ms, %.1f ms after "
+                         "it arrived", ann.prefix, job.port, ann.key_id, verdict.reason, spa_ms,
+                         (now - job.received) * 1000)
+            else:
+                h.expires, h.key_id, h.mac = now + self.lease_s, ann.key_id, job.mac
+                self.counters["announce_renewed"] += 1
+            self._answer(job, ok=True, body={"lease_s": self.lease_s, "state": verdict.state})
+        self.agent.wake()
+
+    def _refuse(self, job: Job, state: str, reason: str, text: str) -> None:
+        self.counters[f"announce_refused_{reason}"] += 1
+        log.warning("refused %s of %s from port %d (key %s): %s %s: %s", job.ann.kind,
+                    job.ann.prefix, job.port, job.ann.key_id, state, reason, text)
+        self._answer(job, ok=False, body={"state": state, "reason": reason, "text": text})
+
+    def _answer(self, job: Job, *, ok: bool, body: dict) -> None:
+        sw = self.agent.sw
+        if sw is None:
+            return
+        port_mac = self.agent.router.ports[job.port].mac if job.port in self.agent.router.ports \
+            else codec.BROADCAST
+        try:
+            frame = answer(job.ann, self.me, ok=ok, body=body, eth_src=port_mac, eth_dst=job.mac)
+        except names.InvalidName:
+            self.counters["announce_answer_unroutable"] += 1
+            return
+        sw.packet_out(frame, egress_port=job.port)
+
+    def _withdraw(self, h: Held, now: float, why: str) -> None:
+        self.held.pop(h.prefix, None)
+        self.agent.router.withdraw_prefix(h.prefix, now)
+        log.info("withdrew %s (port %d): %s", h.prefix, h.port, why)
+        self.agent.wake()
+
+    # -- the SPA down, and back ----------------------------------------------------
+    def _spa_unavailable(self, job: Job, exc) -> None:
+        self.counters["spa_unavailable"] += 1
+        now = self.clock()
+        if self._spa_down_since is None:
+            self._spa_down_since = now
+            log.warning("SPA unreachable (%s): failing closed; new announcements wait, "
+                        "held prefixes are kept", exc)
+        ann = job.ann
+        with self.agent.lock:
+            h = self.held.get(ann.prefix)
+            same = h is not None and h.port == job.port and h.key_id == ann.key_id
+            if same and ann.msg_type == defs.TYPE_ANNOUNCE:
+                h.expires = now + self.lease_s
+                self.counters["announce_renewed_without_spa"] += 1
+                self._answer(job, ok=True, body={"lease_s": self.lease_s, "state": "kept",
+                                                 "text": "renewed while no SPA answers"})
+                return
+            if same and ann.msg_type == defs.TYPE_WITHDRAW:
+                self._withdraw(h, now, "withdrawn by its pod (no SPA answering)")
+                self.counters["withdraw_accepted_without_spa"] += 1
+                self._answer(job, ok=True, body={"withdrawn": ann.prefix})
+                return
+        if ann.msg_type == defs.TYPE_ANNOUNCE:
+            self.pending[(job.port, ann.prefix)] = job
+            self.counters["announce_pending"] += 1
+            log.warning("SPA unreachable: %s from port %d waits (%d pending, retry in %.1f s)",
+                        ann.prefix, job.port, len(self.pending), self._retry_gap)
+            self._retry_at = now + self._retry_gap
+            self._retry_gap = min(self._retry_gap * 2, RETRY_MAX_S)
+
+    def _spa_back(self) -> None:
+        if self._spa_down_since is not None:
+            log.warning("SPA answers again at %s after %.1f s", self.spa.addr,
+                        self.clock() - self._spa_down_since)
+            self._spa_down_since = None
+        self._retry_gap = RETRY_MIN_S
+
+    def _retry_pending(self, now: float) -> None:
+        jobs, self.pending = list(self.pending.values()), {}
+        for job in jobs:
+            self.handle(job)          # back into pending if the SPA is still away
+
+    def recheck(self) -> None:
+        """Ask the SPA about everything held (revocations); withdraw what it no
+        longer calls valid. Nothing changes while no SPA answers."""
+        if self.spa is None:
+            return
+        with self.agent.lock:
+            held = [h for h in self.held.values() if h.key_id != OPERATOR]
+        if not held:
+            return
+        try:
+            verdicts = self.spa.revalidate(self.agent.name, [(h.prefix, h.key_id) for h in held])
+        except SpaUnavailable:
+            self.counters["spa_unavailable"] += 1
+            return
+        self._spa_back()
+        now = self.clock()
+        for h, v in zip(held, verdicts):
+            if v.valid:
+                continue
+            with self.agent.lock:
+                if self.held.get(h.prefix) is not h:
+                    continue
+                self._withdraw(h, now, f"SPA now says {v.state} {v.reason}: {v.text}")
+                self.counters["withdrawn_revoked"] += 1
+            ann = Announcement(defs.TYPE_ANNOUNCE, h.prefix, h.key_id, 0, b"", b"", h.src_name)
+            self._answer(Job(ann, h.port, h.mac, now), ok=False,
+                         body={"state": v.state, "reason": v.reason, "text": v.text})
+
+    # -- operator override -------------------------------------------------------------
+    def override(self, prefix: str, port: int, mac: str) -> None:
+        """Accept without the SPA (admin AcceptPrefix): named as an operator
+        override in the log and the counters. Call under the agent's lock."""
+        now = self.clock()
+        self.agent.router.accept_prefix(prefix, port, mac, now)
+        prefix = names.normalize(prefix)
+        self.held[prefix] = Held(prefix, port, mac, OPERATOR, prefix, float("inf"), now)
+        self.counters["operator_override"] += 1
+        log.warning("operator override: %s accepted on port %d without the SPA", prefix, port)
+
+    def state(self) -> list[Held]:
+        with self.agent.lock:
+            return sorted(self.held.values(), key=lambda h: h.prefix)
