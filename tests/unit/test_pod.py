@@ -63,3 +63,42 @@ def test_probe_is_answered_with_its_records():
     r = reply(pod(), layers.probe("/B/4", names.switch_name("sg1"), msg_id=8, records=[rec]))
     assert r.type == defs.TYPE_PROBE_REPLY and r.dst_name == names.switch_name("sg1")
     assert [x.switch_id for x in layers.records_from_tlv(r.tlv(codec.TLV_PROBE_RECORDS))] == [3]
+
+
+def test_announcer_announces_every_prefix_retries_and_renews(tmp_path):
+    import json as _json
+    from traffic.identity import Identity
+    from traffic.pod import RETRY_MIN_S, Announcer
+    from traffic.wire import codec
+    from traffic.wire.announce import Announcement, answer
+    now = [10.0]
+    ident = Identity.generate()
+    a = Announcer(ident, ["/A/1", "/B/1"], mac="02:00:01:00:00:01", gateway_mac="02:00:00:00:01:01",
+                  status_file=tmp_path / "st.json", clock=lambda: now[0])
+    sent = [Announcement.from_frame(codec.decode(f)) for f in a.due(now[0])]
+    assert sorted(x.prefix for x in sent) == ["/A", "/A/1", "/B", "/B/1"]
+    assert {x.prefix: x.src_name for x in sent}["/B"] == "/B/1"
+    assert all(x.key_id == ident.key_id for x in sent)
+    assert a.due(now[0] + RETRY_MIN_S / 2) == []                 # not yet
+    now[0] += RETRY_MIN_S
+    again = [Announcement.from_frame(codec.decode(f)) for f in a.due(now[0])]
+    assert len(again) == 4 and {x.nonce for x in again}.isdisjoint({x.nonce for x in sent})
+    # the SG acks /A/1 (lease 6 s) and refuses /B
+    by = {x.prefix: x for x in again}
+    ack = answer(by["/A/1"], "/dmsc/sw/sg1", ok=True, body={"lease_s": 6.0},
+                 eth_src="02:00:00:00:01:01", eth_dst="02:00:01:00:00:01")
+    nack = answer(by["/B"], "/dmsc/sw/sg1", ok=False,
+                  body={"state": "invalid", "reason": "key_not_authorized", "text": "no"},
+                  eth_src="02:00:00:00:01:01", eth_dst="02:00:01:00:00:01")
+    assert a.on_answer(layers.parse(ack)) and a.on_answer(layers.parse(nack))
+    status = _json.loads((tmp_path / "st.json").read_text())["prefixes"]
+    assert status["/A/1"]["state"] == "accepted" and status["/B"]["reason"] == "key_not_authorized"
+    now[0] += 1.0
+    assert "/A/1" not in {Announcement.from_frame(codec.decode(f)).prefix for f in a.due(now[0])}
+    now[0] += 1.5                                                 # 2.5 s after the ack: > 6/3
+    assert "/A/1" in {Announcement.from_frame(codec.decode(f)).prefix for f in a.due(now[0])}
+    stale = answer(by["/A"], "/dmsc/sw/sg1", ok=True, body={"lease_s": 6.0},
+                   eth_src="02:00:00:00:01:01", eth_dst="02:00:01:00:00:01")
+    assert not a.on_answer(layers.parse(stale))                 # an answer to an old msg_id
+    withdrawals = [Announcement.from_frame(codec.decode(f)) for f in a.withdrawals()]
+    assert [(w.prefix, w.kind) for w in withdrawals] == [("/A/1", "withdraw")]

@@ -1,0 +1,197 @@
+"""An SG's gateway duties against a scripted SPA and a recording switch: what
+enters the LSA, what is refused and counted, fail-closed, leases, revocation."""
+from __future__ import annotations
+
+import collections
+import threading
+
+import pytest
+
+from controller.agent.gateway import Gateway, Job
+from controller.routing.router import Config, Port, Router
+from controller.spa.client import SpaUnavailable
+from controller.spa.validate import INVALID, NOT_FOUND, VALID, Verdict
+from traffic.identity import Identity
+from traffic.wire import codec, defs
+
+POD = Identity.generate()
+POD_MAC = "02:00:01:00:00:04"
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+class RecordingSwitch:
+    def __init__(self):
+        self.out = []
+
+    def packet_out(self, frame, egress_port=0, flags=0):
+        self.out.append((codec.decode(frame), egress_port))
+
+
+class FakeAgent:
+    def __init__(self):
+        self.name = "sg4"
+        self.lock = threading.RLock()
+        self.counters = collections.Counter()
+        self.router = Router("sg4", 4, "sg", {1: Port("pod", "02:00:00:00:04:01"),
+                                              2: Port("core", "02:00:00:00:04:02")},
+                             b"k", Config())
+        self.sw = RecordingSwitch()
+        self.stop_event = threading.Event()
+        self.woken = 0
+
+    def wake(self):
+        self.woken += 1
+
+
+class ScriptedSpa:
+    """Answers from a list of Verdicts or exceptions; records what it was asked."""
+
+    def __init__(self, answers=(), revalidate=()):
+        self.answers, self.reval = list(answers), list(revalidate)
+        self.asked = []
+        self.addr = "127.0.0.1:1"
+
+    def check(self, ann, sg, port):
+        self.asked.append((ann.prefix, sg, port))
+        a = self.answers.pop(0) if self.answers else Verdict(VALID, "ok")
+        if isinstance(a, Exception):
+            raise a
+        return a
+
+    def revalidate(self, sg, held):
+        a = self.reval.pop(0) if self.reval else [Verdict(VALID, "ok") for _ in held]
+        if isinstance(a, Exception):
+            raise a
+        return a
+
+
+def gateway(spa, lease_s=6.0):
+    clock = Clock()
+    agent = FakeAgent()
+    return Gateway(agent, spa, lease_s=lease_s, clock=clock), agent, clock
+
+
+def job(prefix="/B/4", withdraw=False, port=1):
+    ann = POD.announcement(prefix, withdraw=withdraw, src="/B/4", msg_id=9)
+    return Job(ann, port, POD_MAC, 100.0)
+
+
+def answers(agent):
+    return [(f.type, f.text(codec.TLV_PREFIX), port) for f, port in agent.sw.out]
+
+
+def test_valid_enters_the_lsa_and_is_acked_on_the_pod_port():
+    gw, agent, _ = gateway(ScriptedSpa())
+    gw.handle(job())
+    assert agent.router.local_prefixes == {"/B/4": (1, POD_MAC)}
+    assert answers(agent) == [(defs.TYPE_ANNOUNCE_ACK, "/B/4", 1)]
+    assert agent.counters["announce_accepted"] == 1 and agent.woken >= 1
+
+
+@pytest.mark.parametrize("verdict", [Verdict(INVALID, "key_not_authorized", "x"),
+                                     Verdict(NOT_FOUND, "not_covered", "x"),
+                                     Verdict(INVALID, "replay", "x")])
+def test_anything_but_valid_is_refused_counted_and_nacked(verdict):
+    gw, agent, _ = gateway(ScriptedSpa([verdict]))
+    gw.handle(job())
+    assert agent.router.local_prefixes == {}
+    (nack, _port), = agent.sw.out
+    assert nack.type == defs.TYPE_ANNOUNCE_NACK
+    assert int.from_bytes(nack.tlv(codec.TLV_STATUS)[:2], "big") == codec.STATUS_REFUSED
+    assert agent.counters[f"announce_refused_{verdict.reason}"] == 1
+
+
+def test_spa_down_fails_closed_then_accepts_when_it_is_back():
+    spa = ScriptedSpa([SpaUnavailable("down"), SpaUnavailable("down")])
+    gw, agent, clock = gateway(spa)
+    gw.handle(job())
+    assert agent.router.local_prefixes == {} and agent.sw.out == []   # no answer: it waits
+    assert list(gw.pending) == [(1, "/B/4")]
+    clock.now += 1.0
+    gw._retry_pending(clock.now)                  # still down: still pending
+    assert list(gw.pending) == [(1, "/B/4")] and agent.router.local_prefixes == {}
+    clock.now += 2.0
+    gw._retry_pending(clock.now)                  # back: accepted, acked
+    assert gw.pending == {} and "/B/4" in agent.router.local_prefixes
+    assert answers(agent) == [(defs.TYPE_ANNOUNCE_ACK, "/B/4", 1)]
+    assert agent.counters["spa_unavailable"] == 2
+
+
+def test_spa_down_keeps_and_renews_what_is_held():
+    spa = ScriptedSpa([Verdict(VALID, "ok"), SpaUnavailable("down")])
+    gw, agent, clock = gateway(spa, lease_s=6.0)
+    gw.handle(job())
+    clock.now += 5.0
+    gw.handle(job())                              # the renewal, with no SPA answering
+    assert agent.counters["announce_renewed_without_spa"] == 1
+    clock.now += 5.0                              # 10 s after acceptance, 5 after renewal
+    gw.expire(clock.now)
+    assert "/B/4" in agent.router.local_prefixes
+    spa.reval = [SpaUnavailable("down")]
+    gw.recheck()                                  # nothing is withdrawn for want of an answer
+    assert "/B/4" in agent.router.local_prefixes
+
+
+def test_an_expired_lease_withdraws_the_prefix():
+    gw, agent, clock = gateway(ScriptedSpa(), lease_s=6.0)
+    gw.handle(job())
+    clock.now += 6.5
+    gw.expire(clock.now)
+    assert agent.router.local_prefixes == {} and gw.held == {}
+    assert agent.counters["lease_expired"] == 1
+
+
+def test_revocation_found_by_recheck_withdraws_and_tells_the_pod():
+    spa = ScriptedSpa(revalidate=[[Verdict(NOT_FOUND, "not_covered", "revoked")]])
+    gw, agent, _ = gateway(spa)
+    gw.handle(job())
+    gw.recheck()
+    assert agent.router.local_prefixes == {} and agent.counters["withdrawn_revoked"] == 1
+    assert answers(agent)[-1] == (defs.TYPE_ANNOUNCE_NACK, "/B/4", 1)
+
+
+def test_withdrawal_only_from_the_holding_port_and_key():
+    gw, agent, _ = gateway(ScriptedSpa())
+    gw.handle(job())
+    gw.handle(job(withdraw=True, port=3))         # another port: refused
+    assert "/B/4" in agent.router.local_prefixes
+    assert agent.counters["announce_refused_not_held"] == 1
+    gw.handle(job(withdraw=True, port=1))
+    assert agent.router.local_prefixes == {} and agent.counters["withdraw_accepted"] == 1
+
+
+def test_a_prefix_held_for_one_port_is_refused_on_another():
+    gw, agent, _ = gateway(ScriptedSpa())
+    gw.handle(job(port=1))
+    gw.handle(job(port=3))
+    assert agent.router.local_prefixes["/B/4"][0] == 1
+    assert agent.counters["announce_refused_held_elsewhere"] == 1
+
+
+def test_no_spa_configured_refuses_everything():
+    gw, agent, _ = gateway(None)
+    gw.handle(job())
+    assert agent.router.local_prefixes == {} and agent.counters["announce_refused_no_spa"] == 1
+
+
+def test_malformed_announcements_are_counted_by_reason_and_never_queued():
+    gw, agent, _ = gateway(ScriptedSpa())
+    gw.on_frame(1, b"\x00" * 10)                                     # not even a frame
+    no_sig = codec.encode(defs.TYPE_ANNOUNCE, "/dmsc/sw", "/B/4",
+                          [(codec.TLV_PREFIX, b"/B/4")])            # missing TLVs
+    gw.on_frame(1, no_sig)
+    bad = POD.announcement("/B/4").encode(eth_src=POD_MAC).replace(b"/B/4", b"B//4", 1)
+    gw.on_frame(1, bad)                                               # a prefix that is no name
+    assert gw.jobs.empty()
+    assert agent.counters["announce_refused_malformed_frame"] == 1
+    assert agent.counters["announce_refused_malformed_missing_tlv"] == 1
+    assert agent.counters["announce_refused_malformed_bad_name"] == 1
+    gw.on_frame(1, POD.announcement("/B/4").encode(eth_src=POD_MAC))
+    assert gw.jobs.qsize() == 1 and gw.jobs.get().mac == POD_MAC
