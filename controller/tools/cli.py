@@ -5,6 +5,8 @@
     dmsc lsdb|rib|fib SWITCH  a running switch's LSDB / RIB (from its agent) / FIB
                               (read back over P4Runtime, keys shown as names)
     dmsc shell SWITCH         the p4runtime-shell command line for a running switch
+    dmsc spa show|allow|revoke|add-key   the running SPA's registry and verdict counters,
+                              authorizations added or revoked at run time
     dmsc topo FILE            a topology file as nodes, links and expected FIBs
     dmsc check                what this machine has and lacks for the testbed
 
@@ -28,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from controller.agent.admin import AdminClient, AdminError
+from controller.spa.client import SpaClient, SpaError
 from controller.switch.artifacts import REPO_ROOT as ROOT
 from controller.switch.p4rt import SwitchError
 from controller.switch.tables import Fib
@@ -38,6 +41,7 @@ from topologies.emu.linkcaps import netem_available
 from topologies.emu.net import DmscNet
 from topologies.generate import from_spec
 from topologies.topo import Topology, TopologyError
+from traffic.identity import Identity, IdentityError
 from traffic.wire import names
 
 console = Console()
@@ -143,6 +147,51 @@ def _agent_state(info):
         return c.state()
 
 
+def cmd_spa(args) -> int:
+    if args.action in ("allow", "revoke") and not args.prefix:
+        raise RuntimeError(f"spa {args.action} needs a prefix")
+    if args.action == "allow" and not args.keys:
+        raise RuntimeError("spa allow needs --keys (key names of the registry)")
+    if args.action == "add-key" and not (args.name and args.key_file):
+        raise RuntimeError("spa add-key needs --name and --key-file")
+    state = _load_net_state(args.run_dir)
+    if not state.get("spa"):
+        raise RuntimeError("this network runs without an SPA")
+    with SpaClient(state["spa"]) as spa:
+        if args.action == "allow":
+            spa.authorize(names.normalize(args.prefix), args.max_depth, args.keys)
+            console.print(f"authorized {args.prefix} (max depth {args.max_depth}) to "
+                          f"{', '.join(args.keys)}")
+        elif args.action == "revoke":
+            spa.revoke(names.normalize(args.prefix))
+            console.print(f"revoked {args.prefix}: SGs withdraw what it covered within "
+                          f"their recheck interval")
+        elif args.action == "add-key":
+            ident = Identity.load(args.key_file)
+            spa.add_key(args.name, ident.public_raw)
+            console.print(f"key {args.name} added ({ident.key_id})")
+        view = spa.show()
+    t = Table(title=f"SPA at {spa.addr}: authorizations (registry {view.source})")
+    for col in ("prefix", "max depth", "keys"):
+        t.add_column(col)
+    for a in view.authorizations:
+        t.add_row(a.prefix, str(a.max_depth), ", ".join(a.keys))
+    console.print(t)
+    k = Table(title="keys")
+    for col in ("name", "key id"):
+        k.add_column(col)
+    for e in view.keys:
+        k.add_row(e.name, e.key_id)
+    console.print(k)
+    c = Table(title="verdicts and refusals")
+    for col in ("counter", "count"):
+        c.add_column(col)
+    for name, v in sorted(view.counters.items()):
+        c.add_row(name, str(v))
+    console.print(c)
+    return 0
+
+
 def cmd_lsdb(args) -> int:
     _state, info = _switch_info(args)
     st = _agent_state(info)
@@ -224,22 +273,48 @@ def _bring_up(args, topo):
             return net, conns
         console.print(f"agents: hello {net.hello_ms} ms, dead interval {net.dead_ms} ms; "
                       f"leases {net.lease_s:g} s")
-        net.start_control()
+        net.start_spa()
+        net.start_agents()
+        net.apply_overrides()
         console.print(f"SPA on {net.spas[0].addr} (registry {net.registry_file}); "
-                      f"{len(topo.switches())} agents; {len(topo.pods())} pods announcing")
-        took = net.wait_announced(timeout=60)
-        console.print(f"every pod's announcements accepted (SPA: valid) "
-                      f"{time.monotonic() - t0:.2f}s after the control plane started")
+                      f"{len(topo.switches())} agents up in {time.monotonic() - t0:.1f}s")
+        t_pods = time.monotonic()
+        for pod in topo.pods():
+            net.start_pod(pod)
+        net.wait_announced(timeout=60)
         with FibReader.for_net(net) as reader:
             wait_converged(reader, expected_fibs(topo), timeout=60)
-        console.print(f"every FIB equals SPF over the topology {time.monotonic() - t0:.2f}s "
-                      f"after the control plane started ({took:.2f}s of it announcing)")
+        console.print(f"pods started; every announcement accepted and every FIB equal to SPF "
+                      f"over the topology {time.monotonic() - t_pods:.2f}s later")
+        net.t_pods = t_pods
         return net, conns
     except BaseException:
         for c in conns.values():
             c.close()
         net.stop()
         raise
+
+
+def announcement_paths(net, t0: float) -> Table:
+    """Each accepted prefix's way in: pod -> SG -> SPA verdict -> LSA -> FIBs,
+    in ms after ``t0`` (the agents' CLOCK_MONOTONIC is ours)."""
+    states = {}
+    for s in net.topo.switches():
+        with net.admin(s) as c:
+            states[s] = c.state()
+    fib_done = max(st.fib_written_at for st in states.values())
+    t = Table(title="announcements: pod -> SG -> SPA -> LSA -> every FIB "
+                    "(ms after the pods started)")
+    for col in ("pod", "prefix", "SG (port)", "SPA verdict", "SPA round trip",
+                "accepted, in the LSA", "all FIBs written"):
+        t.add_column(col)
+    for sg in net.topo.switches():
+        for h in states[sg].held:
+            pod = net.topo.neighbour_on(sg, h.port)
+            verdict = "operator override" if h.key_id == "operator" else "valid"
+            t.add_row(pod or "?", h.prefix, f"{sg} ({h.port})", verdict, f"{h.spa_ms:.1f}",
+                      f"+{(h.accepted_at - t0) * 1000:.0f}", f"+{(fib_done - t0) * 1000:.0f}")
+    return t
 
 
 def _prerequisites_ok(what: str) -> bool:
@@ -286,25 +361,32 @@ def cmd_demo(args) -> int:
     console.rule(f"DMSC demo: {topo.name} on BMv2 in Mininet")
     net, conns = _bring_up(args, topo)
     try:
+        if not args.static:
+            console.print(announcement_paths(net, net.t_pods))
         with FibReader.for_net(net) as reader:
-            before = {s: Fib(c).counters() for s, c in reader.conns.items()}
-            out = net.call(src_pod, src, dst, args.method, {"hello": "DMSC"}, deadline_s=15.0)
-            if "error" in out:
-                console.print(f"[red]call {src} -> {dst} failed:[/red] {out['error']}")
-                return 1
-            console.print(f"[green]{src} called {dst} {args.method}()[/green]: result "
-                          f"{out['result']} from {out['from']}, round trip {out['rtt_ms']} ms, "
-                          f"{out['hops']} switches on the way back")
-            table = Table(title="frames counted by each switch's FIB entries during the call")
-            for col in ("switch", "prefix", "packets"):
-                table.add_column(col)
-            idx = names.NameIndex([src, dst])
-            for s, c in reader.conns.items():
-                for k, (pk, _b) in sorted(Fib(c).counters().items()):
-                    delta = pk - before[s].get(k, (0, 0))[0]
-                    if delta:
-                        table.add_row(s, idx.lookup(*k), str(delta))
-            console.print(table)
+            for target in ([dst, names.normalize("/" + names.components(dst)[0])]
+                           if len(names.components(dst)) > 1 else [dst]):
+                before = {s: Fib(c).counters() for s, c in reader.conns.items()}
+                out = net.call(src_pod, src, target, args.method, {"hello": "DMSC"},
+                               deadline_s=15.0)
+                if "error" in out:
+                    console.print(f"[red]call {src} -> {target} failed:[/red] {out['error']}")
+                    return 1
+                kind = "instance" if target == dst else "service, anycast: the nearest instance"
+                console.print(f"[green]{src} called {target} ({kind}) {args.method}()[/green]: "
+                              f"result {out['result']} from [bold]{out['from']}[/bold], round "
+                              f"trip {out['rtt_ms']} ms, {out['hops']} switches on the way back")
+                table = Table(title=f"frames counted by each switch's FIB entries during the "
+                                    f"call to {target}")
+                for col in ("switch", "prefix", "packets"):
+                    table.add_column(col)
+                idx = names.NameIndex([src, target, out["from"]])
+                for s, c in reader.conns.items():
+                    for k, (pk, _b) in sorted(Fib(c).counters().items()):
+                        delta = pk - before[s].get(k, (0, 0))[0]
+                        if delta:
+                            table.add_row(s, idx.lookup(*k), str(delta))
+                console.print(table)
         console.print("inspect a switch while the network runs (`--keep`):")
         console.print("  sudo .venv/bin/dmsc fib sg1      (also lsdb, rib, shell; with --keep)")
         if args.keep:
@@ -351,6 +433,15 @@ def main(argv=None) -> int:
         p.add_argument("switch")
         p.add_argument("--run-dir", default=str(DEFAULT_RUN))
         p.set_defaults(fn=fn)
+    sp = sub.add_parser("spa", help="the running SPA: show, allow, revoke, add-key")
+    sp.add_argument("action", choices=("show", "allow", "revoke", "add-key"))
+    sp.add_argument("prefix", nargs="?", help="allow/revoke: the prefix")
+    sp.add_argument("--max-depth", type=int, default=2, help="allow: deepest prefix allowed")
+    sp.add_argument("--keys", nargs="+", default=[], help="allow: key names")
+    sp.add_argument("--name", help="add-key: the key's name in the registry")
+    sp.add_argument("--key-file", help="add-key: a PEM private key file (its public half is added)")
+    sp.add_argument("--run-dir", default=str(DEFAULT_RUN))
+    sp.set_defaults(fn=cmd_spa)
     t = sub.add_parser("topo", help="show a topology file and its expected FIBs")
     t.add_argument("file", help="topology file, or a generator such as ring:16")
     t.set_defaults(fn=cmd_topo)
@@ -367,7 +458,7 @@ def main(argv=None) -> int:
         return 130
     except Exception as exc:   # entry point: one clear line, not a traceback
         if isinstance(exc, (SwitchError, TopologyError, names.InvalidName, RuntimeError,
-                            AdminError)):
+                            AdminError, SpaError, IdentityError)):
             console.print(f"[red]dmsc {args.cmd}: {exc}[/red]")
             return 1
         raise

@@ -71,6 +71,7 @@ class DmscNet:
         self.identities: dict[str, Identity] = {}
         self.key_files: dict[str, Path] = {}
         self.registry_file: Path | None = None
+        self.t_pods: float | None = None       # when the pods were started (CLOCK_MONOTONIC)
         self.failures = Failures(self)
 
     # -- lifecycle ----------------------------------------------------------
