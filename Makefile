@@ -27,6 +27,7 @@ bench: setup
 	$(PY) benchmarks/dataplane.py
 	$(PY) benchmarks/spf.py
 	$(PY) benchmarks/convergence.py
+	$(PY) benchmarks/calls.py
 
 p4:
 	$(P4C) --target bmv2 --arch v1model --std p4-16 \

@@ -81,8 +81,10 @@ def main(argv=None) -> int:
         print(json.dumps({"error": str(exc)}))
         return 2
     with RawLink(a.iface) as link:
+        sent_at = time.monotonic()
         link.send(frame)
         out = wait_answer(link, ann.prefix, ann.msg_id, a.timeout)
+    out["sent_at"] = sent_at          # CLOCK_MONOTONIC: the agents' clock too
     print(json.dumps(out))
     return 0 if out["answer"] == "ack" else 1
 
