@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-time setup of the DMSC testbed on Ubuntu (22.04/24.04) or Debian 12.
-#   - OS packages: Mininet (python3-mininet + mnexec), iproute2, tcpdump, venv;
+#   - OS packages: Mininet (python3-mininet + mnexec), iproute2, tcpdump, tshark, venv;
 #   - BMv2 with P4Runtime (simple_switch_grpc) from p4lang's Ubuntu packages
 #     (p4lang-bmv2; p4lang-p4c too with WITH_P4C=1), when it is not on PATH;
 #   - .venv with the system site packages (for Mininet) and our Python deps.
@@ -12,6 +12,7 @@ need_apt=()
 command -v mnexec >/dev/null || need_apt+=(mininet)
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v tcpdump >/dev/null || need_apt+=(tcpdump)
+command -v tshark >/dev/null || need_apt+=(tshark)     # the DMSC dissector's tests, dmsc pcap
 /usr/bin/python3 -c 'import ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then

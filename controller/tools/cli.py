@@ -7,6 +7,7 @@
     dmsc shell SWITCH         the p4runtime-shell command line for a running switch
     dmsc spa show|allow|revoke|add-key   the running SPA's registry and verdict counters,
                               authorizations added or revoked at run time
+    dmsc pcap FILE [FILTER]   a capture decoded by the DMSC Wireshark dissector (tshark)
     dmsc topo FILE            a topology file as nodes, links and expected FIBs
     dmsc check                what this machine has and lacks for the testbed
 
@@ -35,6 +36,7 @@ from controller.switch.artifacts import REPO_ROOT as ROOT
 from controller.switch.p4rt import SwitchError
 from controller.switch.tables import Fib
 from controller.tools.converge import FibReader, expected_fibs, wait_converged
+from controller.tools import pcap
 from controller.tools.static import program_static
 from topologies.expected import reference_fibs, served_prefixes
 from topologies.emu.linkcaps import netem_available
@@ -190,6 +192,10 @@ def cmd_spa(args) -> int:
         c.add_row(name, str(v))
     console.print(c)
     return 0
+
+
+def cmd_pcap(args) -> int:
+    return pcap.show(args.file, args.filter, verbose=args.verbose)
 
 
 def cmd_lsdb(args) -> int:
@@ -442,6 +448,11 @@ def main(argv=None) -> int:
     sp.add_argument("--key-file", help="add-key: a PEM private key file (its public half is added)")
     sp.add_argument("--run-dir", default=str(DEFAULT_RUN))
     sp.set_defaults(fn=cmd_spa)
+    pc = sub.add_parser("pcap", help="decode a capture with the DMSC dissector (tshark)")
+    pc.add_argument("file")
+    pc.add_argument("filter", nargs="?", help='display filter, e.g. \'dmsc.dst_name == "/B/4"\'')
+    pc.add_argument("-v", "--verbose", action="store_true", help="every field of every frame")
+    pc.set_defaults(fn=cmd_pcap)
     t = sub.add_parser("topo", help="show a topology file and its expected FIBs")
     t.add_argument("file", help="topology file, or a generator such as ring:16")
     t.set_defaults(fn=cmd_topo)
