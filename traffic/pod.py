@@ -70,7 +70,7 @@ class Announcer:
         now = clock()
         for prefix, inst in announced_prefixes(instances).items():
             self.state[prefix] = {"instance": inst, "state": "pending", "next_at": now,
-                                  "gap": RETRY_MIN_S, "msg_id": 0, "sent": 0}
+                                  "gap": RETRY_MIN_S, "msg_id": 0, "recent_ids": (), "sent": 0}
         self._msg_id = 1
 
     def due(self, now: float) -> list[bytes]:
@@ -92,6 +92,7 @@ class Announcer:
         st = self.state[prefix]
         self._msg_id = self._msg_id % 0xFFFFFFFF + 1
         st["msg_id"] = self._msg_id
+        st["recent_ids"] = (st.get("recent_ids", ()) + (self._msg_id,))[-4:]
         st["sent"] += 1
         ann = self.identity.announcement(prefix, withdraw=withdraw, src=st["instance"],
                                          msg_id=self._msg_id)
@@ -101,7 +102,12 @@ class Announcer:
         """An ack or nack from the SG; True if it was one of ours."""
         prefix = pkt.text(codec.TLV_PREFIX)
         st = self.state.get(prefix or "")
-        if st is None or pkt.msg_id != st["msg_id"]:
+        if st is None:
+            return False
+        # An answer to the latest announcement, or a revocation notice: a nack
+        # about what the SG held, carrying the id of the announcement it accepted.
+        notice = pkt.type == defs.TYPE_ANNOUNCE_NACK and pkt.msg_id in st["recent_ids"]
+        if pkt.msg_id != st["msg_id"] and not notice:
             return False
         try:
             body = json.loads(pkt.tlv(codec.TLV_BODY, b"{}") or b"{}")

@@ -44,6 +44,8 @@ DEFAULT_LEASE_S = 6.0
 RECHECK_S = 1.0
 RETRY_MIN_S, RETRY_MAX_S = 0.1, 2.0
 OPERATOR = "operator"          # key id of a prefix accepted by operator override
+RESTART = "restart"            # key id of a prefix kept over an agent restart, until its
+                               # pod re-announces it (or its lease runs out)
 
 
 @dataclass
@@ -56,6 +58,7 @@ class Held:
     expires: float            # monotonic; inf for an operator override
     accepted_at: float
     verdict_ms: float = 0.0   # the SPA's round trip when it was accepted
+    msg_id: int = 0           # of the announcement last accepted (a revocation notice uses it)
 
 
 @dataclass
@@ -188,13 +191,15 @@ class Gateway:
                 except (ValueError, names.InvalidName) as exc:
                     return self._refuse(job, "invalid", "bad_port", str(exc))
                 self.held[ann.prefix] = Held(ann.prefix, job.port, job.mac, ann.key_id,
-                                             ann.src_name, now + self.lease_s, now, spa_ms)
+                                             ann.src_name, now + self.lease_s, now, spa_ms,
+                                             ann.msg_id)
                 self.counters["announce_accepted"] += 1
                 log.info("accepted %s from port %d (key %s): SPA %s in %.1f ms, %.1f ms after "
                          "it arrived", ann.prefix, job.port, ann.key_id, verdict.reason, spa_ms,
                          (now - job.received) * 1000)
             else:
                 h.expires, h.key_id, h.mac = now + self.lease_s, ann.key_id, job.mac
+                h.msg_id = ann.msg_id
                 self.counters["announce_renewed"] += 1
             self._answer(job, ok=True, body={"lease_s": self.lease_s, "state": verdict.state})
         self.agent.wake()
@@ -273,7 +278,7 @@ class Gateway:
         if self.spa is None:
             return
         with self.agent.lock:
-            held = [h for h in self.held.values() if h.key_id != OPERATOR]
+            held = [h for h in self.held.values() if h.key_id not in (OPERATOR, RESTART)]
         if not held:
             return
         try:
@@ -291,9 +296,32 @@ class Gateway:
                     continue
                 self._withdraw(h, now, f"SPA now says {v.state} {v.reason}: {v.text}")
                 self.counters["withdrawn_revoked"] += 1
-            ann = Announcement(defs.TYPE_ANNOUNCE, h.prefix, h.key_id, 0, b"", b"", h.src_name)
+            ann = Announcement(defs.TYPE_ANNOUNCE, h.prefix, h.key_id, 0, b"", b"", h.src_name,
+                               h.msg_id)
             self._answer(Job(ann, h.port, h.mac, now), ok=False,
                          body={"state": v.state, "reason": v.reason, "text": v.text})
+
+    # -- an agent restart -------------------------------------------------------------
+    def adopt(self, prefixes, now: float, pod_mac) -> None:
+        """Prefixes our own LSA carried before this agent restarted: held for
+        one lease, so the network does not lose them while the pods (which
+        re-announce at a third of their lease) reach the new agent; a pod's
+        re-announcement from the same port takes them over. Called by the
+        router under the agent's lock. ``pod_mac(port)`` is the pod's MAC."""
+        for prefix, port in prefixes:
+            if prefix in self.held or self.agent.router.ports.get(port) is None \
+                    or self.agent.router.ports[port].role != "pod":
+                continue
+            mac = pod_mac(port)
+            if mac is None:
+                continue
+            try:
+                self.agent.router.accept_prefix(prefix, port, mac, now)
+            except (ValueError, names.InvalidName):
+                continue
+            self.held[prefix] = Held(prefix, port, mac, RESTART, prefix, now + self.lease_s, now)
+            self.counters["restart_kept"] += 1
+            log.info("kept %s (port %d) from before the restart, for one lease", prefix, port)
 
     # -- operator override -------------------------------------------------------------
     def override(self, prefix: str, port: int, mac: str) -> None:

@@ -128,7 +128,18 @@ class Agent:
         if topo.kind(switch) == "sg":
             self.gateway = Gateway(self, SpaClient(spa_addrs) if spa_addrs else None,
                                    lease_s=lease_s)
+            self.router.on_own_prefixes = self._own_prefixes_seen
         self._carrier_unreadable: set[str] = set()
+
+    def _own_prefixes_seen(self, prefixes, now: float) -> None:
+        """Our LSA from before this agent restarted came back from a neighbour:
+        while we relearn (no deletes yet), keep its prefixes for one lease."""
+        if not self.fib_deletes_allowed:
+            self.gateway.adopt(prefixes, now, self._pod_mac)
+
+    def _pod_mac(self, port: int) -> str | None:
+        nb = self.topo.neighbour_on(self.name, port)
+        return self.topo.mac(nb, 0) if nb is not None and self.topo.kind(nb) == "pod" else None
 
     # -- switch session ------------------------------------------------------
     def connect(self, deadline_s: float | None = None) -> None:

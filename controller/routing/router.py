@@ -161,6 +161,9 @@ class Router:
         self._originate_pending = True
         self._msg_id = 0
         self.last_change = now     # last time the LSDB took a newer LSA
+        # called with [(prefix, port)] of our own LSA from before a restart, so
+        # that an SG can keep them until its pods have had time to re-announce
+        self.on_own_prefixes = None
 
     # -- inputs ------------------------------------------------------------
     def on_frame(self, port: int, raw: bytes, now: float) -> None:
@@ -464,6 +467,8 @@ class Router:
             self._ack(port, lsa)
             if lsa.seq >= self.seq and lsa.lifetime_ms > 0:
                 self.counters["lsa_own_newer"] += 1
+                if self.on_own_prefixes is not None and lsa.seq > self.seq:   # before a restart
+                    self.on_own_prefixes([(p.prefix, p.port) for p in lsa.prefixes], now)
                 self.seq = lsa.seq
                 self.lsdb.install(lsa, now)
                 self.my_fragments.add(lsa.fragment)

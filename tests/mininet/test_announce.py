@@ -15,37 +15,13 @@ import time
 import pytest
 
 from controller.switch.tables import Fib
-from controller.tools.converge import FibReader, expected_fibs, wait_converged
+from controller.tools.converge import expected_fibs, wait_converged
 from tests.conftest import ROOT
-from topologies.emu.net import DmscNet
 from topologies.emu.process import py_env
 from topologies.expected import served_prefixes
-from topologies.topo import Topology
 from traffic.wire import names
 
 pytestmark = pytest.mark.mininet
-FIG2 = ROOT / "topologies" / "fig2.yaml"
-
-
-@pytest.fixture(scope="module")
-def net(tmp_path_factory):
-    topo = Topology.load(FIG2)
-    n = DmscNet(topo, tmp_path_factory.mktemp("fig2-spa"))
-    try:
-        n.start()
-        n.start_control()
-        n.wait_announced(timeout=30)
-        with FibReader.for_net(n) as reader:
-            wait_converged(reader, expected_fibs(topo), timeout=30)
-        yield n
-    finally:
-        n.stop()
-
-
-@pytest.fixture
-def reader(net):
-    with FibReader.for_net(net) as r:
-        yield r
 
 
 def announce(net, pod, *args, timeout=3.0):

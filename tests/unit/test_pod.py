@@ -99,6 +99,12 @@ def test_announcer_announces_every_prefix_retries_and_renews(tmp_path):
     assert "/A/1" in {Announcement.from_frame(codec.decode(f)).prefix for f in a.due(now[0])}
     stale = answer(by["/A"], "/dmsc/sw/sg1", ok=True, body={"lease_s": 6.0},
                    eth_src="02:00:00:00:01:01", eth_dst="02:00:01:00:00:01")
-    assert not a.on_answer(layers.parse(stale))                 # an answer to an old msg_id
+    assert not a.on_answer(layers.parse(stale))                 # an ack to an old msg_id
+    revoked = answer(by["/A/1"], "/dmsc/sw/sg1", ok=False,      # a revocation notice: a nack
+                     body={"state": "not_found", "reason": "not_covered", "text": "revoked"},
+                     eth_src="02:00:00:00:01:01", eth_dst="02:00:01:00:00:01")
+    assert a.on_answer(layers.parse(revoked))                   # about an accepted msg_id
+    assert a.state["/A/1"]["state"] == "refused"
+    a.state["/A/1"]["state"] = "accepted"
     withdrawals = [Announcement.from_frame(codec.decode(f)) for f in a.withdrawals()]
     assert [(w.prefix, w.kind) for w in withdrawals] == [("/A/1", "withdraw")]
