@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from traffic.identity import Identity, IdentityError
-from traffic.wire import codec, defs, layers, names
+from traffic.wire import codec, defs, names
 from traffic.wire.link import RawLink
 
 log = logging.getLogger("dmsc.pod")
@@ -185,19 +185,19 @@ class Pod:
     def handle(self, raw: bytes) -> bytes | None:
         """One received frame in, the reply frame (bytes) or None out."""
         try:
-            pkt = layers.parse(raw)
-        except Exception as exc:           # garbage on the wire: count, go on
+            pkt = codec.decode(raw)
+        except ValueError as exc:          # garbage on the wire: count, go on
             self.counters["rx_malformed"] += 1
             log.warning("dropped malformed frame (%d bytes): %s", len(raw), exc)
             return None
         kw = {"eth_src": self.mac, "eth_dst": self.gateway_mac}
         if pkt.type == defs.TYPE_REQUEST:
             self.counters["rx_request"] += 1
-            return bytes(self._request(pkt, kw))
+            return self._request(pkt, kw)
         if pkt.type == defs.TYPE_PROBE:
             self.counters["rx_probe"] += 1
             inst = self.serving(pkt.dst_name or "") or self.instances[0]
-            return bytes(layers.probe_reply(pkt, inst, **kw))
+            return codec.probe_reply(pkt, inst, **kw)
         if pkt.type in (defs.TYPE_ANNOUNCE_ACK, defs.TYPE_ANNOUNCE_NACK) \
                 and self.announcer is not None and self.announcer.on_answer(pkt):
             self.counters[f"rx_{defs.TYPE_NAMES[pkt.type]}"] += 1
@@ -205,32 +205,32 @@ class Pod:
         self.counters[f"rx_ignored_{defs.TYPE_NAMES.get(pkt.type, pkt.type)}"] += 1
         return None
 
-    def _request(self, pkt: layers.DMSC, kw) -> bytes:
+    def _request(self, pkt: codec.Frame, kw) -> bytes:
         dst = pkt.dst_name
         src = pkt.src_name
         me = self.instances[0]
         if dst is None or src is None:
             self.counters["tx_error_bad_request"] += 1
-            return layers.error(pkt, me, codec.STATUS_BAD_REQUEST, "missing name TLV", **kw)
+            return codec.error(pkt, me, codec.STATUS_BAD_REQUEST, "missing name TLV", **kw)
         try:
             key_ok = names.name_key(dst) == pkt.dst_key
         except names.InvalidName as exc:
             self.counters["tx_error_bad_request"] += 1
-            return layers.error(pkt, me, codec.STATUS_BAD_REQUEST, str(exc), **kw)
+            return codec.error(pkt, me, codec.STATUS_BAD_REQUEST, str(exc), **kw)
         if not key_ok:
             self.counters["tx_error_bad_request"] += 1
-            return layers.error(pkt, me, codec.STATUS_BAD_REQUEST,
+            return codec.error(pkt, me, codec.STATUS_BAD_REQUEST,
                               f"dst_key does not match name {dst!r}", **kw)
         inst = self.serving(dst)
         if inst is None:
             self.counters["tx_error_unknown_name"] += 1
-            return layers.error(pkt, me, codec.STATUS_UNKNOWN_NAME,
+            return codec.error(pkt, me, codec.STATUS_UNKNOWN_NAME,
                               f"{dst} is not served here", **kw)
         method = pkt.text(codec.TLV_METHOD, "")
         fn = METHODS.get(method)
         if fn is None:
             self.counters["tx_error_unknown_method"] += 1
-            return layers.error(pkt, inst, codec.STATUS_UNKNOWN_METHOD,
+            return codec.error(pkt, inst, codec.STATUS_UNKNOWN_METHOD,
                               f"no method {method!r}", **kw)
         try:
             args = json.loads(pkt.tlv(codec.TLV_BODY, b"null") or b"null")
@@ -238,12 +238,12 @@ class Pod:
         except Exception as exc:           # the service's own error: answered, counted, logged
             self.counters["tx_error_app"] += 1
             log.info("%s %s() raised %s: %s", inst, method, type(exc).__name__, exc)
-            return layers.error(pkt, inst, codec.STATUS_APP_ERROR,
+            return codec.error(pkt, inst, codec.STATUS_APP_ERROR,
                               f"{type(exc).__name__}: {exc}", **kw)
-        resp = layers.response(pkt, inst, result, **kw)
+        resp = codec.response(pkt, inst, result, **kw)
         if len(resp) > MAX_FRAME_BYTES:           # one frame per reply: no fragmentation
             self.counters["tx_error_too_large"] += 1
-            return layers.error(pkt, inst, codec.STATUS_APP_ERROR,
+            return codec.error(pkt, inst, codec.STATUS_APP_ERROR,
                                 f"result of {len(resp)} bytes does not fit in one "
                                 f"{MAX_FRAME_BYTES}-byte frame", **kw)
         self.counters["tx_response"] += 1

@@ -144,3 +144,20 @@ def test_fast_decoder_reads_what_scapy_builds():
 def test_fast_decoder_refuses_bad_frames(raw, why):
     with pytest.raises(ValueError, match=why):
         codec.decode(raw)
+
+
+def test_codec_answers_are_byte_for_byte_the_scapy_ones():
+    """The pods and agents answer with the struct codec; Scapy defines the frames."""
+    req_raw = bytes(layers.request("/B/4", "/A/1", "echo", {"k": [1, 2]}, msg_id=77,
+                                   eth_src="02:00:01:00:00:01"))
+    fast, slow = codec.decode(req_raw), layers.parse(req_raw)
+    kw = {"eth_src": "02:00:01:00:00:04", "eth_dst": "02:00:00:00:04:01"}
+    assert codec.response(fast, "/B/4", {"k": [1, 2]}, **kw) == \
+        bytes(layers.response(slow, "/B/4", {"k": [1, 2]}, **kw))
+    assert codec.error(fast, "/B/4", codec.STATUS_UNKNOWN_METHOD, "no method 'x'", **kw) == \
+        bytes(layers.error(slow, "/B/4", codec.STATUS_UNKNOWN_METHOD, "no method 'x'", **kw))
+    rec = layers.ProbeRecord(switch_id=4, ingress_port=2, egress_port=1, ingress_ts=10,
+                             egress_ts=12, enq_qdepth=0, deq_timedelta=2)
+    probe_raw = bytes(layers.probe("/B/4", names.switch_name("sg1"), msg_id=5, records=[rec]))
+    assert codec.probe_reply(codec.decode(probe_raw), "/B/4", **kw) == \
+        bytes(layers.probe_reply(layers.parse(probe_raw), "/B/4", **kw))

@@ -12,6 +12,7 @@ the hosts and are defined here. docs/wire-format.md is the prose version.
 """
 from __future__ import annotations
 
+import json
 import struct
 
 from traffic.wire import defs, names
@@ -133,6 +134,20 @@ def error(req: TlvReader, src: str, code: int, text: str, **kw) -> bytes:
     back to its source: the same frame as ``layers.error``."""
     return encode(defs.TYPE_ERROR, req.src_name or "/", src, [status_tlv(code, text)],
                   msg_id=req.msg_id, **kw)
+
+
+def response(req: TlvReader, src: str, result, **kw) -> bytes:
+    """Bytes of the RESPONSE to ``req`` (JSON ``result``): as ``layers.response``."""
+    body = json.dumps(result, separators=(",", ":")).encode("utf-8")
+    return encode(defs.TYPE_RESPONSE, req.src_name or "/", src,
+                  [status_tlv(STATUS_OK), (TLV_BODY, body)], msg_id=req.msg_id, **kw)
+
+
+def probe_reply(probe: "Frame", src: str, **kw) -> bytes:
+    """Bytes of the reply to a probe, its forward-path records echoed in a
+    TLV: as ``layers.probe_reply``."""
+    return encode(defs.TYPE_PROBE_REPLY, probe.src_name or "/", src,
+                  [(TLV_PROBE_RECORDS, probe.records)], msg_id=probe.msg_id, **kw)
 
 
 def decode(raw: bytes) -> Frame:
