@@ -5,14 +5,15 @@ against, and (until the routing agents exist) the source of the static FIBs
 the demo writes. For each routed prefix, the origins are the SGs whose pods
 serve it; a switch forwards to every neighbour on an equal-cost shortest path
 to the *nearest* origin (ECMP and anycast in one rule), and an origin SG
-delivers to its pod's port.
+delivers to its pod's port. Every switch's own name (``/dmsc/sw/<switch>``) is
+routed too, to that switch, where it is delivered to the CPU port (its agent).
 """
 from __future__ import annotations
 
 import networkx as nx
 
 from traffic.wire import names
-from topologies.topo import NextHop, Topology
+from topologies.topo import CPU_PORT, NextHop, Topology
 
 
 def served_prefixes(topo: Topology) -> dict[str, set[str]]:
@@ -36,15 +37,20 @@ def reference_fibs(topo: Topology, prefixes: dict[str, set[str]] | None = None,
     prefixes = served_prefixes(topo) if prefixes is None else prefixes
     g = topo.core_graph() if core is None else core
     fibs: dict[str, dict[str, frozenset[NextHop]]] = {s: {} for s in g.nodes}
-    for prefix, pods in sorted(prefixes.items()):
-        origins = {topo.gateway(p) for p in pods} & set(g.nodes)
+    origins_of = {p: {topo.gateway(pod) for pod in pods} for p, pods in prefixes.items()}
+    origins_of.update({names.switch_name(s): {s} for s in g.nodes})
+    for prefix, origins in sorted(origins_of.items()):
+        pods = prefixes.get(prefix, set())
+        origins = origins & set(g.nodes)
         if not origins:
             continue
         dist = nx.multi_source_dijkstra_path_length(g, origins, weight="cost")
         for s in g.nodes:
             if s not in dist:
                 continue          # partitioned away from every origin
-            if s in origins:
+            if s in origins and names.is_reserved(prefix):
+                hops = {NextHop(CPU_PORT, "")}            # to the switch's agent
+            elif s in origins:
                 hops = {NextHop(topo.port(s, p), topo.mac(p, 0))
                         for p in pods if topo.gateway(p) == s}
             else:

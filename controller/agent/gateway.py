@@ -105,7 +105,12 @@ class Gateway:
             self._refuse_malformed(port, raw, "frame", str(exc))
             return
         self.counters[f"{ann.kind}_received"] += 1
-        self.jobs.put(Job(ann, port, f.eth_src, self.clock()))
+        job = Job(ann, port, f.eth_src, self.clock())
+        if names.is_reserved(ann.prefix):            # the switches' names: never a pod's
+            self._refuse(job, "invalid", "reserved_name",
+                         f"{ann.prefix} is under {names.RESERVED_ROOT}, the switches' names")
+            return
+        self.jobs.put(job)
 
     def _refuse_malformed(self, port, raw, reason, text) -> None:
         self.counters[f"announce_refused_malformed_{reason}"] += 1

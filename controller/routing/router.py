@@ -38,7 +38,7 @@ from google.protobuf.message import DecodeError
 from controller.routing import spf
 from controller.routing.lsdb import Lsdb, Verdict, key as lsa_key
 from controller.routing.route import Route
-from topologies.topo import NextHop
+from topologies.topo import CPU_PORT, NextHop
 from controller.proto.routing_pb2 import Adjacency, Hello, Lsa, LsaAck, LsaId, PrefixEntry
 from traffic.wire import codec, defs, names
 
@@ -141,7 +141,9 @@ class Router:
         self.cfg = config or Config()
         self.lsdb = Lsdb()
         self.neighbors: dict[int, Neighbor] = {}          # by our port
-        self.local_prefixes: dict[str, tuple[int, str]] = {}   # prefix -> (port, pod mac)
+        # prefix -> (port, pod mac); the switch's own name is delivered to its
+        # agent (probe replies, anything addressed to the switch)
+        self.local_prefixes: dict[str, tuple[int, str]] = {names.switch_name(name): (CPU_PORT, "")}
         self.outbox: list[tuple[int, bytes]] = []
         self.counters: collections.Counter = collections.Counter()
         self.seq = 0
@@ -218,6 +220,8 @@ class Router:
         prefix = names.normalize(prefix)
         if self.ports.get(port) is None or self.ports[port].role != "pod":
             raise ValueError(f"port {port} of {self.name} is not a pod-facing port")
+        if names.is_reserved(prefix):
+            raise ValueError(f"{prefix} is a reserved name (the switches')")
         self.local_prefixes[prefix] = (port, mac)
         self._originate_pending = True
         self._schedule_spf(now)
@@ -567,7 +571,7 @@ class Router:
                 if h.neighbor == spf.LOCAL:
                     local = self.local_prefixes.get(prefix)
                     if local is not None:
-                        hops.add(NextHop(h.port, local[1]))
+                        hops.add(NextHop(h.port, local[1]))     # CPU port: a punt
                 else:
                     nb = self.neighbors.get(h.port)
                     if nb is not None and nb.router == h.neighbor and nb.two_way:

@@ -8,7 +8,7 @@ from controller.switch import p4names as N
 from traffic.wire import defs
 from controller.agent.process import Agent
 from controller.switch.tables import Fib
-from controller.routing.route import Route
+from controller.routing.route import PUNT, Route
 from topologies.topo import NextHop
 from controller.routing.router import Config
 from tests.conftest import P4INFO, ROOT
@@ -54,11 +54,14 @@ def test_restarted_agent_keeps_unknown_entries_until_it_may_delete():
             agent.router.accept_prefix("/A/1", 1, "02:00:01:00:00:01", 0.0)
             agent.router.tick(1.0)
             agent.write_fib()
+            own = names.prefix_key(names.switch_name("sg1"))      # its name: to its agent
             keys = set(Fib(agent.sw).read())
-            assert keys == {names.prefix_key("/old"), names.prefix_key("/A/1")}
+            assert keys == {names.prefix_key("/old"), names.prefix_key("/A/1"), own}
             agent.fib_deletes_allowed = True
             agent.write_fib()
-            assert set(Fib(agent.sw).read()) == {names.prefix_key("/A/1")}
+            fib = Fib(agent.sw).read()
+            assert set(fib) == {names.prefix_key("/A/1"), own}
+            assert fib[own] == Route(special=PUNT)
         finally:
             agent.sw.close()
 

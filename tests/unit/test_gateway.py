@@ -12,7 +12,7 @@ from controller.routing.router import Config, Port, Router
 from controller.spa.client import SpaUnavailable
 from controller.spa.validate import INVALID, NOT_FOUND, VALID, Verdict
 from traffic.identity import Identity
-from traffic.wire import codec, defs
+from traffic.wire import codec, defs, names
 
 POD = Identity.generate()
 POD_MAC = "02:00:01:00:00:04"
@@ -72,6 +72,11 @@ class ScriptedSpa:
         return a
 
 
+def pod_prefixes(agent) -> dict:
+    """What the SG delivers to its pods (its own name, to its agent, aside)."""
+    return {p: v for p, v in agent.router.local_prefixes.items() if not names.is_reserved(p)}
+
+
 def gateway(spa, lease_s=6.0):
     clock = Clock()
     agent = FakeAgent()
@@ -90,7 +95,7 @@ def answers(agent):
 def test_valid_enters_the_lsa_and_is_acked_on_the_pod_port():
     gw, agent, _ = gateway(ScriptedSpa())
     gw.handle(job())
-    assert agent.router.local_prefixes == {"/B/4": (1, POD_MAC)}
+    assert pod_prefixes(agent) == {"/B/4": (1, POD_MAC)}
     assert answers(agent) == [(defs.TYPE_ANNOUNCE_ACK, "/B/4", 1)]
     assert agent.counters["announce_accepted"] == 1 and agent.woken >= 1
 
@@ -101,7 +106,7 @@ def test_valid_enters_the_lsa_and_is_acked_on_the_pod_port():
 def test_anything_but_valid_is_refused_counted_and_nacked(verdict):
     gw, agent, _ = gateway(ScriptedSpa([verdict]))
     gw.handle(job())
-    assert agent.router.local_prefixes == {}
+    assert pod_prefixes(agent) == {}
     (nack, _port), = agent.sw.out
     assert nack.type == defs.TYPE_ANNOUNCE_NACK
     assert int.from_bytes(nack.tlv(codec.TLV_STATUS)[:2], "big") == codec.STATUS_REFUSED
@@ -112,14 +117,14 @@ def test_spa_down_fails_closed_then_accepts_when_it_is_back():
     spa = ScriptedSpa([SpaUnavailable("down"), SpaUnavailable("down")])
     gw, agent, clock = gateway(spa)
     gw.handle(job())
-    assert agent.router.local_prefixes == {} and agent.sw.out == []   # no answer: it waits
+    assert pod_prefixes(agent) == {} and agent.sw.out == []   # no answer: it waits
     assert list(gw.pending) == [(1, "/B/4")]
     clock.now += 1.0
     gw._retry_pending(clock.now)                  # still down: still pending
-    assert list(gw.pending) == [(1, "/B/4")] and agent.router.local_prefixes == {}
+    assert list(gw.pending) == [(1, "/B/4")] and pod_prefixes(agent) == {}
     clock.now += 2.0
     gw._retry_pending(clock.now)                  # back: accepted, acked
-    assert gw.pending == {} and "/B/4" in agent.router.local_prefixes
+    assert gw.pending == {} and "/B/4" in pod_prefixes(agent)
     assert answers(agent) == [(defs.TYPE_ANNOUNCE_ACK, "/B/4", 1)]
     assert agent.counters["spa_unavailable"] == 2
 
@@ -133,10 +138,10 @@ def test_spa_down_keeps_and_renews_what_is_held():
     assert agent.counters["announce_renewed_without_spa"] == 1
     clock.now += 5.0                              # 10 s after acceptance, 5 after renewal
     gw.expire(clock.now)
-    assert "/B/4" in agent.router.local_prefixes
+    assert "/B/4" in pod_prefixes(agent)
     spa.reval = [SpaUnavailable("down")]
     gw.recheck()                                  # nothing is withdrawn for want of an answer
-    assert "/B/4" in agent.router.local_prefixes
+    assert "/B/4" in pod_prefixes(agent)
 
 
 def test_an_expired_lease_withdraws_the_prefix():
@@ -144,7 +149,7 @@ def test_an_expired_lease_withdraws_the_prefix():
     gw.handle(job())
     clock.now += 6.5
     gw.expire(clock.now)
-    assert agent.router.local_prefixes == {} and gw.held == {}
+    assert pod_prefixes(agent) == {} and gw.held == {}
     assert agent.counters["lease_expired"] == 1
 
 
@@ -153,7 +158,7 @@ def test_revocation_found_by_recheck_withdraws_and_tells_the_pod():
     gw, agent, _ = gateway(spa)
     gw.handle(job())
     gw.recheck()
-    assert agent.router.local_prefixes == {} and agent.counters["withdrawn_revoked"] == 1
+    assert pod_prefixes(agent) == {} and agent.counters["withdrawn_revoked"] == 1
     assert answers(agent)[-1] == (defs.TYPE_ANNOUNCE_NACK, "/B/4", 1)
 
 
@@ -161,24 +166,24 @@ def test_withdrawal_only_from_the_holding_port_and_key():
     gw, agent, _ = gateway(ScriptedSpa())
     gw.handle(job())
     gw.handle(job(withdraw=True, port=3))         # another port: refused
-    assert "/B/4" in agent.router.local_prefixes
+    assert "/B/4" in pod_prefixes(agent)
     assert agent.counters["announce_refused_not_held"] == 1
     gw.handle(job(withdraw=True, port=1))
-    assert agent.router.local_prefixes == {} and agent.counters["withdraw_accepted"] == 1
+    assert pod_prefixes(agent) == {} and agent.counters["withdraw_accepted"] == 1
 
 
 def test_a_prefix_held_for_one_port_is_refused_on_another():
     gw, agent, _ = gateway(ScriptedSpa())
     gw.handle(job(port=1))
     gw.handle(job(port=3))
-    assert agent.router.local_prefixes["/B/4"][0] == 1
+    assert pod_prefixes(agent)["/B/4"][0] == 1
     assert agent.counters["announce_refused_held_elsewhere"] == 1
 
 
 def test_no_spa_configured_refuses_everything():
     gw, agent, _ = gateway(None)
     gw.handle(job())
-    assert agent.router.local_prefixes == {} and agent.counters["announce_refused_no_spa"] == 1
+    assert pod_prefixes(agent) == {} and agent.counters["announce_refused_no_spa"] == 1
 
 
 def test_malformed_announcements_are_counted_by_reason_and_never_queued():
@@ -195,3 +200,11 @@ def test_malformed_announcements_are_counted_by_reason_and_never_queued():
     assert agent.counters["announce_refused_malformed_bad_name"] == 1
     gw.on_frame(1, POD.announcement("/B/4").encode(eth_src=POD_MAC))
     assert gw.jobs.qsize() == 1 and gw.jobs.get().mac == POD_MAC
+
+
+def test_a_pod_cannot_claim_a_switch_name():
+    gw, agent, _ = gateway(ScriptedSpa())
+    gw.on_frame(1, POD.announcement("/dmsc/sw/sg1").encode(eth_src=POD_MAC))
+    assert gw.jobs.empty() and agent.counters["announce_refused_reserved_name"] == 1
+    (nack, port), = agent.sw.out
+    assert nack.type == defs.TYPE_ANNOUNCE_NACK and port == 1
