@@ -46,7 +46,7 @@ p4names:
 # protobuf-compiler-grpc); outputs committed (docs/decisions.md says why).
 protos:
 	protoc -I . --python_out=. --grpc_out=. \
-	  --plugin=protoc-gen-grpc=$$(command -v grpc_python_plugin) controller/proto/routing.proto controller/proto/spa.proto
+	  --plugin=protoc-gen-grpc=$$(command -v grpc_python_plugin) controller/proto/*.proto
 
 clean-runs:
 	rm -rf runs

@@ -13,7 +13,9 @@ the same :class:`Topology`. Format (see topologies/fig2.yaml)::
       - [pod1, sg1:1]                 # a pod has one interface; its port is 0
       - {ends: [sg1:2, sr1:1], cost: 1, bw: 100}
 
-A pod may name its Ed25519 key file (``key: keys/pod1.pem``, relative to the
+A pod may list the services it calls (``calls: [/B]``): its SG probes their
+instances for the SCSC (with no ``calls`` anywhere, every SG probes every
+replicated service). A pod may name its Ed25519 key file (``key: keys/pod1.pem``, relative to the
 topology file; none: the testbed generates one per run). The file may name the
 SPA's registry (``registry: registry.yaml``; none: generated from the pods'
 instances) and ``operator_overrides`` (``- {sg: sg1, pod: pod1, prefix: /X}``):
@@ -179,6 +181,14 @@ class Topology:
             else:
                 if "key" in a and not isinstance(a["key"], str):
                     raise TopologyError(f"{src}: pod {n!r}: 'key' must be a file name")
+                calls = a.get("calls", [])
+                if not isinstance(calls, list):
+                    raise TopologyError(f"{src}: pod {n!r}: 'calls' must be a list of names")
+                for name in calls:
+                    try:
+                        names.prefix_key(name)
+                    except names.InvalidName as exc:
+                        raise TopologyError(f"{src}: pod {n!r}: calls: {exc}") from None
                 inst = a.get("instances", [])
                 if not isinstance(inst, list):
                     raise TopologyError(f"{src}: pod {n!r}: 'instances' must be a list")
@@ -254,6 +264,10 @@ class Topology:
 
     def instances(self, pod: str) -> list[str]:
         return [names.normalize(i) for i in self.graph.nodes[pod].get("instances", [])]
+
+    def calls(self, pod: str) -> list[str]:
+        """The services the pod calls (its SG probes their instances)."""
+        return [names.normalize(c) for c in self.graph.nodes[pod].get("calls", [])]
 
     def pod_of(self, instance: str) -> str:
         instance = names.normalize(instance)

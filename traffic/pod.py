@@ -9,7 +9,11 @@ gateway for everything it sends:
   and retried every ``REFUSED_RETRY_S``;
 * on SIGTERM/SIGINT, a signed withdrawal of everything accepted.
 ``--status-file`` gets the state of every prefix (JSON) on each change, for
-whoever started the pod.
+whoever started the pod. ``--control-file`` (JSON, read when it changes) sets
+the instance's service time (``{"service_ms": 80}``): every request and probe
+is answered that much later (as by a service that works on many at once: the
+answers wait in a queue, the pod goes on receiving), a degraded instance for
+the SCSC to find.
 
 It answers, on its one interface:
 * REQUEST to a name it serves -> RESPONSE (RMI-style: method + JSON args);
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import heapq
 import json
 import logging
 import signal
@@ -172,6 +177,7 @@ class Pod:
         self.mac = mac
         self.gateway_mac = gateway_mac
         self.counters = collections.Counter()
+        self.service_s = 0.0
         self.announcer = None if identity is None else Announcer(
             identity, self.instances, mac=mac, gateway_mac=gateway_mac, status_file=status_file)
 
@@ -249,7 +255,19 @@ class Pod:
         self.counters["tx_response"] += 1
         return resp
 
-    def serve(self, duration: float | None = None) -> None:
+    def read_control(self, path: Path) -> None:
+        try:
+            ctl = json.loads(path.read_text())
+            service_s = max(0.0, float(ctl.get("service_ms", 0)) / 1000)
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            self.counters["control_unreadable"] += 1
+            log.warning("control file %s unreadable: %s", path, exc)
+            return
+        if service_s != self.service_s:
+            log.info("service time now %.0f ms", service_s * 1000)
+            self.service_s = service_s
+
+    def serve(self, duration: float | None = None, control_file=None) -> None:
         stop = []
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.append(True))
@@ -260,16 +278,37 @@ class Pod:
                      " (no key: announces nothing)")
             if self.announcer:
                 self.announcer.write_status()
+            control = Path(control_file) if control_file else None
+            control_mtime = None
+            delayed: list = []           # (due, seq, frame): answers waiting out the service time
+            seq = 0
             while not stop and (deadline is None or time.monotonic() < deadline):
+                if control is not None:
+                    try:
+                        mtime = control.stat().st_mtime_ns
+                    except OSError:
+                        mtime = None
+                    if mtime is not None and mtime != control_mtime:
+                        control_mtime = mtime
+                        self.read_control(control)
                 if self.announcer is not None:
                     for frame in self.announcer.due(time.monotonic()):
                         link.send(frame)
                         self.counters["tx_announce"] += 1
-                raw = link.recv(0.05)
+                now = time.monotonic()
+                while delayed and delayed[0][0] <= now:
+                    link.send(heapq.heappop(delayed)[2])
+                wait = 0.05 if not delayed else min(0.05, max(0.0, delayed[0][0] - now))
+                raw = link.recv(wait)
                 if raw is None:
                     continue
                 reply = self.handle(raw)
-                if reply is not None:
+                if reply is None:
+                    continue
+                if self.service_s:                  # answered later, without blocking
+                    seq += 1
+                    heapq.heappush(delayed, (time.monotonic() + self.service_s, seq, reply))
+                else:
                     link.send(reply)
             if self.announcer is not None:
                 self._withdraw_all(link)
@@ -298,6 +337,7 @@ def main(argv=None) -> int:
     ap.add_argument("--gateway-mac", default=codec.BROADCAST)
     ap.add_argument("--key", help="the pod's Ed25519 private key (PEM); none: announce nothing")
     ap.add_argument("--status-file", help="write the announcements' state here (JSON)")
+    ap.add_argument("--control-file", help="JSON {\"service_ms\": N}, read when it changes")
     ap.add_argument("--duration", type=float, default=None)
     ap.add_argument("--log-level", default="INFO")
     args = ap.parse_args(argv)
@@ -310,7 +350,7 @@ def main(argv=None) -> int:
     except (names.InvalidName, IdentityError) as exc:
         print(f"pod: {exc}", file=sys.stderr)
         return 2
-    pod.serve(args.duration)
+    pod.serve(args.duration, args.control_file)
     return 0
 
 

@@ -27,6 +27,12 @@ class AdminClient:
     def state(self) -> pb.AgentState:
         return self._call(self.stub.GetState, pb.StateRequest())
 
+    def set_policies(self, policy_set):
+        return self._call(self.stub.SetPolicies, policy_set)
+
+    def policies(self) -> pb.PoliciesReply:
+        return self._call(self.stub.GetPolicies, pb.StateRequest())
+
     def accept_prefix(self, prefix: str, port: int, mac: str) -> None:
         rep = self._call(self.stub.AcceptPrefix, pb.PrefixRequest(prefix=prefix, port=port, mac=mac))
         if not rep.ok:

@@ -33,6 +33,7 @@ leaves the switch forwarding.
 from __future__ import annotations
 
 import argparse
+import collections
 import logging
 import signal
 import sys
@@ -44,6 +45,11 @@ from pathlib import Path
 import grpc
 
 from controller.agent.gateway import DEFAULT_LEASE_S, Gateway
+from controller.agent.policies import Policies
+from controller.agent.probes import Prober
+from controller.proto import scsc_pb2 as scsc_pb
+from controller.proto import scsc_pb2_grpc as scsc_grpc
+from controller.scsc.auth import sign
 from controller.routing import spf
 from controller.spa.client import SpaClient
 from controller.switch.tables import Fib, base_entries
@@ -102,7 +108,8 @@ class TokenBucket:
 class Agent:
     def __init__(self, topo: Topology, switch: str, grpc_addr: str, device_id: int,
                  key: bytes, config: Config, grace_s: float = 3.0, spa_addrs=(),
-                 lease_s: float = DEFAULT_LEASE_S):
+                 lease_s: float = DEFAULT_LEASE_S, scsc_addr: str | None = None,
+                 probe_ms: int = 0, probe_services=()):
         self.topo = topo
         self.name = switch
         self.grpc_addr = grpc_addr
@@ -124,6 +131,16 @@ class Agent:
         self.fib_deletes_allowed = False
         self.counters = self.router.counters
         self.no_route_limit = TokenBucket(NO_ROUTE_PER_S, burst=NO_ROUTE_PER_S)
+        self.policies = Policies(self, key)
+        self.key = key
+        self.prober: Prober | None = None
+        self.prober_lock = threading.Lock()
+        self.scsc_addr = scsc_addr
+        self.probe_services = {names.normalize(x) for x in probe_services}
+        self.telemetry_seq = int(time.time() * 1000)     # above any earlier run's
+        if topo.kind(switch) == "sg" and probe_ms > 0:
+            self.prober = Prober(switch, interval_s=probe_ms / 1000,
+                                 timeout_s=max(0.3, 3 * probe_ms / 1000))
         self.gateway: Gateway | None = None
         if topo.kind(switch) == "sg":
             self.gateway = Gateway(self, SpaClient(spa_addrs) if spa_addrs else None,
@@ -174,6 +191,7 @@ class Agent:
         self.fib_rib_version = -1          # force a FIB write
         if fresh:
             self.fib_deletes_allowed = True
+            self.policies.forget()
         self.counters["switch_connects"] += 1
         log.info("connected to %s (%s pipeline)", self.grpc_addr, "new" if fresh else "existing")
 
@@ -232,6 +250,10 @@ class Agent:
         writer.start()
         if self.gateway is not None:
             self.gateway.start()
+        prober = None
+        if self.prober is not None:
+            prober = threading.Thread(target=self._probe_loop, name="prober", daemon=True)
+            prober.start()
         try:
             self._protocol_loop()
         finally:
@@ -240,6 +262,8 @@ class Agent:
             writer.join(5)
             if self.gateway is not None:
                 self.gateway.join(5)
+            if prober is not None:
+                prober.join(5)
             if self.sw is not None:
                 self.sw.close()
 
@@ -310,6 +334,7 @@ class Agent:
                         self.fib_rib_version = -1        # one full sync now
                     if self.router.rib_version != self.fib_rib_version:
                         self.write_fib()
+                    self.policies.expire()
                 except SwitchConnectionError as exc:
                     log.warning("FIB write: switch connection lost (%s)", exc)
                     self.fib_rib_version = -1            # the protocol loop reconnects
@@ -327,6 +352,9 @@ class Agent:
                 self.router.on_frame(port, pin.payload, time.monotonic())
             return
         self.counters[f"punt_{defs.PUNT_REASONS.get(reason, reason)}"] += 1
+        if reason == defs.PUNT_LOCAL:
+            self._on_local(pin.payload)
+            return
         if reason == defs.PUNT_ANNOUNCE:
             if self.gateway is not None:
                 self.gateway.on_frame(port, pin.payload)
@@ -334,6 +362,83 @@ class Agent:
                 self.counters["announce_refused_not_an_sg"] += 1
         elif reason == defs.PUNT_NO_ROUTE:
             self._answer_no_route(pin.payload)
+
+    def _on_local(self, raw: bytes) -> None:
+        """A frame addressed to this switch: probe replies for the prober.
+        Called under the agent's lock; takes the prober's lock inside it (the
+        one order both threads use)."""
+        try:
+            f = codec.decode(raw)
+        except ValueError:
+            self.counters["local_malformed"] += 1
+            return
+        if f.type == defs.TYPE_PROBE_REPLY and self.prober is not None:
+            with self.prober_lock:
+                self.prober.on_reply(f, time.monotonic())
+            return
+        self.counters[f"local_ignored_{defs.TYPE_NAMES.get(f.type, f.type)}"] += 1
+
+    # -- probes and telemetry ---------------------------------------------------
+    def _probe_targets(self) -> list[str]:
+        """The instances of every replicated service in the RIB: the ones the
+        SCSC can choose between (a service with one instance has no other
+        place to send its traffic, and probing it would only cost)."""
+        with self.lock:
+            insts = [p for p in self.router.rib if not names.is_reserved(p)
+                     and len(names.components(p)) >= 2]
+        by_service = collections.Counter(names.components(p)[0] for p in insts)
+        return [p for p in insts if by_service[names.components(p)[0]] > 1
+                and (not self.probe_services
+                     or "/" + names.components(p)[0] in self.probe_services)]
+
+    def _probe_loop(self) -> None:
+        """Probes out every interval; a telemetry report to the SCSC after each round."""
+        stub = None
+        if self.scsc_addr:
+            channel = grpc.insecure_channel(self.scsc_addr)
+            stub = scsc_grpc.ScscStub(channel)
+        last_round = -1.0
+        while not self.stop_event.wait(0.005):
+            sw = self.sw
+            if sw is None:
+                continue
+            now = time.monotonic()
+            targets = self._probe_targets()      # agent lock first, never inside the prober's
+            with self.prober_lock:
+                frames = self.prober.due(now, targets)
+                new_round = self.prober.next_round != last_round
+                last_round = self.prober.next_round
+            try:
+                for frame in frames:
+                    sw.packet_out(frame, flags=defs.PKTOUT_ROUTE)
+            except SwitchError as exc:
+                log.info("probe not sent: %s", exc)
+            if stub is not None and new_round and frames:
+                self._report(stub)
+
+    def _report(self, stub) -> None:
+        t = scsc_pb.Telemetry(sg=self.name, seq=self.telemetry_seq, sent_at=time.time())
+        self.telemetry_seq += 1
+        with self.prober_lock:
+            for st in self.prober.stats.values():
+                if not st.samples:
+                    continue
+                t.paths.add(instance=st.instance, delay_ms=st.delay_ms or 0.0,
+                            jitter_ms=st.jitter_ms, loss=st.loss,
+                            bandwidth_mbps=st.bandwidth_mbps or 0.0, path=st.path,
+                            hop_us=st.hop_us, samples=st.samples)
+        sign(t, self.key)
+        try:
+            ack = stub.Report(t, timeout=0.5)
+        except grpc.RpcError as exc:
+            self.counters["telemetry_unsent"] += 1
+            if self.counters["telemetry_unsent"] % 50 == 1:
+                log.warning("SCSC at %s not answering (%s): telemetry not delivered",
+                            self.scsc_addr, exc.code().name)
+            return
+        self.counters["telemetry_sent" if ack.ok else "telemetry_refused"] += 1
+        if not ack.ok:
+            log.warning("SCSC refused our telemetry: %s", ack.error)
 
     def _answer_no_route(self, raw: bytes) -> None:
         """A request this switch has no route for gets an ERROR (no_route)
@@ -409,6 +514,12 @@ class AdminService(pb_grpc.AgentAdminServicer):
     def GetState(self, request, context):
         return self.agent.state()
 
+    def SetPolicies(self, request, context):
+        return self.agent.policies.set(request)
+
+    def GetPolicies(self, request, context):
+        return self.agent.policies.view()
+
     def AcceptPrefix(self, request, context):
         """Operator override: a prefix accepted without the SPA (logged as such)."""
         gw = self.agent.gateway
@@ -457,6 +568,12 @@ def main(argv=None) -> int:
                     help="an SPA address (repeatable: the next is used when one is down)")
     ap.add_argument("--lease-s", type=float, default=DEFAULT_LEASE_S,
                     help="lease of an accepted prefix; pods re-announce before it runs out")
+    ap.add_argument("--scsc", help="the SCSC's address (127.0.0.1:PORT): telemetry goes there")
+    ap.add_argument("--probe-ms", type=int, default=0,
+                    help="an SG probes its targets this often (0: no probes)")
+    ap.add_argument("--probe-service", action="append", default=[],
+                    help="probe only this service's instances (repeatable; default: every "
+                         "replicated service)")
     ap.add_argument("--log-file")
     ap.add_argument("--log-level", default="INFO")
     a = ap.parse_args(argv)
@@ -469,8 +586,9 @@ def main(argv=None) -> int:
     key = Path(a.key_file).read_bytes()
     agent = Agent(topo, a.switch, a.grpc_addr, a.device_id, key,
                   Config.for_hello(a.hello_ms, a.dead_ms, a.rxmt_ms), grace_s=a.grace_s,
-                  spa_addrs=a.spa, lease_s=a.lease_s)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+                  spa_addrs=a.spa, lease_s=a.lease_s, scsc_addr=a.scsc, probe_ms=a.probe_ms,
+                  probe_services=a.probe_service)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=3))
     pb_grpc.add_AgentAdminServicer_to_server(AdminService(agent), server)
     server.add_insecure_port(a.admin_addr)
     server.start()

@@ -3,6 +3,7 @@
 import grpc
 
 from controller.proto import routing_pb2 as controller_dot_proto_dot_routing__pb2
+from controller.proto import scsc_pb2 as controller_dot_proto_dot_scsc__pb2
 
 
 class AgentAdminStub(object):
@@ -18,6 +19,16 @@ class AgentAdminStub(object):
                 '/dmsc.routing.AgentAdmin/GetState',
                 request_serializer=controller_dot_proto_dot_routing__pb2.StateRequest.SerializeToString,
                 response_deserializer=controller_dot_proto_dot_routing__pb2.AgentState.FromString,
+                )
+        self.SetPolicies = channel.unary_unary(
+                '/dmsc.routing.AgentAdmin/SetPolicies',
+                request_serializer=controller_dot_proto_dot_scsc__pb2.PolicySet.SerializeToString,
+                response_deserializer=controller_dot_proto_dot_scsc__pb2.Ack.FromString,
+                )
+        self.GetPolicies = channel.unary_unary(
+                '/dmsc.routing.AgentAdmin/GetPolicies',
+                request_serializer=controller_dot_proto_dot_routing__pb2.StateRequest.SerializeToString,
+                response_deserializer=controller_dot_proto_dot_routing__pb2.PoliciesReply.FromString,
                 )
         self.AcceptPrefix = channel.unary_unary(
                 '/dmsc.routing.AgentAdmin/AcceptPrefix',
@@ -35,6 +46,19 @@ class AgentAdminServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def GetState(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPolicies(self, request, context):
+        """from the SCSC
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPolicies(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -59,6 +83,16 @@ def add_AgentAdminServicer_to_server(servicer, server):
                     servicer.GetState,
                     request_deserializer=controller_dot_proto_dot_routing__pb2.StateRequest.FromString,
                     response_serializer=controller_dot_proto_dot_routing__pb2.AgentState.SerializeToString,
+            ),
+            'SetPolicies': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPolicies,
+                    request_deserializer=controller_dot_proto_dot_scsc__pb2.PolicySet.FromString,
+                    response_serializer=controller_dot_proto_dot_scsc__pb2.Ack.SerializeToString,
+            ),
+            'GetPolicies': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPolicies,
+                    request_deserializer=controller_dot_proto_dot_routing__pb2.StateRequest.FromString,
+                    response_serializer=controller_dot_proto_dot_routing__pb2.PoliciesReply.SerializeToString,
             ),
             'AcceptPrefix': grpc.unary_unary_rpc_method_handler(
                     servicer.AcceptPrefix,
@@ -94,6 +128,40 @@ class AgentAdmin(object):
         return grpc.experimental.unary_unary(request, target, '/dmsc.routing.AgentAdmin/GetState',
             controller_dot_proto_dot_routing__pb2.StateRequest.SerializeToString,
             controller_dot_proto_dot_routing__pb2.AgentState.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def SetPolicies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/dmsc.routing.AgentAdmin/SetPolicies',
+            controller_dot_proto_dot_scsc__pb2.PolicySet.SerializeToString,
+            controller_dot_proto_dot_scsc__pb2.Ack.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetPolicies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/dmsc.routing.AgentAdmin/GetPolicies',
+            controller_dot_proto_dot_routing__pb2.StateRequest.SerializeToString,
+            controller_dot_proto_dot_routing__pb2.PoliciesReply.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

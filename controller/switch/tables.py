@@ -111,3 +111,16 @@ class Fib:
             d = self.sw.decode_entry(te)
             out[d["match"].get(N.MATCH_FIB_DST_KEY, (0, 0))] = (pkts, byts)
         return out
+
+
+def policy_entry(sw: SwitchConnection, dst: tuple[int, int], src: tuple[int, int],
+                 port: int, mac: str, priority: int):
+    """An SCSC policy: frames whose dst_key matches ``dst`` and src_key matches
+    ``src`` (each (value, mask), ternary) leave on ``port`` towards ``mac``,
+    ahead of the FIB."""
+    return sw.table_entry(N.TABLE_POLICY, {N.MATCH_POLICY_DST_KEY: dst,
+                                           N.MATCH_POLICY_SRC_KEY: src},
+                          action=N.ACTION_POLICY_FORWARD,
+                          params={N.PARAM_POLICY_FORWARD_PORT: port,
+                                  N.PARAM_POLICY_FORWARD_DMAC: mac_int(mac)},
+                          priority=priority)

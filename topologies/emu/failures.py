@@ -40,6 +40,15 @@ class Failures:
             if bw is not None:                       # restore the link's shaping
                 node.intf(intf).config(bw=float(bw))
 
+    def link_rate(self, a: str, b: str, mbit: float) -> None:
+        """Cut the link's bandwidth to ``mbit`` Mbit/s in both directions (tbf);
+        ``link_up`` restores it."""
+        for node, intf in self._ends(a, b):
+            out = node.cmd(f"tc qdisc replace dev {intf} root tbf rate {mbit}mbit "
+                           f"burst 4kb latency 50ms")
+            if out.strip():
+                raise FailureError(f"shaping {intf}: {out.strip()}")
+
     def kill_switch(self, name: str) -> None:
         """SIGKILL the switch's BMv2 (its interfaces stay up: neighbours must
         notice through missing hellos)."""

@@ -30,10 +30,11 @@ from topologies.emu.apps.agent import AgentApp, agent_timers
 from topologies.emu.apps.base import App, AppError, stop_all
 from topologies.emu.apps.bmv2 import BMv2Switch
 from topologies.emu.apps.pod import PodApp
+from topologies.emu.apps.scsc import ScscApp
 from topologies.emu.apps.spa import SpaApp, registry_for
 from topologies.emu.failures import Failures
 from topologies.emu.linkcaps import netem_available
-from topologies.emu.process import REPO_ROOT, die_with_parent, py_env
+from topologies.emu.process import REPO_ROOT, die_with_parent, free_port, py_env
 from topologies.expected import served_prefixes
 from topologies.topo import Topology
 from traffic.identity import Identity
@@ -54,7 +55,8 @@ class DmscNet:
     """Bring up a topology: ``with DmscNet(topo, run_dir) as net: ...``."""
 
     def __init__(self, topo: Topology, run_dir, *, log_level: str | None = "warn",
-                 pcap: bool = False, hello_ms: int | None = None, lease_s: float = 6.0):
+                 pcap: bool = False, hello_ms: int | None = None, lease_s: float = 6.0,
+                 probe_ms: int = 0, scsc_args=()):
         self.topo = topo
         self.run_dir = Path(run_dir)
         self.log_level = log_level
@@ -72,6 +74,10 @@ class DmscNet:
         self.key_files: dict[str, Path] = {}
         self.registry_file: Path | None = None
         self.t_pods: float | None = None       # when the pods were started (CLOCK_MONOTONIC)
+        self.probe_ms = probe_ms               # SGs probe their targets this often (0: never)
+        self.scsc: ScscApp | None = None
+        self.scsc_addr: str | None = None      # fixed once chosen: agents are told it
+        self.scsc_args = list(scsc_args)
         self.failures = Failures(self)
 
     # -- lifecycle ----------------------------------------------------------
@@ -206,6 +212,18 @@ class DmscNet:
         args = [f"--lease-s={self.lease_s}"]
         for spa in self.spas:
             args += ["--spa", spa.addr]
+        if self.probe_ms:
+            if self.scsc_addr is None:
+                self.scsc_addr = f"127.0.0.1:{free_port()}"
+            # an SG probes the services its pods call; with no "calls" in the
+            # topology, every replicated service
+            called = sorted({c for p in self.topo.pods() if self.topo.gateway(p) == name
+                             for c in self.topo.calls(p)})
+            anyone = any(self.topo.calls(p) for p in self.topo.pods())
+            args += ["--scsc", self.scsc_addr,
+                     "--probe-ms", str(self.probe_ms if called or not anyone else 0)]
+            for c in called:
+                args += ["--probe-service", c]
         app = AgentApp(name, topo_file=self.topo.source, grpc_addr=sw.grpc_addr,
                        device_id=sw.device_id, key_file=self.key_file,
                        log_dir=self.run_dir / "agents", hello_ms=self.hello_ms,
@@ -243,6 +261,7 @@ class DmscNet:
     def write_state(self) -> Path:
         """run_dir/network.json: where every switch and agent can be reached."""
         state = {"topology": self.topo.source, "hello_ms": self.hello_ms,
+                 "scsc": self.scsc_addr,
                  "dead_ms": self.dead_ms, "spa": [s.addr for s in self.spas],
                  "registry": str(self.registry_file) if self.registry_file else None,
                  "switches": {}}
@@ -335,11 +354,50 @@ class DmscNet:
                 return app.client()
         raise NetError(f"no SPA {name}")
 
+    # -- the SCSC --------------------------------------------------------------------
+    def start_scsc(self, wait: bool = True) -> ScscApp:
+        """The SCSC, told every agent's admin address (start the agents first)."""
+        if self.scsc_addr is None:
+            self.scsc_addr = f"127.0.0.1:{free_port()}"
+        if self.scsc is not None:
+            self._forget(self.scsc)
+        self.scsc = ScscApp("scsc", key_file=self.key_file,
+                            agents={n: a.admin_addr for n, a in self.agents.items()},
+                            log_dir=self.run_dir / "scsc", addr=self.scsc_addr,
+                            extra_args=self.scsc_args)
+        self._started(self.scsc.start())
+        if wait:
+            try:
+                self.scsc.ready()
+            except AppError as exc:
+                raise NetError(str(exc)) from None
+        return self.scsc
+
+    def stop_scsc(self, kill: bool = False) -> None:
+        if self.scsc is not None:
+            self.scsc.kill() if kill else self.scsc.stop()
+
+    def policies(self, switch: str):
+        """The SCSC policies in force on a switch (its agent's view)."""
+        with self.admin(switch) as c:
+            return c.policies()
+
+    # -- degradations ------------------------------------------------------------------
+    def set_service_time(self, pod: str, ms: float) -> None:
+        """Every request and probe to the pod's instances answered ``ms`` later."""
+        path = self.run_dir / "pods" / f"{pod}.control.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"service_ms": ms}))
+        tmp.replace(path)
+
     def start_control(self, pods: bool = True, wait: bool = True) -> None:
-        """SPA, agents, overrides, pods: the network's control plane in order."""
+        """SPA, agents, overrides, the SCSC (when the SGs probe), pods: the
+        network's control plane in order."""
         self.start_spa()
         self.start_agents(wait=wait)
         self.apply_overrides()
+        if self.probe_ms:
+            self.start_scsc()
         if pods:
             for pod in self.topo.pods():
                 self.start_pod(pod)
@@ -378,7 +436,8 @@ class DmscNet:
         status.parent.mkdir(parents=True, exist_ok=True)
         status.unlink(missing_ok=True)
         sg = t.gateway(pod)
-        args = ["--gateway-mac", t.mac(sg, t.port(sg, pod))]
+        control = self.run_dir / "pods" / f"{pod}.control.json"
+        args = ["--gateway-mac", t.mac(sg, t.port(sg, pod)), "--control-file", str(control)]
         if announce:
             if pod not in self.key_files:
                 self.prepare_identities()

@@ -1,0 +1,217 @@
+"""An SG's probes (DMSC 4.2 step 5): delay, jitter, loss and bandwidth of the
+paths to the service instances its pods use, for the SCSC.
+
+Every ``interval_s`` the SG sends one probe to each target instance (the
+instances of the replicated services in its RIB: the ones the SCSC can choose
+between), out of
+its CPU port and looked up like any frame (policy, then FIB). Each switch on
+the way pushes a record (switch id, ports, ingress and egress timestamps); the
+pod hosting the instance answers, echoing the records, to the SG's own name,
+which every switch routes to the SG's agent. From the answers
+(:class:`PathStats`, pure logic, clock passed in):
+
+* delay: the round trip SG -> instance -> SG, as the agent times it (send to
+  packet-in), the median of the last ``DELAY_SAMPLES``: it includes the pod's
+  service time and two P4Runtime stream hops (a few ms of noise here);
+* jitter: RFC 3550's interarrival jitter, J += (|D| - J) / 16, where D is the
+  difference between consecutive round trips;
+* loss: the fraction of the last ``LOSS_WINDOW`` probes unanswered within
+  ``timeout_s``;
+* per-hop delay: each switch's residence time, egress_ts - ingress_ts of its
+  record (one switch's clock: no synchronisation needed);
+* bandwidth: every ``TRAIN_EVERY`` rounds a train of ``TRAIN_LEN`` probes of
+  ``TRAIN_BYTES`` each leaves back to back; on each switch-to-switch link of
+  the forward path the downstream switch's ingress timestamps give the train's
+  dispersion, and (n - 1) x size / dispersion is that link's rate; the path's
+  figure is the smallest (packet-train dispersion, as in pathrate/Pathload).
+  It does not see the last link, SG to pod (no switch timestamps after it),
+  and a dispersion of 0 us (faster than BMv2 timestamps resolve) is "unknown".
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import statistics
+import struct
+import time
+from dataclasses import dataclass, field
+
+from traffic.wire import codec, defs, names
+
+log = logging.getLogger("dmsc.probes")
+
+DELAY_SAMPLES = 3
+LOSS_WINDOW = 10
+TRAIN_EVERY = 10
+TRAIN_LEN = 5
+TRAIN_BYTES = 1000
+REC = struct.Struct("!IHH6s6sII")
+
+
+@dataclass
+class Record:
+    switch_id: int
+    ingress_port: int
+    egress_port: int
+    ingress_ts: int          # microseconds, the switch's clock
+    egress_ts: int
+    enq_qdepth: int
+    deq_timedelta: int
+
+
+def records(raw: bytes) -> list[Record]:
+    """Probe records (newest first on the wire) in path order, first hop first."""
+    if len(raw) % defs.PROBE_REC_BYTES:
+        raise ValueError(f"{len(raw)} bytes of probe records")
+    out = []
+    for i in range(0, len(raw), defs.PROBE_REC_BYTES):
+        sid, ip, ep, its, ets, q, d = REC.unpack_from(raw, i)
+        out.append(Record(sid, ip, ep, int.from_bytes(its, "big"), int.from_bytes(ets, "big"), q, d))
+    return out[::-1]
+
+
+def jitter_update(j: float, prev_rtt: float, rtt: float) -> float:
+    """RFC 3550 section 6.4.1: J = J + (|D| - J) / 16."""
+    return j + (abs(rtt - prev_rtt) - j) / 16
+
+
+def train_bandwidth_mbps(trains: list[list[Record]], size_bytes: int) -> float | None:
+    """The smallest link rate a train shows: for each position k > 0 in the
+    path, the dispersion of the train's ingress timestamps at switch k (after
+    the link from switch k-1). ``trains``: the records of each train probe, in
+    path order. None when no link gave a measurable dispersion."""
+    if len(trains) < 2:
+        return None
+    hops = min(len(t) for t in trains)
+    rates = []
+    for k in range(1, hops):
+        if len({t[k].switch_id for t in trains}) != 1:
+            return None                          # the train took different paths
+        ts = sorted(t[k].ingress_ts for t in trains)
+        spread = ts[-1] - ts[0]
+        if spread > 0:
+            rates.append((len(trains) - 1) * size_bytes * 8 / spread)   # bits/us = Mbit/s
+    return min(rates) if rates else None
+
+
+@dataclass
+class PathStats:
+    instance: str
+    rtts: collections.deque = field(default_factory=lambda: collections.deque(maxlen=DELAY_SAMPLES))
+    outcomes: collections.deque = field(default_factory=lambda: collections.deque(maxlen=LOSS_WINDOW))
+    jitter_ms: float = 0.0
+    last_rtt: float | None = None
+    path: list[int] = field(default_factory=list)
+    hop_us: list[float] = field(default_factory=list)
+    bandwidth_mbps: float | None = None
+    samples: int = 0
+
+    def answered(self, rtt_ms: float, recs: list[Record]) -> None:
+        if self.last_rtt is not None:
+            self.jitter_ms = jitter_update(self.jitter_ms, self.last_rtt, rtt_ms)
+        self.last_rtt = rtt_ms
+        self.rtts.append(rtt_ms)
+        self.outcomes.append(True)
+        self.samples += 1
+        if recs:
+            self.path = [r.switch_id for r in recs]
+            self.hop_us = [float(r.egress_ts - r.ingress_ts) for r in recs]
+
+    def lost(self) -> None:
+        self.outcomes.append(False)
+        self.samples += 1
+
+    @property
+    def delay_ms(self) -> float | None:
+        return statistics.median(self.rtts) if self.rtts else None
+
+    @property
+    def loss(self) -> float:
+        return 0.0 if not self.outcomes else 1 - sum(self.outcomes) / len(self.outcomes)
+
+
+class Prober:
+    """The probing side of one SG agent: what to send, what came back."""
+
+    def __init__(self, name: str, *, interval_s: float = 0.1, timeout_s: float = 0.3,
+                 clock=time.monotonic):
+        self.me = names.switch_name(name)
+        self.interval_s, self.timeout_s = interval_s, timeout_s
+        self.clock = clock
+        self.stats: dict[str, PathStats] = {}
+        self.outstanding: dict[int, tuple[str, float, int | None]] = {}   # id -> (target, sent, train)
+        self.trains: dict[int, dict] = {}
+        self._next_id = 1
+        self._round = 0
+        self.next_round = 0.0
+        self.counters = collections.Counter()
+
+    def _id(self) -> int:
+        self._next_id = self._next_id % 0xFFFFFFFF + 1
+        return self._next_id
+
+    def due(self, now: float, targets) -> list[bytes]:
+        """Frames to send now (a round every interval), after counting the
+        probes that timed out."""
+        for mid, (target, sent, train) in list(self.outstanding.items()):
+            if now - sent > self.timeout_s:
+                del self.outstanding[mid]
+                if train is None and target in self.stats:
+                    self.stats[target].lost()
+                    self.counters["probe_lost"] += 1
+        if now < self.next_round:
+            return []
+        self.next_round = now + self.interval_s
+        self._round += 1
+        for gone in set(self.stats) - set(targets):
+            del self.stats[gone]
+        frames = []
+        for target in sorted(targets):
+            self.stats.setdefault(target, PathStats(target))
+            mid = self._id()
+            frames.append(codec.encode(defs.TYPE_PROBE, target, self.me, msg_id=mid))
+            self.outstanding[mid] = (target, now, None)
+            if self._round % TRAIN_EVERY == 0:
+                tid = mid
+                pad = [(codec.TLV_BODY, b"\x00" * TRAIN_BYTES)]
+                self.trains[tid] = {"target": target, "recs": [], "at": now, "size": 0}
+                for _ in range(TRAIN_LEN):
+                    m = self._id()
+                    frame = codec.encode(defs.TYPE_PROBE, target, self.me, pad, msg_id=m)
+                    self.trains[tid]["size"] = len(frame)
+                    frames.append(frame)
+                    self.outstanding[m] = (target, now, tid)
+        self.counters["probes_sent"] += len(frames)
+        return frames
+
+    def on_reply(self, f: codec.Frame, now: float) -> bool:
+        """A PROBE_REPLY punted to this agent; False if it was not ours."""
+        got = self.outstanding.pop(f.msg_id, None)
+        if got is None:
+            self.counters["probe_reply_unknown"] += 1
+            return False
+        target, sent, train = got
+        try:
+            recs = records(f.tlv(codec.TLV_PROBE_RECORDS, b""))
+        except ValueError:
+            self.counters["probe_reply_malformed"] += 1
+            recs = []
+        st = self.stats.get(target)
+        if st is None:
+            return True
+        if train is None:
+            st.answered((now - sent) * 1000, recs)
+            self.counters["probe_answered"] += 1
+        else:
+            tr = self.trains.get(train)
+            if tr is not None:
+                tr["recs"].append(recs)
+                if len(tr["recs"]) == TRAIN_LEN:
+                    bw = train_bandwidth_mbps(tr["recs"], tr["size"])
+                    if bw is not None:
+                        st.bandwidth_mbps = bw
+                    del self.trains[train]
+        for tid, tr in list(self.trains.items()):
+            if now - tr["at"] > 2 * self.timeout_s:
+                del self.trains[tid]
+        return True

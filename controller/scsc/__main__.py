@@ -1,0 +1,5 @@
+import sys
+
+from controller.scsc.service import main
+
+sys.exit(main())

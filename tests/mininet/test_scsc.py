@@ -1,0 +1,197 @@
+"""Figure 2 with probes, telemetry and the SCSC: degraded instances are steered
+around by policies in the switches' policy stage, end to end on BMv2.
+
+A/1 calls the service /B. Its nearest instance is /B/1, in its own pod; the
+replica /B/4 is three switches away (sg1 -> sr3 -> sg4).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import grpc
+import pytest
+
+from controller.proto import scsc_pb2 as pb
+from controller.proto import scsc_pb2_grpc as pb_grpc
+from controller.scsc.auth import sign
+from controller.tools.converge import FibReader, expected_fibs, wait_converged
+from tests.conftest import ROOT
+from topologies.emu.net import DmscNet
+from topologies.emu.process import py_env
+from topologies.topo import Topology
+
+pytestmark = pytest.mark.mininet
+PROBE_MS = 100
+RESTORE_S = 3.0
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    topo = Topology.load(ROOT / "topologies" / "fig2.yaml")
+    n = DmscNet(topo, tmp_path_factory.mktemp("fig2-scsc"), probe_ms=PROBE_MS,
+                scsc_args=["--restore-s", str(RESTORE_S)])
+    try:
+        n.start()
+        n.start_control()
+        n.wait_announced(timeout=30)
+        with FibReader.for_net(n) as reader:
+            wait_converged(reader, expected_fibs(topo), timeout=30)
+        yield n
+    finally:
+        n.stop()
+
+
+def poll(fn, timeout, what):
+    """fn() until truthy; its value. Fails naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = fn()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout} s")
+        time.sleep(0.05)
+
+
+POD1 = ("/A/1", "/B/1")        # pod1's instances: the requester names its SG steers
+
+
+def steered(net, switch, service="/B", srcs=POD1):
+    """{(service, requester prefix): instance} of the policies on a switch for
+    pod1's requests (other SGs' decisions are theirs)."""
+    return {(p.dst, p.src): p.instance for p in net.policies(switch).policies
+            if p.dst == service and p.src in srcs}
+
+
+def whoami(net):
+    return net.call("pod1", "/A/1", "/B", "whoami", deadline_s=0, timeout=2.0).get("from")
+
+
+def load(net, count, interval=0.02):
+    t = net.topo
+    return net.host("pod1").popen(
+        [sys.executable, "-m", "traffic.client", "--iface", t.intf_name("pod1", 0), "--src",
+         "/A/1", "--mac", t.mac("pod1", 0), "--timeout", "2.0", "--count", str(count),
+         "--interval", str(interval), "/B", "whoami"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT), env=py_env())
+
+
+def test_the_scsc_learns_the_topology_and_gets_telemetry(net):
+    view = poll(lambda: (lambda v: v if len(v.telemetry) >= 6 else None)(net.scsc.view()),
+                10, "telemetry from the SGs")
+    assert set(view.routers) == set(net.topo.switches())       # from the LSDB
+    paths = {(t.sg, t.path.instance): t.path for t in view.telemetry}
+    # the SGs of the pods that call (fig2.yaml: pod1 calls /B, pod3 /A and /B) probe
+    # those services' instances; the others probe nothing
+    assert set(paths) == {("sg1", "/B/1"), ("sg1", "/B/4"), ("sg3", "/A/1"), ("sg3", "/A/4"),
+                          ("sg3", "/B/1"), ("sg3", "/B/4")}
+    p = paths[("sg1", "/B/4")]
+    assert p.samples > 0 and p.loss < 0.5 and p.delay_ms > 0
+    assert list(p.path) == [1, 13, 4]                           # sg1, sr3, sg4 by switch id
+    assert len(p.hop_us) == 3
+    assert not [d for d in view.decisions if d.chosen]          # nothing degraded: SPF
+    assert whoami(net) == "/B/1"
+
+
+def test_a_slow_instance_is_steered_around_and_traffic_returns_after_hysteresis(net):
+    calls = load(net, count=400)                                # 8 s of calls throughout
+    net.set_service_time("pod1", 250)
+    try:
+        poll(lambda: steered(net, "sg1"), 5, "a policy on sg1")
+        assert steered(net, "sg1") == {("/B", "/A/1"): "/B/4", ("/B", "/B/1"): "/B/4"}
+        view = net.scsc.view()
+        (d,) = [d for d in view.decisions if d.sg == "sg1" and d.service == "/B"]
+        assert d.chosen == "/B/4" and "delay" in d.why, d
+        assert d.path[0] == "sg1" and d.path[-1] == "sg4", d
+        mine = {("/B", "/A/1"), ("/B", "/B/1")}                  # pod1's requests to /B:
+        for sw in net.topo.switches():                          # on every switch of the path,
+            assert steered(net, sw) == (dict.fromkeys(mine, "/B/4") if sw in d.path else {}), sw
+                                                                # and nowhere else (pushed
+                                                                # last-hop first: sg1 is last)
+        assert poll(lambda: whoami(net) == "/B/4", 3, "calls answered by /B/4")
+    finally:
+        net.set_service_time("pod1", 0)
+    t_restored = time.monotonic()
+    poll(lambda: not steered(net, "sg1"), RESTORE_S + 5, "the policy withdrawn")
+    assert time.monotonic() - t_restored >= RESTORE_S - 0.5     # not before the hysteresis
+    assert poll(lambda: whoami(net) == "/B/1", 3, "calls back on /B/1")
+    out = json.loads(calls.communicate(timeout=60)[0])
+    assert out["failed"] == 0, out                              # calls kept succeeding
+    assert out["responders"].get("/B/4", 0) > 0 and out["responders"].get("/B/1", 0) > 0
+
+
+def test_a_killed_instance_is_left_before_the_routing_withdrawal(net, ):
+    net.pods["pod1"].kill()
+    t0 = time.monotonic()
+    try:
+        poll(lambda: steered(net, "sg1"), 3, "a policy on sg1")
+        took = time.monotonic() - t0
+        assert took < net.lease_s                    # before the lease expires and SPF moves
+        with net.admin("sg1") as c:
+            held = {h.prefix for h in c.state().held}
+        assert "/B/1" in held                         # the routing still has it
+    finally:
+        net.stop_pod("pod1")
+        net.start_pod("pod1")
+    net.wait_announced(["pod1"], timeout=15)
+    poll(lambda: not steered(net, "sg1"), RESTORE_S + 8, "the policy withdrawn")
+
+
+def test_scsc_killed_policies_expire_traffic_goes_on_then_it_resumes(net):
+    net.set_service_time("pod1", 250)
+    try:
+        poll(lambda: steered(net, "sg1"), 5, "a policy on sg1")
+        calls = load(net, count=250)                           # 5 s
+        net.stop_scsc(kill=True)
+        poll(lambda: not steered(net, "sg1"), 5, "the ingress policy expired")
+        # the ingress SG's first (no loop), then down the path, half a second apart
+        poll(lambda: not any(steered(net, s) for s in net.topo.switches()), 5,
+             "every policy expired")
+        with net.admin("sg1") as c:
+            assert c.state().counters["policies_expired"] >= 1
+        net.start_scsc()
+        poll(lambda: steered(net, "sg1"), 8, "the restarted SCSC steering again")
+        out = json.loads(calls.communicate(timeout=60)[0])
+        assert out["failed"] == 0, out                          # 0 calls lost
+    finally:
+        net.set_service_time("pod1", 0)
+    poll(lambda: not steered(net, "sg1"), RESTORE_S + 5, "the policy withdrawn")
+
+
+def test_bad_telemetry_and_policies_are_refused_counted_and_change_nothing(net):
+    key = net.key_file.read_bytes()
+    with grpc.insecure_channel(net.scsc.addr) as ch:
+        stub = pb_grpc.ScscStub(ch)
+        cases = {
+            "bad_auth": sign(pb.Telemetry(sg="sg1", seq=1 << 62, sent_at=time.time()), b"not it"),
+            "unknown_sender": sign(pb.Telemetry(sg="sg9", seq=1 << 62, sent_at=time.time()), key),
+            "stale": sign(pb.Telemetry(sg="sg2", seq=1 << 62, sent_at=time.time() - 60), key),
+            "replay": sign(pb.Telemetry(sg="sg3", seq=1, sent_at=time.time()), key),
+            "malformed": sign(pb.Telemetry(sg="sg4", seq=1 << 62, sent_at=time.time(),
+                                           paths=[pb.PathReport(instance="/B/4", loss=7.0)]), key),
+        }
+        for why, msg in cases.items():
+            ack = stub.Report(msg, timeout=2)
+            assert not ack.ok and ack.error == why, (why, ack)
+    counters = net.scsc.view().counters
+    for why in cases:
+        assert counters[f"telemetry_refused_{why}"] >= 1, why
+    forged = sign(pb.PolicySet(switch="sg1", version=1 << 62, lifetime_s=10, sent_at=time.time(),
+                               scsc="evil", entries=[pb.PolicyEntry(dst="/B", src=["/A/1"],
+                                                                    next="sr1")]), b"not it")
+    wrong = sign(pb.PolicySet(switch="sg2", version=1 << 62, lifetime_s=10, sent_at=time.time()),
+                 key)
+    nowhere = sign(pb.PolicySet(switch="sg1", version=1 << 62, lifetime_s=10, sent_at=time.time(),
+                                entries=[pb.PolicyEntry(dst="/B", src=["/A/1"], next="sr2")]), key)
+    with net.admin("sg1") as c:
+        assert c.set_policies(forged).error.startswith("bad_auth")
+        assert c.set_policies(wrong).error.startswith("wrong_switch")
+        assert c.set_policies(nowhere).error.startswith("unknown_next")    # sr2: no neighbour
+        st = c.state()
+    assert st.counters["policy_refused_bad_auth"] >= 1
+    assert steered(net, "sg1") == {}
+    assert net.agents["sg1"].alive() and net.scsc.alive()
+    assert whoami(net) == "/B/1"
