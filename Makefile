@@ -28,6 +28,7 @@ bench: setup
 	$(PY) benchmarks/spf.py
 	$(PY) benchmarks/convergence.py
 	$(PY) benchmarks/calls.py
+	$(PY) benchmarks/scheduling.py
 
 p4:
 	$(P4C) --target bmv2 --arch v1model --std p4-16 \

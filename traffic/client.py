@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -120,7 +121,8 @@ class Client:
 
 
 def load(client, dst: str, method: str, args, *, count: int, interval: float,
-         timeout: float, max_s: float = 600.0, clock=time.monotonic, sleep=time.sleep) -> dict:
+         timeout: float, max_s: float = 600.0, clock=time.monotonic, sleep=time.sleep,
+         stopped=lambda: False) -> dict:
     """At most ``count`` calls, one every ``interval`` seconds, and never
     longer than ``max_s`` seconds: successes, failures by status, the longest
     run of failures and latency percentiles in milliseconds. ``sent`` is the
@@ -133,7 +135,7 @@ def load(client, dst: str, method: str, args, *, count: int, interval: float,
     sent = 0
     for _ in range(count):
         t = clock()
-        if t - t_start > max_s:
+        if t - t_start > max_s or stopped():
             break
         sent += 1
         try:
@@ -184,9 +186,12 @@ def main(argv=None) -> int:
         if a.count > 1_000_000:
             print(json.dumps({"error": "--count is capped at 1,000,000"}))
             return 2
+        stop = []
+        signal.signal(signal.SIGTERM, lambda *_: stop.append(True))   # end early, still report
         with Client(a.iface, a.src, mac=a.mac, timeout=a.timeout) as c:
             print(json.dumps(load(c, a.dst, a.method, json.loads(a.args), count=a.count,
-                                  interval=a.interval, timeout=a.timeout, max_s=a.max_s)))
+                                  interval=a.interval, timeout=a.timeout, max_s=a.max_s,
+                                  stopped=lambda: bool(stop))))
         return 0
     try:
         with Client(a.iface, a.src, mac=a.mac, timeout=a.timeout) as c:

@@ -56,6 +56,7 @@ class Policies:
         self.expires_at = math.inf
         self.version = -1
         self.scsc = ""
+        self.changed_at = 0.0
         self.counters = agent.counters
 
     # -- from the SCSC (a gRPC thread) --------------------------------------------
@@ -127,6 +128,7 @@ class Policies:
         ups += [(DELETE, entry(k, v)) for k, v in self.installed.items() if k not in want]
         if ups:
             sw.write(ups)
+            self.changed_at = self.mono()
             log.info("policy stage: %d updates (%d entries, SCSC %s)", len(ups), len(want),
                      self.scsc or "?")
         self.installed = want
@@ -145,7 +147,8 @@ class Policies:
         self.installed = {}
 
     def view(self) -> rpb.PoliciesReply:
-        out = rpb.PoliciesReply(scsc=self.scsc, version=max(self.version, 0))
+        out = rpb.PoliciesReply(scsc=self.scsc, version=max(self.version, 0),
+                                changed_at=self.changed_at)
         left = self.expires_at - self.mono()
         counts = {}
         sw = self.agent.sw

@@ -12,7 +12,10 @@ which every switch routes to the SG's agent. From the answers
 
 * delay: the round trip SG -> instance -> SG, as the agent times it (send to
   packet-in), the median of the last ``DELAY_SAMPLES``: it includes the pod's
-  service time and two P4Runtime stream hops (a few ms of noise here);
+  service time and two P4Runtime stream hops (10-35 ms of noise here). A probe
+  still in flight counts with its age so far (:meth:`Prober.delay_ms`): an
+  instance that has not answered in 150 ms has a delay of at least 150 ms,
+  known before its answer arrives;
 * jitter: RFC 3550's interarrival jitter, J += (|D| - J) / 16, where D is the
   difference between consecutive round trips;
 * loss: the fraction of the last ``LOSS_WINDOW`` probes unanswered within
@@ -183,6 +186,17 @@ class Prober:
                     self.outstanding[m] = (target, now, tid)
         self.counters["probes_sent"] += len(frames)
         return frames
+
+    def delay_ms(self, target: str, now: float) -> float | None:
+        """The target's delay: the median of its recent round trips, or the age
+        of its oldest unanswered (not yet lost) probe when that is larger."""
+        st = self.stats.get(target)
+        if st is None:
+            return None
+        ages = [now - sent for t, sent, train in self.outstanding.values()
+                if t == target and train is None]
+        waiting = max(ages) * 1000 if ages else 0.0
+        return max(st.delay_ms or 0.0, waiting) if (st.rtts or ages) else None
 
     def on_reply(self, f: codec.Frame, now: float) -> bool:
         """A PROBE_REPLY punted to this agent; False if it was not ours."""

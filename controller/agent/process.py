@@ -419,11 +419,13 @@ class Agent:
     def _report(self, stub) -> None:
         t = scsc_pb.Telemetry(sg=self.name, seq=self.telemetry_seq, sent_at=time.time())
         self.telemetry_seq += 1
+        now = time.monotonic()
         with self.prober_lock:
             for st in self.prober.stats.values():
                 if not st.samples:
                     continue
-                t.paths.add(instance=st.instance, delay_ms=st.delay_ms or 0.0,
+                t.paths.add(instance=st.instance,
+                            delay_ms=self.prober.delay_ms(st.instance, now) or 0.0,
                             jitter_ms=st.jitter_ms, loss=st.loss,
                             bandwidth_mbps=st.bandwidth_mbps or 0.0, path=st.path,
                             hop_us=st.hop_us, samples=st.samples)
@@ -498,6 +500,10 @@ class Agent:
                     ent.next_hops.add(port=h.port, neighbor=h.neighbor, mac=mac)
             for k, v in r.counters.items():
                 st.counters[k] = v
+            if self.prober is not None:
+                with self.prober_lock:
+                    for k, v in self.prober.counters.items():
+                        st.counters[k] = v
             if self.gateway is not None:
                 for h in self.gateway.held.values():
                     st.held.add(prefix=h.prefix, port=h.port, key_id=h.key_id,

@@ -8,6 +8,9 @@
     dmsc spa show|allow|revoke|add-key   the running SPA's registry and verdict counters,
                               authorizations added or revoked at run time
     dmsc pcap FILE [FILTER]   a capture decoded by the DMSC Wireshark dissector (tshark)
+    dmsc scsc                 the SCSC's view: telemetry per SG and instance, decisions, why
+    dmsc policies SWITCH      the SCSC policies in force on a switch
+    dmsc degrade POD --service-ms N   slow a pod's instances down (0 restores)
     dmsc topo FILE            a topology file as nodes, links and expected FIBs
     dmsc check                what this machine has and lacks for the testbed
 
@@ -30,7 +33,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+import grpc
+
 from controller.agent.admin import AdminClient, AdminError
+from controller.proto import scsc_pb2 as scsc_pb
+from controller.proto import scsc_pb2_grpc as scsc_grpc
 from controller.spa.client import SpaClient, SpaError
 from controller.switch.artifacts import REPO_ROOT as ROOT
 from controller.switch.p4rt import SwitchError
@@ -194,6 +201,62 @@ def cmd_spa(args) -> int:
     return 0
 
 
+def cmd_scsc(args) -> int:
+    state = _load_net_state(args.run_dir)
+    if not state.get("scsc"):
+        raise RuntimeError("this network runs without an SCSC (dmsc up --probe-ms 100)")
+    try:
+        with grpc.insecure_channel(state["scsc"]) as ch:
+            v = scsc_grpc.ScscStub(ch).View(scsc_pb.Empty(), timeout=3)
+    except grpc.RpcError as exc:
+        raise RuntimeError(f"SCSC at {state['scsc']}: {exc.code().name}") from None
+    console.print(f"SCSC at {state['scsc']}: routers (from the LSDB) {', '.join(v.routers)}; "
+                  f"thresholds {dict(v.thresholds)}")
+    t = Table(title="telemetry (each SG's probes)")
+    for col in ("SG", "instance", "delay ms", "jitter ms", "loss", "bandwidth Mbit/s",
+                "path (switch ids)", "age s", "violates"):
+        t.add_column(col)
+    for x in v.telemetry:
+        m = x.path
+        t.add_row(x.sg, m.instance, f"{m.delay_ms:.1f}", f"{m.jitter_ms:.1f}", f"{m.loss:.0%}",
+                  f"{m.bandwidth_mbps:.1f}" if m.bandwidth_mbps else "?",
+                  " ".join(map(str, m.path)), f"{x.age_s:.1f}", x.violation or "")
+    console.print(t)
+    d = Table(title="decisions")
+    for col in ("SG", "service", "SPF default", "steered to", "path", "why"):
+        d.add_column(col)
+    for x in v.decisions:
+        d.add_row(x.sg, x.service, x.default_instance, x.chosen or "-", " ".join(x.path), x.why)
+    console.print(d)
+    console.print({k: c for k, c in sorted(v.counters.items())})
+    return 0
+
+
+def cmd_policies(args) -> int:
+    _state, info = _switch_info(args)
+    if not info.get("admin_addr"):
+        raise RuntimeError("this network runs without agents")
+    with AdminClient(info["admin_addr"]) as c:
+        rep = c.policies()
+    t = Table(title=f"{args.switch}: SCSC policies ({rep.scsc or 'none'}, version {rep.version})")
+    for col in ("service", "from", "port", "to MAC", "instance", "expires in s", "packets"):
+        t.add_column(col)
+    for p in rep.policies:
+        t.add_row(p.dst, p.src, str(p.port), p.mac, p.instance, f"{p.expires_in_s:.1f}",
+                  str(p.packets))
+    console.print(t)
+    return 0
+
+
+def cmd_degrade(args) -> int:
+    path = Path(args.run_dir) / "pods" / f"{args.pod}.control.json"
+    if not path.parent.is_dir():
+        raise RuntimeError(f"no running pods in {args.run_dir}")
+    path.write_text(json.dumps({"service_ms": args.service_ms}))
+    console.print(f"{args.pod}: service time {args.service_ms:g} ms")
+    return 0
+
+
 def cmd_pcap(args) -> int:
     return pcap.show(args.file, args.filter, verbose=args.verbose)
 
@@ -260,7 +323,8 @@ def _bring_up(args, topo):
     """Network, then agents (or static FIBs), pod prefixes, pods; returns
     (net, static connections or {}, convergence seconds)."""
     net = DmscNet(topo, Path(args.run_dir), pcap=getattr(args, "pcap", False),
-                  hello_ms=getattr(args, "hello_ms", None))
+                  hello_ms=getattr(args, "hello_ms", None),
+                  probe_ms=getattr(args, "probe_ms", 0))
     conns = {}
     try:
         t0 = time.monotonic()
@@ -282,6 +346,9 @@ def _bring_up(args, topo):
         net.start_spa()
         net.start_agents()
         net.apply_overrides()
+        if net.probe_ms:
+            net.start_scsc()
+            console.print(f"SCSC on {net.scsc_addr}: SGs probe every {net.probe_ms} ms")
         console.print(f"SPA on {net.spas[0].addr} (registry {net.registry_file}); "
                       f"{len(topo.switches())} agents up in {time.monotonic() - t0:.1f}s")
         t_pods = time.monotonic()
@@ -416,6 +483,9 @@ def main(argv=None) -> int:
         p.add_argument("--static", action="store_true",
                        help="write SPF FIBs from the topology instead of running agents")
         p.add_argument("--pcap", action="store_true", help="write per-interface pcaps")
+        p.add_argument("--probe-ms", type=int, default=0,
+                       help="SGs probe the instances their pods call this often and report "
+                            "to the SCSC, which steers around degraded ones (0: no SCSC)")
         p.add_argument("--hello-ms", type=int, default=None,
                        help="agents' hello interval (dead interval: 3 hellos); default: "
                             "80 ms, more for networks larger than 4 switches per core")
@@ -448,6 +518,18 @@ def main(argv=None) -> int:
     sp.add_argument("--key-file", help="add-key: a PEM private key file (its public half is added)")
     sp.add_argument("--run-dir", default=str(DEFAULT_RUN))
     sp.set_defaults(fn=cmd_spa)
+    sc = sub.add_parser("scsc", help="the SCSC's telemetry and decisions")
+    sc.add_argument("--run-dir", default=str(DEFAULT_RUN))
+    sc.set_defaults(fn=cmd_scsc)
+    po = sub.add_parser("policies", help="the SCSC policies in force on a switch")
+    po.add_argument("switch")
+    po.add_argument("--run-dir", default=str(DEFAULT_RUN))
+    po.set_defaults(fn=cmd_policies)
+    dg = sub.add_parser("degrade", help="raise a pod's service time (a degraded instance)")
+    dg.add_argument("pod")
+    dg.add_argument("--service-ms", type=float, required=True)
+    dg.add_argument("--run-dir", default=str(DEFAULT_RUN))
+    dg.set_defaults(fn=cmd_degrade)
     pc = sub.add_parser("pcap", help="decode a capture with the DMSC dissector (tshark)")
     pc.add_argument("file")
     pc.add_argument("filter", nargs="?", help='display filter, e.g. \'dmsc.dst_name == "/B/4"\'')

@@ -98,7 +98,7 @@ def test_the_scsc_learns_the_topology_and_gets_telemetry(net):
 
 def test_a_slow_instance_is_steered_around_and_traffic_returns_after_hysteresis(net):
     calls = load(net, count=400)                                # 8 s of calls throughout
-    net.set_service_time("pod1", 250)
+    net.set_service_time("pod1", 200)
     try:
         poll(lambda: steered(net, "sg1"), 5, "a policy on sg1")
         assert steered(net, "sg1") == {("/B", "/A/1"): "/B/4", ("/B", "/B/1"): "/B/4"}
@@ -141,7 +141,7 @@ def test_a_killed_instance_is_left_before_the_routing_withdrawal(net, ):
 
 
 def test_scsc_killed_policies_expire_traffic_goes_on_then_it_resumes(net):
-    net.set_service_time("pod1", 250)
+    net.set_service_time("pod1", 200)
     try:
         poll(lambda: steered(net, "sg1"), 5, "a policy on sg1")
         calls = load(net, count=250)                           # 5 s
