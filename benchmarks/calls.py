@@ -30,7 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controller.switch.artifacts import REPO_ROOT as ROOT             # noqa: E402
-from controller.tools.converge import FibReader, expected_fibs, wait_converged  # noqa: E402
+from controller.tools.converge import (FibReader, bring_up, expected_fibs,  # noqa: E402
+                                       wait_converged)
 from topologies.emu.net import DmscNet                                 # noqa: E402
 from topologies.expected import served_prefixes                        # noqa: E402
 from topologies.topo import Topology                                   # noqa: E402
@@ -40,20 +41,6 @@ ONE_SWITCH = {"name": "one-switch",
                         "pod4": {"kind": "pod", "instances": ["/B/4"]},
                         "sg1": {"kind": "sg", "id": 1}},
               "links": [["pod1", "sg1:1"], ["pod4", "sg1:2"]]}
-
-
-def up(topo: Topology, run_dir: Path) -> DmscNet:
-    net = DmscNet(topo, run_dir)
-    try:
-        net.start()
-        net.start_control()
-        net.wait_announced(timeout=60)
-        with FibReader.for_net(net) as r:
-            wait_converged(r, expected_fibs(net.topo), timeout=60)
-    except BaseException:
-        net.stop()
-        raise
-    return net
 
 
 def call_load(net: DmscNet, count: int) -> dict:
@@ -112,7 +99,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="dmsc-calls-") as d:
         for name, topo in (("fig2", Topology.load(ROOT / "topologies" / "fig2.yaml")),
                            ("one-switch", Topology.from_dict(ONE_SWITCH))):
-            net = up(topo, Path(d) / name)
+            net = bring_up(DmscNet(topo, Path(d) / name))
             try:
                 r = call_load(net, a.calls)
                 results[name] = r

@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controller.switch.artifacts import REPO_ROOT as ROOT                      # noqa: E402
-from controller.tools.converge import FibReader, expected_fibs, wait_converged  # noqa: E402
+from controller.tools.converge import bring_up                            # noqa: E402
 from topologies.emu.net import DmscNet                                         # noqa: E402
 from topologies.emu.process import py_env                                      # noqa: E402
 from topologies.topo import Topology                                           # noqa: E402
@@ -64,13 +64,8 @@ def main(argv=None) -> int:
     topo = Topology.load(ROOT / "topologies" / "fig2.yaml")
     shifts, restores, failed = [], [], 0
     with tempfile.TemporaryDirectory(prefix="dmsc-sched-") as d:
-        net = DmscNet(topo, Path(d), probe_ms=a.probe_ms)
+        net = bring_up(DmscNet(topo, Path(d), probe_ms=a.probe_ms))
         try:
-            net.start()
-            net.start_control()
-            net.wait_announced(timeout=60)
-            with FibReader.for_net(net) as r:
-                wait_converged(r, expected_fibs(topo), timeout=60)
             t = net.topo
             calls = net.host("pod1").popen(
                 [sys.executable, "-m", "traffic.client", "--iface", t.intf_name("pod1", 0),

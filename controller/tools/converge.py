@@ -129,3 +129,20 @@ def wait_converged(reader: FibReader, expected: dict[str, dict], timeout: float 
             detail = "; ".join(f"{s}: {diff_summary(expected[s], last[s], idx)}" for s in bad)
             raise NotConverged(f"not converged after {timeout}s: {detail}")
         time.sleep(poll)
+
+
+def bring_up(net, timeout: float = 60.0):
+    """Start a DmscNet and its whole control plane (SPA, agents, the SCSC when
+    the SGs probe, announcing pods), and wait until every announcement is
+    accepted and every FIB equals SPF over the topology. Stops the network
+    if that fails; returns it."""
+    try:
+        net.start()
+        net.start_control()
+        net.wait_announced(timeout=timeout)
+        with FibReader.for_net(net) as reader:
+            wait_converged(reader, expected_fibs(net.topo), timeout=timeout)
+    except BaseException:
+        net.stop()
+        raise
+    return net

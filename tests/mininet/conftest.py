@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.tools.converge import FibReader, expected_fibs, wait_converged
+from controller.tools.converge import FibReader, bring_up
 from tests.conftest import ROOT
 from topologies.emu.net import DmscNet
 from topologies.topo import Topology
@@ -15,13 +15,9 @@ FIG2 = ROOT / "topologies" / "fig2.yaml"
 @pytest.fixture(scope="module")
 def net(tmp_path_factory, request):
     topo = Topology.load(FIG2)
-    n = DmscNet(topo, tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]))
+    n = bring_up(DmscNet(topo, tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])),
+                 timeout=30)                # SPA, agents, pods announcing, FIBs converged
     try:
-        n.start()
-        n.start_control()              # SPA, agents, pods announcing
-        n.wait_announced(timeout=30)
-        with FibReader.for_net(n) as reader:
-            wait_converged(reader, expected_fibs(topo), timeout=30)
         yield n
     finally:
         n.stop()

@@ -17,7 +17,7 @@ import pytest
 from controller.proto import scsc_pb2 as pb
 from controller.proto import scsc_pb2_grpc as pb_grpc
 from controller.scsc.auth import sign
-from controller.tools.converge import FibReader, expected_fibs, wait_converged
+from controller.tools.converge import bring_up
 from tests.conftest import ROOT
 from topologies.emu.net import DmscNet
 from topologies.emu.process import py_env
@@ -31,14 +31,9 @@ RESTORE_S = 3.0
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
     topo = Topology.load(ROOT / "topologies" / "fig2.yaml")
-    n = DmscNet(topo, tmp_path_factory.mktemp("fig2-scsc"), probe_ms=PROBE_MS,
-                scsc_args=["--restore-s", str(RESTORE_S)])
+    n = bring_up(DmscNet(topo, tmp_path_factory.mktemp("fig2-scsc"), probe_ms=PROBE_MS,
+                         scsc_args=["--restore-s", str(RESTORE_S)]), timeout=30)
     try:
-        n.start()
-        n.start_control()
-        n.wait_announced(timeout=30)
-        with FibReader.for_net(n) as reader:
-            wait_converged(reader, expected_fibs(topo), timeout=30)
         yield n
     finally:
         n.stop()
