@@ -5,8 +5,9 @@ against, and (until the routing agents exist) the source of the static FIBs
 the demo writes. For each routed prefix, the origins are the SGs whose pods
 serve it; a switch forwards to every neighbour on an equal-cost shortest path
 to the *nearest* origin (ECMP and anycast in one rule), and an origin SG
-delivers to its pod's port. Every switch's own name (``/dmsc/sw/<switch>``) is
-routed too, to that switch, where it is delivered to the CPU port (its agent).
+delivers to its pod's port. Every SG's own name (``/dmsc/sw/<sg>``) is routed
+too, to that SG, where it is delivered to the CPU port (its agent: probe
+replies come back that way).
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def reference_fibs(topo: Topology, prefixes: dict[str, set[str]] | None = None,
     g = topo.core_graph() if core is None else core
     fibs: dict[str, dict[str, frozenset[NextHop]]] = {s: {} for s in g.nodes}
     origins_of = {p: {topo.gateway(pod) for pod in pods} for p, pods in prefixes.items()}
-    origins_of.update({names.switch_name(s): {s} for s in g.nodes})
+    origins_of.update({names.switch_name(s): {s} for s in g.nodes if topo.kind(s) == "sg"})
     for prefix, origins in sorted(origins_of.items()):
         pods = prefixes.get(prefix, set())
         origins = origins & set(g.nodes)

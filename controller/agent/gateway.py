@@ -130,14 +130,18 @@ class Gateway:
 
     def join(self, timeout: float) -> None:
         if self._thread is not None:
-            self.jobs.put(None)
+            self.jobs.put(None)          # wakes the worker: it sees the stop event
             self._thread.join(timeout)
 
     def _run(self) -> None:
         stop = self.agent.stop_event
         while not stop.is_set():
-            try:
-                job = self.jobs.get(timeout=0.05)
+            now = self.clock()
+            due = self._next_recheck if self.spa is not None else now + 1.0
+            if self.pending:
+                due = min(due, self._retry_at)
+            try:                 # sleep until a job, a retry or a recheck is due (at most 1 s)
+                job = self.jobs.get(timeout=min(1.0, max(0.01, due - now)))
             except queue.Empty:
                 job = None
             if stop.is_set():

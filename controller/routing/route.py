@@ -1,8 +1,8 @@
 """What a FIB entry means, independent of the P4 program: a Route is a set of
 equal-cost next hops (:class:`topologies.topo.NextHop`: port + destination
 MAC), or punt-to-agent, or drop. A next hop on the CPU port means "this
-switch's agent": a switch's own name (``/dmsc/sw/<switch>``) is routed to it
-that way, and ``Route.via`` turns it into a punt."""
+switch's agent": an SG's own name (``/dmsc/sw/<sg>``) is routed to it that
+way, and ``Route.via`` turns it into a punt."""
 from __future__ import annotations
 
 from dataclasses import dataclass

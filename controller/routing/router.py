@@ -141,9 +141,11 @@ class Router:
         self.cfg = config or Config()
         self.lsdb = Lsdb()
         self.neighbors: dict[int, Neighbor] = {}          # by our port
-        # prefix -> (port, pod mac); the switch's own name is delivered to its
-        # agent (probe replies, anything addressed to the switch)
-        self.local_prefixes: dict[str, tuple[int, str]] = {names.switch_name(name): (CPU_PORT, "")}
+        # prefix -> (port, pod mac); an SG's own name is delivered to its agent
+        # (probe replies come back to it). SRs send nothing that needs an answer:
+        # their names stay out of every FIB (fewer entries to rewrite on a failure)
+        self.local_prefixes: dict[str, tuple[int, str]] = \
+            {names.switch_name(name): (CPU_PORT, "")} if kind == "sg" else {}
         self.outbox: list[tuple[int, bytes]] = []
         self.counters: collections.Counter = collections.Counter()
         self.seq = 0
