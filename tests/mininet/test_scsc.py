@@ -26,13 +26,15 @@ from topologies.topo import Topology
 pytestmark = pytest.mark.mininet
 PROBE_MS = 100
 RESTORE_S = 3.0
+BW_MBPS = 1.0          # healthy paths measure 2.7-12 Mbit/s here (BMv2's own pace), a cut 0.3
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
     topo = Topology.load(ROOT / "topologies" / "fig2.yaml")
     n = bring_up(DmscNet(topo, tmp_path_factory.mktemp("fig2-scsc"), probe_ms=PROBE_MS,
-                         scsc_args=["--restore-s", str(RESTORE_S)]), timeout=30)
+                         scsc_args=["--restore-s", str(RESTORE_S), "--bandwidth-mbps",
+                                    str(BW_MBPS)]), timeout=30)
     try:
         yield n
     finally:
@@ -118,7 +120,36 @@ def test_a_slow_instance_is_steered_around_and_traffic_returns_after_hysteresis(
     assert out["responders"].get("/B/4", 0) > 0 and out["responders"].get("/B/1", 0) > 0
 
 
-def test_a_killed_instance_is_left_before_the_routing_withdrawal(net, ):
+def test_a_link_cut_to_a_trickle_is_steered_around(net):
+    """pod3 calls /B: from sg3, /B/1 and /B/4 are equally near. The link
+    sr3-sg4 on /B/4's path is cut to 0.3 Mbit/s: sg3's packet trains see it,
+    and its traffic to /B goes to /B/1 until the link is back."""
+    mine = {("/B", "/D/3")}
+    net.failures.link_rate("sr3", "sg4", 0.3)
+    try:
+        poll(lambda: steered(net, "sg3", srcs=("/D/3",)), 8, "a policy on sg3")
+        assert steered(net, "sg3", srcs=("/D/3",)) == dict.fromkeys(mine, "/B/1")
+        (d,) = [d for d in net.scsc.view().decisions if d.sg == "sg3" and d.service == "/B"]
+        # the cut shows first as delay (tbf queues up to 200 ms) or as bandwidth (trains)
+        assert d.chosen == "/B/1" and d.why.startswith("/B/4: ") and \
+            ("bandwidth" in d.why or "delay" in d.why), d
+        assert d.path[-1] == "sg1" and "sg4" not in d.path
+
+        def trains_see_it():
+            for t in net.scsc.view().telemetry:
+                if (t.sg, t.path.instance) == ("sg3", "/B/4"):
+                    return 0 < t.path.bandwidth_mbps <= BW_MBPS and t.path.bandwidth_mbps
+        bw = poll(trains_see_it, 5, "sg3's packet trains measuring the cut link")
+        assert bw == pytest.approx(0.3, rel=0.5)                # the tbf rate, roughly
+        froms = {net.call("pod3", "/D/3", "/B", "whoami", deadline_s=0, timeout=2.0).get("from")
+                 for _ in range(5)}
+        assert froms == {"/B/1"}
+    finally:
+        net.failures.link_up("sr3", "sg4")
+    poll(lambda: not steered(net, "sg3", srcs=("/D/3",)), RESTORE_S + 8, "the policy withdrawn")
+
+
+def test_a_killed_instance_is_left_before_the_routing_withdrawal(net):
     net.pods["pod1"].kill()
     t0 = time.monotonic()
     try:

@@ -41,11 +41,11 @@ class Failures:
                 node.intf(intf).config(bw=float(bw))
 
     def link_rate(self, a: str, b: str, mbit: float) -> None:
-        """Cut the link's bandwidth to ``mbit`` Mbit/s in both directions (tbf);
-        ``link_up`` restores it."""
+        """Cut the link's bandwidth to ``mbit`` Mbit/s in both directions (tbf,
+        queueing up to 200 ms before it drops); ``link_up`` restores it."""
         for node, intf in self._ends(a, b):
             out = node.cmd(f"tc qdisc replace dev {intf} root tbf rate {mbit}mbit "
-                           f"burst 4kb latency 50ms")
+                           f"burst 4kb latency 200ms")
             if out.strip():
                 raise FailureError(f"shaping {intf}: {out.strip()}")
 
