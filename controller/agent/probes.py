@@ -26,7 +26,8 @@ which every switch routes to the SG's agent. From the answers
   ``TRAIN_BYTES`` each leaves back to back; on each switch-to-switch link of
   the forward path the downstream switch's ingress timestamps give the train's
   dispersion, and (n - 1) x size / dispersion is that link's rate; the path's
-  figure is the smallest (packet-train dispersion, as in pathrate/Pathload).
+  figure is the smallest (packet-train dispersion, as in pathrate/Pathload);
+  the reported figure is the median of the last three trains.
   It does not see the last link, SG to pod (no switch timestamps after it),
   and a dispersion of 0 us (faster than BMv2 timestamps resolve) is "unknown".
 """
@@ -48,6 +49,7 @@ LOSS_WINDOW = 10
 TRAIN_EVERY = 10
 TRAIN_LEN = 5
 TRAIN_BYTES = 1000
+TRAIN_SAMPLES = 3
 REC = struct.Struct("!IHH6s6sII")
 
 
@@ -106,7 +108,9 @@ class PathStats:
     last_rtt: float | None = None
     path: list[int] = field(default_factory=list)
     hop_us: list[float] = field(default_factory=list)
-    bandwidth_mbps: float | None = None
+    hop_qdepth: list[int] = field(default_factory=list)
+    bandwidth_mbps: float | None = None      # the median of the last TRAIN_SAMPLES trains
+    trains: collections.deque = field(default_factory=lambda: collections.deque(maxlen=TRAIN_SAMPLES))
     samples: int = 0
 
     def answered(self, rtt_ms: float, recs: list[Record]) -> None:
@@ -119,6 +123,7 @@ class PathStats:
         if recs:
             self.path = [r.switch_id for r in recs]
             self.hop_us = [float(r.egress_ts - r.ingress_ts) for r in recs]
+            self.hop_qdepth = [r.enq_qdepth for r in recs]
 
     def lost(self) -> None:
         self.outcomes.append(False)
@@ -223,7 +228,8 @@ class Prober:
                 if len(tr["recs"]) == TRAIN_LEN:
                     bw = train_bandwidth_mbps(tr["recs"], tr["size"])
                     if bw is not None:
-                        st.bandwidth_mbps = bw
+                        st.trains.append(bw)
+                        st.bandwidth_mbps = statistics.median(st.trains)
                     del self.trains[train]
         for tid, tr in list(self.trains.items()):
             if now - tr["at"] > 2 * self.timeout_s:

@@ -68,6 +68,7 @@ log = logging.getLogger("dmsc.agent")
 AGENT_ELECTION_ID = (0, 100)   # above any inspection tool, which stays a backup
 CARRIER_POLL_S = 0.1     # carrier is a hint; hellos are what detect failures
 NO_ROUTE_PER_S = 50.0
+COUNTERS_S = 2.0         # FIB counters to the SCSC this often (when there is one)
 QUIET_S = 0.3
 
 
@@ -138,6 +139,7 @@ class Agent:
         self.scsc_addr = scsc_addr
         self.probe_services = {names.normalize(x) for x in probe_services}
         self.telemetry_seq = int(time.time() * 1000)     # above any earlier run's
+        self.seq_lock = threading.Lock()
         if topo.kind(switch) == "sg" and probe_ms > 0:
             self.prober = Prober(switch, interval_s=probe_ms / 1000,
                                  timeout_s=max(0.3, 3 * probe_ms / 1000))
@@ -250,6 +252,10 @@ class Agent:
         writer.start()
         if self.gateway is not None:
             self.gateway.start()
+        reporter = None
+        if self.scsc_addr:
+            reporter = threading.Thread(target=self._counters_loop, name="counters", daemon=True)
+            reporter.start()
         prober = None
         if self.prober is not None:
             prober = threading.Thread(target=self._probe_loop, name="prober", daemon=True)
@@ -264,6 +270,8 @@ class Agent:
                 self.gateway.join(5)
             if prober is not None:
                 prober.join(5)
+            if reporter is not None:
+                reporter.join(5)
             if self.sw is not None:
                 self.sw.close()
 
@@ -416,22 +424,40 @@ class Agent:
             if stub is not None and new_round and frames:
                 self._report(stub)
 
-    def _report(self, stub) -> None:
-        t = scsc_pb.Telemetry(sg=self.name, seq=self.telemetry_seq, sent_at=time.time())
-        self.telemetry_seq += 1
-        now = time.monotonic()
-        with self.prober_lock:
-            for st in self.prober.stats.values():
-                if not st.samples:
-                    continue
-                t.paths.add(instance=st.instance,
-                            delay_ms=self.prober.delay_ms(st.instance, now) or 0.0,
-                            jitter_ms=st.jitter_ms, loss=st.loss,
-                            bandwidth_mbps=st.bandwidth_mbps or 0.0, path=st.path,
-                            hop_us=st.hop_us, samples=st.samples)
-        sign(t, self.key)
+    def _counters_loop(self) -> None:
+        """Every COUNTERS_S, what this switch can add for the SCSC: the packets
+        each FIB entry matched (SRs report this and nothing else)."""
+        stub = scsc_grpc.ScscStub(grpc.insecure_channel(self.scsc_addr))
+        while not self.stop_event.wait(COUNTERS_S):
+            sw = self.sw
+            if sw is None:
+                continue
+            try:
+                with self.fib_lock:
+                    counts = Fib(sw).counters()
+            except SwitchError as exc:
+                log.info("FIB counters unreadable: %s", exc)
+                continue
+            idx = names.NameIndex()
+            with self.lock:
+                for p in self.router.rib:
+                    try:
+                        idx.add(p)
+                    except names.InvalidName:
+                        pass
+            t = scsc_pb.Telemetry(sg=self.name)
+            for k, (pkts, _b) in counts.items():
+                t.fib_packets[idx.lookup(*k)] = pkts
+            self._send(stub, t)
+
+    def _send(self, stub, t) -> None:
+        """Number, sign and send one report. One at a time: the SCSC refuses a
+        sequence number that is not above the last it took from us."""
         try:
-            ack = stub.Report(t, timeout=0.5)
+            with self.seq_lock:
+                self.telemetry_seq += 1
+                t.seq, t.sent_at = self.telemetry_seq, time.time()
+                ack = stub.Report(sign(t, self.key), timeout=0.5)
         except grpc.RpcError as exc:
             self.counters["telemetry_unsent"] += 1
             if self.counters["telemetry_unsent"] % 50 == 1:
@@ -441,6 +467,20 @@ class Agent:
         self.counters["telemetry_sent" if ack.ok else "telemetry_refused"] += 1
         if not ack.ok:
             log.warning("SCSC refused our telemetry: %s", ack.error)
+
+    def _report(self, stub) -> None:
+        t = scsc_pb.Telemetry(sg=self.name)
+        now = time.monotonic()
+        with self.prober_lock:
+            for st in self.prober.stats.values():
+                if not st.samples:
+                    continue
+                t.paths.add(instance=st.instance,
+                            delay_ms=self.prober.delay_ms(st.instance, now) or 0.0,
+                            jitter_ms=st.jitter_ms, loss=st.loss,
+                            bandwidth_mbps=st.bandwidth_mbps or 0.0, path=st.path,
+                            hop_us=st.hop_us, hop_qdepth=st.hop_qdepth, samples=st.samples)
+        self._send(stub, t)
 
     def _answer_no_route(self, raw: bytes) -> None:
         """A request this switch has no route for gets an ERROR (no_route)

@@ -13,39 +13,49 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63ontroller/proto/scsc.proto\x12\tdmsc.scsc\"\x98\x01\n\nPathReport\x12\x10\n\x08instance\x18\x01 \x01(\t\x12\x10\n\x08\x64\x65lay_ms\x18\x02 \x01(\x01\x12\x11\n\tjitter_ms\x18\x03 \x01(\x01\x12\x0c\n\x04loss\x18\x04 \x01(\x01\x12\x16\n\x0e\x62\x61ndwidth_mbps\x18\x05 \x01(\x01\x12\x0c\n\x04path\x18\x06 \x03(\r\x12\x0e\n\x06hop_us\x18\x07 \x03(\x01\x12\x0f\n\x07samples\x18\x08 \x01(\r\"i\n\tTelemetry\x12\n\n\x02sg\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x0f\n\x07sent_at\x18\x03 \x01(\x01\x12$\n\x05paths\x18\x04 \x03(\x0b\x32\x15.dmsc.scsc.PathReport\x12\x0c\n\x04\x61uth\x18\x0f \x01(\x0c\"G\n\x0bPolicyEntry\x12\x0b\n\x03\x64st\x18\x01 \x01(\t\x12\x0b\n\x03src\x18\x02 \x03(\t\x12\x0c\n\x04next\x18\x03 \x01(\t\x12\x10\n\x08instance\x18\x04 \x01(\t\"\x96\x01\n\tPolicySet\x12\x0e\n\x06switch\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x12\n\nlifetime_s\x18\x03 \x01(\x01\x12\x0f\n\x07sent_at\x18\x04 \x01(\x01\x12\x0c\n\x04scsc\x18\x05 \x01(\t\x12\'\n\x07\x65ntries\x18\x06 \x03(\x0b\x32\x16.dmsc.scsc.PolicyEntry\x12\x0c\n\x04\x61uth\x18\x0f \x01(\x0c\" \n\x03\x41\x63k\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\r\n\x05\x65rror\x18\x02 \x01(\t\"\x07\n\x05\x45mpty\"{\n\x08\x44\x65\x63ision\x12\n\n\x02sg\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x18\n\x10\x64\x65\x66\x61ult_instance\x18\x03 \x01(\t\x12\x0e\n\x06\x63hosen\x18\x04 \x01(\t\x12\x0c\n\x04path\x18\x05 \x03(\t\x12\x0b\n\x03why\x18\x06 \x01(\t\x12\r\n\x05since\x18\x07 \x01(\x01\"\xc2\x02\n\x08ScscView\x12\x0f\n\x07routers\x18\x01 \x03(\t\x12+\n\ttelemetry\x18\x02 \x03(\x0b\x32\x18.dmsc.scsc.PathTelemetry\x12&\n\tdecisions\x18\x03 \x03(\x0b\x32\x13.dmsc.scsc.Decision\x12\x33\n\x08\x63ounters\x18\x04 \x03(\x0b\x32!.dmsc.scsc.ScscView.CountersEntry\x12\x37\n\nthresholds\x18\x05 \x03(\x0b\x32#.dmsc.scsc.ScscView.ThresholdsEntry\x1a/\n\rCountersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a\x31\n\x0fThresholdsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"t\n\rPathTelemetry\x12\n\n\x02sg\x18\x01 \x01(\t\x12#\n\x04path\x18\x02 \x01(\x0b\x32\x15.dmsc.scsc.PathReport\x12\r\n\x05\x61ge_s\x18\x03 \x01(\x01\x12\x10\n\x08violates\x18\x04 \x01(\x08\x12\x11\n\tviolation\x18\x05 \x01(\t2e\n\x04Scsc\x12.\n\x06Report\x12\x14.dmsc.scsc.Telemetry\x1a\x0e.dmsc.scsc.Ack\x12-\n\x04View\x12\x10.dmsc.scsc.Empty\x1a\x13.dmsc.scsc.ScscViewb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63ontroller/proto/scsc.proto\x12\tdmsc.scsc\"\xac\x01\n\nPathReport\x12\x10\n\x08instance\x18\x01 \x01(\t\x12\x10\n\x08\x64\x65lay_ms\x18\x02 \x01(\x01\x12\x11\n\tjitter_ms\x18\x03 \x01(\x01\x12\x0c\n\x04loss\x18\x04 \x01(\x01\x12\x16\n\x0e\x62\x61ndwidth_mbps\x18\x05 \x01(\x01\x12\x0c\n\x04path\x18\x06 \x03(\r\x12\x0e\n\x06hop_us\x18\x07 \x03(\x01\x12\x0f\n\x07samples\x18\x08 \x01(\r\x12\x12\n\nhop_qdepth\x18\t \x03(\r\"\xd7\x01\n\tTelemetry\x12\n\n\x02sg\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x0f\n\x07sent_at\x18\x03 \x01(\x01\x12$\n\x05paths\x18\x04 \x03(\x0b\x32\x15.dmsc.scsc.PathReport\x12\x39\n\x0b\x66ib_packets\x18\x05 \x03(\x0b\x32$.dmsc.scsc.Telemetry.FibPacketsEntry\x12\x0c\n\x04\x61uth\x18\x0f \x01(\x0c\x1a\x31\n\x0f\x46ibPacketsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"G\n\x0bPolicyEntry\x12\x0b\n\x03\x64st\x18\x01 \x01(\t\x12\x0b\n\x03src\x18\x02 \x03(\t\x12\x0c\n\x04next\x18\x03 \x01(\t\x12\x10\n\x08instance\x18\x04 \x01(\t\"\x96\x01\n\tPolicySet\x12\x0e\n\x06switch\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x12\n\nlifetime_s\x18\x03 \x01(\x01\x12\x0f\n\x07sent_at\x18\x04 \x01(\x01\x12\x0c\n\x04scsc\x18\x05 \x01(\t\x12\'\n\x07\x65ntries\x18\x06 \x03(\x0b\x32\x16.dmsc.scsc.PolicyEntry\x12\x0c\n\x04\x61uth\x18\x0f \x01(\x0c\" \n\x03\x41\x63k\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\r\n\x05\x65rror\x18\x02 \x01(\t\"\x07\n\x05\x45mpty\"{\n\x08\x44\x65\x63ision\x12\n\n\x02sg\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x18\n\x10\x64\x65\x66\x61ult_instance\x18\x03 \x01(\t\x12\x0e\n\x06\x63hosen\x18\x04 \x01(\t\x12\x0c\n\x04path\x18\x05 \x03(\t\x12\x0b\n\x03why\x18\x06 \x01(\t\x12\r\n\x05since\x18\x07 \x01(\x01\"\xa2\x01\n\x0eSwitchCounters\x12\x0e\n\x06switch\x18\x01 \x01(\t\x12>\n\x0b\x66ib_packets\x18\x02 \x03(\x0b\x32).dmsc.scsc.SwitchCounters.FibPacketsEntry\x12\r\n\x05\x61ge_s\x18\x03 \x01(\x01\x1a\x31\n\x0f\x46ibPacketsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\xef\x02\n\x08ScscView\x12+\n\x08switches\x18\x06 \x03(\x0b\x32\x19.dmsc.scsc.SwitchCounters\x12\x0f\n\x07routers\x18\x01 \x03(\t\x12+\n\ttelemetry\x18\x02 \x03(\x0b\x32\x18.dmsc.scsc.PathTelemetry\x12&\n\tdecisions\x18\x03 \x03(\x0b\x32\x13.dmsc.scsc.Decision\x12\x33\n\x08\x63ounters\x18\x04 \x03(\x0b\x32!.dmsc.scsc.ScscView.CountersEntry\x12\x37\n\nthresholds\x18\x05 \x03(\x0b\x32#.dmsc.scsc.ScscView.ThresholdsEntry\x1a/\n\rCountersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a\x31\n\x0fThresholdsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"t\n\rPathTelemetry\x12\n\n\x02sg\x18\x01 \x01(\t\x12#\n\x04path\x18\x02 \x01(\x0b\x32\x15.dmsc.scsc.PathReport\x12\r\n\x05\x61ge_s\x18\x03 \x01(\x01\x12\x10\n\x08violates\x18\x04 \x01(\x08\x12\x11\n\tviolation\x18\x05 \x01(\t2e\n\x04Scsc\x12.\n\x06Report\x12\x14.dmsc.scsc.Telemetry\x1a\x0e.dmsc.scsc.Ack\x12-\n\x04View\x12\x10.dmsc.scsc.Empty\x1a\x13.dmsc.scsc.ScscViewb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'controller.proto.scsc_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
+  _TELEMETRY_FIBPACKETSENTRY._options = None
+  _TELEMETRY_FIBPACKETSENTRY._serialized_options = b'8\001'
+  _SWITCHCOUNTERS_FIBPACKETSENTRY._options = None
+  _SWITCHCOUNTERS_FIBPACKETSENTRY._serialized_options = b'8\001'
   _SCSCVIEW_COUNTERSENTRY._options = None
   _SCSCVIEW_COUNTERSENTRY._serialized_options = b'8\001'
   _SCSCVIEW_THRESHOLDSENTRY._options = None
   _SCSCVIEW_THRESHOLDSENTRY._serialized_options = b'8\001'
   _PATHREPORT._serialized_start=43
-  _PATHREPORT._serialized_end=195
-  _TELEMETRY._serialized_start=197
-  _TELEMETRY._serialized_end=302
-  _POLICYENTRY._serialized_start=304
-  _POLICYENTRY._serialized_end=375
-  _POLICYSET._serialized_start=378
-  _POLICYSET._serialized_end=528
-  _ACK._serialized_start=530
-  _ACK._serialized_end=562
-  _EMPTY._serialized_start=564
-  _EMPTY._serialized_end=571
-  _DECISION._serialized_start=573
-  _DECISION._serialized_end=696
-  _SCSCVIEW._serialized_start=699
-  _SCSCVIEW._serialized_end=1021
-  _SCSCVIEW_COUNTERSENTRY._serialized_start=923
-  _SCSCVIEW_COUNTERSENTRY._serialized_end=970
-  _SCSCVIEW_THRESHOLDSENTRY._serialized_start=972
-  _SCSCVIEW_THRESHOLDSENTRY._serialized_end=1021
-  _PATHTELEMETRY._serialized_start=1023
-  _PATHTELEMETRY._serialized_end=1139
-  _SCSC._serialized_start=1141
-  _SCSC._serialized_end=1242
+  _PATHREPORT._serialized_end=215
+  _TELEMETRY._serialized_start=218
+  _TELEMETRY._serialized_end=433
+  _TELEMETRY_FIBPACKETSENTRY._serialized_start=384
+  _TELEMETRY_FIBPACKETSENTRY._serialized_end=433
+  _POLICYENTRY._serialized_start=435
+  _POLICYENTRY._serialized_end=506
+  _POLICYSET._serialized_start=509
+  _POLICYSET._serialized_end=659
+  _ACK._serialized_start=661
+  _ACK._serialized_end=693
+  _EMPTY._serialized_start=695
+  _EMPTY._serialized_end=702
+  _DECISION._serialized_start=704
+  _DECISION._serialized_end=827
+  _SWITCHCOUNTERS._serialized_start=830
+  _SWITCHCOUNTERS._serialized_end=992
+  _SWITCHCOUNTERS_FIBPACKETSENTRY._serialized_start=384
+  _SWITCHCOUNTERS_FIBPACKETSENTRY._serialized_end=433
+  _SCSCVIEW._serialized_start=995
+  _SCSCVIEW._serialized_end=1362
+  _SCSCVIEW_COUNTERSENTRY._serialized_start=1264
+  _SCSCVIEW_COUNTERSENTRY._serialized_end=1311
+  _SCSCVIEW_THRESHOLDSENTRY._serialized_start=1313
+  _SCSCVIEW_THRESHOLDSENTRY._serialized_end=1362
+  _PATHTELEMETRY._serialized_start=1364
+  _PATHTELEMETRY._serialized_end=1480
+  _SCSC._serialized_start=1482
+  _SCSC._serialized_end=1583
 # @@protoc_insertion_point(module_scope)

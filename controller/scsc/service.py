@@ -59,6 +59,7 @@ class Scsc(pb_grpc.ScscServicer):
         self.clock = clock
         self.lock = threading.Lock()
         self.telemetry: dict[tuple[str, str], tuple[pb.PathReport, float]] = {}
+        self.fib_packets: dict[str, tuple[dict, float]] = {}    # switch -> (counters, when)
         self.last_seq: dict[str, int] = {}
         self.counters: collections.Counter = collections.Counter()
         self.graph = None
@@ -80,6 +81,8 @@ class Scsc(pb_grpc.ScscServicer):
             self.last_seq[request.sg] = request.seq
             for p in request.paths:
                 self.telemetry[(request.sg, p.instance)] = (p, now)
+            if request.fib_packets:
+                self.fib_packets[request.sg] = (dict(request.fib_packets), now)
             self.counters["telemetry_accepted"] += 1
         return pb.Ack(ok=True)
 
@@ -102,7 +105,8 @@ class Scsc(pb_grpc.ScscServicer):
                 return "malformed"
             vals = (p.delay_ms, p.jitter_ms, p.loss, p.bandwidth_mbps)
             if not all(math.isfinite(v) and v >= 0 for v in vals) or p.loss > 1 \
-                    or len(p.hop_us) != len(p.path):
+                    or len(p.hop_us) != len(p.path) \
+                    or (p.hop_qdepth and len(p.hop_qdepth) != len(p.path)):
                 return "malformed"
         return None
 
@@ -223,6 +227,9 @@ class Scsc(pb_grpc.ScscServicer):
             for d in self.scheduler.decisions.values():
                 v.decisions.add(sg=d.sg, service=d.service, default_instance=",".join(d.defaults),
                                 chosen=d.chosen, path=d.path, why=d.why, since=d.since)
+            for sw, (counts, at) in sorted(self.fib_packets.items()):
+                x = v.switches.add(switch=sw, age_s=now - at)
+                x.fib_packets.update(counts)
             for k, c in self.counters.items():
                 v.counters[k] = c
         t = self.scheduler.t

@@ -26,15 +26,13 @@ from topologies.topo import Topology
 pytestmark = pytest.mark.mininet
 PROBE_MS = 100
 RESTORE_S = 3.0
-BW_MBPS = 1.0          # healthy paths measure 2.7-12 Mbit/s here (BMv2's own pace), a cut 0.3
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
     topo = Topology.load(ROOT / "topologies" / "fig2.yaml")
     n = bring_up(DmscNet(topo, tmp_path_factory.mktemp("fig2-scsc"), probe_ms=PROBE_MS,
-                         scsc_args=["--restore-s", str(RESTORE_S), "--bandwidth-mbps",
-                                    str(BW_MBPS)]), timeout=30)
+                         scsc_args=["--restore-s", str(RESTORE_S)]), timeout=30)
     try:
         yield n
     finally:
@@ -89,7 +87,14 @@ def test_the_scsc_learns_the_topology_and_gets_telemetry(net):
     assert p.samples > 0 and p.loss < 0.5 and p.delay_ms > 0
     assert list(p.path) == [1, 13, 4]                           # sg1, sr3, sg4 by switch id
     assert len(p.hop_us) == 3
-    assert not [d for d in view.decisions if d.chosen]          # nothing degraded: SPF
+    assert len(p.hop_qdepth) == 3                                # queue depths on the path
+    # nothing degraded: SPF (once the start-up's noise has settled)
+    poll(lambda: not [d for d in net.scsc.view().decisions if d.chosen], 10, "no steering")
+    # every switch, SRs included, reports what its FIB entries counted
+    switches = poll(lambda: (lambda v: v.switches if len(v.switches) == 7 else None)(
+        net.scsc.view()), 5, "FIB counters from every switch")
+    sr3 = {x.switch: dict(x.fib_packets) for x in switches}["sr3"]
+    assert "/B/4" in sr3 and "/A/1" in sr3
     assert whoami(net) == "/B/1"
 
 
@@ -122,29 +127,32 @@ def test_a_slow_instance_is_steered_around_and_traffic_returns_after_hysteresis(
 
 def test_a_link_cut_to_a_trickle_is_steered_around(net):
     """pod3 calls /B: from sg3, /B/1 and /B/4 are equally near. The link
-    sr3-sg4 on /B/4's path is cut to 0.3 Mbit/s: sg3's packet trains see it,
-    and its traffic to /B goes to /B/1 until the link is back."""
+    sr3-sg4 on /B/4's path is cut to 0.3 Mbit/s and filled: its queue raises
+    the delay past the threshold, and sg3's traffic to /B goes to /B/1 until
+    the link is back. (The packet trains' rate estimate is too noisy on BMv2
+    here to serve as the condition in a test: docs/scsc.md.)"""
     mine = {("/B", "/D/3")}
+    t = net.topo
     net.failures.link_rate("sr3", "sg4", 0.3)
+    # 900-byte calls to /B/4 every 10 ms (0.7 Mbit/s) fill the cut link's queue
+    filler = net.host("pod3").popen(
+        [sys.executable, "-m", "traffic.client", "--iface", t.intf_name("pod3", 0), "--src",
+         "/D/3", "--mac", t.mac("pod3", 0), "--timeout", "1.0", "--count", "2000",
+         "--interval", "0.01", "--max-s", "15", "/B/4", "echo", json.dumps({"pad": "x" * 900})],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(ROOT), env=py_env())
     try:
         poll(lambda: steered(net, "sg3", srcs=("/D/3",)), 8, "a policy on sg3")
         assert steered(net, "sg3", srcs=("/D/3",)) == dict.fromkeys(mine, "/B/1")
         (d,) = [d for d in net.scsc.view().decisions if d.sg == "sg3" and d.service == "/B"]
-        # the cut shows first as delay (tbf queues up to 200 ms) or as bandwidth (trains)
-        assert d.chosen == "/B/1" and d.why.startswith("/B/4: ") and \
-            ("bandwidth" in d.why or "delay" in d.why), d
+        assert d.chosen == "/B/1" and d.why.startswith("/B/4: delay"), d   # tbf queues 200 ms
         assert d.path[-1] == "sg1" and "sg4" not in d.path
 
-        def trains_see_it():
-            for t in net.scsc.view().telemetry:
-                if (t.sg, t.path.instance) == ("sg3", "/B/4"):
-                    return 0 < t.path.bandwidth_mbps <= BW_MBPS and t.path.bandwidth_mbps
-        bw = poll(trains_see_it, 5, "sg3's packet trains measuring the cut link")
-        assert bw == pytest.approx(0.3, rel=0.5)                # the tbf rate, roughly
         froms = {net.call("pod3", "/D/3", "/B", "whoami", deadline_s=0, timeout=2.0).get("from")
                  for _ in range(5)}
         assert froms == {"/B/1"}
     finally:
+        filler.terminate()
+        filler.wait(10)
         net.failures.link_up("sr3", "sg4")
     poll(lambda: not steered(net, "sg3", srcs=("/D/3",)), RESTORE_S + 8, "the policy withdrawn")
 
@@ -221,3 +229,12 @@ def test_bad_telemetry_and_policies_are_refused_counted_and_change_nothing(net):
     assert steered(net, "sg1") == {}
     assert net.agents["sg1"].alive() and net.scsc.alive()
     assert whoami(net) == "/B/1"
+
+
+def test_link_delay_needs_netem_and_says_so(net):
+    from topologies.emu.failures import FailureError
+    from topologies.emu.linkcaps import netem_available
+    if netem_available():
+        pytest.skip("this kernel has netem: the refusal cannot be shown here")
+    with pytest.raises(FailureError, match="netem"):
+        net.failures.link_delay("sg1", "sr3", 50, 10)

@@ -9,6 +9,8 @@ A killed switch is a SIGKILLed BMv2 whose interfaces stay up.
 """
 from __future__ import annotations
 
+from topologies.emu.linkcaps import netem_available
+
 _CUT = "tc qdisc replace dev {intf} root tbf rate 8bit burst 1 limit 1"
 
 
@@ -48,6 +50,19 @@ class Failures:
                            f"burst 4kb latency 200ms")
             if out.strip():
                 raise FailureError(f"shaping {intf}: {out.strip()}")
+
+    def link_delay(self, a: str, b: str, delay_ms: float, jitter_ms: float = 0.0) -> None:
+        """Add delay (and jitter) to the link, both ways: netem, which only some
+        kernels have (``dmsc check`` says); FailureError naming that when absent."""
+        if not netem_available():
+            raise FailureError("link delay and jitter need the kernel's netem qdisc, which "
+                               "this kernel lacks (htb/tbf only): use link_rate or a pod's "
+                               "service time instead")
+        for node, intf in self._ends(a, b):
+            out = node.cmd(f"tc qdisc replace dev {intf} root netem delay {delay_ms}ms "
+                           f"{jitter_ms}ms")
+            if out.strip():
+                raise FailureError(f"delaying {intf}: {out.strip()}")
 
     def kill_switch(self, name: str) -> None:
         """SIGKILL the switch's BMv2 (its interfaces stay up: neighbours must

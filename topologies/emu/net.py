@@ -220,8 +220,9 @@ class DmscNet:
             called = sorted({c for p in self.topo.pods() if self.topo.gateway(p) == name
                              for c in self.topo.calls(p)})
             anyone = any(self.topo.calls(p) for p in self.topo.pods())
-            args += ["--scsc", self.scsc_addr,
-                     "--probe-ms", str(self.probe_ms if called or not anyone else 0)]
+            probing = self.topo.kind(name) == "sg" and (called or not anyone)
+            args += ["--scsc", self.scsc_addr,          # every agent reports its FIB counters
+                     "--probe-ms", str(self.probe_ms if probing else 0)]
             for c in called:
                 args += ["--probe-service", c]
         app = AgentApp(name, topo_file=self.topo.source, grpc_addr=sw.grpc_addr,
