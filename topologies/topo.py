@@ -181,22 +181,15 @@ class Topology:
             else:
                 if "key" in a and not isinstance(a["key"], str):
                     raise TopologyError(f"{src}: pod {n!r}: 'key' must be a file name")
-                calls = a.get("calls", [])
-                if not isinstance(calls, list):
-                    raise TopologyError(f"{src}: pod {n!r}: 'calls' must be a list of names")
-                for name in calls:
-                    try:
-                        names.prefix_key(name)
-                    except names.InvalidName as exc:
-                        raise TopologyError(f"{src}: pod {n!r}: calls: {exc}") from None
-                inst = a.get("instances", [])
-                if not isinstance(inst, list):
-                    raise TopologyError(f"{src}: pod {n!r}: 'instances' must be a list")
-                for name in inst:
-                    try:
-                        names.prefix_key(name)
-                    except names.InvalidName as exc:
-                        raise TopologyError(f"{src}: pod {n!r}: {exc}") from None
+                for fld in ("instances", "calls"):
+                    listed = a.get(fld, [])
+                    if not isinstance(listed, list):
+                        raise TopologyError(f"{src}: pod {n!r}: '{fld}' must be a list of names")
+                    for name in listed:
+                        try:
+                            names.prefix_key(name)
+                        except names.InvalidName as exc:
+                            raise TopologyError(f"{src}: pod {n!r}: {fld}: {exc}") from None
                 if g.degree(n) != 1:
                     raise TopologyError(f"{src}: pod {n!r} must have exactly one link "
                                         f"(to its SG), has {g.degree(n)}")

@@ -149,3 +149,18 @@ def test_agent_timers_keep_100ms_hellos_for_small_networks_and_scale_for_large()
     assert agent_timers(64, cores=2) == (640, 1920)
     assert agent_timers(64, cores=16) == (80, 240)
     assert agent_timers(64, hello_ms=50, cores=2) == (50, 150)   # given: taken as is
+
+
+def test_pod_calls_and_operator_overrides_are_checked():
+    base = {"nodes": {"pod1": {"kind": "pod", "instances": ["/A/1"], "calls": ["/B"]},
+                      "sg1": {"kind": "sg", "id": 1}},
+            "links": [["pod1", "sg1:1"]]}
+    assert Topology.from_dict(base).calls("pod1") == ["/B"]
+    bad = {**base, "nodes": {**base["nodes"], "pod1": {"kind": "pod", "calls": ["B"]}}}
+    with pytest.raises(TopologyError, match="pod 'pod1': calls: .*must start with '/'"):
+        Topology.from_dict(bad)
+    with pytest.raises(TopologyError, match="operator_overrides #0: 'sr9' is not an SG"):
+        Topology.from_dict({**base, "operator_overrides": [{"sg": "sr9", "pod": "pod1",
+                                                           "prefix": "/X"}]})
+    with pytest.raises(TopologyError, match="operator_overrides #0: needs exactly"):
+        Topology.from_dict({**base, "operator_overrides": [{"sg": "sg1"}]})
