@@ -42,7 +42,7 @@ from controller.spa.client import SpaClient, SpaError
 from controller.switch.artifacts import REPO_ROOT as ROOT
 from controller.switch.p4rt import SwitchError
 from controller.switch.tables import Fib
-from controller.tools.converge import FibReader, expected_fibs, wait_converged
+from controller.tools.converge import FibReader, NotConverged, expected_fibs, wait_converged
 from controller.tools import pcap
 from controller.tools.static import program_static
 from topologies.expected import reference_fibs, served_prefixes
@@ -551,7 +551,7 @@ def main(argv=None) -> int:
         return 130
     except Exception as exc:   # entry point: one clear line, not a traceback
         if isinstance(exc, (SwitchError, TopologyError, names.InvalidName, RuntimeError,
-                            AdminError, SpaError, IdentityError)):
+                            AdminError, SpaError, IdentityError, NotConverged)):
             console.print(f"[red]dmsc {args.cmd}: {exc}[/red]")
             return 1
         raise

@@ -30,3 +30,17 @@ def test_teardown_leaves_no_interfaces_or_processes(tmp_path):
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_network_whose_interfaces_are_taken_says_so(tmp_path):
+    """Leftovers of another network: a clear error, not Mininet's RTNETLINK traceback."""
+    from topologies.emu.net import NetError
+    subprocess.run(["ip", "link", "add", "sg1-eth2", "type", "veth", "peer", "name", "dmsc-t0"],
+                   check=True)                   # (no dummy module in this kernel)
+    try:
+        net = DmscNet(Topology.load(FIG2), tmp_path)
+        with pytest.raises(NetError, match=r"interfaces sg1-eth2 already exist.*mn -c"):
+            net.start()
+        net.stop()
+    finally:
+        subprocess.run(["ip", "link", "del", "sg1-eth2"], check=True)

@@ -84,6 +84,7 @@ class DmscNet:
     def start(self) -> "DmscNet":
         if os.geteuid() != 0:
             raise NetError("Mininet needs root")
+        self._check_interfaces_free()
         from mininet.link import Link, TCLink
         from mininet.net import Mininet
         _quiet_mininet()
@@ -116,6 +117,18 @@ class DmscNet:
             self.stop()
             raise
         return self
+
+    def _check_interfaces_free(self) -> None:
+        """Another network (or its leftovers) holding our interface names makes
+        Mininet fail with a raw RTNETLINK error: say which and what to do."""
+        ours = {self.topo.intf_name(n, self.topo.port(n, nb))
+                for n in self.topo.switches() for nb in self.topo.graph.neighbors(n)}
+        taken = sorted(ours & set(os.listdir("/sys/class/net")))
+        if taken:
+            raise NetError(f"interfaces {', '.join(taken[:4])}{' ...' if len(taken) > 4 else ''} "
+                           f"already exist: another network is running (stop its `dmsc up`, "
+                           f"see runs/*/network.json) or left them behind (`sudo mn -c` "
+                           f"removes them)")
 
     def _link_params(self, u, v, attrs) -> dict:
         params = {}
