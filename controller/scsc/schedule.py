@@ -15,8 +15,9 @@ shortest path over the topology weighted by cost, each link's cost raised by
 the measured residence time of the switch it leads to (x (1 + ms / 10)). Hysteresis both ways: a violation counts once it has lasted
 ``onset_s`` (one noisy report steers nothing), and a steered pair returns to
 its default only after the defaults have violated nothing for ``restore_s``
-(so a flapping instance does not flap the traffic); it moves on at once if
-the chosen instance starts violating. Telemetry older than ``stale_s`` counts as unknown: neither
+(so a flapping instance does not flap the traffic); if the chosen instance
+starts violating it moves on at once to a healthy one, and stays where it is
+when there is none (the defaults are known to be no better). Telemetry older than ``stale_s`` counts as unknown: neither
 a violation nor a candidate.
 
 A decision becomes policy entries on every switch of its path: requests to
@@ -144,9 +145,13 @@ class Scheduler:
             if now - since >= self.onset_s:
                 bad[i] = why
         defaults_bad = [i for i in d.defaults if i in bad]
+        keep = None
         if d.chosen:
-            if d.chosen in bad or d.chosen not in reach:
-                d.chosen = ""                       # choose again below
+            if d.chosen not in reach:
+                d.chosen = ""                       # gone: choose again below
+            elif d.chosen in bad:
+                keep = (d.chosen, d.path)           # choose again; stay if nothing is better
+                d.chosen = ""
             elif not defaults_bad:
                 d.good_since = d.good_since or now
                 if now - d.good_since >= self.restore_s:
@@ -166,6 +171,10 @@ class Scheduler:
             if m is not None and m.samples and m.delay_ms > 0:
                 candidates.append((m.delay_ms, reach[i], i))
         if not candidates:
+            if keep is not None and defaults_bad:   # the defaults are no better: stay
+                d.chosen, d.path = keep
+                d.why = f"{d.chosen} violates too ({bad[d.chosen]}); no healthier replica"
+                return
             d.why = f"{', '.join(defaults_bad)} violate ({bad[defaults_bad[0]]}); no healthy replica"
             return
         _delay, _dist, choice = min(candidates)

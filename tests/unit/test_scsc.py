@@ -210,12 +210,27 @@ def test_the_path_avoids_a_switch_that_holds_frames():
     assert s.hop_index() == {"sg1": 0, "sr1": 1, "sr2": 2, "sg4": 3}
 
 
-def test_a_chosen_instance_that_degrades_is_left_at_once():
+def test_a_chosen_instance_that_degrades_too_keeps_the_traffic_when_nothing_is_better():
     s = Scheduler(onset_s=0.0)
     g = fig2_graph()
     s.evaluate(g, tel(0, _B_1=report("/B/1", delay=300), _B_4=report("/B/4")), 0)
-    s.evaluate(g, tel(1, _B_1=report("/B/1", delay=300), _B_4=report("/B/4", loss=1.0)), 1)
-    assert s.decisions[("sg1", "/B")].chosen == ""        # nowhere better: back to SPF
+    s.evaluate(g, tel(1, _B_1=report("/B/1", delay=300), _B_4=report("/B/4", delay=150)), 1)
+    d = s.decisions[("sg1", "/B")]
+    assert d.chosen == "/B/4" and "no healthier replica" in d.why   # the default is no better
+
+
+def test_a_chosen_instance_that_degrades_is_left_for_a_healthy_one():
+    g = fig2_graph()
+    g.nodes["sg2"]["prefixes"].update({"/B": 1, "/B/2": 1})          # a third replica
+    s = Scheduler(onset_s=0.0)
+    t0 = {("sg1", "/B/1"): (report("/B/1", delay=300), 0), ("sg1", "/B/4"): (report("/B/4"), 0),
+          ("sg1", "/B/2"): (report("/B/2", delay=30), 0)}
+    s.evaluate(g, t0, 0)
+    assert s.decisions[("sg1", "/B")].chosen == "/B/4"
+    t1 = {**{k: (m, 1) for k, (m, _t) in t0.items()},
+          ("sg1", "/B/4"): (report("/B/4", loss=1.0), 1)}
+    s.evaluate(g, t1, 1)
+    assert s.decisions[("sg1", "/B")].chosen == "/B/2"
 
 
 # -- policies on the agent -------------------------------------------------------------
