@@ -130,6 +130,7 @@ class Agent:
         self.fib_rib_version = -1
         self.started = time.monotonic()
         self.fib_deletes_allowed = False
+        self._lift_overload = False
         self.counters = self.router.counters
         self.no_route_limit = TokenBucket(NO_ROUTE_PER_S, burst=NO_ROUTE_PER_S)
         self.policies = Policies(self, key)
@@ -194,6 +195,9 @@ class Agent:
         if fresh:
             self.fib_deletes_allowed = True
             self.policies.forget()
+        elif not self.fib_deletes_allowed:
+            with self.lock:                    # a restart: no transit until relearned
+                self.router.set_overload(True, time.monotonic())
         self.counters["switch_connects"] += 1
         log.info("connected to %s (%s pipeline)", self.grpc_addr, "new" if fresh else "existing")
 
@@ -340,8 +344,14 @@ class Agent:
                     if not self.fib_deletes_allowed and self.may_delete(time.monotonic()):
                         self.fib_deletes_allowed = True
                         self.fib_rib_version = -1        # one full sync now
+                        self._lift_overload = True
                     if self.router.rib_version != self.fib_rib_version:
                         self.write_fib()
+                    if self._lift_overload and self.router.rib_version == self.fib_rib_version:
+                        self._lift_overload = False      # the full FIB is written: transit again
+                        with self.lock:
+                            self.router.set_overload(False, time.monotonic())
+                        self.wake()
                     self.policies.expire()
                 except SwitchConnectionError as exc:
                     log.warning("FIB write: switch connection lost (%s)", exc)

@@ -38,8 +38,9 @@ class Entry:
         return self.lsa.lifetime_ms == 0
 
     @functools.cached_property
-    def view(self) -> tuple[str, str, tuple, tuple]:
-        """(origin, kind, ((neighbour, cost, port), ...), ((prefix, port), ...)):
+    def view(self) -> tuple[str, str, tuple, tuple, bool]:
+        """(origin, kind, ((neighbour, cost, port), ...), ((prefix, port), ...),
+        overload):
         the LSA in plain Python, read once per installed copy (SPF reads LSAs
         often, and protobuf 3.20's pure-Python getters are slow). Valid for
         live entries: an installed copy is never changed, only replaced (aging
@@ -47,7 +48,7 @@ class Entry:
         lsa = self.lsa
         return (lsa.origin, lsa.kind,
                 tuple((a.neighbor, a.cost, a.port) for a in lsa.adjacencies),
-                tuple((p.prefix, p.port) for p in lsa.prefixes))
+                tuple((p.prefix, p.port) for p in lsa.prefixes), lsa.overload)
 
 
 def key(lsa: Lsa) -> tuple[str, int]:

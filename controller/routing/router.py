@@ -168,6 +168,7 @@ class Router:
         # called with [(prefix, port)] of our own LSA from before a restart, so
         # that an SG can keep them until its pods have had time to re-announce
         self.on_own_prefixes = None
+        self.overload = False      # IS-IS's overload bit: not to be used for transit
 
     # -- inputs ------------------------------------------------------------
     def on_frame(self, port: int, raw: bytes, now: float) -> None:
@@ -227,6 +228,15 @@ class Router:
         self.local_prefixes[prefix] = (port, mac)
         self._originate_pending = True
         self._schedule_spf(now)
+
+    def set_overload(self, on: bool, now: float) -> None:
+        """Ask the others not to route through us (while we relearn after a
+        restart), or lift it; re-originates our LSA when it changes."""
+        if on != self.overload:
+            self.overload = on
+            self._originate_pending = True
+            self._schedule_spf(now)
+            log.info("overload bit %s", "set: no transit through us" if on else "cleared")
 
     def withdraw_prefix(self, prefix: str, now: float) -> bool:
         prefix = names.normalize(prefix)
@@ -422,7 +432,8 @@ class Router:
         for i, chunk in enumerate(chunks[:MAX_FRAGMENTS]):
             lsa = Lsa(origin=self.name, origin_id=self.router_id, fragment=i, seq=self.seq,
                       lifetime_ms=self.cfg.lsa_lifetime_ms, kind=self.kind,
-                      adjacencies=adjs if i == 0 else [], prefixes=chunk)
+                      adjacencies=adjs if i == 0 else [], prefixes=chunk,
+                      overload=self.overload and i == 0)
             self._install_own(lsa, now)
             frags.add(i)
         for i in self.my_fragments - frags:       # fragments no longer needed: purge

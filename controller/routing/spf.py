@@ -60,11 +60,13 @@ def graph(lsdb: Lsdb) -> nx.Graph:
     kinds: dict[str, str] = {}
     adj: dict[str, dict[str, tuple[int, int]]] = {}
     prefixes: dict[str, dict[str, int]] = {}
+    overload: dict[str, bool] = {}
     for (origin, _f), e in lsdb.entries.items():
         if origin not in dirty or e.purged:
             continue
-        _o, kind, adjacencies, prefix_ports = e.view
+        _o, kind, adjacencies, prefix_ports, over = e.view
         kinds[origin] = kind
+        overload[origin] = overload.get(origin, False) or over
         adj.setdefault(origin, {}).update((n, (c, p)) for n, c, p in adjacencies)
         prefixes.setdefault(origin, {}).update(prefix_ports)
     g = st.g
@@ -75,7 +77,8 @@ def graph(lsdb: Lsdb) -> nx.Graph:
                 g.remove_node(origin)
             continue
         st.adj[origin] = adj[origin]
-        g.add_node(origin, kind=kinds[origin], prefixes=prefixes[origin])
+        g.add_node(origin, kind=kinds[origin], prefixes=prefixes[origin],
+                   overload=overload[origin])
         g.remove_edges_from(list(g.edges(origin)))
     for origin in dirty:
         for v, (cost, port) in st.adj.get(origin, {}).items():
@@ -89,6 +92,11 @@ def graph(lsdb: Lsdb) -> nx.Graph:
 def first_hops(g: nx.Graph, me: str) -> tuple[dict[str, float], dict[str, frozenset[str]]]:
     """Distances from ``me`` and, per router, the neighbours of ``me`` that
     start an equal-cost shortest path to it."""
+    over = [n for n, o in g.nodes(data="overload") if o and n != me]
+    if over:              # an overloaded router is a destination, never a transit
+        h = nx.DiGraph(g)
+        h.remove_edges_from([(n, nb) for n in over for nb in g.neighbors(n)])
+        g = h
     pred, dist = nx.dijkstra_predecessor_and_distance(g, me, weight="cost")
     hops: dict[str, frozenset[str]] = {me: frozenset()}
     for node in sorted(dist, key=dist.get):

@@ -89,8 +89,8 @@ def test_agent_restart_leaves_no_stale_entry_and_loses_no_transit_traffic(net, r
     """sr3's agent is killed and restarted while A/1 calls B/4 through sr3. The
     switch forwards on its FIB while its agent is away; its neighbours route
     around it once they stop hearing hellos, and back when it returns, to a FIB
-    the new agent kept (no pipeline push, no deletes while it relearns). At
-    most a frame caught in a transient loop as it rejoins is lost. Meanwhile pod2 leaves and a bogus entry appears in sr3's
+    the new agent kept (no pipeline push, no deletes while it relearns), and
+    only once it lifts its overload bit. Not one call is lost. Meanwhile pod2 leaves and a bogus entry appears in sr3's
     FIB: the restarted agent must remove both."""
     from controller.switch.p4rt import SwitchConnection
     topo = net.topo
@@ -114,10 +114,9 @@ def test_agent_restart_leaves_no_stale_entry_and_loses_no_transit_traffic(net, r
         wait_converged(reader, expected_fibs(topo, prefixes=without_c), timeout=15)
         assert load.poll() is None, "the load ended before the restart did: make it longer"
         during = json.loads(load.communicate(timeout=60)[0])
-        # at most a frame in flight through a transient loop while sr3 rejoins
-        # (no IS-IS-style overload bit on start-up yet: docs/decisions.md); a
-        # restart that lost the FIB would lose every call of the restart
-        assert during["sent"] == 500 and during["failed"] <= 2, during
+        # not one: the restarted sr3 sets the overload bit until its FIB is
+        # whole again, so nobody routes through it while it relearns (no loop)
+        assert during["sent"] == 500 and during["failed"] == 0, during
         assert net.call("pod1", "/A/1", "/B/4")["hops"] == 3       # back through sr3
     finally:
         if load.poll() is None:

@@ -2,6 +2,8 @@
 writes on start, and how it treats a FIB it finds after a restart."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from controller.switch import p4names as N
@@ -51,8 +53,10 @@ def test_restarted_agent_keeps_unknown_entries_until_it_may_delete():
         agent.connect(deadline_s=5)                # existing pipeline: not pushed again
         try:
             assert not agent.fib_deletes_allowed
-            agent.router.accept_prefix("/A/1", 1, "02:00:01:00:00:01", 0.0)
-            agent.router.tick(1.0)
+            assert agent.router.overload          # a restart: no transit through it yet
+            now = time.monotonic()                # the agent's clock (connect used it)
+            agent.router.accept_prefix("/A/1", 1, "02:00:01:00:00:01", now)
+            agent.router.tick(now + 1.0)
             agent.write_fib()
             own = names.prefix_key(names.switch_name("sg1"))      # its name: to its agent
             keys = set(Fib(agent.sw).read())

@@ -83,7 +83,7 @@ def test_outgoing_copy_carries_remaining_lifetime():
 
 
 # -- SPF ---------------------------------------------------------------------
-def lsdb_of(adj: dict, prefixes: dict | None = None) -> Lsdb:
+def lsdb_of(adj: dict, prefixes: dict | None = None, overload=()) -> Lsdb:
     db = Lsdb()
     ports = {}
     for u, nbrs in adj.items():
@@ -93,7 +93,8 @@ def lsdb_of(adj: dict, prefixes: dict | None = None) -> Lsdb:
                        adjacencies=[Adjacency(neighbor=v, cost=c, port=ports[u][v])
                                     for v, c in nbrs.items()],
                        prefixes=[PrefixEntry(prefix=p, port=9)
-                                 for p in (prefixes or {}).get(u, [])]), 0)
+                                 for p in (prefixes or {}).get(u, [])],
+                       overload=u in overload), 0)
     return db
 
 
@@ -110,6 +111,19 @@ def test_spf_anycast_goes_to_the_nearest_origin_only():
                  {"b": ["/S"], "c": ["/S"]})
     r = spf.rib(db, "a")["/S"]
     assert r.origins == ("b",) and {h.neighbor for h in r.hops} == {"b"}
+
+
+def test_an_overloaded_router_is_reached_but_never_crossed():
+    #   a - b - d ;  a - c - c2 - d: b is the short way to d, but b is restarting
+    adj = {"a": {"b": 1, "c": 1}, "b": {"a": 1, "d": 1}, "c": {"a": 1, "c2": 1},
+           "c2": {"c": 1, "d": 1}, "d": {"b": 1, "c2": 1}}
+    pfx = {"d": ["/S"], "b": ["/B"]}
+    assert {h.neighbor for h in spf.rib(lsdb_of(adj, pfx), "a")["/S"].hops} == {"b"}
+    rib = spf.rib(lsdb_of(adj, pfx, overload={"b"}), "a")
+    assert {h.neighbor for h in rib["/S"].hops} == {"c"} and rib["/S"].cost == 3
+    assert {h.neighbor for h in rib["/B"].hops} == {"b"}          # its own prefix: reached
+    own = spf.rib(lsdb_of(adj, pfx, overload={"b"}), "b")["/S"]  # it routes for itself
+    assert {h.neighbor for h in own.hops} == {"d"}
 
 
 def test_spf_ignores_one_way_adjacencies():

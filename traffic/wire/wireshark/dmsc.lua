@@ -109,6 +109,7 @@ local F = {
     lsa_seq = ProtoField.uint64("dmsc.lsa.seq", "Sequence number", base.DEC),
     lsa_lifetime_ms = ProtoField.uint32("dmsc.lsa.lifetime_ms", "Remaining lifetime (ms, 0 = purge)", base.DEC),
     lsa_kind = ProtoField.string("dmsc.lsa.kind", "Kind"),
+    lsa_overload = ProtoField.bool("dmsc.lsa.overload", "Overload (no transit)", base.NONE),
     adj_neighbor = ProtoField.string("dmsc.lsa.adj.neighbor", "Neighbor"),
     adj_cost = ProtoField.uint32("dmsc.lsa.adj.cost", "Cost", base.DEC),
     adj_port = ProtoField.uint32("dmsc.lsa.adj.port", "Port", base.DEC),
@@ -388,6 +389,7 @@ local PB = {
         [6] = {"kind", "string", F.lsa_kind},
         [7] = {"adjacencies", "message", nil, "Adjacency"},
         [8] = {"prefixes", "message", nil, "PrefixEntry"},
+        [9] = {"overload", "bool", F.lsa_overload},
     },
     LsaId = {
         [1] = {"origin", "string", F.id_origin},
