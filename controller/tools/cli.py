@@ -265,10 +265,11 @@ def cmd_lsdb(args) -> int:
     _state, info = _switch_info(args)
     st = _agent_state(info)
     t = Table(title=f"{args.switch}: LSDB ({len(st.lsdb)} LSAs)")
-    for col in ("origin", "frag", "seq", "life s", "adjacencies", "prefixes"):
+    for col in ("origin", "frag", "seq", "life s", "overload", "adjacencies", "prefixes"):
         t.add_column(col)
     for lsa in st.lsdb:
         t.add_row(lsa.origin, str(lsa.fragment), str(lsa.seq), f"{lsa.lifetime_ms / 1000:.0f}",
+                  "yes" if lsa.overload else "",
                   ", ".join(f"{a.neighbor}({a.cost})" for a in lsa.adjacencies),
                   ", ".join(f"{p.prefix}@{p.port}" for p in lsa.prefixes))
     console.print(t)
