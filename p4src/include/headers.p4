@@ -1,6 +1,6 @@
 /*
  * headers.p4: the DMSC frame as the switch sees it, and the metadata that
- * travels with it. docs/wire-format.md and traffic/dmsc.py (the Scapy layers)
+ * travels with it. docs/wire-format.md and traffic/wire/ (codec and Scapy layers)
  * match this file field for field; tests/unit/test_wire_format.py checks it.
  *
  *   Ethernet (14) | DMSC fixed header (44) | probe records (28 each) | TLVs
