@@ -28,6 +28,10 @@ control DmscIngress(inout headers_t hdr,
     // One cell per DROP_* / PUNT_* reason: nothing leaves or dies uncounted.
     counter(N_DROP_REASONS, CounterType.packets) drop_reasons;
     counter(N_PUNT_REASONS, CounterType.packets) punt_reasons;
+    // Every frame the program receives, by ingress port (the CPU port
+    // included): `dmsc stats` compares it with the kernel's interface
+    // counters to show frames lost before the P4 program.
+    counter(N_PORTS, CounterType.packets) port_in;
 
     Validate() validate;
     Classify() classify;
@@ -35,6 +39,7 @@ control DmscIngress(inout headers_t hdr,
     Fib() fib;
 
     apply {
+        port_in.count((bit<32>) std_meta.ingress_port);
         if (meta.from_cpu == 1 && (hdr.packet_out.flags & PKTOUT_ROUTE) == 0) {
             // The agent names the port: send the frame as it is.
             std_meta.egress_spec = (port_t) hdr.packet_out.egress_port;

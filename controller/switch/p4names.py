@@ -33,6 +33,7 @@ ACTION_PROFILE_FIB_SELECTOR = "DmscIngress.fib.fib_selector"
 
 # indexed counters
 COUNTER_DROP_REASONS = "DmscIngress.drop_reasons"
+COUNTER_PORT_IN = "DmscIngress.port_in"
 COUNTER_PUNT_REASONS = "DmscIngress.punt_reasons"
 
 # direct counters

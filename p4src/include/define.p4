@@ -17,6 +17,9 @@ const bit<8>  DMSC_VERSION   = 1;
 
 // CPU port of simple_switch_grpc (--cpu-port); packet-in/out use it.
 const port_t  CPU_PORT = 255;
+// Cells of per-port counters: every port number of a bit<9> port_t but the
+// drop port (511), so the CPU port (255) has its own cell.
+#define N_PORTS 512
 
 // Name key: 4 components x 32 bits (CRC-32 of each component).
 const bit<32> NAME_COMPONENTS = 4;

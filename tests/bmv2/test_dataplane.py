@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import time
 
 import pytest
 from scapy.layers.l2 import Ether
@@ -215,3 +216,23 @@ def test_scsc_policy_overrides_the_fib(rig, fib):
     assert rig.expect(4).dst_name == "/B/4"                 # steered by policy
     rig.send(1, req("/B/4", src="/C/2"))
     assert rig.expect(2).dst_name == "/B/4"                 # others: FIB
+
+
+def test_port_in_counts_every_frame_per_ingress_port(rig, fib):
+    """Forwarded, dropped and punted frames alike, each on its own port's cell."""
+    fib.sync({"/A": via(2)})
+    before = rig.sw.read_counter(N.COUNTER_PORT_IN)
+    for _ in range(3):
+        rig.send(1, req("/A/1"))                                    # forwarded
+    rig.send(1, bytes(Ether(type=0x0800)) + b"\x00" * 46)           # dropped: not DMSC
+    rig.send(3, layers.frame(defs.TYPE_HELLO, names.switch_name("any"), "/peer"))  # punted
+    assert len(rig.links[2].drain(0.3)) == 3
+    assert rig.sw.packet_in(timeout=2) is not None
+
+    def grown():
+        now = rig.sw.read_counter(N.COUNTER_PORT_IN)
+        return {p: now.get(p, (0, 0))[0] - before.get(p, (0, 0))[0] for p in (1, 2, 3, 4)}
+    deadline = time.monotonic() + 2
+    while grown()[1] < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert grown() == {1: 4, 2: 0, 3: 1, 4: 0}
