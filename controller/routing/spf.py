@@ -113,7 +113,15 @@ def rib(lsdb: Lsdb, me: str, local_prefixes: dict[str, int] | None = None) -> di
     """{prefix: RibEntry} for router ``me``. ``local_prefixes`` are the
     prefixes this SG has accepted itself ({prefix: pod port}): always
     delivered locally, whatever the LSDB says."""
-    g = graph(lsdb)
+    return rib_of_graph(graph(lsdb), me, local_prefixes)
+
+
+def rib_of_graph(g: nx.Graph, me: str,
+                 local_prefixes: dict[str, int] | None = None) -> dict[str, RibEntry]:
+    """:func:`rib` over a graph shaped as :func:`graph` makes it (node
+    attributes ``kind``, ``prefixes`` {prefix: port}, ``overload``; edge
+    attributes ``cost`` and ``ports`` {router: its port}): the agents build it
+    from their LSDB, the central controller from its own view."""
     out: dict[str, RibEntry] = {}
     if me in g:
         dist, hops = first_hops(g, me)

@@ -131,14 +131,15 @@ def wait_converged(reader: FibReader, expected: dict[str, dict], timeout: float 
         time.sleep(poll)
 
 
-def bring_up(net, timeout: float = 60.0):
-    """Start a DmscNet and its whole control plane (SPA, agents, the SCSC when
-    the SGs probe, announcing pods), and wait until every announcement is
-    accepted and every FIB equals SPF over the topology. Stops the network
-    if that fails; returns it."""
+def bring_up(net, timeout: float = 60.0, mode: str = "distributed"):
+    """Start a DmscNet and its whole control plane (SPA, agents or, with
+    ``mode="central"``, the central controller, the SCSC when the SGs probe,
+    announcing pods), and wait until every announcement is accepted and every
+    FIB equals SPF over the topology. Stops the network if that fails;
+    returns it."""
     try:
         net.start()
-        net.start_control()
+        net.start_control(mode=mode)
         net.wait_announced(timeout=timeout)
         with FibReader.for_net(net) as reader:
             wait_converged(reader, expected_fibs(net.topo), timeout=timeout)

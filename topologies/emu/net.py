@@ -29,6 +29,7 @@ from controller.switch.p4rt import SwitchConnection
 from topologies.emu.apps.agent import AgentApp, agent_timers
 from topologies.emu.apps.base import App, AppError, stop_all
 from topologies.emu.apps.bmv2 import BMv2Switch
+from topologies.emu.apps.central import CentralApp
 from topologies.emu.apps.pod import PodApp
 from topologies.emu.apps.scsc import ScscApp
 from topologies.emu.apps.spa import SpaApp, registry_for
@@ -79,6 +80,7 @@ class DmscNet:
         self.scsc_addr: str | None = None      # fixed once chosen: agents are told it
         self.scsc_args = list(scsc_args)
         self.failures = Failures(self)
+        self.central: CentralApp | None = None  # the centralized mode's controller
 
     # -- lifecycle ----------------------------------------------------------
     def start(self) -> "DmscNet":
@@ -275,7 +277,8 @@ class DmscNet:
     def write_state(self) -> Path:
         """run_dir/network.json: where every switch and agent can be reached."""
         state = {"topology": self.topo.source, "hello_ms": self.hello_ms,
-                 "scsc": self.scsc_addr,
+                 "scsc": self.scsc_addr, "mode": self.mode,
+                 "central": self.central.admin_addr if self.central else None,
                  "dead_ms": self.dead_ms, "spa": [s.addr for s in self.spas],
                  "registry": str(self.registry_file) if self.registry_file else None,
                  "switches": {}}
@@ -298,15 +301,96 @@ class DmscNet:
                 sg = self.topo.gateway(pod)
                 if sgs is not None and sg not in sgs:
                     continue
-                with self.admin(sg) as c:
-                    c.accept_prefix(prefix, self.topo.port(sg, pod), self.topo.mac(pod, 0))
+                self.accept_prefix(sg, prefix, self.topo.port(sg, pod), self.topo.mac(pod, 0))
 
     def apply_overrides(self) -> None:
         """The topology file's ``operator_overrides``."""
         for o in self.topo.overrides:
-            with self.admin(o["sg"]) as c:
-                c.accept_prefix(o["prefix"], self.topo.port(o["sg"], o["pod"]),
-                                self.topo.mac(o["pod"], 0))
+            self.accept_prefix(o["sg"], o["prefix"], self.topo.port(o["sg"], o["pod"]),
+                               self.topo.mac(o["pod"], 0))
+
+    def accept_prefix(self, sg: str, prefix: str, port: int, mac: str) -> None:
+        """Operator override on one SG, through its agent or the central controller."""
+        if self.mode == "central":
+            with self.central.client() as c:
+                c.accept_prefix(sg, prefix, port, mac)
+        else:
+            with self.admin(sg) as c:
+                c.accept_prefix(prefix, port, mac)
+
+    def withdraw_prefix(self, sg: str, prefix: str) -> None:
+        """Operator withdrawal on one SG, through its agent or the central controller."""
+        if self.mode == "central":
+            with self.central.client() as c:
+                c.withdraw_prefix(sg, prefix)
+        else:
+            with self.admin(sg) as c:
+                c.withdraw_prefix(prefix)
+
+    def control_state(self, switch: str):
+        """A switch's control state (an AgentState: neighbours, RIB, FIB
+        version, held prefixes, counters), from its agent or, in the central
+        mode, from the central controller's view of it."""
+        if self.mode == "central":
+            with self.central.client() as c:
+                return c.switch_state(switch)
+        with self.admin(switch) as c:
+            return c.state()
+
+    # -- the centralized mode -------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        """"central" once a central controller was started, else "distributed"."""
+        return "central" if self.central is not None else "distributed"
+
+    def start_central(self, wait: bool = True) -> CentralApp:
+        """The central controller (controller.central): it programs every
+        switch, so no agent may run. Told every switch's P4Runtime address,
+        the domain key and the SPAs; waits until it holds a session with every
+        switch (``wait``). Writes run_dir/network.json."""
+        if any(a.alive() for a in self.agents.values()):
+            raise NetError("agents are running: the central mode replaces them")
+        if self.probe_ms:
+            raise NetError("probes and the SCSC need the agents (distributed mode)")
+        if self.central is not None and self.central.alive():
+            raise NetError(f"the central controller is already running (pid {self.central.pid})")
+        if not self.key_file.exists():
+            self.key_file.write_bytes(os.urandom(32))
+            self.key_file.chmod(0o600)
+        if not Path(self.topo.source).is_file():       # generated: the controller reads files
+            self.topo = self.topo.save(self.run_dir / "topology.yaml")
+        if self.central is None:
+            self.central = CentralApp(
+                "central", topo_file=self.topo.source,
+                switches={n: (self.switch(n).grpc_addr, self.switch(n).device_id)
+                          for n in self.topo.switches()},
+                key_file=self.key_file, log_dir=self.run_dir / "central",
+                hello_ms=self.hello_ms, dead_ms=self.dead_ms,
+                spa_addrs=[s.addr for s in self.spas], lease_s=self.lease_s)
+        else:
+            self._forget(self.central)
+        self._started(self.central.start())
+        self.write_state()
+        if wait:
+            try:
+                self.central.ready(time.monotonic() + 30.0 + 0.5 * len(self.topo.switches()))
+            except AppError as exc:
+                raise NetError(str(exc)) from None
+        return self.central
+
+    def stop_central(self, kill: bool = False) -> None:
+        """Stop (SIGTERM) or kill (SIGKILL) the central controller; the switches
+        keep the FIBs they have. :meth:`restart_central` brings it back on the
+        same admin address."""
+        if self.central is not None:
+            self.central.kill() if kill else self.central.stop()
+
+    def restart_central(self, wait: bool = True) -> CentralApp:
+        if self.central is None:
+            raise NetError("no central controller was started")
+        if self.central.alive():
+            self.stop_central()
+        return self.start_central(wait=wait)
 
     # -- identities and the SPA ----------------------------------------------------
     def prepare_identities(self) -> None:
@@ -404,11 +488,18 @@ class DmscNet:
         tmp.write_text(json.dumps({"service_ms": ms}))
         tmp.replace(path)
 
-    def start_control(self, pods: bool = True, wait: bool = True) -> None:
-        """SPA, agents, overrides, the SCSC (when the SGs probe), pods: the
+    def start_control(self, pods: bool = True, wait: bool = True,
+                      mode: str = "distributed") -> None:
+        """SPA, agents (``mode`` "distributed") or the central controller
+        ("central"), overrides, the SCSC (when the SGs probe), pods: the
         network's control plane in order."""
+        if mode not in ("distributed", "central"):
+            raise NetError(f"mode {mode!r}: use 'distributed' or 'central'")
         self.start_spa()
-        self.start_agents(wait=wait)
+        if mode == "central":
+            self.start_central(wait=wait)
+        else:
+            self.start_agents(wait=wait)
         self.apply_overrides()
         if self.probe_ms:
             self.start_scsc()

@@ -1,0 +1,5 @@
+import sys
+
+from controller.central.process import main
+
+sys.exit(main())
