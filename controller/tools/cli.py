@@ -2,6 +2,8 @@
 
     dmsc demo                 Figure 2 on BMv2 in Mininet: a call by name, A/1 -> B/4
     dmsc up                   bring a topology up with its agents and pods; Ctrl-C ends it
+                              (up/demo --mode central: one central controller instead of
+                              the agents, the baseline of docs/central.md)
     dmsc lsdb|rib|fib SWITCH  a running switch's LSDB / RIB (from its agent) / FIB
                               (read back over P4Runtime, keys shown as names)
     dmsc shell SWITCH         the p4runtime-shell command line for a running switch
@@ -140,7 +142,8 @@ def _switch_info(args) -> tuple[dict, dict]:
     state = _load_net_state(args.run_dir)
     if args.switch not in state["switches"]:
         raise RuntimeError(f"no switch {args.switch!r}; have {', '.join(state['switches'])}")
-    return state, state["switches"][args.switch]
+    return state, {**state["switches"][args.switch], "name": args.switch,
+                   "central": state.get("central")}
 
 
 def cmd_shell(args) -> int:
@@ -150,6 +153,10 @@ def cmd_shell(args) -> int:
 
 
 def _agent_state(info):
+    if info.get("central"):       # the central mode: the controller's view of the switch
+        from controller.central.client import CentralClient
+        with CentralClient(info["central"]) as c:
+            return c.switch_state(info["name"])
     if not info.get("admin_addr"):
         raise RuntimeError("this network runs without agents (static FIBs)")
     with AdminClient(info["admin_addr"]) as c:
@@ -342,16 +349,18 @@ def _bring_up(args, topo):
             for pod in topo.pods():
                 net.start_pod(pod, announce=False)
             return net, conns
-        console.print(f"agents: hello {net.hello_ms} ms, dead interval {net.dead_ms} ms; "
-                      f"leases {net.lease_s:g} s")
+        central = getattr(args, "mode", "distributed") == "central"
+        console.print(f"{'central controller' if central else 'agents'}: hello {net.hello_ms} "
+                      f"ms, dead interval {net.dead_ms} ms; leases {net.lease_s:g} s")
         net.start_spa()
-        net.start_agents()
+        net.start_central() if central else net.start_agents()
         net.apply_overrides()
         if net.probe_ms:
             net.start_scsc()
             console.print(f"SCSC on {net.scsc_addr}: SGs probe every {net.probe_ms} ms")
         console.print(f"SPA on {net.spas[0].addr} (registry {net.registry_file}); "
-                      f"{len(topo.switches())} agents up in {time.monotonic() - t0:.1f}s")
+                      + (f"central controller on {net.central.admin_addr}" if central else
+                         f"{len(topo.switches())} agents") + f" up in {time.monotonic() - t0:.1f}s")
         t_pods = time.monotonic()
         for pod in topo.pods():
             net.start_pod(pod)
@@ -372,10 +381,7 @@ def _bring_up(args, topo):
 def announcement_paths(net, t0: float) -> Table:
     """Each accepted prefix's way in: pod -> SG -> SPA verdict -> LSA -> FIBs,
     in ms after ``t0`` (the agents' CLOCK_MONOTONIC is ours)."""
-    states = {}
-    for s in net.topo.switches():
-        with net.admin(s) as c:
-            states[s] = c.state()
+    states = {s: net.control_state(s) for s in net.topo.switches()}
     fib_done = max(st.fib_written_at for st in states.values())
     t = Table(title="announcements: pod -> SG -> SPA -> LSA -> every FIB "
                     "(ms after the pods started)")
@@ -487,6 +493,9 @@ def main(argv=None) -> int:
         p.add_argument("--probe-ms", type=int, default=0,
                        help="SGs probe the instances their pods call this often and report "
                             "to the SCSC, which steers around degraded ones (0: no SCSC)")
+        p.add_argument("--mode", choices=("distributed", "central"), default="distributed",
+                       help="distributed: one agent per switch (DMSC); central: one controller "
+                            "computes and writes every FIB (the baseline, docs/central.md)")
         p.add_argument("--hello-ms", type=int, default=None,
                        help="agents' hello interval (dead interval: 3 hellos); default: "
                             "80 ms, more for networks larger than 4 switches per core")

@@ -5,6 +5,11 @@ Imports run one way (README, "Layout"):
     traffic.wire  <-  topology model  <-  control plane  <-  emulation  <-  tools
                   <-  pods (traffic.pod, client, identity, announce)
 
+The centralized baseline (controller.central) sits beside the agents in the
+control plane: it may use their code (the gateway duties, SPF), but nothing
+else in the control plane imports it (DMSC's distributed mode never depends
+on the baseline it is measured against).
+
 The emulation may use traffic.identity (it makes the pods' keys).
 
 Every import statement counts, function-local ones included.
@@ -22,6 +27,7 @@ MODEL = ("topologies.topo", "topologies.generate", "topologies.expected")
 PODS = ("traffic.pod", "traffic.client", "traffic.identity", "traffic.announce")
 EMU = "topologies.emu"
 TOOLS = "controller.tools"
+CENTRAL = "controller.central"   # the centralized baseline: nothing of DMSC's own depends on it
 
 # layer -> what it may import of ours (prefixes)
 ALLOWED = {
@@ -30,10 +36,11 @@ ALLOWED = {
     "model": (WIRE + ".names", WIRE + ".defs", *MODEL),
     "pods": (WIRE, *PODS),
     "control": (WIRE, *MODEL, "controller"),
+    "central": (WIRE, *MODEL, "controller"),
     "emulation": (WIRE, *MODEL, "controller", EMU, "traffic.identity"),
     "tools": (WIRE, *MODEL, *PODS, "controller", EMU, "topologies"),
 }
-NOT_EVEN_IF_PREFIX = {"control": (TOOLS,), "emulation": (TOOLS,)}
+NOT_EVEN_IF_PREFIX = {"control": (TOOLS, CENTRAL), "central": (TOOLS,), "emulation": (TOOLS,)}
 OURS = ("controller", "topologies", "traffic")
 
 
@@ -48,6 +55,8 @@ def layer_of(module: str) -> str | None:
         return "pods"
     if module.startswith(TOOLS):
         return "tools"
+    if module.startswith(CENTRAL):
+        return "central"
     if module.startswith("controller"):
         return "control"
     if module.startswith(EMU):
@@ -105,10 +114,13 @@ def test_the_check_catches_a_wrong_way_import(tmp_path, monkeypatch):
     assert not imported[0].startswith(ALLOWED["control"])
     assert not "controller.switch.p4rt".startswith(ALLOWED["wire"])
     assert not "topologies.emu.apps".startswith(ALLOWED["model"])
+    central = [m for _l, m in imports_of(bad)]
+    assert not central[0].startswith(ALLOWED["central"])       # the central mode neither
+    assert "controller.central.view".startswith(NOT_EVEN_IF_PREFIX["control"])  # agents never
 
 
 @pytest.mark.parametrize("module", ["controller.agent.process", "controller.routing.router",
-                                    "traffic.wire.codec"])
+                                    "traffic.wire.codec", "controller.central.process"])
 def test_agents_and_the_codec_do_not_load_scapy(module):
     """Agents use the struct codec only: importing them loads no Scapy (a
     Python process per switch pays for every import)."""
