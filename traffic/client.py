@@ -11,6 +11,7 @@ import argparse
 import json
 import random
 import signal
+import struct
 import sys
 import time
 from dataclasses import dataclass
@@ -50,6 +51,32 @@ class Reply:
     responder: str       # the instance that answered (its name is the reply's source)
     rtt_s: float
     hops: int            # switches that forwarded the response (from its hop limit)
+
+
+@dataclass
+class ProbeReply:
+    responder: str
+    rtt_s: float
+    hops: list           # per switch on the forward path, first hop first: dicts of
+                         # switch_id, ingress/egress port, residence_us, enq_qdepth
+
+
+_REC = struct.Struct("!IHH6s6sII")     # one probe record, as controller/agent/probes.py reads it
+assert _REC.size == defs.PROBE_REC_BYTES
+
+
+def probe_hops(raw: bytes) -> list[dict]:
+    """The forward-path records of a probe reply (newest first on the wire),
+    first hop first."""
+    if len(raw) % _REC.size:
+        raise ValueError(f"{len(raw)} bytes of probe records")
+    out = []
+    for i in range(0, len(raw), _REC.size):
+        sid, ip, ep, its, ets, q, _d = _REC.unpack_from(raw, i)
+        out.append({"switch_id": sid, "ingress_port": ip, "egress_port": ep,
+                    "residence_us": int.from_bytes(ets, "big") - int.from_bytes(its, "big"),
+                    "enq_qdepth": q})
+    return out[::-1]
 
 
 class Client:
@@ -98,7 +125,27 @@ class Client:
                               pkt.src_name) from None
         return Reply(result, pkt.src_name, rtt, codec.DEFAULT_HOP_LIMIT - pkt.hop_limit)
 
-    def _wait(self, msg_id: int, deadline: float) -> codec.Frame:
+    def probe(self, dst: str, *, timeout: float | None = None) -> "ProbeReply":
+        """One PROBE to a name, as an SG's agent sends them: every switch on the
+        forward path pushes a record, the instance that answers echoes them.
+        The reply, or CallTimeout."""
+        msg_id = self._next_id
+        self._next_id = (self._next_id + 1) & 0xFFFFFFFF or 1
+        frame = codec.encode(defs.TYPE_PROBE, dst, self.name, msg_id=msg_id,
+                             eth_src=self.mac, eth_dst=self.gateway_mac)
+        t0 = time.monotonic()
+        self.link.send(frame)
+        pkt = self._wait(msg_id, t0 + (self.timeout if timeout is None else timeout),
+                         types=(defs.TYPE_PROBE_REPLY, defs.TYPE_ERROR))
+        rtt = time.monotonic() - t0
+        if pkt.type == defs.TYPE_ERROR:
+            raw = pkt.tlv(codec.TLV_STATUS) or b"\xff\xff"
+            code = int.from_bytes(raw[:2], "big") if len(raw) >= 2 else -1
+            raise RemoteError(code, raw[2:].decode("utf-8", "replace"), pkt.src_name)
+        return ProbeReply(pkt.src_name, rtt, probe_hops(pkt.tlv(codec.TLV_PROBE_RECORDS, b"")))
+
+    def _wait(self, msg_id: int, deadline: float,
+              types=(defs.TYPE_RESPONSE, defs.TYPE_ERROR)) -> codec.Frame:
         if msg_id in self._early:
             return self._early.pop(msg_id)
         while True:
@@ -112,7 +159,7 @@ class Client:
                 pkt = codec.decode(raw)
             except ValueError:
                 continue
-            if pkt.type not in (defs.TYPE_RESPONSE, defs.TYPE_ERROR) or pkt.dst_name != self.name:
+            if pkt.type not in types or pkt.dst_name != self.name:
                 continue
             if pkt.msg_id == msg_id:
                 return pkt
@@ -122,11 +169,15 @@ class Client:
 
 def load(client, dst: str, method: str, args, *, count: int, interval: float,
          timeout: float, max_s: float = 600.0, clock=time.monotonic, sleep=time.sleep,
-         stopped=lambda: False) -> dict:
+         stopped=lambda: False, record=None) -> dict:
     """At most ``count`` calls, one every ``interval`` seconds, and never
     longer than ``max_s`` seconds: successes, failures by status, the longest
     run of failures and latency percentiles in milliseconds. ``sent`` is the
-    number of calls made (fewer than ``count`` when time ran out)."""
+    number of calls made (fewer than ``count`` when time ran out).
+    ``record(dict)``, if given, gets every call as it ends: ``t`` (send time,
+    ``clock``'s), ``latency_ms`` (None when it failed), ``responder`` (the
+    instance that answered, or sent the error; None on a time-out) and
+    ``status`` ("ok" or the error's status name)."""
     ok, failed, worst_gap, gap_start = 0, 0, 0.0, None
     errors: dict[str, int] = {}
     responders: dict[str, int] = {}
@@ -146,11 +197,17 @@ def load(client, dst: str, method: str, args, *, count: int, interval: float,
             if gap_start is not None:
                 worst_gap = max(worst_gap, t - gap_start)
                 gap_start = None
+            if record is not None:
+                record({"t": t, "latency_ms": round(r.rtt_s * 1000, 3),
+                        "responder": r.responder, "status": "ok"})
         except CallError as exc:
             failed += 1
             errors[exc.status_name] = errors.get(exc.status_name, 0) + 1
             if gap_start is None:
                 gap_start = t
+            if record is not None:
+                record({"t": t, "latency_ms": None, "status": exc.status_name,
+                        "responder": getattr(exc, "responder", None)})
         t_next += interval
         delay = t_next - clock()
         if delay > 0:
@@ -181,17 +238,41 @@ def main(argv=None) -> int:
                     help="load mode: this many calls, then print a summary")
     ap.add_argument("--interval", type=float, default=0.01, help="load mode: seconds between calls")
     ap.add_argument("--max-s", type=float, default=600.0, help="load mode: stop after this long")
+    ap.add_argument("--records", help="load mode: append every call to this file as a JSON "
+                    "line {t (CLOCK_MONOTONIC), latency_ms, responder, status, dst}")
+    ap.add_argument("--probe", action="store_true",
+                    help="send one PROBE to DST instead of a call; print the per-hop records")
     a = ap.parse_args(argv)
+    if a.probe:
+        try:
+            with Client(a.iface, a.src, mac=a.mac, timeout=a.timeout) as c:
+                p = c.probe(a.dst)
+        except (CallError, names.InvalidName, ValueError) as exc:
+            print(json.dumps({"error": str(exc)}))
+            return 1
+        print(json.dumps({"from": p.responder, "rtt_ms": round(p.rtt_s * 1000, 3),
+                          "hops": p.hops}))
+        return 0
     if a.count:
         if a.count > 1_000_000:
             print(json.dumps({"error": "--count is capped at 1,000,000"}))
             return 2
         stop = []
         signal.signal(signal.SIGTERM, lambda *_: stop.append(True))   # end early, still report
-        with Client(a.iface, a.src, mac=a.mac, timeout=a.timeout) as c:
-            print(json.dumps(load(c, a.dst, a.method, json.loads(a.args), count=a.count,
-                                  interval=a.interval, timeout=a.timeout, max_s=a.max_s,
-                                  stopped=lambda: bool(stop))))
+        out = open(a.records, "a", buffering=1) if a.records else None   # line-buffered
+
+        def record(rec):
+            rec["dst"] = a.dst
+            out.write(json.dumps(rec) + "\n")
+        try:
+            with Client(a.iface, a.src, mac=a.mac, timeout=a.timeout) as c:
+                print(json.dumps(load(c, a.dst, a.method, json.loads(a.args), count=a.count,
+                                      interval=a.interval, timeout=a.timeout, max_s=a.max_s,
+                                      stopped=lambda: bool(stop),
+                                      record=record if out else None)))
+        finally:
+            if out is not None:
+                out.close()
         return 0
     try:
         with Client(a.iface, a.src, mac=a.mac, timeout=a.timeout) as c:

@@ -9,11 +9,16 @@ gateway for everything it sends:
   and retried every ``REFUSED_RETRY_S``;
 * on SIGTERM/SIGINT, a signed withdrawal of everything accepted.
 ``--status-file`` gets the state of every prefix (JSON) on each change, for
-whoever started the pod. ``--control-file`` (JSON, read when it changes) sets
-the instance's service time (``{"service_ms": 80}``): every request and probe
-is answered that much later (as by a service that works on many at once: the
-answers wait in a queue, the pod goes on receiving), a degraded instance for
-the SCSC to find.
+whoever started the pod. ``--control-file`` (JSON, read when it changes;
+:func:`update_control` writes it) sets
+* ``service_ms``: the instance's service time (``{"service_ms": 80}``): every
+  request and probe is answered that much later (as by a service that works
+  on many at once: the answers wait in a queue, the pod goes on receiving), a
+  degraded instance for the SCSC to find;
+* ``extra``: instance names served and announced besides ``--instance`` (a
+  service the pod starts at run time);
+* ``withdrawn``: prefixes the pod withdraws (signed, as when it leaves) and
+  stops announcing; taken off the list, they are announced again.
 
 It answers, on its one interface:
 * REQUEST to a name it serves -> RESPONSE (RMI-style: method + JSON args);
@@ -119,6 +124,10 @@ class Announcer:
         except ValueError:
             body = {}
         now = self.clock()
+        if st.get("withdraw_asked"):          # withdrawn at the operator's request: an
+            st["state"] = "withdrawn"         # answer to what was sent before stays that
+            self.write_status()
+            return True
         if pkt.type == defs.TYPE_ANNOUNCE_ACK:
             if "withdrawn" in body:
                 st["state"] = "withdrawn"
@@ -137,6 +146,36 @@ class Announcer:
                       next_at=now + REFUSED_RETRY_S)
         self.write_status()
         return True
+
+    def add_instance(self, inst: str) -> list[str]:
+        """Announce ``inst`` (and the prefixes above it) too; the new prefixes."""
+        new = []
+        now = self.clock()
+        for prefix, owner in announced_prefixes([inst]).items():
+            if prefix not in self.state:
+                self.state[prefix] = {"instance": owner, "state": "pending", "next_at": now,
+                                      "gap": RETRY_MIN_S, "msg_id": 0, "recent_ids": (),
+                                      "sent": 0}
+                new.append(prefix)
+        return new
+
+    def set_withdrawn(self, prefixes) -> list[bytes]:
+        """Withdraw these prefixes (signed withdrawals, returned to send) and
+        stop announcing them; a prefix withdrawn before and not in ``prefixes``
+        any more is announced again."""
+        want = set(prefixes)
+        frames, now = [], self.clock()
+        for prefix, st in self.state.items():
+            held = st.get("withdraw_asked", False)
+            if prefix in want and not held:
+                st["withdraw_asked"] = True
+                if st["state"] == "accepted":
+                    frames.append(self.frame(prefix, withdraw=True))
+                st["state"] = "withdrawn"
+            elif prefix not in want and held:
+                st.update(withdraw_asked=False, state="pending", next_at=now, gap=RETRY_MIN_S)
+        self.write_status()
+        return frames
 
     def withdrawals(self) -> list[bytes]:
         return [self.frame(p, withdraw=True) for p, st in self.state.items()
@@ -178,6 +217,7 @@ class Pod:
         self.gateway_mac = gateway_mac
         self.counters = collections.Counter()
         self.service_s = 0.0
+        self.pending_frames: list[bytes] = []    # withdrawals the control file asked for
         self.announcer = None if identity is None else Announcer(
             identity, self.instances, mac=mac, gateway_mac=gateway_mac, status_file=status_file)
 
@@ -259,13 +299,26 @@ class Pod:
         try:
             ctl = json.loads(path.read_text())
             service_s = max(0.0, float(ctl.get("service_ms", 0)) / 1000)
-        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            extra = [names.normalize(i) for i in ctl.get("extra", [])]
+            withdrawn = [names.normalize(p) for p in ctl.get("withdrawn", [])]
+        except (OSError, ValueError, TypeError, AttributeError, names.InvalidName) as exc:
             self.counters["control_unreadable"] += 1
             log.warning("control file %s unreadable: %s", path, exc)
             return
         if service_s != self.service_s:
             log.info("service time now %.0f ms", service_s * 1000)
             self.service_s = service_s
+        for inst in extra:
+            if inst not in self.instances:
+                self.instances.append(inst)
+                log.info("now serving %s too", inst)
+                if self.announcer is not None:
+                    self.announcer.add_instance(inst)
+        if self.announcer is not None:
+            frames = self.announcer.set_withdrawn(withdrawn)
+            if frames:
+                log.info("withdrawing %d prefixes (control file)", len(frames))
+            self.pending_frames += frames
 
     def serve(self, duration: float | None = None, control_file=None) -> None:
         stop = []
@@ -291,6 +344,9 @@ class Pod:
                     if mtime is not None and mtime != control_mtime:
                         control_mtime = mtime
                         self.read_control(control)
+                while self.pending_frames:
+                    link.send(self.pending_frames.pop(0))
+                    self.counters["tx_withdraw"] += 1
                 if self.announcer is not None:
                     for frame in self.announcer.due(time.monotonic()):
                         link.send(frame)
@@ -328,6 +384,23 @@ class Pod:
         self.announcer.write_status()
 
 
+def update_control(path, **changes) -> dict:
+    """Merge ``changes`` into a pod's control file (atomically: the pod reads
+    it when its mtime changes) and return the whole new content."""
+    path = Path(path)
+    try:
+        ctl = json.loads(path.read_text())
+        if not isinstance(ctl, dict):
+            ctl = {}
+    except (OSError, ValueError):
+        ctl = {}
+    ctl.update(changes)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(ctl))
+    tmp.replace(path)
+    return ctl
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iface", required=True)
@@ -337,7 +410,8 @@ def main(argv=None) -> int:
     ap.add_argument("--gateway-mac", default=codec.BROADCAST)
     ap.add_argument("--key", help="the pod's Ed25519 private key (PEM); none: announce nothing")
     ap.add_argument("--status-file", help="write the announcements' state here (JSON)")
-    ap.add_argument("--control-file", help="JSON {\"service_ms\": N}, read when it changes")
+    ap.add_argument("--control-file", help="JSON {\"service_ms\": N, \"extra\": [instances], "
+                    "\"withdrawn\": [prefixes]}, read when it changes")
     ap.add_argument("--duration", type=float, default=None)
     ap.add_argument("--log-level", default="INFO")
     args = ap.parse_args(argv)

@@ -129,3 +129,37 @@ def test_an_error_frame_raises_its_status_and_sender():
     with pytest.raises(RemoteError) as exc:
         c.call("/B/4", "echo", {})
     assert exc.value.status_name == "no_route" and exc.value.responder == names.switch_name("sg1")
+
+
+def test_every_call_is_recorded_with_its_send_time_latency_responder_and_status():
+    clock = Clock()
+    c = ScriptedClient(["ok", "timeout", "no_route", "ok"], clock)
+    recs = []
+    out = load(c, "/B/4", "echo", {}, count=4, interval=0.1, timeout=1,
+               clock=clock, sleep=clock.sleep, record=recs.append)
+    assert [r["status"] for r in recs] == ["ok", "timeout", "no_route", "ok"]
+    assert [round(r["t"] - 100.0, 3) for r in recs] == [0.0, 0.1, 0.2, 0.3]   # paced sends
+    assert [r["latency_ms"] for r in recs] == [1.0, None, None, 4.0]
+    assert [r["responder"] for r in recs] == ["/B/4", None, "/dmsc-switch", "/B/4"]
+    assert out["ok"] == sum(r["status"] == "ok" for r in recs)
+
+
+def test_a_probe_returns_the_forward_path_first_hop_first():
+    from traffic.wire import defs, layers
+    c = make_client()
+    recs = [layers.ProbeRecord(switch_id=s, ingress_port=1, egress_port=2,
+                               ingress_ts=1000 * s, egress_ts=1000 * s + 7 * s)
+            for s in (1, 11, 4)]            # on the wire newest (last hop) first
+    req = layers.parse(bytes(layers.probe("/B/4", "/A/1", msg_id=5, records=recs[::-1])))
+    c.link.replies = [bytes(layers.probe_reply(req, "/B/4"))]
+    p = c.probe("/B/4")
+    sent = layers.parse(c.link.sent[0])
+    assert sent.type == defs.TYPE_PROBE and sent.dst_name == "/B/4" and sent.msg_id == 5
+    assert p.responder == "/B/4"
+    assert [(h["switch_id"], h["residence_us"]) for h in p.hops] == [(1, 7), (11, 77), (4, 28)]
+
+
+def test_a_probe_with_no_answer_times_out():
+    c = make_client()
+    with pytest.raises(CallTimeout):
+        c.probe("/B/4", timeout=0.05)

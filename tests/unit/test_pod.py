@@ -108,3 +108,71 @@ def test_announcer_announces_every_prefix_retries_and_renews(tmp_path):
     a.state["/A/1"]["state"] = "accepted"
     withdrawals = [Announcement.from_frame(codec.decode(f)) for f in a.withdrawals()]
     assert [(w.prefix, w.kind) for w in withdrawals] == [("/A/1", "withdraw")]
+
+
+def _announcer(tmp_path, now):
+    from traffic.identity import Identity
+    from traffic.pod import Announcer
+    return Announcer(Identity.generate(), ["/A/1"], mac="02:00:01:00:00:01",
+                     gateway_mac="02:00:00:00:01:01", status_file=tmp_path / "st.json",
+                     clock=lambda: now[0])
+
+
+def _ack(ann, ok=True, body=None):
+    from traffic.wire.announce import answer
+    return layers.parse(answer(ann, "/dmsc/sw/sg1", ok=ok, body=body or {"lease_s": 6.0},
+                               eth_src="02:00:00:00:01:01", eth_dst="02:00:01:00:00:01"))
+
+
+def test_a_withdrawn_prefix_is_withdrawn_signed_and_not_announced_until_asked_again(tmp_path):
+    from traffic.wire.announce import Announcement
+    now = [10.0]
+    a = _announcer(tmp_path, now)
+    sent = {x.prefix: x for x in (Announcement.from_frame(codec.decode(f)) for f in a.due(now[0]))}
+    assert a.on_answer(_ack(sent["/A/1"])) and a.on_answer(_ack(sent["/A"]))
+    out = [Announcement.from_frame(codec.decode(f)) for f in a.set_withdrawn(["/A/1"])]
+    assert [(w.prefix, w.kind) for w in out] == [("/A/1", "withdraw")]
+    assert a.set_withdrawn(["/A/1"]) == []                  # the same file again: nothing new
+    now[0] += 30                                             # long past every renewal
+    assert {Announcement.from_frame(codec.decode(f)).prefix for f in a.due(now[0])} == {"/A"}
+    assert json.loads((tmp_path / "st.json").read_text())["prefixes"]["/A/1"]["state"] == "withdrawn"
+    a.set_withdrawn([])                                      # off the list: announced again
+    assert "/A/1" in {Announcement.from_frame(codec.decode(f)).prefix for f in a.due(now[0])}
+
+
+def test_an_answer_to_an_earlier_announcement_does_not_undo_a_withdrawal(tmp_path):
+    from traffic.wire.announce import Announcement
+    now = [10.0]
+    a = _announcer(tmp_path, now)
+    sent = {x.prefix: x for x in (Announcement.from_frame(codec.decode(f)) for f in a.due(now[0]))}
+    a.set_withdrawn(["/A/1"])          # before the SG answered
+    assert a.on_answer(_ack(sent["/A/1"]))
+    assert a.state["/A/1"]["state"] == "withdrawn"
+
+
+def test_the_control_file_adds_instances_and_withdraws_prefixes(tmp_path):
+    from traffic.identity import Identity
+    from traffic.pod import update_control
+    p = Pod("unused0", ["/B/4"], identity=Identity.generate(), status_file=tmp_path / "s.json")
+    ctl = tmp_path / "c.json"
+    update_control(ctl, service_ms=50)
+    assert update_control(ctl, extra=["/E/4"]) == {"service_ms": 50, "extra": ["/E/4"]}
+    p.read_control(ctl)
+    assert p.service_s == 0.05 and p.serving("/E/4") == "/E/4"
+    assert {"/E", "/E/4"} <= set(p.announcer.state)
+    r = reply(p, layers.request("/E/4", "/A/1", "whoami", {}, msg_id=9))
+    assert json.loads(r.tlv(codec.TLV_BODY)) == {"instance": "/E/4"}
+    p.announcer.state["/B/4"]["state"] = "accepted"
+    update_control(ctl, withdrawn=["/B/4"])
+    p.read_control(ctl)
+    assert len(p.pending_frames) == 1 and p.announcer.state["/B/4"]["state"] == "withdrawn"
+
+
+def test_a_bad_control_file_is_counted_and_changes_nothing(tmp_path):
+    p = pod()
+    ctl = tmp_path / "c.json"
+    for text in ('{"service_ms": "slow"}', '{"extra": ["no slash"]}', "[1, 2"):
+        ctl.write_text(text)
+        p.read_control(ctl)
+    assert p.counters["control_unreadable"] == 3
+    assert p.service_s == 0.0 and p.instances == ["/B/4", "/A/4"]

@@ -483,10 +483,8 @@ class DmscNet:
     # -- degradations ------------------------------------------------------------------
     def set_service_time(self, pod: str, ms: float) -> None:
         """Every request and probe to the pod's instances answered ``ms`` later."""
-        path = self.run_dir / "pods" / f"{pod}.control.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"service_ms": ms}))
-        tmp.replace(path)
+        from traffic.pod import update_control
+        update_control(self.run_dir / "pods" / f"{pod}.control.json", service_ms=ms)
 
     def start_control(self, pods: bool = True, wait: bool = True,
                       mode: str = "distributed") -> None:
