@@ -206,6 +206,13 @@ def _agent(net, switch: str):
     return app
 
 
+def _live_agent(net, switch: str):
+    app = _agent(net, switch)
+    if not app.alive():
+        raise ActionError(f"the agent of {switch} is not running (restart_agent starts it)")
+    return app
+
+
 def _pod_control_file(net, pod: str) -> Path:
     return Path(net.run_dir) / "pods" / f"{pod}.control.json"
 
@@ -605,12 +612,12 @@ def fib(net, switch: Switch) -> dict:
 
 def _state(net, switch: str):
     from controller.agent.admin import AdminError
-    app = _agent(net, switch)
+    app = _live_agent(net, switch)
     try:
         with app.admin() as c:
             return c.state()
     except AdminError as exc:
-        raise ActionError(str(exc)) from None
+        raise ActionError(f"the agent of {switch} does not answer: {exc}") from None
 
 
 @action
@@ -640,12 +647,12 @@ def rib(net, switch: Switch) -> dict:
 def policy(net, switch: Switch) -> dict:
     """The SCSC policies in force on a switch (its agent's view)."""
     from controller.agent.admin import AdminError
-    app = _agent(net, switch)
+    app = _live_agent(net, switch)
     try:
         with app.admin() as c:
             rep = c.policies()
     except AdminError as exc:
-        raise ActionError(str(exc)) from None
+        raise ActionError(f"the agent of {switch} does not answer: {exc}") from None
     return {"switch": switch, "scsc": rep.scsc, "version": rep.version,
             "policies": [{"service": p.dst, "from": p.src, "port": p.port, "mac": p.mac,
                           "instance": p.instance, "expires_in_s": round(p.expires_in_s, 1),
