@@ -10,7 +10,7 @@ gateway for everything it sends:
 * on SIGTERM/SIGINT, a signed withdrawal of everything accepted.
 ``--status-file`` gets the state of every prefix (JSON) on each change, for
 whoever started the pod. ``--control-file`` (JSON, read when it changes;
-:func:`update_control` writes it) sets
+``DmscNet.update_pod_control`` writes it) sets
 * ``service_ms``: the instance's service time (``{"service_ms": 80}``): every
   request and probe is answered that much later (as by a service that works
   on many at once: the answers wait in a queue, the pod goes on receiving), a
@@ -382,23 +382,6 @@ class Pod:
             if raw is not None:
                 self.handle(raw)
         self.announcer.write_status()
-
-
-def update_control(path, **changes) -> dict:
-    """Merge ``changes`` into a pod's control file (atomically: the pod reads
-    it when its mtime changes) and return the whole new content."""
-    path = Path(path)
-    try:
-        ctl = json.loads(path.read_text())
-        if not isinstance(ctl, dict):
-            ctl = {}
-    except (OSError, ValueError):
-        ctl = {}
-    ctl.update(changes)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(ctl))
-    tmp.replace(path)
-    return ctl
 
 
 def main(argv=None) -> int:

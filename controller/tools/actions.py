@@ -444,7 +444,6 @@ def announce(net, pod: Pod, prefix: Name, wait_s: float = 5.0) -> dict:
     """The pod announces PREFIX (signed with its own key, through its SG and
     the SPA) and serves it from then on; a prefix it withdrew is announced
     again. Waits up to WAIT_S for the SG's answer; returns its state."""
-    from traffic.pod import update_control
     _pod_app(net, pod)
     ctl = _read_control(net, pod)
     withdrawn = [p for p in ctl.get("withdrawn", []) if p != prefix]
@@ -453,7 +452,7 @@ def announce(net, pod: Pod, prefix: Name, wait_s: float = 5.0) -> dict:
     if prefix not in known and prefix not in extra:
         extra.append(prefix)
     t0 = time.monotonic()
-    update_control(_pod_control_file(net, pod), extra=extra, withdrawn=withdrawn)
+    net.update_pod_control(pod, extra=extra, withdrawn=withdrawn)
     st = _wait_prefix_state(net, pod, prefix, ("accepted", "refused"), wait_s)
     return {"pod": pod, "prefix": prefix, "state": st.get("state", "pending"),
             "reason": st.get("reason"), "waited_s": round(time.monotonic() - t0, 3)}
@@ -463,7 +462,6 @@ def announce(net, pod: Pod, prefix: Name, wait_s: float = 5.0) -> dict:
 def withdraw(net, pod: Pod, prefix: Name, wait_s: float = 5.0) -> dict:
     """The pod withdraws PREFIX (a signed withdrawal, as when a pod leaves) and
     stops announcing it; ``announce`` brings it back."""
-    from traffic.pod import update_control
     _pod_app(net, pod)
     have = net.announcements(pod)
     if prefix not in have:
@@ -472,7 +470,7 @@ def withdraw(net, pod: Pod, prefix: Name, wait_s: float = 5.0) -> dict:
     ctl = _read_control(net, pod)
     withdrawn = sorted(set(ctl.get("withdrawn", [])) | {prefix})
     t0 = time.monotonic()
-    update_control(_pod_control_file(net, pod), withdrawn=withdrawn)
+    net.update_pod_control(pod, withdrawn=withdrawn)
     st = _wait_prefix_state(net, pod, prefix, ("withdrawn",), wait_s)
     return {"pod": pod, "prefix": prefix, "state": st.get("state"),
             "waited_s": round(time.monotonic() - t0, 3)}

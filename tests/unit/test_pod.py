@@ -152,18 +152,16 @@ def test_an_answer_to_an_earlier_announcement_does_not_undo_a_withdrawal(tmp_pat
 
 def test_the_control_file_adds_instances_and_withdraws_prefixes(tmp_path):
     from traffic.identity import Identity
-    from traffic.pod import update_control
     p = Pod("unused0", ["/B/4"], identity=Identity.generate(), status_file=tmp_path / "s.json")
     ctl = tmp_path / "c.json"
-    update_control(ctl, service_ms=50)
-    assert update_control(ctl, extra=["/E/4"]) == {"service_ms": 50, "extra": ["/E/4"]}
+    ctl.write_text(json.dumps({"service_ms": 50, "extra": ["/E/4"]}))
     p.read_control(ctl)
     assert p.service_s == 0.05 and p.serving("/E/4") == "/E/4"
     assert {"/E", "/E/4"} <= set(p.announcer.state)
     r = reply(p, layers.request("/E/4", "/A/1", "whoami", {}, msg_id=9))
     assert json.loads(r.tlv(codec.TLV_BODY)) == {"instance": "/E/4"}
     p.announcer.state["/B/4"]["state"] = "accepted"
-    update_control(ctl, withdrawn=["/B/4"])
+    ctl.write_text(json.dumps({"service_ms": 50, "extra": ["/E/4"], "withdrawn": ["/B/4"]}))
     p.read_control(ctl)
     assert len(p.pending_frames) == 1 and p.announcer.state["/B/4"]["state"] == "withdrawn"
 

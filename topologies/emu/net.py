@@ -483,8 +483,23 @@ class DmscNet:
     # -- degradations ------------------------------------------------------------------
     def set_service_time(self, pod: str, ms: float) -> None:
         """Every request and probe to the pod's instances answered ``ms`` later."""
-        from traffic.pod import update_control
-        update_control(self.run_dir / "pods" / f"{pod}.control.json", service_ms=ms)
+        self.update_pod_control(pod, service_ms=ms)
+
+    def update_pod_control(self, pod: str, **changes) -> dict:
+        """Merge ``changes`` into the pod's control file (traffic/pod.py reads
+        it when it changes: service_ms, extra instances, withdrawn prefixes),
+        atomically; the whole new content."""
+        path = self.run_dir / "pods" / f"{pod}.control.json"
+        try:
+            ctl = json.loads(path.read_text())
+            ctl = ctl if isinstance(ctl, dict) else {}
+        except (OSError, ValueError):
+            ctl = {}
+        ctl.update(changes)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(ctl))
+        tmp.replace(path)
+        return ctl
 
     def start_control(self, pods: bool = True, wait: bool = True,
                       mode: str = "distributed") -> None:
