@@ -58,6 +58,7 @@ from controller.switch.p4rt import (MODIFY, PipelineError, SwitchConnection, Swi
 from controller.proto import routing_pb2 as pb
 from controller.proto import routing_pb2_grpc as pb_grpc
 from controller.routing.router import Config, Port, Router
+from controller.switch import fiblog
 from controller.switch import p4names as N
 from controller.switch.artifacts import BMV2_JSON, P4INFO
 from topologies.topo import Topology
@@ -237,6 +238,7 @@ class Agent:
         ups = fib.diff(current, want)
         self.fib_cache = None
         self.sw.write(ups)
+        fiblog.log(self.name, current, want)        # no-op unless DMSC_FIBLOG names a file
         self.fib_cache = want
         self.fib_rib_version = version
         if ups:

@@ -60,6 +60,7 @@ from controller.proto import routing_pb2 as pb
 from controller.routing import spf
 from controller.routing.router import Backoff
 from controller.spa.client import SpaClient
+from controller.switch import fiblog
 from controller.switch import p4names as N
 from controller.switch.artifacts import BMV2_JSON, P4INFO
 from controller.switch.p4rt import (MODIFY, PipelineError, SwitchConnection,
@@ -169,6 +170,7 @@ class Session:
             ups = fib.diff(current, want)
             self.fib_cache = None
             sw.write(ups)
+            fiblog.log(self.name, current, want)    # no-op unless DMSC_FIBLOG names a file
             self.fib_cache = want
             if ups:
                 self.fib_version += 1

@@ -37,7 +37,12 @@ Name = Annotated[str, "name"]           # a DMSC name such as /B/4
 
 class ActionError(RuntimeError):
     """An action that cannot run as asked: unknown action or parameter, a
-    name the network does not have, a process the network does not run."""
+    name the network does not have, a process the network does not run.
+    ``param`` names the parameter at fault, when one is."""
+
+    def __init__(self, msg: str, param: str | None = None):
+        super().__init__(msg)
+        self.param = param
 
 
 ACTIONS: dict[str, Callable] = {}
@@ -102,6 +107,13 @@ def _lookup(name: str) -> Callable:
 
 def _coerce(action_name: str, param: str, typ: type, value):
     """A value of the declared type (strings from a command line converted)."""
+    try:
+        return _coerce1(action_name, param, typ, value)
+    except ActionError as exc:
+        raise ActionError(str(exc), param) from None
+
+
+def _coerce1(action_name: str, param: str, typ: type, value):
     where = f"{action_name}: parameter {param!r}"
     if value is None:
         raise ActionError(f"{where} needs a value")
@@ -137,14 +149,14 @@ def _check_kind(topo, action_name: str, param: str, kind: str, value: str) -> st
         try:
             return names.normalize(value)
         except names.InvalidName as exc:
-            raise ActionError(f"{where}: {exc}") from None
+            raise ActionError(f"{where}: {exc}", param) from None
     if topo is None:
         return value
     have = {"switch": topo.switches(), "pod": topo.pods(),
             "node": topo.switches() + topo.pods()}[kind]
     if value not in have:
         plural = {"switch": "switches", "pod": "pods", "node": "nodes"}[kind]
-        raise ActionError(f"{where}: no {kind} {value!r}; {plural}: {', '.join(have)}")
+        raise ActionError(f"{where}: no {kind} {value!r}; {plural}: {', '.join(have)}", param)
     return value
 
 
@@ -159,12 +171,12 @@ def check_params(name: str, params: dict, topo=None) -> dict:
     unknown = sorted(set(params) - set(hints))
     if unknown:
         raise ActionError(f"{name}: unknown parameter {unknown[0]!r}; "
-                          f"{name} takes: {', '.join(hints) or 'nothing'}")
+                          f"{name} takes: {', '.join(hints) or 'nothing'}", unknown[0])
     out = {}
     for p, (typ, kind) in hints.items():
         if p not in params:
             if sig.parameters[p].default is inspect.Parameter.empty:
-                raise ActionError(f"{name}: parameter {p!r} is required")
+                raise ActionError(f"{name}: parameter {p!r} is required")   # no line of its own
             continue
         v = params[p]
         if v is None and sig.parameters[p].default is None:
@@ -175,7 +187,10 @@ def check_params(name: str, params: dict, topo=None) -> dict:
             v = _check_kind(topo, name, p, kind, v)
         out[p] = v
     if topo is not None and "a" in out and "b" in out:
-        _check_link(topo, out["a"], out["b"])
+        try:
+            _check_link(topo, out["a"], out["b"])
+        except ActionError as exc:
+            raise ActionError(str(exc), "b") from None
     return out
 
 
@@ -609,6 +624,15 @@ def fib(net, switch: Switch) -> dict:
 
 
 def _state(net, switch: str):
+    """The switch's control state: from its agent or, in the central mode,
+    from the central controller's view of it."""
+    if getattr(net, "central", None) is not None:
+        if not net.central.alive():
+            raise ActionError("the central controller is not running (restart_central)")
+        try:
+            return net.control_state(switch)
+        except Exception as exc:            # gRPC errors of the controller's client
+            raise ActionError(f"the central controller does not answer: {exc}") from None
     from controller.agent.admin import AdminError
     app = _live_agent(net, switch)
     try:
@@ -620,7 +644,8 @@ def _state(net, switch: str):
 
 @action
 def lsdb(net, switch: Switch) -> dict:
-    """A switch agent's LSDB (one row per LSA) and its neighbours."""
+    """A switch's LSDB (one row per LSA) and its neighbours, from its agent
+    (or the central controller's view of the switch)."""
     st = _state(net, switch)
     return {"switch": switch,
             "lsas": [{"origin": x.origin, "fragment": x.fragment, "seq": x.seq,
@@ -633,7 +658,8 @@ def lsdb(net, switch: Switch) -> dict:
 
 @action
 def rib(net, switch: Switch) -> dict:
-    """A switch agent's RIB: each prefix, its origins, cost and next hops."""
+    """A switch's RIB: each prefix, its origins, cost and next hops, from its
+    agent (or the central controller's view of the switch)."""
     st = _state(net, switch)
     return {"switch": switch, "spf_runs": st.spf_runs, "fib_version": st.fib_version,
             "routes": [{"prefix": e.prefix, "origins": list(e.origins), "cost": e.cost,

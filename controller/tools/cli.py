@@ -15,6 +15,8 @@
     dmsc degrade POD --service-ms N   slow a pod's instances down (0 restores)
     dmsc topo FILE            a topology file as nodes, links and expected FIBs
     dmsc check                what this machine has and lacks for the testbed
+    dmsc experiment FILE      run an experiment file (experiments/), write results/ and a
+                              report (--both, --repeat N, --check, --report DIR)
 
 Commands on a running network find it through RUN_DIR/network.json
 (default runs/net, the run directory of ``dmsc up`` and ``dmsc demo``).
@@ -550,6 +552,8 @@ def main(argv=None) -> int:
     t.set_defaults(fn=cmd_topo)
     c = sub.add_parser("check", help="check this machine's prerequisites")
     c.set_defaults(fn=cmd_check)
+    from controller.tools.experiment import command as experiment_cmd
+    experiment_cmd.add_parser(sub)
     args = ap.parse_args(argv)
 
     def on_sigterm(*_):
@@ -560,7 +564,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:   # entry point: one clear line, not a traceback
+        from controller.tools.experiment.spec import ExperimentError
         if isinstance(exc, (SwitchError, TopologyError, names.InvalidName, RuntimeError,
+                            ExperimentError,
                             AdminError, SpaError, IdentityError, NotConverged)):
             console.print(f"[red]dmsc {args.cmd}: {exc}[/red]")
             return 1

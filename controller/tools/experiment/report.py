@@ -1,0 +1,516 @@
+"""The report of an experiment: figures computed from the raw files, plots, report.md.
+
+Everything here reads only the results folder (``runs.json``, each run's
+``calls.jsonl``, ``fib.jsonl``, ``control.csv``, ``resources.csv``,
+``events.jsonl``), so a report can be rebuilt from the data alone
+(``dmsc experiment --report DIR``). How each figure is computed is written in
+docs/experiments.md; in short:
+
+* success: calls answered / calls sent; latency percentiles over answered calls;
+* longest outage: per flow, from the send time of the first failed call of a
+  run of failures to the send time of the next answered call (or the flow's
+  last call), the longest over all flows;
+* time to converge after an event, per switch: the time of the switch's last
+  FIB change after the event and before the next event (or the end), minus
+  the event's time; the event's figure is the largest over the switches
+  (a switch whose FIB did not change is not counted: a hijack refused shows
+  "no FIB changed");
+* control frames per second: the increase of each switch's punt counter
+  between two samples, divided by the time between them; summed over switches;
+* memory and CPU: per process from /proc, summed per kind (agent, central,
+  bmv2, spa, scsc, pod) at each sample; the control plane is agent + central
+  + spa + scsc.
+
+With repetitions, each figure is the median over the runs, with the range
+(min-max) beside it.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+CONTROL_KINDS = ("agent", "central", "spa", "scsc")
+BIN_S = 0.5
+
+
+# -- reading -------------------------------------------------------------------------------------
+def _jsonl(path: Path) -> list[dict]:
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def _csv(path: Path) -> list[dict]:
+    try:
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+    except FileNotFoundError:
+        return []
+
+
+# -- figures of one run ----------------------------------------------------------------------------
+def call_figures(calls: list[dict]) -> dict:
+    sent = len(calls)
+    ok = [c for c in calls if c["status"] == "ok"]
+    lat = sorted(c["latency_ms"] for c in ok)
+
+    def pct(q):
+        return round(lat[min(len(lat) - 1, int(q * len(lat)))], 2) if lat else None
+    return {"sent": sent, "ok": len(ok), "failed": sent - len(ok),
+            "success_pct": round(100.0 * len(ok) / sent, 2) if sent else None,
+            "p50_ms": pct(0.5), "p99_ms": pct(0.99),
+            "longest_outage_ms": longest_outage_ms(calls),
+            "responders": dict(sorted(_count(c.get("responder") for c in ok).items()))}
+
+
+def _count(xs) -> dict:
+    out: dict = defaultdict(int)
+    for x in xs:
+        out[x] += 1
+    return out
+
+
+def longest_outage_ms(calls: list[dict]) -> float:
+    """Per flow, in send order: from the first failure of a run of failures
+    to the next success (or the flow's last call)."""
+    worst = 0.0
+    by_flow = defaultdict(list)
+    for c in calls:
+        by_flow[c.get("flow", "")].append(c)
+    for cs in by_flow.values():
+        cs.sort(key=lambda c: c["t"])
+        start = None
+        for c in cs:
+            if c["status"] != "ok":
+                if start is None:
+                    start = c["t"]
+            elif start is not None:
+                worst = max(worst, c["t"] - start)
+                start = None
+        if start is not None:
+            worst = max(worst, cs[-1]["t"] - start)
+    return round(worst * 1000, 1)
+
+
+def convergence(events: list[dict], fib: list[dict], t_end: float) -> list[dict]:
+    """Per event (traffic steps excluded): each switch's time to its last
+    FIB change before the next event, and the largest."""
+    evs = [e for e in events if e["do"] != "traffic"]
+    out = []
+    for i, e in enumerate(evs):
+        te = e["t"]
+        nxt = evs[i + 1]["t"] if i + 1 < len(evs) else t_end
+        last: dict[str, float] = {}
+        changes = 0
+        for line in fib:
+            if te <= line["t"] < nxt:
+                last[line["switch"]] = line["t"]
+                changes += 1
+        per = {s: round((t - te) * 1000, 1) for s, t in sorted(last.items())}
+        out.append({"t": te, "label": e["label"], "do": e["do"], "per_switch_ms": per,
+                    "max_ms": max(per.values()) if per else None, "fib_writes": changes,
+                    "error": e.get("error"), "result": e.get("result")})
+    return out
+
+
+def control_series(rows: list[dict]) -> tuple[list[float], list[float], dict]:
+    """(times, total control frames/s, {switch: mean frames/s}) from control.csv."""
+    by_sw = defaultdict(list)
+    for r in rows:
+        by_sw[r["switch"]].append((float(r["t"]), int(r["punted"])))
+    rates = defaultdict(float)
+    per_sw = {}
+    for s, pts in by_sw.items():
+        pts.sort()
+        total, span = 0, 0.0
+        for (t1, p1), (t2, p2) in zip(pts, pts[1:]):
+            if p2 < p1 or t2 <= t1:          # a restarted switch: counters start over
+                continue
+            r = (p2 - p1) / (t2 - t1)
+            rates[round(t2 / BIN_S) * BIN_S] += r
+            total += p2 - p1
+            span += t2 - t1
+        per_sw[s] = round(total / span, 1) if span else None
+    ts = sorted(rates)
+    return ts, [round(rates[t], 1) for t in ts], per_sw
+
+
+def resource_figures(rows: list[dict]) -> dict:
+    """{kind: {"peak_rss_mb", "mean_cpu_pct"}} summed over the kind's processes per sample."""
+    rss = defaultdict(lambda: defaultdict(float))
+    cpu = defaultdict(lambda: defaultdict(float))
+    for r in rows:
+        t = r["t"]
+        rss[r["kind"]][t] += float(r["rss_mb"])
+        if r["cpu_pct"] != "":
+            cpu[r["kind"]][t] += float(r["cpu_pct"])
+    out = {}
+    for kind in sorted(rss):
+        c = list(cpu[kind].values())
+        out[kind] = {"peak_rss_mb": round(max(rss[kind].values()), 1),
+                     "mean_cpu_pct": round(statistics.mean(c), 1) if c else None}
+    ctl_t = set()
+    for k in CONTROL_KINDS:
+        ctl_t |= set(rss[k])
+    if ctl_t:
+        out["control plane"] = {
+            "peak_rss_mb": round(max(sum(rss[k].get(t, 0) for k in CONTROL_KINDS)
+                                     for t in ctl_t), 1),
+            "mean_cpu_pct": round(statistics.mean(
+                [sum(cpu[k].get(t, 0) for k in CONTROL_KINDS) for t in ctl_t]), 1)}
+    return out
+
+
+def run_figures(run_dir: Path, info: dict) -> dict:
+    calls = _jsonl(run_dir / "calls.jsonl")
+    events = _jsonl(run_dir / "events.jsonl")
+    fib = _jsonl(run_dir / "fib.jsonl")
+    t_end = info.get("t_end") or 0.0
+    ts, rate, per_sw = control_series(_csv(run_dir / "control.csv"))
+    steady = [r for t, r in zip(ts, rate) if t > 0]
+    conv = convergence(events, fib, t_end)
+    return {"calls": call_figures(calls), "events": conv,
+            "control_frames_per_s": round(statistics.mean(steady), 1) if steady else None,
+            "control_per_switch": per_sw,
+            "resources": resource_figures(_csv(run_dir / "resources.csv")),
+            "cold_start_s": info.get("cold_start_s"),
+            "fib_writes_after_t0": sum(1 for x in fib if x["t"] >= 0),
+            "errors": list(info.get("errors", [])) + [f"step {e['label']}: {e['error']}"
+                                                      for e in events if e.get("error")]}
+
+
+# -- aggregation ---------------------------------------------------------------------------------------
+def _med(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None, None, None
+    return round(statistics.median(xs), 2), min(xs), max(xs)
+
+
+def _fmt(triple, unit="", n_runs=1) -> str:
+    m, lo, hi = triple
+    if m is None:
+        return "-"
+    if n_runs > 1 and lo != hi:
+        return f"{m:g}{unit} ({lo:g}-{hi:g})"
+    return f"{m:g}{unit}"
+
+
+def summarize(runs: list[dict]) -> dict:
+    """{(topology, mode): aggregated figures} over the repetitions."""
+    groups = defaultdict(list)
+    for r in runs:
+        groups[(r["topology"], r["mode"])].append(r)
+    out = {}
+    for key, rs in groups.items():
+        ok = [r for r in rs if "figures" in r]
+        f = [r["figures"] for r in ok]
+        n_events = max((len(x["events"]) for x in f), default=0)
+        ev = []
+        for i in range(n_events):
+            vals = [x["events"][i]["max_ms"] for x in f if i < len(x["events"])]
+            label = next(x["events"][i]["label"] for x in f if i < len(x["events"]))
+            t = next(x["events"][i]["t"] for x in f if i < len(x["events"]))
+            unchanged = sum(1 for v in vals if v is None)
+            ev.append({"label": label, "t": t, "max_ms": _med(vals), "unchanged_runs": unchanged,
+                       "runs": len(vals)})
+        out[key] = {
+            "runs": len(rs), "ok_runs": len(ok),
+            "switches": rs[0].get("switches"),
+            "success_pct": _med([x["calls"]["success_pct"] for x in f]),
+            "sent": _med([x["calls"]["sent"] for x in f]),
+            "p50_ms": _med([x["calls"]["p50_ms"] for x in f]),
+            "p99_ms": _med([x["calls"]["p99_ms"] for x in f]),
+            "longest_outage_ms": _med([x["calls"]["longest_outage_ms"] for x in f]),
+            "cold_start_s": _med([x["cold_start_s"] for x in f]),
+            "control_frames_per_s": _med([x["control_frames_per_s"] for x in f]),
+            "control_rss_mb": _med([x["resources"].get("control plane", {}).get("peak_rss_mb")
+                                    for x in f]),
+            "control_cpu_pct": _med([x["resources"].get("control plane", {}).get("mean_cpu_pct")
+                                     for x in f]),
+            "events": ev,
+            "errors": [e for r in rs for e in (r.get("figures", {}).get("errors")
+                                               or r.get("errors", []))],
+        }
+    return out
+
+
+# -- plots ------------------------------------------------------------------------------------------------
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _mark_events(ax, events, label=True):
+    for e in events:
+        if e["do"] == "traffic":
+            continue
+        ax.axvline(e["t"], color="grey", linestyle="--", linewidth=0.8)
+        if label:
+            ax.annotate(e["label"], (e["t"], 1.0), xycoords=("data", "axes fraction"),
+                        rotation=90, va="top", ha="right", fontsize=7, color="dimgrey")
+
+
+def plot_calls(run_dirs: dict[str, Path], path: Path, title: str) -> None:
+    """Latency of each answered call (top) and the share answered per 0.5 s
+    (bottom), one column per mode, events marked."""
+    plt = _plt()
+    modes = list(run_dirs)
+    fig, axes = plt.subplots(2, len(modes), figsize=(6.5 * len(modes), 5.5), squeeze=False,
+                             sharex=True)
+    for j, mode in enumerate(modes):
+        calls = _jsonl(run_dirs[mode] / "calls.jsonl")
+        events = _jsonl(run_dirs[mode] / "events.jsonl")
+        ok = [c for c in calls if c["status"] == "ok"]
+        bad = [c for c in calls if c["status"] != "ok"]
+        ax = axes[0][j]
+        ax.scatter([c["t"] for c in ok], [c["latency_ms"] for c in ok], s=3, label="answered")
+        if bad:
+            ax.scatter([c["t"] for c in bad], [0.1] * len(bad), s=6, marker="x", color="red",
+                       label=f"failed ({len(bad)})")
+        ax.set_yscale("log")
+        ax.set_ylabel("call latency (ms)")
+        ax.set_title(f"{mode}")
+        ax.legend(loc="upper right", fontsize=7)
+        _mark_events(ax, events)
+        bins = defaultdict(lambda: [0, 0])
+        for c in calls:
+            b = int(c["t"] // BIN_S) * BIN_S
+            bins[b][1] += 1
+            bins[b][0] += c["status"] == "ok"
+        xs = sorted(bins)
+        ax2 = axes[1][j]
+        ax2.step(xs, [100 * bins[x][0] / bins[x][1] for x in xs], where="post")
+        ax2.set_ylim(-5, 105)
+        ax2.set_ylabel(f"answered per {BIN_S:g} s (%)")
+        ax2.set_xlabel("time since the network converged (s)")
+        _mark_events(ax2, events, label=False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_convergence(figs: dict[str, dict], path: Path, title: str) -> None:
+    """Per event, each switch's time to its last FIB change (one dot per
+    switch), one colour per mode."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    labels = []
+    for j, (mode, f) in enumerate(figs.items()):
+        for i, e in enumerate(f["events"]):
+            if j == 0:
+                labels.append(f"{e['t']:.0f}s {e['label']}")
+            vals = list(e["per_switch_ms"].values())
+            xs = [i + (j - (len(figs) - 1) / 2) * 0.2] * len(vals)
+            ax.scatter(xs, vals, s=14, label=mode if i == 0 else None,
+                       color=f"C{j}")
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=20, ha="right", fontsize=7)
+    ax.set_ylabel("time to the switch's last FIB change (ms)")
+    ax.set_title(title)
+    if figs:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_control(run_dirs: dict[str, Path], path: Path, title: str) -> None:
+    """Control frames to the switches' CPU ports per second, all switches
+    summed, one line per mode, events marked."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    events = []
+    for j, (mode, rd) in enumerate(run_dirs.items()):
+        ts, rate, _ = control_series(_csv(rd / "control.csv"))
+        ax.plot(ts, rate, label=mode, color=f"C{j}")
+        events = events or _jsonl(rd / "events.jsonl")
+    _mark_events(ax, events)
+    ax.set_xlabel("time since the network converged (s)")
+    ax.set_ylabel("control frames punted per s (all switches)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_sweep(summary: dict, path: Path, title: str) -> None:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    modes = sorted({m for _t, m in summary})
+    for j, mode in enumerate(modes):
+        pts = sorted((v["switches"], v) for (t, m), v in summary.items() if m == mode)
+        xs = [p[0] for p in pts]
+        for ax, key, lab in zip(axes, ("cold_start_s", "control_frames_per_s", "control_rss_mb"),
+                                ("cold start to converged (s)", "control frames per s",
+                                 "control-plane memory (MB)")):
+            ys = [p[1][key][0] for p in pts]
+            ax.plot([x for x, y in zip(xs, ys) if y is not None],
+                    [y for y in ys if y is not None], marker="o", label=mode, color=f"C{j}")
+            ax.set_xlabel("switches")
+            ax.set_ylabel(lab)
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- report.md -------------------------------------------------------------------------------------------
+def write(out: Path) -> Path:
+    """Compute every figure from the raw files of ``out`` and write
+    ``summary.json``, the PNGs and ``report.md``; returns report.md's path."""
+    import yaml
+    out = Path(out)
+    exp = yaml.safe_load((out / "experiment.yaml").read_text())
+    versions = json.loads((out / "versions.json").read_text())
+    runs = json.loads((out / "runs.json").read_text())
+    for r in runs:
+        rd = out / r["dir"]
+        if r.get("t0_monotonic") is not None and (rd / "run.json").exists():
+            r["figures"] = run_figures(rd, r)
+    summary = summarize(runs)
+    (out / "summary.json").write_text(json.dumps(
+        {f"{t} {m}": v for (t, m), v in summary.items()}, indent=1))
+    topos = list(dict.fromkeys(r["topology"] for r in runs))
+    modes = list(dict.fromkeys(r["mode"] for r in runs))
+    n_rep = exp["repeat"]
+    L = [f"# Experiment `{exp['name']}`", ""]
+    if exp.get("description"):
+        L += [exp["description"].strip(), ""]
+    L += [f"Run on {versions['date_utc']} UTC, commit `{(versions.get('git_commit') or '?')[:12]}`"
+          f"{' (with local changes)' if versions.get('git_dirty') else ''}, "
+          f"{versions.get('cpus')} CPUs, kernel {versions.get('kernel')}, "
+          f"BMv2 `{versions.get('bmv2') or '?'}`. "
+          f"Topolog{'ies' if len(topos) > 1 else 'y'} {', '.join(f'`{t}`' for t in topos)}; "
+          f"mode{'s' if len(modes) > 1 else ''} {', '.join(modes)}; {exp['duration']:g} s per "
+          f"run; {n_rep} run{'s' if n_rep > 1 else ''} each"
+          + (" (figures: median, range in brackets)" if n_rep > 1 else "") + ".",
+          "", f"Regenerate: `sudo .venv/bin/dmsc experiment {exp['source']}"
+          + (" --both" if len(modes) > 1 else "") + "`; rebuild this report from the data: "
+          f"`dmsc experiment --report <results dir>`. Files: docs/experiments.md.", ""]
+    L += ["## Summary", ""]
+    cols = [(t, m) for t in topos for m in modes if (t, m) in summary]
+    head = "| | " + " | ".join(f"{t} {m}" if len(topos) > 1 else m for t, m in cols) + " |"
+    L += [head, "|---" * (len(cols) + 1) + "|"]
+    rows = [("switches", "switches", ""), ("cold start to converged", "cold_start_s", " s"),
+            ("calls sent", "sent", ""), ("calls answered", "success_pct", " %"),
+            ("latency p50", "p50_ms", " ms"), ("latency p99", "p99_ms", " ms"),
+            ("longest outage", "longest_outage_ms", " ms"),
+            ("control frames / s (all switches)", "control_frames_per_s", ""),
+            ("control-plane memory (peak)", "control_rss_mb", " MB"),
+            ("control-plane CPU (mean)", "control_cpu_pct", " %")]
+    for label, key, unit in rows:
+        cells = []
+        for c in cols:
+            v = summary[c][key]
+            cells.append(str(v) if key == "switches" else _fmt(v, unit, n_rep))
+        L.append(f"| {label} | " + " | ".join(cells) + " |")
+    L.append("")
+    # events
+    for t in topos:
+        ev_cols = [m for m in modes if (t, m) in summary]
+        events = max((summary[(t, m)]["events"] for m in ev_cols), key=len, default=[])
+        if not events:
+            continue
+        L += [f"## Time to converge after each event{f' ({t})' if len(topos) > 1 else ''}", "",
+              "Largest over the switches of the time from the event to the switch's last FIB "
+              "change before the next event.", "",
+              "| t | event | " + " | ".join(ev_cols) + " |", "|---|---|" + "---|" * len(ev_cols)]
+        for i, e in enumerate(events):
+            cells = []
+            for m in ev_cols:
+                es = summary[(t, m)]["events"]
+                if i >= len(es):
+                    cells.append("-")
+                    continue
+                x = es[i]
+                if x["max_ms"][0] is None:
+                    cells.append("no FIB changed")
+                else:
+                    cells.append(_fmt(x["max_ms"], " ms", n_rep)
+                                 + (f" ({x['unchanged_runs']} of {x['runs']} runs: none)"
+                                    if x["unchanged_runs"] else ""))
+            L.append(f"| {e['t']:.1f} s | {e['label']} | " + " | ".join(cells) + " |")
+        L.append("")
+    # figures per topology
+    for t in topos:
+        first = {m: out / r["dir"] for m in modes for r in runs
+                 if r["topology"] == t and r["mode"] == m and "figures" in r
+                 and r["dir"].endswith("run-1")}
+        if not first:
+            continue
+        slug = t.replace(":", "-").replace("/", "_").replace(".yaml", "")
+        sfx = f" ({t})" if len(topos) > 1 else ""
+        if any(_jsonl(d / "calls.jsonl") for d in first.values()):
+            plot_calls(first, out / f"calls-{slug}.png", f"{exp['name']}{sfx}: calls (run 1)")
+            L += [f"## Calls over time{sfx}", "", f"![calls](calls-{slug}.png)", "",
+                  "Each dot an answered call (latency, log scale); crosses at the bottom "
+                  "failed calls; below, the share answered per 0.5 s; dashed lines the "
+                  "events. Run 1 of each mode.", ""]
+        figs = {m: next(r["figures"] for r in runs if out / r["dir"] == d)
+                for m, d in first.items()}
+        if any(f["events"] for f in figs.values()):
+            plot_convergence(figs, out / f"convergence-{slug}.png",
+                             f"{exp['name']}{sfx}: time to converge per switch (run 1)")
+            L += [f"## Convergence per switch{sfx}", "",
+                  f"![convergence](convergence-{slug}.png)", ""]
+            for m, f in figs.items():
+                for e in f["events"]:
+                    per = ", ".join(f"{s} {v:g}" for s, v in e["per_switch_ms"].items())
+                    res = _short(e.get("result"))
+                    L.append(f"- {m}, {e['t']:.1f} s {e['label']}: "
+                             + (f"per switch (ms): {per}" if per else "no FIB changed")
+                             + (f"; result: {res}" if res else "")
+                             + (f"; **error: {e['error']}**" if e.get("error") else ""))
+            L.append("")
+        if any((d / "control.csv").exists() for d in first.values()):
+            plot_control(first, out / f"control-{slug}.png",
+                         f"{exp['name']}{sfx}: control traffic (run 1)")
+            L += [f"## Control traffic{sfx}", "", f"![control](control-{slug}.png)", ""]
+        res_rows = []
+        for m, f in figs.items():
+            for kind, v in f["resources"].items():
+                res_rows.append(f"| {m} | {kind} | {v['peak_rss_mb']:g} | "
+                                f"{'-' if v['mean_cpu_pct'] is None else v['mean_cpu_pct']} |")
+        if res_rows:
+            L += [f"## Processes{sfx} (run 1)", "",
+                  "| mode | kind | peak memory, all processes of the kind (MB) | mean CPU (%) |",
+                  "|---|---|---|---|", *res_rows, ""]
+    if len(topos) > 1:
+        plot_sweep(summary, out / "sweep.png", f"{exp['name']}: by network size")
+        L += ["## By network size", "", "![sweep](sweep.png)", ""]
+    errs = [(k, e) for k, v in summary.items() for e in v["errors"]]
+    if errs:
+        L += ["## What did not work", ""]
+        L += [f"- {t} {m}: {e}" for (t, m), e in errs]
+        L.append("")
+    L += ["## Versions", "", "```", json.dumps(versions, indent=1), "```", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(L))
+    return path
+
+
+def _short(result) -> str:
+    if not isinstance(result, dict):
+        return ""
+    keep = {k: v for k, v in result.items()
+            if k in ("answer", "reason", "refused", "fibs_changed", "state", "flow", "calls",
+                     "from", "ok", "error")}
+    return ", ".join(f"{k}={v}" for k, v in keep.items())
