@@ -315,9 +315,13 @@ def plot_convergence(figs: dict[str, dict], path: Path, title: str) -> None:
             if j == 0:
                 labels.append(f"{e['t']:.0f}s {e['label']}")
             vals = list(e["per_switch_ms"].values())
-            xs = [i + (j - (len(figs) - 1) / 2) * 0.2] * len(vals)
-            ax.scatter(xs, vals, s=14, label=mode if i == 0 else None,
+            x = i + (j - (len(figs) - 1) / 2) * 0.2
+            ax.scatter([x] * len(vals), vals, s=14, label=mode if i == 0 else None,
                        color=f"C{j}")
+            if not vals:
+                ax.annotate("no FIB\nchanged", (x, 0), xycoords=("data", "axes fraction"),
+                            xytext=(0, 4), textcoords="offset points", ha="center",
+                            fontsize=7, color=f"C{j}")
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels, rotation=20, ha="right", fontsize=7)
     ax.set_ylabel("time to the switch's last FIB change (ms)")
@@ -329,7 +333,7 @@ def plot_convergence(figs: dict[str, dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def plot_control(run_dirs: dict[str, Path], path: Path, title: str) -> None:
+def plot_control(run_dirs: dict[str, Path], path: Path, title: str, duration: float) -> None:
     """Control frames to the switches' CPU ports per second, all switches
     summed, one line per mode, events marked."""
     plt = _plt()
@@ -340,6 +344,8 @@ def plot_control(run_dirs: dict[str, Path], path: Path, title: str) -> None:
         ax.plot(ts, rate, label=mode, color=f"C{j}")
         events = events or _jsonl(rd / "events.jsonl")
     _mark_events(ax, events)
+    ax.set_xlim(left=0, right=duration)
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("time since the network converged (s)")
     ax.set_ylabel("control frames punted per s (all switches)")
     ax.set_title(title)
@@ -456,7 +462,7 @@ def write(out: Path) -> Path:
                  and r["dir"].endswith("run-1")}
         if not first:
             continue
-        slug = t.replace(":", "-").replace("/", "_").replace(".yaml", "")
+        slug = _slug(t)
         sfx = f" ({t})" if len(topos) > 1 else ""
         if any(_jsonl(d / "calls.jsonl") for d in first.values()):
             plot_calls(first, out / f"calls-{slug}.png", f"{exp['name']}{sfx}: calls (run 1)")
@@ -482,7 +488,7 @@ def write(out: Path) -> Path:
             L.append("")
         if any((d / "control.csv").exists() for d in first.values()):
             plot_control(first, out / f"control-{slug}.png",
-                         f"{exp['name']}{sfx}: control traffic (run 1)")
+                         f"{exp['name']}{sfx}: control traffic (run 1)", exp["duration"])
             L += [f"## Control traffic{sfx}", "", f"![control](control-{slug}.png)", ""]
         res_rows = []
         for m, f in figs.items():
@@ -505,6 +511,11 @@ def write(out: Path) -> Path:
     path = out / "report.md"
     path.write_text("\n".join(L))
     return path
+
+
+def _slug(spec: str) -> str:
+    """A topology spec as a file-name part: fig2 for ../topologies/fig2.yaml, ring-16."""
+    return Path(spec).stem if spec.endswith((".yaml", ".yml")) else spec.replace(":", "-")
 
 
 def _short(result) -> str:

@@ -414,7 +414,7 @@ def run_experiment(exp: Experiment, results: Path, *, on_progress=None,
     for topo_spec in exp.topologies:
         for mode in exp.modes:
             for i in range(1, exp.repeat + 1):
-                rd = out / "runs" / _slug(topo_spec) / mode / f"run-{i}"
+                rd = out / "runs" / report._slug(topo_spec) / mode / f"run-{i}"
                 if on_run:
                     on_run(topo_spec, mode, i)
                 try:
@@ -429,5 +429,3 @@ def run_experiment(exp: Experiment, results: Path, *, on_progress=None,
     return out
 
 
-def _slug(spec: str) -> str:
-    return Path(spec).stem if spec.endswith((".yaml", ".yml")) else spec.replace(":", "-")
