@@ -411,21 +411,25 @@ def run_experiment(exp: Experiment, results: Path, *, on_progress=None,
         + yaml.safe_dump(exp.resolved(), sort_keys=False))
     _write_json(out / "versions.json", versions())
     runs = []
-    for topo_spec in exp.topologies:
-        for mode in exp.modes:
-            for i in range(1, exp.repeat + 1):
-                rd = out / "runs" / report._slug(topo_spec) / mode / f"run-{i}"
-                if on_run:
-                    on_run(topo_spec, mode, i)
-                try:
-                    info = run_once(exp, topo_spec, mode, rd, on_progress=on_progress)
-                except RunError as exc:
-                    info = json.loads((rd / "run.json").read_text()) if (rd / "run.json").exists() \
-                        else {"topology": topo_spec, "mode": mode, "errors": [str(exc)]}
-                info["dir"] = str(rd.relative_to(out))
-                runs.append(info)
-    _write_json(out / "runs.json", runs)
-    report.write(out)
+    try:
+        for topo_spec in exp.topologies:
+            for mode in exp.modes:
+                for i in range(1, exp.repeat + 1):
+                    rd = out / "runs" / report._slug(topo_spec) / mode / f"run-{i}"
+                    if on_run:
+                        on_run(topo_spec, mode, i)
+                    try:
+                        info = run_once(exp, topo_spec, mode, rd, on_progress=on_progress)
+                    except RunError as exc:
+                        info = json.loads((rd / "run.json").read_text()) \
+                            if (rd / "run.json").exists() else \
+                            {"topology": topo_spec, "mode": mode, "errors": [str(exc)]}
+                    info["dir"] = str(rd.relative_to(out))
+                    runs.append(info)
+    finally:       # interrupted (Ctrl-C, SIGTERM): the report of the runs that finished
+        _write_json(out / "runs.json", runs)
+        if runs:
+            report.write(out)
     return out
 
 
