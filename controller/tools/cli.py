@@ -308,10 +308,13 @@ def cmd_rib(args) -> int:
 def cmd_fib(args) -> int:
     state, info = _switch_info(args)
     idx = names.NameIndex()
-    try:      # names for the keys: every prefix the agents know of
-        for lsa in _agent_state(info).lsdb:
+    try:      # names for the keys: every prefix the agents (or the central controller) know of
+        st = _agent_state(info)
+        for lsa in st.lsdb:
             for p in lsa.prefixes:
                 idx.add(p.prefix)
+        for e in st.rib:
+            idx.add(e.prefix)
     except RuntimeError:
         for p in served_prefixes(Topology.load(state["topology"])):
             idx.add(p)

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from controller.switch.tables import Fib
-from controller.tools.converge import bring_up, expected_fibs, wait_converged
+from controller.tools.converge import FibReader, bring_up, expected_fibs, wait_converged
 from tests.conftest import ROOT
 from topologies.emu.net import DmscNet
 from topologies.topo import Topology
@@ -100,6 +100,25 @@ def test_a_cut_link_is_rerouted_and_its_repair_converges_back(net, reader):
         net.failures.link_up("sg1", "sr3")
     wait_converged(reader, expected_fibs(topo), timeout=10)
     assert net.call("pod1", "/A/1", "/B/4")["hops"] == 3
+
+
+def test_a_killed_switch_leaves_the_view_and_gets_its_fib_back(net, reader):
+    topo = net.topo
+    net.failures.kill_switch("sr3")
+    try:
+        others = [s for s in topo.switches() if s != "sr3"]
+        g = topo.core_graph()
+        g.remove_node("sr3")
+        with FibReader.for_net(net, others) as r2:
+            wait_converged(r2, {s: f for s, f in expected_fibs(topo, g).items()}, timeout=10)
+        with net.central.client() as c:
+            assert list(c.state().disconnected) == ["sr3"]     # its session broke
+        assert net.call("pod1", "/A/1", "/B/4").get("hops") == 4
+    finally:
+        net.failures.restart_switch("sr3")
+    with FibReader.for_net(net) as r3:          # pipeline, base tables and FIB pushed again
+        wait_converged(r3, expected_fibs(topo), timeout=20)
+    assert net.call("pod1", "/A/1", "/B/4").get("hops") == 3
 
 
 def test_killed_controller_repairs_nothing_and_a_restart_reconverges(net, reader):
