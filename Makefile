@@ -38,6 +38,9 @@ p4:
 	$(P4C) --target bmv2 --arch v1model --std p4-16 \
 	  -o benchmarks/build --p4runtime-files benchmarks/build/ipv4_lpm.p4info.txtpb benchmarks/ipv4_lpm.p4
 	rm -f benchmarks/build/ipv4_lpm.p4i
+	$(P4C) --target bmv2 --arch v1model --std p4-16 \
+	  -o benchmarks/build --p4runtime-files benchmarks/build/trivial.p4info.txtpb benchmarks/trivial.p4
+	rm -f benchmarks/build/trivial.p4i
 	$(MAKE) p4names
 
 p4names:

@@ -1,20 +1,33 @@
 #!/usr/bin/env python3
-"""Data-plane throughput: the DMSC program against a minimal IPv4-LPM program.
+"""Data-plane throughput: the DMSC program against a minimal IPv4-LPM program and a trivial port-forward program.
 
-Same BMv2 binary, same generator, same frame size, same number of routes, in
-the same run, alternating rounds. One switch, two veth ports: frames go in on
-port 1 and out on port 2; each route points at port 2. The generator is a
-separate process sending pre-built frames from a raw socket in a tight loop
-(no per-packet Scapy), cycling over one destination per route. Forwarding
-rate = frames counted by the kernel on the receiving veth per second, sampled
-in the steady state of each round; offered rate = frames the generator got
-onto the wire. The switch is the bottleneck when offered >> forwarded (the
-switch drops the excess): the output prints both.
+Three programs on the same BMv2 binary, same generator, same frame size, same
+number of routes, in the same run, in rounds whose order rotates:
+
+- ``trivial`` (benchmarks/trivial.p4): port 1 -> port 2, no table. The ceiling
+  of this BMv2 build on this machine: nothing forwards faster.
+- ``ipv4`` (benchmarks/ipv4_lpm.p4): the honest minimal IPv4 router, one LPM
+  table with ``--prefixes`` routes, TTL decrement, source-MAC rewrite.
+- ``dmsc`` (p4src/): the real program with ``--prefixes`` name prefixes in the
+  FIB and every feature on (validation, port roles, hop limit, the policy
+  stage, ECMP through the action selector, probe records, counters).
+
+One switch, two veth ports: frames go in on port 1 and out on port 2; each
+route points at port 2. BMv2 runs with ``--log-level off`` (without it BMv2
+formats every trace message into a null sink). The generator is a separate
+process sending pre-built frames from a raw socket in a tight loop (no
+per-packet Scapy), cycling over one destination per route. Forwarding rate =
+frames counted by the kernel on the receiving veth per second, sampled in the
+steady state of each round; offered rate = frames the generator got onto the
+wire. The switch is the bottleneck when offered >> forwarded (the switch drops
+the excess): the output prints both, and the CPU time the switch process and
+the generator used per forwarded frame.
 
 IPv4 frames carry 127.x.y.z destinations: they never leave the veth pair, and
 no address outside this machine appears on the wire.
 
-Last line: ``ratio=<dmsc pps / ipv4 pps>`` (median of the rounds).
+Last line: ``ratio_<n>=<dmsc pps / ipv4 pps>`` for each prefix count (median
+of the rounds) and ``ratio=`` the lowest of them.
 Run as root: ``sudo .venv/bin/python benchmarks/dataplane.py``.
 """
 from __future__ import annotations
@@ -39,13 +52,15 @@ from controller.routing.route import Route  # noqa: E402
 from topologies.topo import NextHop  # noqa: E402
 from controller.switch.p4rt import INSERT, SwitchConnection     # noqa: E402
 from controller.switch.artifacts import (BASELINE_JSON, BASELINE_P4INFO,  # noqa: E402
-                                         BMV2_JSON, P4INFO)
+                                         BMV2_JSON, P4INFO, TRIVIAL_JSON, TRIVIAL_P4INFO)
 from topologies.emu.apps.bmv2 import Bmv2Process        # noqa: E402
 from topologies.emu.veth import VethPairs          # noqa: E402
 from traffic.wire import layers                # noqa: E402
 from traffic.wire.link import ETH_P_ALL, RawLink    # noqa: E402
 
 OUT_MAC = "02:00:00:00:bb:02"
+PROGRAMS = ("trivial", "ipv4", "dmsc")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def rx_packets(iface: str) -> int:
@@ -54,6 +69,12 @@ def rx_packets(iface: str) -> int:
 
 def tx_packets(iface: str) -> int:
     return int(Path(f"/sys/class/net/{iface}/statistics/tx_packets").read_text())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def blast(iface: str, frames: list[bytes], duration: float, max_frames: int) -> None:
@@ -71,92 +92,152 @@ def blast(iface: str, frames: list[bytes], duration: float, max_frames: int) -> 
                 break
 
 
-def dmsc_setup(sw: SwitchConnection, routes: int, size: int) -> list[bytes]:
-    sw.set_pipeline(str(P4INFO), str(BMV2_JSON))
-    sw.write(base_entries(sw, 1, {1: ("pod", "02:00:00:00:aa:01"), 2: ("core", "02:00:00:00:aa:02")}))
-    Fib(sw).sync({f"/svc{i}/api": Route.via([NextHop(2, OUT_MAC)]) for i in range(routes)})
-    frames = []
-    for i in range(routes):
-        raw = bytes(layers.request(f"/svc{i}/api/x", "/bench/client", "m", {}, msg_id=i))
-        frames.append(raw + b"\x00" * (size - len(raw)) if len(raw) < size else raw)
-    return frames
+def pad(raw: bytes, size: int) -> bytes:
+    return raw + b"\x00" * (size - len(raw)) if len(raw) < size else raw
 
 
-def lpm_setup(sw: SwitchConnection, routes: int, size: int) -> list[bytes]:
-    sw.set_pipeline(str(BASELINE_P4INFO), str(BASELINE_JSON))
-    ents = [sw.table_entry("LpmEgress.port_mac", {"port": 2}, action="LpmEgress.set_src_mac",
-                           params={"smac": 0x02000000AA02})]
+def dmsc_frames(routes: int, size: int) -> list[bytes]:
+    return [pad(bytes(layers.request(f"/svc{i}/api/x", "/bench/client", "m", {}, msg_id=i)), size)
+            for i in range(routes)]
+
+
+def ipv4_net(i: int) -> int:
+    return (127 << 24) | ((1 + i // 250) << 16) | ((i % 250) << 8)
+
+
+def ipv4_frames(routes: int, size: int) -> list[bytes]:
     frames = []
     for i in range(routes):
-        net = (127 << 24) | ((1 + i // 250) << 16) | ((i % 250) << 8)
-        ents.append(sw.table_entry("LpmIngress.ipv4_lpm", {"dst_addr": (net, 24)},
-                                   action="LpmIngress.forward",
-                                   params={"port": 2, "dmac": int(OUT_MAC.replace(":", ""), 16)}))
+        net = ipv4_net(i)
         dst = f"127.{net >> 16 & 255}.{net >> 8 & 255}.9"
         pkt = Ether(src="02:00:00:00:cc:01", dst="02:00:00:00:aa:01") / IP(
             src="127.0.0.1", dst=dst, ttl=64) / UDP(sport=9, dport=9)
         frames.append(bytes(pkt / Raw(b"\x00" * max(0, size - len(pkt)))))
-    sw.write([(INSERT, e) for e in ents])
     return frames
 
 
-def run_round(program: str, veths, log_dir, args) -> dict:
+def dmsc_setup(sw: SwitchConnection, routes: int) -> None:
+    sw.set_pipeline(str(P4INFO), str(BMV2_JSON))
+    sw.write(base_entries(sw, 1, {1: ("pod", "02:00:00:00:aa:01"), 2: ("core", "02:00:00:00:aa:02")}))
+    Fib(sw).sync({f"/svc{i}/api": Route.via([NextHop(2, OUT_MAC)]) for i in range(routes)})
+
+
+def ipv4_setup(sw: SwitchConnection, routes: int) -> None:
+    sw.set_pipeline(str(BASELINE_P4INFO), str(BASELINE_JSON))
+    ents = [sw.table_entry("LpmEgress.port_mac", {"port": 2}, action="LpmEgress.set_src_mac",
+                           params={"smac": 0x02000000AA02})]
+    for i in range(routes):
+        ents.append(sw.table_entry("LpmIngress.ipv4_lpm", {"dst_addr": (ipv4_net(i), 24)},
+                                   action="LpmIngress.forward",
+                                   params={"port": 2, "dmac": int(OUT_MAC.replace(":", ""), 16)}))
+    sw.write([(INSERT, e) for e in ents])
+
+
+def trivial_setup(sw: SwitchConnection, routes: int) -> None:
+    sw.set_pipeline(str(TRIVIAL_P4INFO), str(TRIVIAL_JSON))
+
+
+SETUP = {"trivial": trivial_setup, "ipv4": ipv4_setup, "dmsc": dmsc_setup}
+
+
+def run_round(program: str, frames: list[bytes], veths, log_dir, args, setup=None) -> dict:
+    """One program, one measurement. ``setup(sw, routes)`` loads the program
+    (default: the one named); the profiling script passes variants."""
     h_in, h_out = veths.host_side(1), veths.host_side(2)
     with Bmv2Process(f"bench-{program}", 1, {1: veths.switch_side(1), 2: veths.switch_side(2)},
-                     log_dir=log_dir, log_level=None) as proc:
-        with SwitchConnection(program, proc.grpc_addr, 1).connect() as sw:
-            frames = (dmsc_setup if program == "dmsc" else lpm_setup)(sw, args.routes, args.size)
-            sizes = {len(f) for f in frames}
+                     log_dir=log_dir, log_level=args.bmv2_log_level) as proc:
+        with SwitchConnection("bench", proc.grpc_addr, 1).connect() as sw:
+            (setup or SETUP[program])(sw, args.routes)
             gen = mp.get_context("spawn").Process(
                 target=blast, args=(h_in, frames, args.duration, args.max_frames))
             t_start = time.monotonic()
             gen.start()
             time.sleep(args.warmup)          # benchmark warm-up, not a wait for readiness
             rx0, tx0, t0 = rx_packets(h_out), tx_packets(h_in), time.monotonic()
+            sw0, gen0 = cpu_seconds(proc.proc.pid), cpu_seconds(gen.pid)
             time.sleep(args.duration - args.warmup - 0.5)
             rx1, tx1, t1 = rx_packets(h_out), tx_packets(h_in), time.monotonic()
+            sw1, gen1 = cpu_seconds(proc.proc.pid), cpu_seconds(gen.pid)
             gen.join(args.duration + 10)
             if gen.is_alive():
                 gen.terminate()
                 gen.join()
             assert time.monotonic() - t_start < args.duration + 15
+    fwd = max(rx1 - rx0, 1)
     return {"program": program, "forwarded_pps": (rx1 - rx0) / (t1 - t0),
-            "offered_pps": (tx1 - tx0) / (t1 - t0), "frame_bytes": sorted(sizes)}
+            "offered_pps": (tx1 - tx0) / (t1 - t0),
+            "switch_us_per_frame": (sw1 - sw0) / fwd * 1e6,
+            "gen_us_per_frame": (gen1 - gen0) / max(tx1 - tx0, 1) * 1e6,
+            "frame_bytes": sorted({len(f) for f in frames})}
+
+
+def measure(routes: int, args, veths, log_dir) -> dict[str, list[dict]]:
+    frames = {"dmsc": dmsc_frames(routes, args.size), "ipv4": ipv4_frames(routes, args.size)}
+    frames["trivial"] = frames["dmsc"]
+    args.routes = routes
+    results = {p: [] for p in PROGRAMS}
+    for r in range(args.rounds):
+        order = PROGRAMS[r % 3:] + PROGRAMS[:r % 3]
+        for program in order:
+            res = run_round(program, frames[program], veths, log_dir, args)
+            results[program].append(res)
+            print(f"prefixes {routes} round {r + 1} {program:7s}: forwarded "
+                  f"{res['forwarded_pps']:7.0f} pps, offered {res['offered_pps']:7.0f} pps, "
+                  f"switch CPU {res['switch_us_per_frame']:5.1f} us/frame, "
+                  f"generator {res['gen_us_per_frame']:4.1f} us/frame, "
+                  f"frames {res['frame_bytes']} B", flush=True)
+    return results
+
+
+def summarize(routes: int, results: dict, args) -> float:
+    def med(p, k):
+        return statistics.median(x[k] for x in results[p])
+    print(f"prefixes={routes} frame_bytes={args.size} rounds={args.rounds} "
+          f"duration_s={args.duration}")
+    for p in PROGRAMS:
+        print(f"  {p:7s}: median forwarded {med(p, 'forwarded_pps'):6.0f} pps "
+              f"(switch CPU {med(p, 'switch_us_per_frame'):5.1f} us/frame); generator offered "
+              f"{med(p, 'offered_pps'):6.0f} pps "
+              f"({med(p, 'offered_pps') / max(med(p, 'forwarded_pps'), 1):.1f}x forwarded)")
+    fwd = {p: med(p, "forwarded_pps") for p in PROGRAMS}
+    limited = all(med(p, "offered_pps") > 1.5 * fwd[p] for p in PROGRAMS)
+    print("  generator is not the bottleneck: it offered more than 1.5x what the switch forwarded"
+          if limited else
+          "  WARNING: the generator offered less than 1.5x the forwarded rate; it may be the limit")
+    ratio = fwd["dmsc"] / fwd["ipv4"]
+    print(f"  dmsc/ipv4 {ratio:.3f}   dmsc/trivial {fwd['dmsc'] / fwd['trivial']:.3f}   "
+          f"ipv4/trivial {fwd['ipv4'] / fwd['trivial']:.3f}")
+    return ratio
+
+
+def prefix_counts(text: str) -> list[int]:
+    counts = [int(x) for x in text.split(",") if x.strip()]
+    if not counts or min(counts) < 1 or max(counts) > 16000:
+        raise argparse.ArgumentTypeError("prefix counts between 1 and 16000, comma separated")
+    return counts
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--routes", type=int, default=1000)
+    ap.add_argument("--prefixes", "--routes", type=prefix_counts, default=[1000, 10000],
+                    help="routes per program, or a comma-separated list (default 1000,10000)")
     ap.add_argument("--size", type=int, default=128, help="frame size in bytes")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per round")
     ap.add_argument("--warmup", type=float, default=1.5)
     ap.add_argument("--max-frames", type=int, default=5_000_000, help="generator cap per round")
+    ap.add_argument("--bmv2-log-level", default="off",
+                    help="BMv2 --log-level (default off; 'trace' shows what logging costs)")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("dataplane benchmark: needs root (veths, raw sockets)", file=sys.stderr)
         return 2
-    results = {"dmsc": [], "ipv4": []}
+    ratios = {}
     with tempfile.TemporaryDirectory(prefix="dmsc-bench-") as log_dir, VethPairs(2, "db") as veths:
-        for r in range(args.rounds):
-            for program in (("dmsc", "ipv4") if r % 2 == 0 else ("ipv4", "dmsc")):
-                res = run_round(program, veths, log_dir, args)
-                results[program].append(res)
-                print(f"round {r + 1} {program:5s}: forwarded {res['forwarded_pps']:9.0f} pps, "
-                      f"offered {res['offered_pps']:9.0f} pps, frames {res['frame_bytes']} B",
-                      flush=True)
-    med = {p: statistics.median(x["forwarded_pps"] for x in v) for p, v in results.items()}
-    offered = {p: statistics.median(x["offered_pps"] for x in v) for p, v in results.items()}
-    print(f"routes={args.routes} frame_bytes={args.size} rounds={args.rounds} "
-          f"duration_s={args.duration}")
-    for p in ("dmsc", "ipv4"):
-        print(f"{p}: median forwarded {med[p]:.0f} pps; generator offered {offered[p]:.0f} pps "
-              f"({offered[p] / max(med[p], 1):.1f}x what the switch forwarded)")
-    limited = all(offered[p] > 1.5 * med[p] for p in med)
-    print("generator is not the bottleneck: it offered more than 1.5x what the switch forwarded"
-          if limited else
-          "WARNING: the generator offered less than 1.5x the forwarded rate; it may be the limit")
-    print(f"ratio={med['dmsc'] / med['ipv4']:.3f}")
+        for routes in args.prefixes:
+            ratios[routes] = summarize(routes, measure(routes, args, veths, log_dir), args)
+    print(" ".join(f"ratio_{n}={r:.3f}" for n, r in ratios.items())
+          + f" ratio={min(ratios.values()):.3f}")
     return 0
 
 

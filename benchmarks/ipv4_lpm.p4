@@ -49,7 +49,7 @@ control LpmIngress(inout headers_t hdr, inout metadata_t meta,
         key = { hdr.ipv4.dst_addr: lpm @name("dst_addr"); }
         actions = { forward; drop; }
         default_action = drop();
-        size = 4096;
+        size = 16384;
     }
     apply {
         if (hdr.ipv4.isValid()) {

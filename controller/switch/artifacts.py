@@ -21,6 +21,9 @@ BASELINE_P4 = REPO_ROOT / "benchmarks" / "ipv4_lpm.p4"
 BASELINE_BUILD = REPO_ROOT / "benchmarks" / "build"
 BASELINE_P4INFO = BASELINE_BUILD / "ipv4_lpm.p4info.txtpb"
 BASELINE_JSON = BASELINE_BUILD / "ipv4_lpm.json"
+TRIVIAL_P4 = REPO_ROOT / "benchmarks" / "trivial.p4"            # the benchmark's ceiling
+TRIVIAL_P4INFO = BASELINE_BUILD / "trivial.p4info.txtpb"
+TRIVIAL_JSON = BASELINE_BUILD / "trivial.json"
 
 # What the generator writes.
 P4NAMES_PY = REPO_ROOT / "controller" / "switch" / "p4names.py"

@@ -64,6 +64,8 @@ def compile_to(src, outdir):
     ("p4src/main.p4", "p4src/build/dmsc.json", "p4src/build/dmsc.p4info.txtpb"),
     ("benchmarks/ipv4_lpm.p4", "benchmarks/build/ipv4_lpm.json",
      "benchmarks/build/ipv4_lpm.p4info.txtpb"),
+    ("benchmarks/trivial.p4", "benchmarks/build/trivial.json",
+     "benchmarks/build/trivial.p4info.txtpb"),
 ])
 def test_committed_p4_outputs_match_the_source(tmp_path, src, json_out, p4info_out):
     j, info = compile_to(ROOT / src, tmp_path)
