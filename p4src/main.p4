@@ -4,9 +4,16 @@
  * One program for SG and SR; table entries give the roles. This file only
  * wires the features together:
  *
- *   ingress: packet-out? -> Validate -> Classify (port roles, control frames)
- *            -> hop limit -> Policy (SCSC) -> Fib (LPM + ECMP)
+ *   ingress: ingress_config (port_in counter, policy stage on/off)
+ *            -> packet-out? -> well formed? (else Validate finds the reason)
+ *            -> data? (else Classify: port roles, control frames)
+ *            -> hop limit -> Policy (SCSC, only when installed) -> Fib (LPM + ECMP)
  *            -> count the one drop or punt reason and act on it
+ *
+ * The common path (a data frame forwarded by the FIB) applies three tables
+ * (ingress_config, fib, port_mac) and ten conditions: BMv2 builds debug
+ * strings for every table, condition and primitive even with logging off, so
+ * each one costs (docs/decisions.md, "Data plane profile").
  *   egress:  EgressRewrite (packet_in / source MAC) -> ProbeRecord
  */
 #include <core.p4>
@@ -38,40 +45,54 @@ control DmscIngress(inout headers_t hdr,
     Policy() policy;
     Fib() fib;
 
-    apply {
+    // Keyless: the control plane sets the default action. Applied to every
+    // frame first, so its action is where port_in counts.
+    action set_ingress_config(bit<1> policy_stage) {
         port_in.count((bit<32>) std_meta.ingress_port);
+        meta.policy_stage = policy_stage;
+    }
+
+    table ingress_config {
+        actions = { set_ingress_config; }
+        default_action = set_ingress_config(0);   // no policy installed
+    }
+
+    apply {
+        ingress_config.apply();
         if (meta.from_cpu == 1 && (hdr.packet_out.flags & PKTOUT_ROUTE) == 0) {
             // The agent names the port: send the frame as it is.
             std_meta.egress_spec = (port_t) hdr.packet_out.egress_port;
             hdr.packet_out.setInvalid();
         } else {
-            hdr.packet_out.setInvalid();
-            validate.apply(hdr, meta, std_meta);
-            if (meta.drop == 0 && meta.from_cpu == 0) {
-                classify.apply(hdr, meta, std_meta);
-            }
-            if (meta.drop == 0 && meta.punt_reason == 0) {
-                // Forward by name. hop_limit counts the switches that may
-                // still forward the frame; this one needs at least 1.
-                if (hdr.dmsc.hop_limit == 0) {
-                    meta.drop = 1;
-                    meta.drop_reason = DROP_HOP_LIMIT;
-                } else {
+            // (A routed packet-out keeps its packet_out header valid: the
+            // deparser never emits it.)
+            if (!WELL_FORMED) {
+                validate.apply(hdr, meta, std_meta);
+            } else if (!IS_DATA && meta.from_cpu == 0) {
+                classify.apply(hdr, meta, std_meta);   // punts or refuses it
+            } else if (hdr.dmsc.hop_limit == 0) {
+                // hop_limit counts the switches that may still forward the
+                // frame; this one needs at least 1 (the FIB and policy
+                // actions decrement it).
+                meta.drop = 1;
+                meta.drop_reason = DROP_HOP_LIMIT;
+            } else {
+                // Forward by name: the SCSC policy first, if any is installed.
+                if (meta.policy_stage == 1) {
                     policy.apply(hdr, meta, std_meta);
-                    if (meta.routed == 0 && meta.drop == 0) {
-                        fib.apply(hdr, meta, std_meta);
-                    }
-                    if (meta.routed == 1) {
-                        hdr.dmsc.hop_limit = hdr.dmsc.hop_limit - 1;
-                    }
+                }
+                if (meta.routed == 0 && meta.drop == 0) {
+                    fib.apply(hdr, meta, std_meta);
                 }
             }
-            if (meta.drop == 1) {
-                drop_reasons.count(meta.drop_reason);
-                mark_to_drop(std_meta);
-            } else if (meta.punt_reason != 0) {
-                punt_reasons.count((bit<32>) meta.punt_reason);
-                std_meta.egress_spec = CPU_PORT;
+            if (meta.drop == 1 || meta.punt_reason != 0) {
+                if (meta.drop == 1) {
+                    drop_reasons.count(meta.drop_reason);
+                    mark_to_drop(std_meta);
+                } else {
+                    punt_reasons.count((bit<32>) meta.punt_reason);
+                    std_meta.egress_spec = CPU_PORT;
+                }
             }
         }
     }

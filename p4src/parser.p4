@@ -12,7 +12,6 @@ parser DmscParser(packet_in packet,
                   inout metadata_t meta,
                   inout standard_metadata_t std_meta) {
     state start {
-        meta.ingress_port = (bit<16>) std_meta.ingress_port;
         transition select(std_meta.ingress_port) {
             CPU_PORT: parse_packet_out;
             default: parse_ethernet;
@@ -35,11 +34,17 @@ parser DmscParser(packet_in packet,
 
     state parse_dmsc {
         packet.extract(hdr.dmsc);
-        meta.recs_left = hdr.dmsc.rec_count;
         transition select(hdr.dmsc.rec_count) {
             0: accept;
-            default: parse_rec;
+            default: parse_recs;
         }
+    }
+
+    // The loop counter is set only for frames that carry records: a parser
+    // assignment costs BMv2 as much as a condition, and most frames have none.
+    state parse_recs {
+        meta.recs_left = hdr.dmsc.rec_count;
+        transition parse_rec;
     }
 
     // More than MAX_PROBE_RECORDS records raises StackOutOfBounds: validate drops it.

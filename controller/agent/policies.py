@@ -26,7 +26,7 @@ from controller.scsc.auth import verify
 from controller.scsc.schedule import LOCAL
 from controller.switch import p4names as N
 from controller.switch.p4rt import DELETE, INSERT, MODIFY
-from controller.switch.tables import policy_entry
+from controller.switch.tables import policy_entry, policy_stage
 from traffic.wire import names
 
 log = logging.getLogger("dmsc.policies")
@@ -127,6 +127,7 @@ class Policies:
                 if k in self.installed and self.installed[k][:2] != v[:2]]
         ups += [(DELETE, entry(k, v)) for k, v in self.installed.items() if k not in want]
         if ups:
+            ups.append(policy_stage(sw, bool(want)))     # frames skip an empty stage
             sw.write(ups)
             self.changed_at = self.mono()
             log.info("policy stage: %d updates (%d entries, SCSC %s)", len(ups), len(want),

@@ -7,6 +7,7 @@ traffic/wire/defs.py.
 
 # tables
 TABLE_FIB = "DmscIngress.fib.fib"
+TABLE_INGRESS_CONFIG = "DmscIngress.ingress_config"
 TABLE_POLICY = "DmscIngress.policy.policy"
 TABLE_PORT_MAC = "DmscEgress.rewrite.port_mac"
 TABLE_PORT_ROLE = "DmscIngress.classify.port_role"
@@ -22,6 +23,7 @@ ACTION_POLICY_FORWARD = "DmscIngress.policy.policy_forward"
 ACTION_POLICY_NONE = "DmscIngress.policy.policy_none"
 ACTION_PUNT = "DmscIngress.classify.punt"
 ACTION_PUNT_LOCAL = "DmscIngress.fib.punt_local"
+ACTION_SET_INGRESS_CONFIG = "DmscIngress.set_ingress_config"
 ACTION_SET_NEXT_HOP = "DmscIngress.fib.set_next_hop"
 ACTION_SET_ROLE = "DmscIngress.classify.set_role"
 ACTION_SET_SRC_MAC = "DmscEgress.rewrite.set_src_mac"
@@ -50,6 +52,7 @@ MATCH_PORT_ROLE_PORT = "port"
 # action parameters: PARAM_<ACTION>_<PARAM>
 PARAM_POLICY_FORWARD_PORT = "port"
 PARAM_POLICY_FORWARD_DMAC = "dmac"
+PARAM_SET_INGRESS_CONFIG_POLICY_STAGE = "policy_stage"
 PARAM_SET_NEXT_HOP_PORT = "port"
 PARAM_SET_NEXT_HOP_DMAC = "dmac"
 PARAM_SET_ROLE_ROLE = "role"
@@ -68,5 +71,6 @@ TABLES = frozenset({
     "DmscEgress.rewrite.port_mac",
     "DmscIngress.classify.port_role",
     "DmscIngress.fib.fib",
+    "DmscIngress.ingress_config",
     "DmscIngress.policy.policy",
 })

@@ -113,6 +113,15 @@ class Fib:
         return out
 
 
+def policy_stage(sw: SwitchConnection, on: bool):
+    """The update that turns the switch's SCSC policy stage on or off. Off (the
+    pipeline's default), frames skip the policy table: the writer of policies
+    turns it on with the first entry and off with the last."""
+    return (MODIFY, sw.table_entry(N.TABLE_INGRESS_CONFIG, action=N.ACTION_SET_INGRESS_CONFIG,
+                                   params={N.PARAM_SET_INGRESS_CONFIG_POLICY_STAGE: int(on)},
+                                   is_default=True))
+
+
 def policy_entry(sw: SwitchConnection, dst: tuple[int, int], src: tuple[int, int],
                  port: int, mac: str, priority: int):
     """An SCSC policy: frames whose dst_key matches ``dst`` and src_key matches

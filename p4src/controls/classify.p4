@@ -7,7 +7,7 @@
  * only from core-facing ports; anything else of those types is dropped and
  * counted, so a pod can never inject routing state. Types that only the agent
  * originates (announce ack/nack) are refused on any port. Data types (request,
- * response, error, probe, probe reply) fall through to forwarding.
+ * response, error, probe, probe reply) never come here: main.p4 forwards them.
  */
 #ifndef _DMSC_CLASSIFY_P4_
 #define _DMSC_CLASSIFY_P4_
@@ -37,30 +37,34 @@ control Classify(inout headers_t hdr,
         meta.punt_reason = reason;
     }
 
+    // Only frames that are not data (IS_DATA below) come here: each is punted
+    // or refused, and the port's role is looked up only for them.
     apply {
         port_role.apply();
-        bit<8> t = hdr.dmsc.type;
-        if (t == TYPE_HELLO || t == TYPE_LSA || t == TYPE_LSA_ACK) {
+        if (hdr.dmsc.type == TYPE_HELLO || hdr.dmsc.type == TYPE_LSA
+                || hdr.dmsc.type == TYPE_LSA_ACK) {
             if (meta.role == ROLE_CORE) {
                 punt(PUNT_CONTROL);
             } else {
                 reject(DROP_CTRL_FROM_POD);
             }
-        } else if (t == TYPE_ANNOUNCE || t == TYPE_WITHDRAW) {
+        } else if (hdr.dmsc.type == TYPE_ANNOUNCE || hdr.dmsc.type == TYPE_WITHDRAW) {
             if (meta.role == ROLE_POD) {
                 punt(PUNT_ANNOUNCE);
             } else {
                 reject(DROP_ANNOUNCE_FROM_CORE);
             }
-        } else if (t == TYPE_ANNOUNCE_ACK || t == TYPE_ANNOUNCE_NACK) {
+        } else if (hdr.dmsc.type == TYPE_ANNOUNCE_ACK || hdr.dmsc.type == TYPE_ANNOUNCE_NACK) {
             reject(DROP_UNEXPECTED_TYPE);
-        } else if (t == TYPE_REQUEST || t == TYPE_RESPONSE || t == TYPE_ERROR
-                   || t == TYPE_PROBE || t == TYPE_PROBE_REPLY) {
-            // data: forwarded by name
         } else {
             reject(DROP_BAD_TYPE);
         }
     }
 }
+
+// Data types (request, response, error, probe, probe reply) are forwarded by name.
+#define IS_DATA (hdr.dmsc.type == TYPE_REQUEST || hdr.dmsc.type == TYPE_RESPONSE \
+        || hdr.dmsc.type == TYPE_ERROR || hdr.dmsc.type == TYPE_PROBE \
+        || hdr.dmsc.type == TYPE_PROBE_REPLY)
 
 #endif

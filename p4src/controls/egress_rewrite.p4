@@ -25,11 +25,12 @@ control EgressRewrite(inout headers_t hdr,
     }
 
     apply {
-        if (std_meta.egress_port == CPU_PORT) {
+        if (meta.routed == 0 && std_meta.egress_port == CPU_PORT) {
             hdr.packet_in.setValid();
-            hdr.packet_in.ingress_port = meta.ingress_port;
+            hdr.packet_in.ingress_port = (bit<16>) std_meta.ingress_port;
             hdr.packet_in.reason = meta.punt_reason;
-        } else if (meta.from_cpu == 0 || meta.routed == 1) {
+        } else if (meta.routed == 1 || meta.from_cpu == 0) {
+            // an agent's packet-out without the route flag leaves as written
             port_mac.apply();
         }
     }

@@ -5,7 +5,8 @@
  * components x 32). Each entry points at one next hop or, through the action
  * selector, at a group of equal-cost next hops; the selector hashes the source
  * key, so one requester's frames to one prefix keep one path. A direct counter
- * per entry feeds telemetry. punt_local marks this switch's own names (probe
+ * per entry feeds telemetry (`dmsc fib`, the agent's FIB view); BMv2 counts a
+direct counter inside the lookup, at no measurable cost. punt_local marks this switch's own names (probe
  * replies to an SG agent); a miss is punted with PUNT_NO_ROUTE so that the agent
  * can answer the requester with an ERROR frame instead of silence.
  */
@@ -18,11 +19,12 @@ control Fib(inout headers_t hdr,
     direct_counter(CounterType.packets_and_bytes) fib_counter;
     // One-shot programming makes one group and one member per next hop per
     // entry: size the selector for a full FIB of ECMP entries.
-    action_selector(HashAlgorithm.crc16, 32w16384, 32w14) fib_selector;
+    action_selector(HashAlgorithm.crc16, 32w32768, 32w14) fib_selector;
 
     action set_next_hop(port_t port, mac_addr_t dmac) {
         std_meta.egress_spec = port;
         hdr.ethernet.dst_addr = dmac;
+        hdr.dmsc.hop_limit = hdr.dmsc.hop_limit - 1;   // main.p4 checked it is > 0
         meta.routed = 1;
         fib_counter.count();
     }
@@ -48,7 +50,7 @@ control Fib(inout headers_t hdr,
         actions = { set_next_hop; punt_local; drop_route; }
         implementation = fib_selector;
         counters = fib_counter;
-        size = 4096;
+        size = 16384;
     }
 
     apply {

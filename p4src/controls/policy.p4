@@ -5,7 +5,9 @@
  * steers a service's traffic to a chosen replica or around a degraded path.
  * Ternary on destination and source keys, so a policy can cover a whole
  * prefix or only the requests of one client. A miss leaves the FIB in charge,
- * which is why forwarding goes on when the SCSC is down.
+ * which is why forwarding goes on when the SCSC is down. main.p4 applies the
+table only when the control plane has set the policy stage on (ingress_config):
+with no policy installed, a frame does not pay for a lookup that must miss.
  */
 #ifndef _DMSC_POLICY_P4_
 #define _DMSC_POLICY_P4_
@@ -18,6 +20,7 @@ control Policy(inout headers_t hdr,
     action policy_forward(port_t port, mac_addr_t dmac) {
         std_meta.egress_spec = port;
         hdr.ethernet.dst_addr = dmac;
+        hdr.dmsc.hop_limit = hdr.dmsc.hop_limit - 1;   // main.p4 checked it is > 0
         meta.routed = 1;
         policy_counter.count();
     }

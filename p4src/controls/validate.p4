@@ -1,9 +1,22 @@
 /*
  * validate.p4: refuse what is not a well-formed DMSC frame of our version.
- * Every refusal sets meta.drop with a DROP_* reason; main.p4 counts and drops.
+ *
+ * main.p4 tests WELL_FORMED, one condition, on every frame; only a frame that
+ * fails it comes here, to find which DROP_* reason applies. Every refusal
+ * sets meta.drop with the reason; main.p4 counts and drops.
  */
 #ifndef _DMSC_VALIDATE_P4_
 #define _DMSC_VALIDATE_P4_
+
+// The header's own lengths must fit in the frame (Ethernet padding may make
+// the frame longer, never shorter); a packet-out's 3-byte header is counted
+// in packet_length too.
+#define DMSC_NEED_BYTES (ETH_HDR_BYTES + DMSC_HDR_BYTES \
+        + ((bit<32>) hdr.dmsc.rec_count) * PROBE_REC_BYTES + (bit<32>) hdr.dmsc.tlv_len \
+        + ((bit<32>) meta.from_cpu) * 3)
+
+#define WELL_FORMED (std_meta.parser_error == error.NoError && hdr.dmsc.isValid() \
+        && hdr.dmsc.version == DMSC_VERSION && std_meta.packet_length >= DMSC_NEED_BYTES)
 
 control Validate(inout headers_t hdr,
                  inout metadata_t meta,
@@ -25,17 +38,7 @@ control Validate(inout headers_t hdr,
         } else if (hdr.dmsc.version != DMSC_VERSION) {
             reject(DROP_BAD_VERSION);
         } else {
-            // The header's own lengths must fit in the frame (Ethernet padding
-            // may make the frame longer, never shorter).
-            bit<32> need = ETH_HDR_BYTES + DMSC_HDR_BYTES
-                         + ((bit<32>) hdr.dmsc.rec_count) * PROBE_REC_BYTES
-                         + (bit<32>) hdr.dmsc.tlv_len;
-            if (meta.from_cpu == 1) {
-                need = need + 3;   // the packet_out header is still counted
-            }
-            if (std_meta.packet_length < need) {
-                reject(DROP_BAD_LENGTH);
-            }
+            reject(DROP_BAD_LENGTH);
         }
     }
 }

@@ -66,13 +66,13 @@ struct headers_t {
 struct metadata_t {
     bit<8>  role;            // ROLE_* of the ingress port
     bit<8>  punt_reason;     // PUNT_* when the frame goes to the CPU
-    bit<16> ingress_port;    // copy kept for packet_in
     bit<8>  recs_left;       // parser loop counter
     bit<1>  routed;          // policy or FIB chose an egress port
     bit<1>  from_cpu;        // frame is a packet-out
     bit<1>  drop;            // some stage refused the frame ...
     bit<32> drop_reason;     // ... for this DROP_* reason (counted once, in main)
     bit<32> switch_id;
+    bit<1>  policy_stage;    // the control plane installed SCSC policies: look them up
 }
 
 #endif

@@ -13,7 +13,7 @@ import pytest
 
 from controller.switch import p4names as N
 from traffic.wire import defs
-from controller.switch.tables import Fib, base_entries
+from controller.switch.tables import Fib, base_entries, policy_stage
 from controller.switch.p4rt import DELETE, SwitchConnection
 from tests.conftest import BMV2_JSON, P4INFO
 from topologies.emu.apps.bmv2 import Bmv2Process
@@ -108,4 +108,5 @@ def fib(rig):
     rig.drain()
     yield f
     f.sync({})
-    rig.sw.write([(DELETE, te) for te in rig.sw.read_table(N.TABLE_POLICY)])
+    rig.sw.write([(DELETE, te) for te in rig.sw.read_table(N.TABLE_POLICY)]
+                 + [policy_stage(rig.sw, False)])

@@ -9,6 +9,7 @@ from scapy.layers.l2 import Ether
 
 from controller.switch import p4names as N
 from controller.routing.route import DROP, PUNT, Route
+from controller.switch.tables import policy_stage
 from topologies.topo import NextHop
 from tests.bmv2.conftest import SWITCH_ID, peer_mac, port_mac
 from traffic.wire import defs, layers, names
@@ -212,6 +213,9 @@ def test_scsc_policy_overrides_the_fib(rig, fib):
         action=N.ACTION_POLICY_FORWARD,
         params={N.PARAM_POLICY_FORWARD_PORT: 4, N.PARAM_POLICY_FORWARD_DMAC: 0x020000009904},
         priority=10)])
+    rig.send(1, req("/B/4", src="/A/1"))
+    assert rig.expect(2).dst_name == "/B/4"                 # stage off: entries not consulted
+    rig.sw.write([policy_stage(rig.sw, True)])              # what the agent writes with them
     rig.send(1, req("/B/4", src="/A/1"))
     assert rig.expect(4).dst_name == "/B/4"                 # steered by policy
     rig.send(1, req("/B/4", src="/C/2"))

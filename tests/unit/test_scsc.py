@@ -273,6 +273,7 @@ def policies(monkeypatch):
     from controller.agent import policies as mod
     monkeypatch.setattr(mod, "policy_entry", lambda sw, dst, src, port, mac, prio:
                         (dst, src, port, mac, prio))
+    monkeypatch.setattr(mod, "policy_stage", lambda sw, on: ("stage", on))
     wall, mono = [1000.0], [50.0]
     return mod.Policies(FakeAgent(), b"k", clock=lambda: wall[0], mono=lambda: mono[0]), wall, mono
 
@@ -283,7 +284,8 @@ def test_policies_are_resolved_written_and_expire(policies):
     ack = p.set(policy_set(b"k", 1, [pb.PolicyEntry(dst="/B", src=["/A/1"], next="sr3")], wall[0]))
     assert ack.ok, ack
     (ups,) = p.agent.sw.writes
-    (op, (dst, src, port, mac, prio)), = ups
+    (op, (dst, src, port, mac, prio)), stage = ups
+    assert stage == ("stage", True)                                    # the stage turned on
     assert op == INSERT and port == 3 and mac == "02:00:00:00:0d:03"
     assert dst == (names.name_key("/B"), (1 << 128) - 1)              # the service name, exactly
     assert src == (names.name_key("/A/1"), ((1 << 64) - 1) << 64)     # /A/1 and below
@@ -292,7 +294,8 @@ def test_policies_are_resolved_written_and_expire(policies):
     assert len(p.agent.sw.writes) == 1                                 # still alive
     mono[0] += 1.0
     p.expire()                                                          # 2 s > 1.5 s lifetime
-    assert [op for op, _e in p.agent.sw.writes[-1]] == [DELETE]
+    assert [op for op, _e in p.agent.sw.writes[-1]] == [DELETE, "stage"]
+    assert p.agent.sw.writes[-1][-1] == ("stage", False)               # and off with the last
     assert p.installed == {} and p.agent.counters["policies_expired"] == 1
 
 
