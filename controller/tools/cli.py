@@ -50,6 +50,7 @@ from controller.tools.converge import FibReader, NotConverged, expected_fibs, wa
 from controller.tools import pcap
 from controller.tools.static import program_static
 from topologies.expected import reference_fibs, served_prefixes
+from topologies.emu import registry
 from topologies.emu.linkcaps import netem_available
 from topologies.emu.net import DmscNet
 from topologies.generate import from_spec
@@ -137,7 +138,11 @@ def _load_net_state(run_dir) -> dict:
     path = Path(run_dir) / "network.json"
     if not path.exists():
         raise RuntimeError(f"no running network described in {path} (start one with `dmsc up`)")
-    return json.loads(path.read_text())
+    state = json.loads(path.read_text())
+    if "pid" in state and not registry.alive(state):
+        raise RuntimeError(f"the network described in {path} ({state.get('topology_name')}, "
+                           f"pid {state['pid']}) is no longer running")
+    return state
 
 
 def _switch_info(args) -> tuple[dict, dict]:
@@ -571,7 +576,9 @@ def main(argv=None) -> int:
         if isinstance(exc, (SwitchError, TopologyError, names.InvalidName, RuntimeError,
                             ExperimentError,
                             AdminError, SpaError, IdentityError, NotConverged)):
-            console.print(f"[red]dmsc {args.cmd}: {exc}[/red]")
+            # one line whatever the terminal's width; the message is text, not markup
+            console.print(f"dmsc {args.cmd}: {exc}", style="red", markup=False,
+                          highlight=False, soft_wrap=True)
             return 1
         raise
 

@@ -33,6 +33,7 @@ from topologies.emu.apps.central import CentralApp
 from topologies.emu.apps.pod import PodApp
 from topologies.emu.apps.scsc import ScscApp
 from topologies.emu.apps.spa import SpaApp, registry_for
+from topologies.emu import registry
 from topologies.emu.failures import Failures
 from topologies.emu.linkcaps import netem_available
 from topologies.emu.process import REPO_ROOT, die_with_parent, free_port, py_env
@@ -87,6 +88,8 @@ class DmscNet:
         if os.geteuid() != 0:
             raise NetError("Mininet needs root")
         self._check_interfaces_free()
+        self._record = registry.register(registry.describe(self.topo, self.run_dir,
+                                                           self.interfaces()))
         from mininet.link import Link, TCLink
         from mininet.net import Mininet
         _quiet_mininet()
@@ -120,17 +123,20 @@ class DmscNet:
             raise
         return self
 
+    def interfaces(self) -> set[str]:
+        """Every interface name this network creates (both ends of every link)."""
+        t = self.topo
+        return {t.intf_name(n, t.port(n, nb)) for n in t.graph.nodes for nb in t.graph.neighbors(n)}
+
     def _check_interfaces_free(self) -> None:
         """Another network (or its leftovers) holding our interface names makes
-        Mininet fail with a raw RTNETLINK error: say which and what to do."""
-        ours = {self.topo.intf_name(n, self.topo.port(n, nb))
-                for n in self.topo.switches() for nb in self.topo.graph.neighbors(n)}
-        taken = sorted(ours & set(os.listdir("/sys/class/net")))
+        Mininet fail with a raw RTNETLINK error: say which network (its record,
+        topologies/emu/registry.py), whether it still runs, and what to do."""
+        taken = sorted(self.interfaces() & set(os.listdir("/sys/class/net")))
         if taken:
-            raise NetError(f"interfaces {', '.join(taken[:4])}{' ...' if len(taken) > 4 else ''} "
-                           f"already exist: another network is running (stop its `dmsc up`, "
-                           f"see runs/*/network.json) or left them behind (`sudo mn -c` "
-                           f"removes them)")
+            raise NetError(registry.who_holds(
+                taken, registry.records(run_roots=[REPO_ROOT / "runs", self.run_dir.parent])))
+        registry.forget_dead()          # their interfaces are gone: so are they
 
     def _link_params(self, u, v, attrs) -> dict:
         params = {}
@@ -175,6 +181,9 @@ class DmscNet:
                         sw.stop_process()
                     except Exception as exc2:
                         log.error("stopping switch %s: %s", sw.name, exc2)
+        if getattr(self, "_record", None) is not None:
+            self._record.unlink(missing_ok=True)
+            self._record = None
 
     def __enter__(self):
         return self.start()
@@ -276,7 +285,8 @@ class DmscNet:
 
     def write_state(self) -> Path:
         """run_dir/network.json: where every switch and agent can be reached."""
-        state = {"topology": self.topo.source, "hello_ms": self.hello_ms,
+        state = {**registry.describe(self.topo, self.run_dir, self.interfaces()),
+                 "topology": self.topo.source, "hello_ms": self.hello_ms,
                  "scsc": self.scsc_addr, "mode": self.mode,
                  "central": self.central.admin_addr if self.central else None,
                  "dead_ms": self.dead_ms, "spa": [s.addr for s in self.spas],
