@@ -13,6 +13,10 @@
     dmsc scsc                 the SCSC's view: telemetry per SG and instance, decisions, why
     dmsc policies SWITCH      the SCSC policies in force on a switch
     dmsc degrade POD --service-ms N   slow a pod's instances down (0 restores)
+    dmsc stats SWITCH         frames per port: kernel interface counters beside the P4
+                              program's (lost before P4), drops and punts by reason
+    dmsc up --cli --view      ... with the interactive CLI (interactive.py) and the live
+                              view on 127.0.0.1 (view.py)
     dmsc topo FILE            a topology file as nodes, links and expected FIBs
     dmsc check                what this machine has and lacks for the testbed
     dmsc experiment FILE      run an experiment file (experiments/), write results/ and a
@@ -337,6 +341,27 @@ def cmd_fib(args) -> int:
     return 0
 
 
+def cmd_stats(args) -> int:
+    from controller.tools import stats
+    state, info = _switch_info(args)
+    topo = Topology.load(state["topology"])
+    addrs = {args.switch: (info["grpc_addr"], info["device_id"])}
+    before = stats.read_stats(addrs, topo)[args.switch]
+    if not args.interval:
+        st, what = before, "since the pipeline was pushed (P4) / the interface was made (kernel)"
+    else:
+        time.sleep(args.interval)           # the window the user asked for
+        st, what = stats.read_stats(addrs, topo)[args.switch].since(before), \
+            f"over the last {args.interval:g} s"
+    if args.json:
+        print(json.dumps(st.to_dict()))
+        return 0
+    console.print(f"{args.switch}: counts {what}")
+    for t in stats.tables(st, all_reasons=args.all):
+        console.print(t)
+    return 0
+
+
 def _bring_up(args, topo):
     """Network, then agents (or static FIBs), pod prefixes, pods; returns
     (net, static connections or {}, convergence seconds)."""
@@ -427,8 +452,21 @@ def cmd_up(args) -> int:
         return 2
     topo = load_topology(args.topo)
     net, conns = _bring_up(args, topo)
+    view = None
     try:
-        console.print("running. Inspect with: dmsc lsdb|rib|fib|shell <switch>"
+        if args.view:
+            from controller.tools.view import ViewServer
+            view = ViewServer(net, args.view_port).start()
+            console.print(f"live view: {view.url}")
+        if args.cli:
+            from controller.tools.interactive import DmscCLI
+            console.print("DMSC CLI: 'help' lists the commands, 'exit' tears the network down")
+            # Mininet's prompt takes KeyboardInterrupt (Ctrl-C) as "cancel this
+            # command": SIGTERM must end it instead, through the teardown below
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+            DmscCLI(net)
+            return 0
+        console.print("running. Inspect with: dmsc lsdb|rib|fib|stats|shell <switch>"
                       + (f" --run-dir {args.run_dir}" if Path(args.run_dir) != DEFAULT_RUN else "")
                       + ". Ctrl-C stops it.")
         deadline = None if args.duration is None else time.monotonic() + args.duration
@@ -438,6 +476,8 @@ def cmd_up(args) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        if view is not None:
+            view.stop()
         _tear_down(net, conns, args.run_dir)
 
 
@@ -480,9 +520,10 @@ def cmd_demo(args) -> int:
         console.print("inspect a switch while the network runs (`--keep`):")
         console.print("  sudo .venv/bin/dmsc fib sg1      (also lsdb, rib, shell; with --keep)")
         if args.keep:
-            from mininet.cli import CLI
-            console.print("Mininet CLI: 'exit' tears the network down")
-            CLI(net.mn)
+            from controller.tools.interactive import DmscCLI
+            console.print("DMSC CLI (Mininet's, with fib, call, link down, kill...; 'help'): "
+                          "'exit' tears the network down")
+            DmscCLI(net)
         return 0
     finally:
         _tear_down(net, conns, args.run_dir)
@@ -520,6 +561,13 @@ def main(argv=None) -> int:
     u = sub.add_parser("up", help="bring a topology up until Ctrl-C (root)")
     net_opts(u)
     u.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    u.add_argument("--cli", action="store_true",
+                   help="the interactive CLI (Mininet's, with fib, call, link down, kill...); "
+                        "'exit' tears the network down")
+    u.add_argument("--view", action="store_true",
+                   help="serve the live view (topology, traffic, failures, SCSC decisions) "
+                        "on 127.0.0.1")
+    u.add_argument("--view-port", type=int, default=0, help="the view's port (0: any free one)")
     u.set_defaults(fn=cmd_up)
     for name, fn, what in (("lsdb", cmd_lsdb, "LSDB and neighbours (from the agent)"),
                            ("rib", cmd_rib, "RIB (from the agent)"),
@@ -545,6 +593,15 @@ def main(argv=None) -> int:
     po.add_argument("switch")
     po.add_argument("--run-dir", default=str(DEFAULT_RUN))
     po.set_defaults(fn=cmd_policies)
+    st = sub.add_parser("stats", help="a switch's frames per port: kernel interface counters "
+                                      "beside the P4 program's, drops and punts by reason")
+    st.add_argument("switch")
+    st.add_argument("--interval", type=float, default=0,
+                    help="count over this many seconds instead of since the start")
+    st.add_argument("--json", action="store_true", help="one JSON object (for scripts)")
+    st.add_argument("--all", action="store_true", help="list reasons that counted nothing too")
+    st.add_argument("--run-dir", default=str(DEFAULT_RUN))
+    st.set_defaults(fn=cmd_stats)
     dg = sub.add_parser("degrade", help="raise a pod's service time (a degraded instance)")
     dg.add_argument("pod")
     dg.add_argument("--service-ms", type=float, required=True)

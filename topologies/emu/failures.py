@@ -21,6 +21,7 @@ class FailureError(RuntimeError):
 class Failures:
     def __init__(self, net):
         self.net = net
+        self.cut: set[frozenset] = set()     # links cut by link_down (the live view marks them)
 
     def _ends(self, a: str, b: str):
         topo = self.net.topo
@@ -32,6 +33,7 @@ class Failures:
             out = node.cmd(_CUT.format(intf=intf))
             if out.strip():
                 raise FailureError(f"cutting {intf}: {out.strip()}")
+        self.cut.add(frozenset((a, b)))
 
     def link_up(self, a: str, b: str) -> None:
         bw = self.net.topo.graph.edges[a, b].get("bw")
@@ -41,6 +43,7 @@ class Failures:
                 raise FailureError(f"restoring {intf}: {out.strip()}")
             if bw is not None:                       # restore the link's shaping
                 node.intf(intf).config(bw=float(bw))
+        self.cut.discard(frozenset((a, b)))
 
     def link_rate(self, a: str, b: str, mbit: float) -> None:
         """Cut the link's bandwidth to ``mbit`` Mbit/s in both directions (tbf,
