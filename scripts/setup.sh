@@ -24,6 +24,14 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}"
 fi
 
+# Optional, for the tests only: headless Chromium for the live view's browser test
+# (skipped, saying so, without it). Debian's package; WITH_BROWSER=0 leaves it out.
+if [ "${WITH_BROWSER:-1}" = "1" ] && ! command -v chromium >/dev/null \
+   && ! command -v chromium-browser >/dev/null && [ "$(id -u)" -eq 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+    || echo "setup: chromium not installed (optional: the live view's browser test skips)" >&2
+fi
+
 if ! command -v simple_switch_grpc >/dev/null; then
   . /etc/os-release
   if [ "${ID:-}" = "ubuntu" ] && [ "$(id -u)" -eq 0 ]; then
@@ -46,7 +54,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   /usr/bin/python3 -m venv --system-site-packages .venv
 fi
-if ! .venv/bin/python -c 'import p4runtime_sh, scapy, networkx, yaml, rich, pytest, controller' 2>/dev/null; then
+if ! .venv/bin/python -c 'import p4runtime_sh, scapy, networkx, numpy, yaml, rich, pytest, controller' 2>/dev/null; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[test]'
 fi

@@ -120,9 +120,10 @@ def switch_ports(topo, switch: str) -> list[tuple[int, str, str]]:
                   for nb in topo.graph.neighbors(switch))
 
 
-def read_switch(sw: SwitchConnection, topo, switch: str, clock=None) -> SwitchStats:
+def read_switch(sw: SwitchConnection, topo, switch: str, clock=None,
+                sys_root: Path | None = None) -> SwitchStats:
     """One switch's counters: the P4 program's over ``sw`` (a connected
-    session with the P4Info), the kernel's from /sys."""
+    session with the P4Info), the kernel's from /sys/class/net (``sys_root``)."""
     clock = clock or time.monotonic
     ports = switch_ports(topo, switch)
     # the P4 counters first: every frame they counted, the kernel had counted
@@ -131,7 +132,8 @@ def read_switch(sw: SwitchConnection, topo, switch: str, clock=None) -> SwitchSt
     drops = sw.read_counter(N.COUNTER_DROP_REASONS)
     punts = sw.read_counter(N.COUNTER_PUNT_REASONS)
     at = clock()
-    out = [PortStats(port, intf, nb, kernel_counters(intf), cells.get(port, (0, 0))[0])
+    out = [PortStats(port, intf, nb, kernel_counters(intf, sys_root or SYS_NET),
+                     cells.get(port, (0, 0))[0])
            for port, intf, nb in ports]
     return SwitchStats(switch, out,
                        {name: drops.get(i, (0, 0))[0] for i, name in defs.DROP_REASONS.items()},

@@ -150,8 +150,12 @@ class ViewSource:
         near, far = (a, b) if t.kind(a) != "pod" else (b, a)
         return t.intf_name(near, t.port(near, far)), near, far
 
-    def _sample(self) -> dict[str, dict]:
-        """Per-interface rates between the previous sample and now."""
+    def sample(self) -> dict[str, dict]:
+        """Per-interface rates between the previous sample and now (the
+        previous ones when the last sample is younger than MIN_SAMPLE_S). The
+        server samples every second on its own, so the rates are over real
+        seconds however often (or, in a headless browser's virtual time, however
+        fast) the page polls."""
         with self._lock:
             now = self.clock()
             if self._last is not None and now - self._last[0] < MIN_SAMPLE_S:
@@ -185,7 +189,7 @@ class ViewSource:
 
     def state(self) -> dict:
         net, t = self.net, self.net.topo
-        rates = self._sample()
+        rates = self.sample()
         alive = {n: self._alive(n) for n in t.graph.nodes}
         cut = getattr(net.failures, "cut", set())
         nodes = [{"id": n, "kind": t.kind(n), "x": self.pos[n][0], "y": self.pos[n][1],
@@ -250,8 +254,19 @@ class ViewServer:
             raise RuntimeError(f"view: cannot listen on 127.0.0.1:{port}: {exc.strerror}") \
                 from None
         self.httpd.daemon_threads = True
+        self.source = handler.source
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="dmsc-view",
                                        daemon=True)
+        self._stop = threading.Event()
+        self.sampler = threading.Thread(target=self._sample_loop, name="dmsc-view-sampler",
+                                        daemon=True)
+
+    def _sample_loop(self, every_s: float = 1.0) -> None:
+        while not self._stop.wait(every_s):
+            try:
+                self.source.sample()
+            except Exception as exc:        # the network is going down: the page says so
+                log.debug("view sample: %s", exc)
 
     @property
     def url(self) -> str:
@@ -260,12 +275,17 @@ class ViewServer:
 
     def start(self) -> "ViewServer":
         self.thread.start()
+        if hasattr(self.source, "sample"):
+            self.sampler.start()
         return self
 
     def stop(self) -> None:
+        self._stop.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
+        if self.sampler.is_alive():
+            self.sampler.join(timeout=5)
 
     def __enter__(self):
         return self.start()
