@@ -299,9 +299,12 @@ class DmscCLI(CLI):
             raise UsageError(f"usage: {verb} switch NAME | agent NAME | spa [NAME] | scsc | "
                              f"central")
         out = self.run_action(f"{verb}_{toks[0]}", toks[1:])
-        what = " ".join(str(v) for k, v in out.items() if k not in ("state", "pid"))
-        self.say(f"{toks[0]} {what}: {out.get('state')}"
-                 + (f" (pid {out['pid']})" if out.get("pid") else ""))
+        if "state" in out:          # {"agent": "sg1", "state": "killed", "pid": 42}
+            what = " ".join(str(v) for k, v in out.items() if k not in ("state", "pid"))
+            self.say(f"{toks[0]} {what}: {out['state']}"
+                     + (f" (pid {out['pid']})" if out.get("pid") else ""))
+        else:                       # {"central": "killed"}
+            self.say(", ".join(f"{k}: {v}" for k, v in out.items()))
 
     def do_kill(self, line):
         """kill KIND [NAME]: SIGKILL a switch, an agent, the SPA, the SCSC, the central"""

@@ -211,7 +211,10 @@ class ViewSource:
                           "rate": {f"{near}>{far}": way("tx_packets", "tx_bytes"),
                                    f"{far}>{near}": way("rx_packets", "rx_bytes")},
                           "fps": round(r.get("tx_packets", 0) + r.get("rx_packets", 0), 1)})
+        central = getattr(net, "central", None)
         return {"topology": t.name, "time": time.time(), "nodes": nodes, "links": links,
+                "mode": getattr(net, "mode", "distributed"),
+                "central": None if central is None else {"alive": central.alive()},
                 "scsc": scsc_decisions(net.scsc_addr if net.scsc is not None else None)}
 
 

@@ -160,6 +160,7 @@ def test_chromium_draws_every_switch_and_pod_and_marks_the_cut_link(rig):
     t = net.topo
     net.failures.cut.add(frozenset(("sg1", "sr3")))
     net.sw["sr2"].up = False
+    net.agents["sg3"].up = False
     src.state()
     ctr.c[t.intf_name("sg4", t.port("sg4", "sr3"))]["tx_packets"] = 500
     ctr.now += 1.0
@@ -170,6 +171,8 @@ def test_chromium_draws_every_switch_and_pod_and_marks_the_cut_link(rig):
     for s in t.switches():
         assert "switch" in nodes[s]["class"] and s in nodes[s]["text"]
     assert "dead" in nodes["sr2"]["class"] and "dead" not in nodes["sr1"]["class"]
+    assert "agent down" in nodes["sg3"]["text"] and "agent down" not in nodes["sg1"]["text"]
+    assert "distributed mode" in next(e for e in dom.items if e.get("id") == "mode")["text"]
     links = dom.with_attr("data-link")
     assert len(links) == 15
     cut = links.get("sg1|sr3") or links["sr3|sg1"]
