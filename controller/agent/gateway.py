@@ -125,7 +125,7 @@ class Gateway:
 
     # -- the worker ----------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="gateway", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{self.agent.name}:gateway", daemon=True)
         self._thread.start()
 
     def join(self, timeout: float) -> None:

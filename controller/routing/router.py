@@ -31,6 +31,7 @@ import collections
 import hashlib
 import hmac
 import logging
+import random
 from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError
@@ -161,6 +162,7 @@ class Router:
         self.spf_runs = 0
         self._spf_at: float | None = None
         self._next_hello = now
+        self._jitter = random.Random(name)       # reproducible per router
         self._next_refresh = now + self.cfg.refresh_ms / 1000
         self._originate_pending = True
         self._msg_id = 0
@@ -200,6 +202,12 @@ class Router:
         except DecodeError:
             self.counters["rx_malformed_body"] += 1
             return
+        nb = self.neighbors.get(port)
+        if nb is not None and pkt.type != defs.TYPE_HELLO \
+                and pkt.src_name == names.switch_name(nb.router):
+            # any authenticated frame from the neighbour proves it alive: on a
+            # loaded machine its hellos may wait behind the LSAs it floods
+            nb.last_heard = max(nb.last_heard, now)
         if pkt.type == defs.TYPE_HELLO:
             self._on_hello(port, msg, pkt.eth_src, now)
         elif pkt.type == defs.TYPE_LSA:
@@ -251,7 +259,9 @@ class Router:
         self._stall_guard(now)
         if now >= self._next_hello:
             self._send_hellos()
-            self._next_hello = now + self.cfg.hello_ms / 1000
+            # jittered (ISO 10589: up to 25% shorter), so that agents started
+            # together do not send, and load the machine, in lockstep
+            self._next_hello = now + self.cfg.hello_ms / 1000 * self._jitter.uniform(0.75, 1.0)
         for port, nb in list(self.neighbors.items()):
             dead = self.dead_interval(port)
             if now - nb.last_heard > dead:
@@ -367,6 +377,7 @@ class Router:
                   heard=[nb.router] if nb else [])
         self.outbox.append((port, self._frame(defs.TYPE_HELLO, codec.TLV_HELLO,
                                               h.SerializeToString(), port)))
+        self.counters["hello_sent"] += 1
 
     def _on_hello(self, port: int, h: Hello, mac: str, now: float) -> None:
         if not h.router or h.router == self.name:

@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 from controller.switch.p4rt import SwitchConnection
-from topologies.emu.apps.agent import AgentApp, agent_timers
+from topologies.emu.apps.agent import (AgentApp, AgentHostApp, HostedAgent, agent_timers,
+                                       agents_per_process)
 from topologies.emu.apps.base import App, AppError, stop_all
 from topologies.emu.apps.bmv2 import BMv2Switch
 from topologies.emu.apps.central import CentralApp
@@ -53,19 +54,25 @@ def _quiet_mininet():
     setLogLevel("warning")
 
 
+def agents_per_process_default(topo: Topology) -> int:
+    return agents_per_process(len(topo.switches()))
+
+
 class DmscNet:
     """Bring up a topology: ``with DmscNet(topo, run_dir) as net: ...``."""
 
     def __init__(self, topo: Topology, run_dir, *, log_level: str | None = "warn",
                  pcap: bool = False, hello_ms: int | None = None, lease_s: float = 6.0,
-                 probe_ms: int = 0, scsc_args=()):
+                 probe_ms: int = 0, scsc_args=(), agents_per_process: int | None = None):
         self.topo = topo
         self.run_dir = Path(run_dir)
         self.log_level = log_level
         self.pcap = pcap
         self.mn = None
         self.apps: list[App] = []              # in the order they were started
-        self.agents: dict[str, AgentApp] = {}
+        self.agents: dict[str, AgentApp | HostedAgent] = {}
+        # agents sharing a process (1: a process per agent; default: by size)
+        self.agents_per_process = agents_per_process or agents_per_process_default(topo)
         self.pods: dict[str, PodApp] = {}
         self.key_file = self.run_dir / "domain.key"
         self.warnings: list[str] = []
@@ -215,23 +222,38 @@ class DmscNet:
     # -- agents ---------------------------------------------------------------
     def start_agents(self, extra_args=(), wait: bool = True) -> None:
         """One agent per switch (controller.agent), each with its own log and
-        admin port on 127.0.0.1; writes run_dir/network.json for the CLI."""
+        admin port on 127.0.0.1, ``agents_per_process`` of them to a process;
+        writes run_dir/network.json for the CLI."""
         if not self.key_file.exists():
             self.key_file.write_bytes(os.urandom(32))
             self.key_file.chmod(0o600)
         if not Path(self.topo.source).is_file():       # generated: agents read files
             self.topo = self.topo.save(self.run_dir / "topology.yaml")
-        for name in self.topo.switches():
-            self.start_agent(name, extra_args)
+        names = list(self.topo.switches())
+        per = self.agents_per_process
+        if per <= 1:
+            for name in names:
+                self.start_agent(name, extra_args)
+        else:
+            for i in range(0, len(names), per):
+                self._start_host(f"agents-{i // per}", names[i:i + per], extra_args)
         self.write_state()
         if wait:
             self.wait_agents_ready()
 
-    def start_agent(self, name: str, extra_args=()) -> AgentApp:
-        """Start (or restart, on the same admin port) the agent of one switch."""
-        old = self.agents.get(name)
-        if old is not None and old.alive():
-            raise NetError(f"agent {name} is already running (pid {old.pid})")
+    def _start_host(self, host_name: str, names, extra_args) -> AgentHostApp:
+        log_dir = self.run_dir / "agents"
+        specs, admin = {}, {}
+        for name in names:
+            app = self._agent_app(name, extra_args, None)
+            specs[name], admin[name] = app.args(), app.admin_addr
+        host = AgentHostApp(host_name, specs, log_dir)
+        self._started(host.start())
+        for name in names:
+            self.agents[name] = HostedAgent(host, name, admin[name], specs[name])
+        return host
+
+    def _agent_app(self, name: str, extra_args, admin_addr) -> AgentApp:
         sw = self.switch(name)
         args = [f"--lease-s={self.lease_s}"]
         for spa in self.spas:
@@ -249,11 +271,23 @@ class DmscNet:
                      "--probe-ms", str(self.probe_ms if probing else 0)]
             for c in called:
                 args += ["--probe-service", c]
-        app = AgentApp(name, topo_file=self.topo.source, grpc_addr=sw.grpc_addr,
-                       device_id=sw.device_id, key_file=self.key_file,
-                       log_dir=self.run_dir / "agents", hello_ms=self.hello_ms,
-                       dead_ms=self.dead_ms, extra_args=[*args, *extra_args],
-                       admin_addr=old.admin_addr if old else None)
+        return AgentApp(name, topo_file=self.topo.source, grpc_addr=sw.grpc_addr,
+                        device_id=sw.device_id, key_file=self.key_file,
+                        log_dir=self.run_dir / "agents", hello_ms=self.hello_ms,
+                        dead_ms=self.dead_ms, extra_args=[*args, *extra_args],
+                        admin_addr=admin_addr)
+
+    def start_agent(self, name: str, extra_args=()) -> AgentApp | HostedAgent:
+        """Start (or restart, on the same admin port) the agent of one switch
+        (an agent that shares a process is restarted inside it)."""
+        old = self.agents.get(name)
+        if old is not None and old.alive():
+            raise NetError(f"agent {name} is already running (pid {old.pid})")
+        if isinstance(old, HostedAgent) and old.host.alive():
+            if extra_args:
+                old.argv = self._agent_app(name, extra_args, old.admin_addr).args()
+            return old.start()
+        app = self._agent_app(name, extra_args, old.admin_addr if old else None)
         if old is not None:
             self._forget(old)
         self.agents[name] = app
@@ -275,7 +309,10 @@ class DmscNet:
     def stop_agents(self, names=None, kill: bool = False, grace_s: float = 10.0) -> None:
         """Stop these agents (default: all) under one deadline."""
         apps = [self.agents[n] for n in (names or list(self.agents)) if n in self.agents]
-        stop_all(apps, grace_s=grace_s, kill=kill)
+        stop_all([a for a in apps if not isinstance(a, HostedAgent)], grace_s=grace_s, kill=kill)
+        for a in apps:
+            if isinstance(a, HostedAgent):
+                a.kill() if kill else a.stop(grace_s)
 
     def stop_agent(self, name: str, kill: bool = False) -> None:
         self.stop_agents([name], kill=kill)
