@@ -76,18 +76,34 @@ class DidNotConverge(Exception):
 
 
 def usage(net: DmscNet) -> dict:
-    agents = [a.pid for a in net.agents.values()]
+    """Memory and steady CPU of the control plane (every agent process: one
+    per agent, or hosts of several) and of the BMv2s."""
+    agents = sorted({a.pid for a in net.agents.values() if a.pid is not None})
     bmv2s = [net.switch(s).bmv2.pid for s in net.topo.switches()]
-    return {"agent_mb": statistics.median(rss_mb(p) for p in agents),
+    rss = [rss_mb(p) for p in agents]
+    return {"agent_procs": len(agents), "agents": len(net.agents),
+            "agent_total_mb": sum(rss), "agent_proc_mb": statistics.median(rss),
+            "agent_proc_mb_max": max(rss), "agent_mb": sum(rss) / len(net.agents),
             "bmv2_mb": statistics.median(rss_mb(p) for p in bmv2s),
-            "agent_cpu": cpu_percent(agents, 5.0), "bmv2_cpu": cpu_percent(bmv2s, 5.0)}
+            "agent_cpu": cpu_percent(agents, 5.0) * len(agents) / len(net.agents),
+            "bmv2_cpu": cpu_percent(bmv2s, 5.0)}
 
 
-def cold_start(topo: Topology, run_dir: Path, timeout: float, ready_timeout: float | None):
+def describe(m: dict) -> str:
+    return (f"control plane RSS {m['agent_total_mb']:.0f} MB in all ({m['agents']} agents in "
+            f"{m['agent_procs']} processes: {m['agent_proc_mb']:.0f} MB median a process, "
+            f"max {m['agent_proc_mb_max']:.0f}; {m['agent_mb']:.1f} MB an agent), BMv2 "
+            f"{m['bmv2_mb']:.0f} MB median; steady CPU per agent {m['agent_cpu']:.1f}%, "
+            f"per BMv2 {m['bmv2_cpu']:.1f}% of a core")
+
+
+def cold_start(topo: Topology, run_dir: Path, timeout: float, ready_timeout: float | None,
+               per_process: int | None = None, packet_io: str | None = None):
     """(net, cold start seconds, usage); raises DidNotConverge, with the
     memory and CPU of whatever did start, when the agents do not all start
     within ``ready_timeout`` or the FIBs are not right within ``timeout``."""
-    net = DmscNet(topo, run_dir, log_level=None)
+    net = DmscNet(topo, run_dir, log_level=None, agents_per_process=per_process,
+                  packet_io=packet_io)
     net.start()
     try:
         t0 = time.monotonic()
@@ -122,60 +138,114 @@ def last_write_ms(net: DmscNet, t0: float) -> float:
     return (last - t0) * 1000
 
 
-def prefix_trials(net: DmscNet, trials: int) -> list[tuple[float, float]]:
+class Plan:
+    """Where the events happen: the SG (and its pod) that accepts the new
+    prefix; the pod that calls, the instance it calls and the link that fails
+    under that traffic. Figure 2: sg2/pod2; pod1 -> /B/4 over sg1-sr3.
+    A generated topology: the first pod's SG accepts; the pod calls the
+    farthest instance reached through a single first hop of its SG, and that
+    first link fails (so every call crosses it); where every pair has
+    equal-cost first hops (a fat-tree), the farthest pair's first one, and the
+    calls may be hashed onto the other (said in the output)."""
+
+    def __init__(self, topo: Topology):
+        self.prefix_pod = "pod2" if "pod2" in topo.pods() else topo.pods()[0]
+        self.prefix_sg = topo.gateway(self.prefix_pod)
+        if {"sg1", "sr3", "pod1"} <= set(topo.graph) and "/B/4" in served_prefixes(topo):
+            self.src_pod, self.dst, self.link = "pod1", "/B/4", ("sg1", "sr3")
+            self.single = True
+        else:
+            self._generated(topo)
+        self.src = topo.instances(self.src_pod)[0]
+
+    def _generated(self, topo: Topology) -> None:
+        import networkx as nx
+        core = topo.core_graph()
+        owners = {p: pods for p, pods in served_prefixes(topo).items() if len(pods) == 1}
+        best = None
+        for pod in topo.pods():
+            sg = topo.gateway(pod)
+            dist = nx.single_source_dijkstra_path_length(core, sg, weight="cost")
+            for prefix, (dpod,) in sorted(owners.items()):
+                dsg = topo.gateway(dpod)
+                if dsg == sg or prefix not in topo.instances(dpod):
+                    continue
+                firsts = sorted({p[1] for p in nx.all_shortest_paths(core, sg, dsg,
+                                                                     weight="cost")})
+                nh = firsts[0]
+                cut = core.copy()
+                cut.remove_edge(sg, nh)
+                if not nx.is_connected(cut):
+                    continue
+                rank = (len(firsts) == 1, dist[dsg])     # a single first hop first
+                if best is None or rank > best[0]:
+                    best = (rank, pod, prefix, (sg, nh))
+        if best is None:
+            raise SystemExit(f"{topo.name}: no link to fail that leaves the network connected")
+        (self.single, _d), self.src_pod, self.dst, self.link = best
+
+
+def prefix_trials(net: DmscNet, trials: int, plan: Plan) -> list[tuple[float, float]]:
     topo = net.topo
     out = []
     prefixes = dict(served_prefixes(topo))
+    sg, pod = plan.prefix_sg, plan.prefix_pod
     with FibReader.for_net(net) as reader:
+        poll = max(POLL_S, 0.05 * len(topo.switches()) / 8)
         for i in range(trials):
             prefix = f"/bench/{i}"
-            prefixes[prefix] = {"pod2"}
+            prefixes[prefix] = {pod}
             want = expected_fibs(topo, prefixes=prefixes)
             # one event on a quiet network: LSA generation and SPF back off
             # under churn (Config.backoff_max_ms), a lone change goes at once
             time.sleep(QUIET_S)
-            with net.admin("sg2") as c:
+            with net.admin(sg) as c:
                 c.state()                  # channel connected before the clock starts
                 t0 = time.monotonic()
-                c.accept_prefix(prefix, topo.port("sg2", "pod2"), topo.mac("pod2", 0))
-            observed = wait_converged(reader, want, timeout=10, poll=POLL_S) * 1000
+                c.accept_prefix(prefix, topo.port(sg, pod), topo.mac(pod, 0))
+            observed = wait_converged(reader, want, timeout=30, poll=poll) * 1000
             out.append((last_write_ms(net, t0), observed))
-        with net.admin("sg2") as c:                # leave the network as it was
+        with net.admin(sg) as c:                  # leave the network as it was
             for i in range(trials):
                 c.withdraw_prefix(f"/bench/{i}")
-        wait_converged(reader, expected_fibs(topo), timeout=10)
+        wait_converged(reader, expected_fibs(topo), timeout=30, poll=poll)
     return out
 
 
-def reroute_trials(net: DmscNet, trials: int) -> tuple[list[float], list[float]]:
+def reroute_trials(net: DmscNet, trials: int, plan: Plan) -> tuple[list[float], list[float]]:
     import subprocess
     topo = net.topo
     outages, fib_times = [], []
     core = topo.core_graph()
-    core.remove_edge("sg1", "sr3")
+    core.remove_edge(*plan.link)
     want_down, want_up = expected_fibs(topo, core), expected_fibs(topo)
     for pod in topo.pods():
         net.start_pod(pod, announce=False)
+    # calls for as long as detection may take: 3 dead intervals at least
+    count = max(400, int(3 * net.dead_ms / 5) + 200)
     with FibReader.for_net(net) as reader:
+        poll = max(POLL_S, 0.05 * len(topo.switches()) / 8)
+        net.call(plan.src_pod, plan.src, plan.dst, deadline_s=30)    # the path works first
         for _ in range(trials):
-            load = net.host("pod1").popen(
-                [sys.executable, "-m", "traffic.client", "--iface", "pod1-eth0", "--src", "/A/1",
-                 "--mac", topo.mac("pod1", 0), "--timeout", "0.05", "--count", "400",
-                 "--interval", "0.005", "/B/4", "echo"],
+            load = net.host(plan.src_pod).popen(
+                [sys.executable, "-m", "traffic.client", "--iface",
+                 topo.intf_name(plan.src_pod, 0), "--src", plan.src,
+                 "--mac", topo.mac(plan.src_pod, 0), "--timeout", "0.05", "--count", str(count),
+                 "--interval", "0.005", plan.dst, "echo"],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT), env=py_env())
             time.sleep(0.5)                      # let the load reach steady state
             t0 = time.monotonic()
-            net.failures.link_down("sg1", "sr3")
-            wait_converged(reader, want_down, timeout=10, poll=POLL_S)
+            net.failures.link_down(*plan.link)
+            wait_converged(reader, want_down, timeout=30, poll=poll)
             fib_times.append(last_write_ms(net, t0))
-            out, err = load.communicate(timeout=60)
+            out, err = load.communicate(timeout=120)
             outages.append(json.loads(out)["longest_outage_ms"])
             # a failure, not a late hello: down for over 2 dead intervals
             # (a neighbour heard again sooner was declared dead too early,
             # and its port's dead interval is raised)
             time.sleep(max(0.0, t0 + 2.5 * net.dead_ms / 1000 - time.monotonic()))
-            net.failures.link_up("sg1", "sr3")
-            wait_converged(reader, want_up, timeout=10)
+            net.failures.link_up(*plan.link)
+            wait_converged(reader, want_up, timeout=30, poll=poll)
             time.sleep(QUIET_S)
     return outages, fib_times
 
@@ -185,6 +255,17 @@ def main(argv=None) -> int:
     ap.add_argument("--topos", default="fig2,ring:16,grid:4x4,fat-tree:4,ring:32,grid:4x8,"
                                         "grid:8x8")
     ap.add_argument("--trials", type=int, default=7)
+    ap.add_argument("--cold-starts", type=int, default=1,
+                    help="cold starts of each topology (a fresh network each)")
+    ap.add_argument("--events", default="fig2",
+                    help="topologies (comma-separated, or 'all') on which the prefix and "
+                         "reroute trials run too (default: fig2)")
+    ap.add_argument("--agents-per-process", type=int, default=0,
+                    help="agents sharing a process (1: one process each; default 0: by "
+                         "network size, topologies.emu.apps.agent.agents_per_process)")
+    ap.add_argument("--packet-io", choices=("stream", "cpu-port"), default=None,
+                    help="agents' packet I/O (default: by network size, "
+                         "topologies.emu.net.packet_io_default)")
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--ready-timeout", type=float, default=None,
                     help="for all agents to start (default: 30 s + 1.5 s per agent)")
@@ -194,43 +275,58 @@ def main(argv=None) -> int:
         return 2
     prefix_ms = reroute_ms = float("nan")
     max_switches = 0
+    events = set(args.events.split(","))
     for spec in args.topos.split(","):
         topo = Topology.load(ROOT / "topologies" / "fig2.yaml") if spec == "fig2" \
             else from_spec(spec)
         n = len(topo.switches())
-        with tempfile.TemporaryDirectory(prefix="dmsc-conv-") as d:
-            try:
-                net, cold, mem = cold_start(topo, Path(d), args.timeout, args.ready_timeout)
-            except DidNotConverge as exc:                 # report and go on to the next
-                m = exc.mem
-                print(f"{spec:10s} {n:3d} switches: did not converge: {exc}", flush=True)
-                if m:
-                    print(f"  meanwhile: RSS median agent {m['agent_mb']:.0f} MB, BMv2 "
-                          f"{m['bmv2_mb']:.0f} MB; CPU per agent {m['agent_cpu']:.1f}%, per "
-                          f"BMv2 {m['bmv2_cpu']:.1f}%", flush=True)
-                continue
-            try:
-                max_switches = max(max_switches, n)
-                print(f"{spec:10s} {n:3d} switches (hello {net.hello_ms} ms, dead "
-                      f"{net.dead_ms} ms): cold start to all FIBs correct "
-                      f"{cold * 1000:8.0f} ms; RSS median agent {mem['agent_mb']:.0f} MB, "
-                      f"BMv2 {mem['bmv2_mb']:.0f} MB; steady CPU per agent "
-                      f"{mem['agent_cpu']:.1f}%, per BMv2 {mem['bmv2_cpu']:.1f}%", flush=True)
-                if spec == "fig2":
-                    trials = prefix_trials(net, args.trials)
-                    p = [w for w, _o in trials]
-                    prefix_ms = statistics.median(p)
-                    print(f"  one accepted prefix -> all FIBs written: median {prefix_ms:.0f} ms "
-                          f"(min {min(p):.0f}, max {max(p):.0f}; target <= 100 ms); seen by "
-                          f"read-back every {POLL_S * 1000:.0f} ms: median "
-                          f"{statistics.median(o for _w, o in trials):.0f} ms", flush=True)
-                    outages, fibs = reroute_trials(net, max(3, args.trials // 2))
-                    reroute_ms = statistics.median(outages)
-                    print(f"  link failure -> traffic restored: median outage {reroute_ms:.0f} ms "
-                          f"{sorted(outages)}; all FIBs written after median "
-                          f"{statistics.median(fibs):.0f} ms (target <= 300 ms)", flush=True)
-            finally:
-                net.stop()
+        colds, ok = [], 0
+        for trial in range(args.cold_starts):
+            with tempfile.TemporaryDirectory(prefix="dmsc-conv-") as d:
+                try:
+                    net, cold, mem = cold_start(topo, Path(d), args.timeout, args.ready_timeout,
+                                                args.agents_per_process or None,
+                                                args.packet_io)
+                except DidNotConverge as exc:                 # report and go on
+                    print(f"{spec:10s} {n:3d} switches: did not converge: {exc}", flush=True)
+                    if exc.mem:
+                        print(f"  meanwhile: {describe(exc.mem)}", flush=True)
+                    continue
+                try:
+                    ok += 1
+                    colds.append(cold)
+                    print(f"{spec:10s} {n:3d} switches (hello {net.hello_ms} ms, dead "
+                          f"{net.dead_ms} ms, {net.agents_per_process} agents a process, packet "
+                          f"I/O {net.packet_io}): cold "
+                          f"start to all FIBs correct {cold * 1000:8.0f} ms; {describe(mem)}",
+                          flush=True)
+                    if trial == 0 and (spec in events or "all" in events):
+                        plan = Plan(topo)
+                        trials = prefix_trials(net, args.trials, plan)
+                        p = [w for w, _o in trials]
+                        pm = statistics.median(p)
+                        print(f"  one accepted prefix at {plan.prefix_sg} -> all FIBs written: "
+                              f"median {pm:.0f} ms (min {min(p):.0f}, max {max(p):.0f}; target "
+                              f"<= 100 ms at Figure 2); seen by read-back: median "
+                              f"{statistics.median(o for _w, o in trials):.0f} ms", flush=True)
+                        outages, fibs = reroute_trials(net, max(3, args.trials // 2), plan)
+                        rm = statistics.median(outages)
+                        print(f"  link {plan.link[0]}-{plan.link[1]} fails under calls "
+                              f"{plan.src_pod} -> {plan.dst}"
+                              f"{'' if plan.single else ' (ECMP: calls may avoid it)'}: median outage {rm:.0f} ms "
+                              f"{sorted(outages)}; all FIBs written after median "
+                              f"{statistics.median(fibs):.0f} ms (target <= 300 ms at Figure "
+                              f"2, <= 1 s at 64 switches)", flush=True)
+                        if spec == "fig2":
+                            prefix_ms, reroute_ms = pm, rm
+                finally:
+                    net.stop()
+        if args.cold_starts > 1:
+            print(f"{spec:10s} {n:3d} switches: converged in {ok} of {args.cold_starts} cold "
+                  f"starts" + (f", median {statistics.median(colds):.1f} s (max "
+                               f"{max(colds):.1f} s)" if colds else ""), flush=True)
+        if ok == args.cold_starts:
+            max_switches = max(max_switches, n)
     print(f"prefix_to_fib_ms={prefix_ms:.0f} reroute_ms={reroute_ms:.0f} "
           f"max_switches={max_switches}")
     return 0

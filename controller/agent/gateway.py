@@ -230,7 +230,7 @@ class Gateway:
         except names.InvalidName:
             self.counters["announce_answer_unroutable"] += 1
             return
-        sw.packet_out(frame, egress_port=job.port)
+        self.agent.packet_out(frame, egress_port=job.port)
 
     def _withdraw(self, h: Held, now: float, why: str) -> None:
         self.held.pop(h.prefix, None)

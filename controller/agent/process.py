@@ -138,8 +138,10 @@ class Agent:
     def __init__(self, topo: Topology, switch: str, grpc_addr: str, device_id: int,
                  key: bytes, config: Config, grace_s: float = 3.0, spa_addrs=(),
                  lease_s: float = DEFAULT_LEASE_S, scsc_addr: str | None = None,
-                 probe_ms: int = 0, probe_services=()):
+                 probe_ms: int = 0, probe_services=(), cpu_intf: str | None = None):
         self.topo = topo
+        self.cpu_intf = cpu_intf          # packet I/O through this veth, not the stream
+        self.cpu = None
         self.name = switch
         self.grpc_addr = grpc_addr
         self.device_id = device_id
@@ -281,6 +283,9 @@ class Agent:
         """Two threads: this one runs the protocol (packet-in, timers, hellos,
         LSAs), so that adjacencies never wait for a P4Runtime write; the FIB
         writer turns each new RIB into batched writes."""
+        if self.cpu_intf:
+            from controller.agent.cpuport import CpuPort
+            self.cpu = CpuPort(self.cpu_intf)
         self.connect()
         writer = threading.Thread(target=self._fib_loop, name=f"{self.name}:fib-writer", daemon=True)
         writer.start()
@@ -308,6 +313,8 @@ class Agent:
                 reporter.join(5)
             if self.sw is not None:
                 self.sw.close()
+            if self.cpu is not None:
+                self.cpu.close()
             self._carrier.close()
 
     def _protocol_loop(self) -> None:
@@ -321,7 +328,7 @@ class Agent:
                     # neighbour dead whose hellos are waiting in the queue)
                     while pin is not None:
                         self._on_packet_in(pin)
-                        pin = self.sw.packet_in(timeout=0)
+                        pin = self._packet_in(0)
                     if now >= next_carrier:
                         self._poll_carrier(now)
                         next_carrier = now + CARRIER_POLL_S
@@ -332,13 +339,21 @@ class Agent:
                     rib_changed = self.router.rib_version != self.fib_rib_version
                     wait = min(self.router.next_deadline(), next_carrier) - time.monotonic()
                 for port, frame in out:
-                    self.sw.packet_out(frame, egress_port=port)
+                    self.packet_out(frame, egress_port=port)
                 if rib_changed or (not self.fib_deletes_allowed):
                     self.fib_event.set()
-                pin = self.sw.packet_in(timeout=min(max(wait, 0.001), CARRIER_POLL_S))
+                pin = self._packet_in(min(max(wait, 0.001), CARRIER_POLL_S))
             except SwitchConnectionError as exc:
                 pin = None
                 self._reconnect(exc)
+
+    def _packet_in(self, timeout: float):
+        """The next punted frame (None: ``timeout`` passed or woken); raises
+        SwitchConnectionError once the P4Runtime session is gone, in either mode."""
+        if self.cpu is None:
+            return self.sw.packet_in(timeout=timeout)
+        self.sw.packet_in(timeout=0)          # nothing comes here: it only notices a loss
+        return self.cpu.packet_in(timeout=timeout)
 
     def _poll_carrier(self, now: float) -> None:
         for p, intf in self.intfs.items():
@@ -459,7 +474,7 @@ class Agent:
                 last_round = self.prober.next_round
             try:
                 for frame in frames:
-                    sw.packet_out(frame, flags=defs.PKTOUT_ROUTE)
+                    self.packet_out(frame, flags=defs.PKTOUT_ROUTE)
             except SwitchError as exc:
                 log.info("probe not sent: %s", exc)
             if stub is not None and new_round and frames:
@@ -545,8 +560,16 @@ class Agent:
         except names.InvalidName:
             self.counters["no_route_not_answered"] += 1
             return
-        self.sw.packet_out(err, flags=defs.PKTOUT_ROUTE)
+        self.packet_out(err, flags=defs.PKTOUT_ROUTE)
         self.counters["no_route_answered"] += 1
+
+    def packet_out(self, frame: bytes, **metadata: int) -> None:
+        """A frame out through the switch: by the CPU-port interface when the
+        agent has one, else as a P4Runtime packet-out."""
+        if self.cpu is not None:
+            self.cpu.packet_out(frame, metadata.get("egress_port", 0), metadata.get("flags", 0))
+        else:
+            self.sw.packet_out(frame, **metadata)
 
     # -- admin -----------------------------------------------------------------
     def wake(self) -> None:
@@ -555,6 +578,9 @@ class Agent:
         sw = self.sw
         if sw is not None:
             sw.wake()
+        cpu = self.cpu
+        if cpu is not None:
+            cpu.wake()
 
     def state(self) -> pb.AgentState:
         with self.lock:
@@ -661,6 +687,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--probe-service", action="append", default=[],
                     help="probe only this service's instances (repeatable; default: every "
                          "replicated service)")
+    ap.add_argument("--cpu-intf",
+                    help="the veth on the switch's CPU port (BMv2 -i 255@<its peer>, no "
+                         "--cpu-port): packet I/O through it instead of the P4Runtime stream")
     ap.add_argument("--log-file")
     ap.add_argument("--log-level", default="INFO")
     return ap
@@ -680,7 +709,7 @@ def build(a: argparse.Namespace, topo: Topology | None = None) -> tuple[Agent, g
     agent = Agent(topo, a.switch, a.grpc_addr, a.device_id, key,
                   Config.for_hello(a.hello_ms, a.dead_ms, a.rxmt_ms), grace_s=a.grace_s,
                   spa_addrs=a.spa, lease_s=a.lease_s, scsc_addr=a.scsc, probe_ms=a.probe_ms,
-                  probe_services=a.probe_service)
+                  probe_services=a.probe_service, cpu_intf=a.cpu_intf)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=3,
                                                     thread_name_prefix=f"{a.switch}:admin"))
     pb_grpc.add_AgentAdminServicer_to_server(AdminService(agent), server)

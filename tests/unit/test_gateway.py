@@ -49,6 +49,9 @@ class FakeAgent:
     def wake(self):
         self.woken += 1
 
+    def packet_out(self, frame, **metadata):
+        self.sw.packet_out(frame, **metadata)
+
 
 class ScriptedSpa:
     """Answers from a list of Verdicts or exceptions; records what it was asked."""

@@ -58,13 +58,29 @@ def agents_per_process_default(topo: Topology) -> int:
     return agents_per_process(len(topo.switches()))
 
 
+PACKET_IO = ("stream", "cpu-port")
+
+
+def packet_io_default(topo: Topology) -> str:
+    """Agents' packet I/O: over the P4Runtime stream (BMv2 --cpu-port), or
+    through a veth on the CPU port with a raw socket (controller.agent.cpuport),
+    a fraction of the CPU per frame (docs/decisions.md). Networks small enough
+    for one process per agent keep the stream; bigger ones take the veth."""
+    return "stream" if agents_per_process_default(topo) <= 1 else "cpu-port"
+
+
 class DmscNet:
     """Bring up a topology: ``with DmscNet(topo, run_dir) as net: ...``."""
 
     def __init__(self, topo: Topology, run_dir, *, log_level: str | None = "warn",
                  pcap: bool = False, hello_ms: int | None = None, lease_s: float = 6.0,
-                 probe_ms: int = 0, scsc_args=(), agents_per_process: int | None = None):
+                 probe_ms: int = 0, scsc_args=(), agents_per_process: int | None = None,
+                 packet_io: str | None = None):
         self.topo = topo
+        self.packet_io = packet_io or packet_io_default(topo)
+        if self.packet_io not in PACKET_IO:
+            raise NetError(f"packet_io {self.packet_io!r}: one of {', '.join(PACKET_IO)}")
+        self.cpu_veths: list[str] = []         # switch-side ends we created
         self.run_dir = Path(run_dir)
         self.log_level = log_level
         self.pcap = pcap
@@ -112,7 +128,8 @@ class DmscNet:
             for sw in t.switches():
                 self.mn.addSwitch(sw, cls=BMv2Switch, device_id=t.device_id(sw),
                                   log_dir=str(self.run_dir / "switches"),
-                                  log_level=self.log_level, pcap_dir=pcap_dir)
+                                  log_level=self.log_level, pcap_dir=pcap_dir,
+                                  cpu_intf=self.cpu_intf(sw)[0] if self.cpu_intf(sw) else None)
             for pod in t.pods():
                 self.mn.addHost(pod, ip=None, mac=t.mac(pod, 0))
             for u, v, attrs in t.graph.edges(data=True):
@@ -123,6 +140,7 @@ class DmscNet:
                                 addr1=t.mac(u, pu), addr2=t.mac(v, pv),
                                 cls=TCLink if params else Link, **params)
             self.mn.build()
+            self._make_cpu_veths()
             self._quiet_interfaces()
             self.mn.start()   # launches every BMv2, then waits for every gRPC port
         except BaseException:
@@ -130,10 +148,38 @@ class DmscNet:
             raise
         return self
 
+    def cpu_intf(self, switch: str) -> tuple[str, str] | None:
+        """(switch side, agent side) of the switch's CPU-port veth, in cpu-port mode."""
+        if self.packet_io != "cpu-port":
+            return None
+        dev = self.topo.device_id(switch)
+        return f"dcpu{dev}s", f"dcpu{dev}a"
+
+    def _make_cpu_veths(self) -> None:
+        for sw in self.topo.switches():
+            s, a = self.cpu_intf(sw) or (None, None)
+            if s is None:
+                continue
+            subprocess.run(["ip", "link", "add", s, "type", "veth", "peer", "name", a],
+                           check=True, capture_output=True)
+            self.cpu_veths.append(s)
+            for dev in (s, a):
+                subprocess.run(["sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1"],
+                               capture_output=True)
+                subprocess.run(["ip", "link", "set", dev, "up"], check=True, capture_output=True)
+
+    def _remove_cpu_veths(self) -> None:
+        veths, self.cpu_veths = self.cpu_veths, []
+        for s in veths:                     # deleting one end deletes the pair
+            out = subprocess.run(["ip", "link", "del", s], capture_output=True, text=True)
+            if out.returncode != 0 and "Cannot find" not in out.stderr:
+                log.error("removing %s: %s", s, out.stderr.strip())
+
     def interfaces(self) -> set[str]:
         """Every interface name this network creates (both ends of every link)."""
         t = self.topo
-        return {t.intf_name(n, t.port(n, nb)) for n in t.graph.nodes for nb in t.graph.neighbors(n)}
+        return {t.intf_name(n, t.port(n, nb)) for n in t.graph.nodes for nb in t.graph.neighbors(n)} \
+            | {i for n in t.switches() for i in (self.cpu_intf(n) or ())}
 
     def _check_interfaces_free(self) -> None:
         """Another network (or its leftovers) holding our interface names makes
@@ -188,6 +234,7 @@ class DmscNet:
                         sw.stop_process()
                     except Exception as exc2:
                         log.error("stopping switch %s: %s", sw.name, exc2)
+        self._remove_cpu_veths()
         if getattr(self, "_record", None) is not None:
             self._record.unlink(missing_ok=True)
             self._record = None
@@ -256,6 +303,8 @@ class DmscNet:
     def _agent_app(self, name: str, extra_args, admin_addr) -> AgentApp:
         sw = self.switch(name)
         args = [f"--lease-s={self.lease_s}"]
+        if self.cpu_intf(name):
+            args += ["--cpu-intf", self.cpu_intf(name)[1]]
         for spa in self.spas:
             args += ["--spa", spa.addr]
         if self.probe_ms:
@@ -326,6 +375,7 @@ class DmscNet:
                  "topology": self.topo.source, "hello_ms": self.hello_ms,
                  "scsc": self.scsc_addr, "mode": self.mode,
                  "central": self.central.admin_addr if self.central else None,
+                 "packet_io": self.packet_io, "agents_per_process": self.agents_per_process,
                  "dead_ms": self.dead_ms, "spa": [s.addr for s in self.spas],
                  "registry": str(self.registry_file) if self.registry_file else None,
                  "switches": {}}

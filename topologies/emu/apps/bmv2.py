@@ -54,8 +54,12 @@ class Bmv2Process(App):
 
     def __init__(self, name: str, device_id: int, ports: dict[int, str], *,
                  log_dir, log_level: str | None = "warn", pcap_dir=None,
-                 grpc_port: int | None = None, binary: str = BMV2_BINARY):
+                 grpc_port: int | None = None, binary: str = BMV2_BINARY,
+                 cpu_intf: str | None = None):
         super().__init__(name, Path(log_dir) / f"{name}.stdout")
+        # the CPU port as an interface (packet I/O by raw socket) instead of
+        # --cpu-port (packet I/O over the P4Runtime stream)
+        self.cpu_intf = cpu_intf
         self.device_id = device_id
         self.ports = dict(ports)
         self.log_dir = Path(log_dir)
@@ -76,6 +80,8 @@ class Bmv2Process(App):
         cmd = [self.binary, "--device-id", str(self.device_id)]
         for port, iface in sorted(self.ports.items()):
             cmd += ["-i", f"{port}@{iface}"]
+        if self.cpu_intf:
+            cmd += ["-i", f"{CPU_PORT}@{self.cpu_intf}"]
         if self.log_level:
             cmd += ["--log-file", str(self.log_dir / f"{self.name}.log"),
                     "--log-level", self.log_level,
@@ -84,8 +90,9 @@ class Bmv2Process(App):
             cmd += ["--pcap", str(self.pcap_dir)]
         if has_thrift(self.binary):
             cmd += ["--thrift-port", str(free_port())]
-        cmd += ["--no-p4", "--",
-                "--grpc-server-addr", self.grpc_addr, "--cpu-port", str(CPU_PORT)]
+        cmd += ["--no-p4", "--", "--grpc-server-addr", self.grpc_addr]
+        if not self.cpu_intf:
+            cmd += ["--cpu-port", str(CPU_PORT)]
         return cmd
 
     def start(self) -> "Bmv2Process":
@@ -141,11 +148,12 @@ class BMv2Switch(Switch):
     """Mininet switch class for simple_switch_grpc (root namespace)."""
 
     def __init__(self, name, device_id: int, log_dir: str = "/tmp",
-                 log_level: str | None = "warn", pcap_dir=None, **kwargs):
+                 log_level: str | None = "warn", pcap_dir=None, cpu_intf: str | None = None,
+                 **kwargs):
         super().__init__(name, dpid=f"{device_id + 1:x}", **kwargs)
         self.device_id = device_id
         self.bmv2 = Bmv2Process(name, device_id, {}, log_dir=log_dir,
-                                log_level=log_level, pcap_dir=pcap_dir)
+                                log_level=log_level, pcap_dir=pcap_dir, cpu_intf=cpu_intf)
 
     @property
     def grpc_addr(self) -> str:
