@@ -70,6 +70,9 @@ class AgentHost:
         self.lock = threading.Lock()
         self._topos: dict[str, Topology] = {}
         self._log_handlers: dict[str, logging.Handler] = {}
+        # two pipeline pushes at a time: 16 at once on a loaded machine starved
+        # the agents already running of CPU for seconds
+        self.connect_gate = threading.Semaphore(2)
 
     def _build(self, a: argparse.Namespace):
         topo = self._topos.get(a.topo)
@@ -91,6 +94,7 @@ class AgentHost:
                 raise HostError(f"agent {name}: its arguments are for {a.switch}")
             self._log_to(name, a.log_file, a.log_level)
             agent, server = self.build(a)
+            agent.connect_gate = self.connect_gate
             self.specs[name] = argv
             t = threading.Thread(target=self._run, args=(name, agent, server),
                                  name=f"{name}:protocol", daemon=True)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import logging
 import os
 import signal
@@ -142,6 +143,8 @@ class Agent:
         self.topo = topo
         self.cpu_intf = cpu_intf          # packet I/O through this veth, not the stream
         self.cpu = None
+        # pipeline pushes that may run at once (agents sharing a process share one)
+        self.connect_gate = contextlib.nullcontext()
         self.name = switch
         self.grpc_addr = grpc_addr
         self.device_id = device_id
@@ -217,7 +220,8 @@ class Agent:
                 raise PipelineError(self.name, "a different pipeline")
         except PipelineError:
             log.info("pushing pipeline")
-            sw.set_pipeline(str(P4INFO), str(BMV2_JSON))
+            with self.connect_gate:
+                self._push_pipeline(sw)
             fresh = True
         self._ensure_base(sw)
         self.sw = sw
@@ -231,6 +235,23 @@ class Agent:
                 self.router.set_overload(True, time.monotonic())
         self.counters["switch_connects"] += 1
         log.info("connected to %s (%s pipeline)", self.grpc_addr, "new" if fresh else "existing")
+
+    def _push_pipeline(self, sw: SwitchConnection) -> None:
+        """SetForwardingPipelineConfig, tried again while it fails: a BMv2 still
+        starting on a loaded machine refused it once in 64 ("Error when trying
+        to assign device") and that ended the agent."""
+        backoff = 0.2
+        while True:
+            try:
+                sw.set_pipeline(str(P4INFO), str(BMV2_JSON))
+                return
+            except PipelineError as exc:
+                if self.stop_event.is_set():
+                    raise
+                self.counters["pipeline_push_failed"] += 1
+                log.warning("%s; trying again in %.1f s", exc, backoff)
+                self.stop_event.wait(backoff)
+                backoff = min(2 * backoff, 2.0)
 
     def _ensure_base(self, sw: SwitchConnection) -> None:
         """Switch id, port roles and MACs; on an existing pipeline (agent
