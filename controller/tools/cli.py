@@ -367,7 +367,9 @@ def _bring_up(args, topo):
     (net, static connections or {}, convergence seconds)."""
     net = DmscNet(topo, Path(args.run_dir), pcap=getattr(args, "pcap", False),
                   hello_ms=getattr(args, "hello_ms", None),
-                  probe_ms=getattr(args, "probe_ms", 0))
+                  probe_ms=getattr(args, "probe_ms", 0),
+                  agents_per_process=getattr(args, "agents_per_process", None),
+                  packet_io=getattr(args, "packet_io", None))
     conns = {}
     try:
         t0 = time.monotonic()
@@ -401,7 +403,13 @@ def _bring_up(args, topo):
             net.start_pod(pod)
         net.wait_announced(timeout=60)
         with FibReader.for_net(net) as reader:
-            wait_converged(reader, expected_fibs(topo), timeout=60)
+            try:
+                wait_converged(reader, expected_fibs(topo), timeout=60)
+            except NotConverged as exc:
+                raise NotConverged(
+                    f"{exc}\nThe agents' logs are in {args.run_dir}/agents (look for "
+                    f"'adjacency down'). On a loaded machine try a longer --hello-ms "
+                    f"(now {net.hello_ms}), --packet-io cpu-port, or a smaller topology.") from None
         console.print(f"pods started; every announcement accepted and every FIB equal to SPF "
                       f"over the topology {time.monotonic() - t_pods:.2f}s later")
         net.t_pods = t_pods
@@ -550,6 +558,12 @@ def main(argv=None) -> int:
         p.add_argument("--hello-ms", type=int, default=None,
                        help="agents' hello interval (dead interval: 3 hellos); default: "
                             "80 ms, more for networks larger than 4 switches per core")
+        p.add_argument("--agents-per-process", type=int, default=None,
+                       help="agents sharing a process (1: a process per switch); default: "
+                            "by network size")
+        p.add_argument("--packet-io", choices=("stream", "cpu-port"), default=None,
+                       help="agents' packet I/O: the P4Runtime stream, or a veth on the CPU "
+                            "port; default: by network size")
 
     d = sub.add_parser("demo", help="run the Figure 2 demo (root)")
     net_opts(d)
