@@ -369,7 +369,8 @@ def _bring_up(args, topo):
                   hello_ms=getattr(args, "hello_ms", None),
                   probe_ms=getattr(args, "probe_ms", 0),
                   agents_per_process=getattr(args, "agents_per_process", None),
-                  packet_io=getattr(args, "packet_io", None))
+                  packet_io="stream" if getattr(args, "mode", None) == "central"
+                  else getattr(args, "packet_io", None))
     conns = {}
     try:
         t0 = time.monotonic()
