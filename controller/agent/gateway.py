@@ -230,7 +230,10 @@ class Gateway:
         except names.InvalidName:
             self.counters["announce_answer_unroutable"] += 1
             return
-        self.agent.packet_out(frame, egress_port=job.port)
+        # through the agent's packet I/O (the CPU-port veth or the stream); a
+        # holder without one (the central controller's handle) uses the session
+        send = getattr(self.agent, "packet_out", None) or sw.packet_out
+        send(frame, egress_port=job.port)
 
     def _withdraw(self, h: Held, now: float, why: str) -> None:
         self.held.pop(h.prefix, None)

@@ -331,7 +331,7 @@ def restart_agent(net, switch: Switch) -> dict:
         app.ready()
     except (NetError, AppError) as exc:
         raise _net_error(exc) from None
-    return {"agent": switch, "state": "running", "pid": app.proc.pid}
+    return {"agent": switch, "state": "running", "pid": app.pid}
 
 
 def _need_spa(net, name: str):

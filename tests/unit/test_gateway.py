@@ -49,9 +49,6 @@ class FakeAgent:
     def wake(self):
         self.woken += 1
 
-    def packet_out(self, frame, **metadata):
-        self.sw.packet_out(frame, **metadata)
-
 
 class ScriptedSpa:
     """Answers from a list of Verdicts or exceptions; records what it was asked."""
