@@ -1,7 +1,7 @@
 /*
  * parser.p4: packet-out header (from the CPU port only), Ethernet, the DMSC
- * fixed header and up to MAX_PROBE_RECORDS probe records. TLVs stay payload:
- * the switch never needs them. Parser errors do not drop here; the validate
+ * fixed header. Probe records and TLVs stay payload: the switch never reads
+ * them (it checks rec_count and tlv_len against the frame's length). Parser errors do not drop here; the validate
  * control reads standard_metadata.parser_error and drops with a counted reason.
  */
 #ifndef _DMSC_PARSER_P4_
@@ -32,29 +32,12 @@ parser DmscParser(packet_in packet,
         }
     }
 
+    // The probe records already in a frame are not parsed: the switch only
+    // pushes its own in front of them (ProbeRecord), so they stay payload and
+    // the PHV that BMv2 resets for every frame holds one record, not twelve.
     state parse_dmsc {
         packet.extract(hdr.dmsc);
-        transition select(hdr.dmsc.rec_count) {
-            0: accept;
-            default: parse_recs;
-        }
-    }
-
-    // The loop counter is set only for frames that carry records: a parser
-    // assignment costs BMv2 as much as a condition, and most frames have none.
-    state parse_recs {
-        meta.recs_left = hdr.dmsc.rec_count;
-        transition parse_rec;
-    }
-
-    // More than MAX_PROBE_RECORDS records raises StackOutOfBounds: validate drops it.
-    state parse_rec {
-        packet.extract(hdr.recs.next);
-        meta.recs_left = meta.recs_left - 1;
-        transition select(meta.recs_left) {
-            0: accept;
-            default: parse_rec;
-        }
+        transition accept;
     }
 }
 
@@ -63,7 +46,7 @@ control DmscDeparser(packet_out packet, in headers_t hdr) {
         packet.emit(hdr.packet_in);
         packet.emit(hdr.ethernet);
         packet.emit(hdr.dmsc);
-        packet.emit(hdr.recs);
+        packet.emit(hdr.rec);      // the record this switch pushed, if any
     }
 }
 

@@ -25,15 +25,14 @@ control ProbeRecord(inout headers_t hdr,
     }
 
     action append_record() {
-        hdr.recs.push_front(1);
-        hdr.recs[0].setValid();
-        hdr.recs[0].switch_id = meta.switch_id;
-        hdr.recs[0].ingress_port = (bit<16>) std_meta.ingress_port;
-        hdr.recs[0].egress_port = (bit<16>) std_meta.egress_port;
-        hdr.recs[0].ingress_ts = std_meta.ingress_global_timestamp;
-        hdr.recs[0].egress_ts = std_meta.egress_global_timestamp;
-        hdr.recs[0].enq_qdepth = (bit<32>) std_meta.enq_qdepth;
-        hdr.recs[0].deq_timedelta = std_meta.deq_timedelta;
+        hdr.rec.setValid();          // deparsed right after the fixed header
+        hdr.rec.switch_id = meta.switch_id;
+        hdr.rec.ingress_port = (bit<16>) std_meta.ingress_port;
+        hdr.rec.egress_port = (bit<16>) std_meta.egress_port;
+        hdr.rec.ingress_ts = std_meta.ingress_global_timestamp;
+        hdr.rec.egress_ts = std_meta.egress_global_timestamp;
+        hdr.rec.enq_qdepth = (bit<32>) std_meta.enq_qdepth;
+        hdr.rec.deq_timedelta = std_meta.deq_timedelta;
         hdr.dmsc.rec_count = hdr.dmsc.rec_count + 1;
     }
 

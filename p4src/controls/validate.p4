@@ -16,7 +16,8 @@
         + ((bit<32>) meta.from_cpu) * 3)
 
 #define WELL_FORMED (std_meta.parser_error == error.NoError && hdr.dmsc.isValid() \
-        && hdr.dmsc.version == DMSC_VERSION && std_meta.packet_length >= DMSC_NEED_BYTES)
+        && hdr.dmsc.version == DMSC_VERSION && hdr.dmsc.rec_count <= MAX_PROBE_RECORDS \
+        && std_meta.packet_length >= DMSC_NEED_BYTES)
 
 control Validate(inout headers_t hdr,
                  inout metadata_t meta,
@@ -29,14 +30,14 @@ control Validate(inout headers_t hdr,
     apply {
         if (std_meta.parser_error == error.PacketTooShort) {
             reject(DROP_TRUNCATED);
-        } else if (std_meta.parser_error == error.StackOutOfBounds) {
-            reject(DROP_TOO_MANY_RECORDS);
         } else if (std_meta.parser_error != error.NoError) {
             reject(DROP_PARSER_OTHER);
         } else if (!hdr.dmsc.isValid()) {
             reject(DROP_NOT_DMSC);
         } else if (hdr.dmsc.version != DMSC_VERSION) {
             reject(DROP_BAD_VERSION);
+        } else if (hdr.dmsc.rec_count > MAX_PROBE_RECORDS) {
+            reject(DROP_TOO_MANY_RECORDS);
         } else {
             reject(DROP_BAD_LENGTH);
         }

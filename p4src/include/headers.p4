@@ -60,13 +60,12 @@ struct headers_t {
     packet_in_t  packet_in;
     ethernet_t   ethernet;
     dmsc_t       dmsc;
-    probe_rec_t[MAX_PROBE_RECORDS] recs;
+    probe_rec_t  rec;        // pushed by this switch in front of the frame's records
 }
 
 struct metadata_t {
     bit<8>  role;            // ROLE_* of the ingress port
     bit<8>  punt_reason;     // PUNT_* when the frame goes to the CPU
-    bit<8>  recs_left;       // parser loop counter
     bit<1>  routed;          // policy or FIB chose an egress port
     bit<1>  from_cpu;        // frame is a packet-out
     bit<1>  drop;            // some stage refused the frame ...
