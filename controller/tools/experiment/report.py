@@ -146,6 +146,29 @@ def control_series(rows: list[dict]) -> tuple[list[float], list[float], dict]:
     return ts, [round(rates[t], 1) for t in ts], per_sw
 
 
+def lost_before_p4(rows: list[dict]) -> int | None:
+    """Frames the kernel received on the switches' ports but the P4 program
+    never counted (port_in), over the run, all switches: per switch the
+    increase of kernel_rx minus the increase of port_in between its first and
+    last sample (a restarted switch's counters start over: its samples after
+    the restart only)."""
+    by_sw = defaultdict(list)
+    for r in rows:
+        if r.get("kernel_rx") in (None, ""):
+            return None
+        by_sw[r["switch"]].append((float(r["t"]), int(r["port_in"]), int(r["kernel_rx"])))
+    total = 0
+    for pts in by_sw.values():
+        pts.sort()
+        start = 0
+        for i in range(1, len(pts)):
+            if pts[i][1] < pts[i - 1][1]:
+                start = i
+        (_t1, p1, k1), (_t2, p2, k2) = pts[start], pts[-1]
+        total += max(0, (k2 - k1) - (p2 - p1))
+    return total
+
+
 def resource_figures(rows: list[dict]) -> dict:
     """{kind: {"peak_rss_mb", "mean_cpu_pct"}} summed over the kind's processes per sample."""
     rss = defaultdict(lambda: defaultdict(float))
@@ -177,12 +200,14 @@ def run_figures(run_dir: Path, info: dict) -> dict:
     events = _jsonl(run_dir / "events.jsonl")
     fib = _jsonl(run_dir / "fib.jsonl")
     t_end = info.get("t_end") or 0.0
-    ts, rate, per_sw = control_series(_csv(run_dir / "control.csv"))
+    ctl_rows = _csv(run_dir / "control.csv")
+    ts, rate, per_sw = control_series(ctl_rows)
     steady = [r for t, r in zip(ts, rate) if t > 0]
     conv = convergence(events, fib, t_end)
     return {"calls": call_figures(calls), "events": conv,
             "control_frames_per_s": round(statistics.mean(steady), 1) if steady else None,
             "control_per_switch": per_sw,
+            "lost_before_p4": lost_before_p4(ctl_rows) if ctl_rows else None,
             "resources": resource_figures(_csv(run_dir / "resources.csv")),
             "cold_start_s": info.get("cold_start_s"),
             "fib_writes_after_t0": sum(1 for x in fib if x["t"] >= 0),
@@ -235,6 +260,7 @@ def summarize(runs: list[dict]) -> dict:
             "longest_outage_ms": _med([x["calls"]["longest_outage_ms"] for x in f]),
             "cold_start_s": _med([x["cold_start_s"] for x in f]),
             "control_frames_per_s": _med([x["control_frames_per_s"] for x in f]),
+            "lost_before_p4": _med([x.get("lost_before_p4") for x in f]),
             "control_rss_mb": _med([x["resources"].get("control plane", {}).get("peak_rss_mb")
                                     for x in f]),
             "control_cpu_pct": _med([x["resources"].get("control plane", {}).get("mean_cpu_pct")
@@ -420,6 +446,7 @@ def write(out: Path) -> Path:
             ("latency p50", "p50_ms", " ms"), ("latency p99", "p99_ms", " ms"),
             ("longest outage", "longest_outage_ms", " ms"),
             ("control frames / s (all switches)", "control_frames_per_s", ""),
+            ("frames lost before the P4 program", "lost_before_p4", ""),
             ("control-plane memory (peak)", "control_rss_mb", " MB"),
             ("control-plane CPU (mean)", "control_cpu_pct", " %")]
     for label, key, unit in rows:

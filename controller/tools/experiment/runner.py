@@ -79,6 +79,20 @@ def processes(net) -> list[tuple[str, str, int]]:
     return out
 
 
+def kernel_rx(intfs) -> int:
+    """Frames the kernel received on these interfaces (a switch's ports, in the
+    root namespace): beside the P4 program's port_in counter, the difference is
+    what was lost before the program (interface and BMv2 capture drops)."""
+    n = 0
+    for i in intfs:
+        try:
+            with open(f"/sys/class/net/{i}/statistics/rx_packets") as f:
+                n += int(f.read())
+        except (OSError, ValueError):
+            pass
+    return n
+
+
 class Sampler(threading.Thread):
     """Every ``every`` seconds: each switch's punt counter (control frames
     sent to the CPU port: hellos, LSAs, announcements, discovery, probe
@@ -95,7 +109,10 @@ class Sampler(threading.Thread):
         self.cf = open(control_csv, "w", newline="")
         self.rf = open(resources_csv, "w", newline="")
         self.cw, self.rw = csv.writer(self.cf), csv.writer(self.rf)
-        self.cw.writerow(["t", "switch", "punted", "port_in"])
+        self.cw.writerow(["t", "switch", "punted", "port_in", "kernel_rx"])
+        t = net.topo
+        self.intfs = {s: [t.intf_name(s, t.port(s, nb)) for nb in t.graph.neighbors(s)]
+                      for s in t.switches()}
         self.rw.writerow(["t", "kind", "name", "pid", "cpu_pct", "rss_mb"])
         self.errors = 0
 
@@ -124,7 +141,8 @@ class Sampler(threading.Thread):
                 c.close()
                 self.conns.pop(s, None)
                 continue
-            self.cw.writerow([f"{now - self.t0:.3f}", s, punted, port_in])
+            self.cw.writerow([f"{now - self.t0:.3f}", s, punted, port_in,
+                              kernel_rx(self.intfs[s])])
 
     def sample_resources(self, now: float) -> None:
         for kind, name, pid in processes(self.net):
