@@ -37,10 +37,19 @@ BIN_S = 0.5
 
 
 # -- reading -------------------------------------------------------------------------------------
+def _open(path: Path):
+    """A data file, or its gzipped copy (the committed reports gzip large ones)."""
+    path = Path(path)
+    if not path.exists() and path.with_name(path.name + ".gz").exists():
+        import gzip
+        return gzip.open(path.with_name(path.name + ".gz"), "rt", newline="")
+    return open(path, newline="")
+
+
 def _jsonl(path: Path) -> list[dict]:
     out = []
     try:
-        with open(path) as f:
+        with _open(path) as f:
             for line in f:
                 try:
                     out.append(json.loads(line))
@@ -53,7 +62,7 @@ def _jsonl(path: Path) -> list[dict]:
 
 def _csv(path: Path) -> list[dict]:
     try:
-        with open(path, newline="") as f:
+        with _open(path) as f:
             return list(csv.DictReader(f))
     except FileNotFoundError:
         return []
@@ -415,7 +424,7 @@ def write(out: Path) -> Path:
     runs = json.loads((out / "runs.json").read_text())
     for r in runs:
         rd = out / r["dir"]
-        if r.get("t0_monotonic") is not None and (rd / "run.json").exists():
+        if r.get("t0_monotonic") is not None and rd.is_dir():
             r["figures"] = run_figures(rd, r)
     summary = summarize(runs)
     (out / "summary.json").write_text(json.dumps(
@@ -513,7 +522,7 @@ def write(out: Path) -> Path:
                              + (f"; result: {res}" if res else "")
                              + (f"; **error: {e['error']}**" if e.get("error") else ""))
             L.append("")
-        if any((d / "control.csv").exists() for d in first.values()):
+        if any(_csv(d / "control.csv") for d in first.values()):
             plot_control(first, out / f"control-{slug}.png",
                          f"{exp['name']}{sfx}: control traffic (run 1)", exp["duration"])
             L += [f"## Control traffic{sfx}", "", f"![control](control-{slug}.png)", ""]
