@@ -259,12 +259,6 @@ def _wait_prefix_state(net, pod: str, prefix: str, states, wait_s: float) -> dic
         time.sleep(0.02)          # poll interval
 
 
-def _fib_snapshot(net) -> dict:
-    from controller.tools.converge import FibReader
-    with FibReader.for_net(net) as r:
-        return {s: r.read(s) for s in net.topo.switches()}
-
-
 def _switch_names_by_id(topo) -> dict[int, str]:
     return {topo.graph.nodes[s].get("id"): s for s in topo.switches()}
 
@@ -508,24 +502,26 @@ def hijack(net, pod: Pod, prefix: Name, how: str = "unauthorized",
     if pod not in net.key_files:
         raise ActionError(f"pod {pod} has no key in this network; pods with keys: "
                           f"{', '.join(net.key_files) or 'none'}")
+    from controller.tools.converge import FibReader
     t = net.topo
-    before = _fib_snapshot(net)
-    res = net.run_in(pod, ["-m", "traffic.announce", "--iface", t.intf_name(pod, 0),
-                           "--mac", t.mac(pod, 0), "--timeout", "3", "--key",
-                           str(net.key_files[pod]), "--prefix", prefix, *HIJACKS[how]],
-                     timeout=25)
-    try:
-        ans = json.loads(res.stdout.strip())
-    except ValueError:
-        raise ActionError(f"hijack: traffic.announce failed: {res.stderr[-300:]}") from None
-    changed: list[str] = []
-    deadline = time.monotonic() + watch_s
-    while True:
-        now = _fib_snapshot(net)
-        changed = sorted(s for s in now if now[s] != before.get(s))
-        if changed or time.monotonic() >= deadline:
-            break
-        time.sleep(0.05)          # poll interval
+    with FibReader.for_net(net) as reader:     # one session per switch for the whole watch
+        before = {sw: reader.read(sw) for sw in t.switches()}
+        res = net.run_in(pod, ["-m", "traffic.announce", "--iface", t.intf_name(pod, 0),
+                               "--mac", t.mac(pod, 0), "--timeout", "3", "--key",
+                               str(net.key_files[pod]), "--prefix", prefix, *HIJACKS[how]],
+                         timeout=25)
+        try:
+            ans = json.loads(res.stdout.strip())
+        except ValueError:
+            raise ActionError(f"hijack: traffic.announce failed: {res.stderr[-300:]}") from None
+        changed: list[str] = []
+        deadline = time.monotonic() + watch_s
+        while True:
+            now = {sw: reader.read(sw) for sw in t.switches()}
+            changed = sorted(sw for sw in now if now[sw] != before.get(sw))
+            if changed or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)       # poll interval: reading every FIB is not free
     body = ans.get("body", {})
     return {"pod": pod, "prefix": prefix, "how": how, "answer": ans.get("answer"),
             "spa_state": body.get("state"), "reason": body.get("reason"),

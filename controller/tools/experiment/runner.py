@@ -41,7 +41,7 @@ from controller.tools import actions
 from controller.tools.converge import bring_up, connect_reader
 from controller.tools.experiment.spec import TRAFFIC, Experiment, Step
 from topologies.emu.process import REPO_ROOT, die_with_parent, py_env
-from traffic.wire import names
+from traffic.wire import defs, names
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -135,7 +135,8 @@ class Sampler(threading.Thread):
                 continue
             try:
                 punted = sum(p for p, _b in c.read_counter(N.COUNTER_PUNT_REASONS).values())
-                port_in = sum(p for p, _b in c.read_counter(N.COUNTER_PORT_IN).values())
+                port_in = sum(p for i, (p, _b) in c.read_counter(N.COUNTER_PORT_IN).items()
+                              if i != defs.CPU_PORT)           # packet-outs are not received
             except (SwitchError, Exception):       # a killed switch: reconnect next time
                 self.errors += 1
                 c.close()
