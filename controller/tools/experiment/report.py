@@ -225,6 +225,14 @@ def run_figures(run_dir: Path, info: dict) -> dict:
 
 
 # -- aggregation ---------------------------------------------------------------------------------------
+def _sum_counts(dicts) -> dict:
+    out: dict = defaultdict(int)
+    for d in dicts:
+        for k, v in d.items():
+            out[k] += v
+    return dict(sorted(out.items()))
+
+
 def _med(xs):
     xs = [x for x in xs if x is not None]
     if not xs:
@@ -264,6 +272,7 @@ def summarize(runs: list[dict]) -> dict:
             "switches": rs[0].get("switches"),
             "success_pct": _med([x["calls"]["success_pct"] for x in f]),
             "sent": _med([x["calls"]["sent"] for x in f]),
+            "responders": _sum_counts([x["calls"]["responders"] for x in f]),
             "p50_ms": _med([x["calls"]["p50_ms"] for x in f]),
             "p99_ms": _med([x["calls"]["p99_ms"] for x in f]),
             "longest_outage_ms": _med([x["calls"]["longest_outage_ms"] for x in f]),
@@ -300,8 +309,9 @@ def _mark_events(ax, events, label=True):
 
 
 def plot_calls(run_dirs: dict[str, Path], path: Path, title: str) -> None:
-    """Latency of each answered call (top) and the share answered per 0.5 s
-    (bottom), one column per mode, events marked."""
+    """Latency of each answered call, coloured by the instance that answered
+    (top), and the share answered per 0.5 s (bottom), one column per mode,
+    events marked."""
     plt = _plt()
     modes = list(run_dirs)
     fig, axes = plt.subplots(2, len(modes), figsize=(6.5 * len(modes), 5.5), squeeze=False,
@@ -312,7 +322,12 @@ def plot_calls(run_dirs: dict[str, Path], path: Path, title: str) -> None:
         ok = [c for c in calls if c["status"] == "ok"]
         bad = [c for c in calls if c["status"] != "ok"]
         ax = axes[0][j]
-        ax.scatter([c["t"] for c in ok], [c["latency_ms"] for c in ok], s=3, label="answered")
+        by_resp = defaultdict(list)
+        for c in ok:
+            by_resp[c.get("responder") or "?"].append(c)
+        for k, (resp, cs) in enumerate(sorted(by_resp.items(), key=lambda kv: -len(kv[1]))):
+            ax.scatter([c["t"] for c in cs], [c["latency_ms"] for c in cs], s=3,
+                       color=f"C{k % 10}", label=f"answered by {resp} ({len(cs)})")
         if bad:
             ax.scatter([c["t"] for c in bad], [0.1] * len(bad), s=6, marker="x", color="red",
                        label=f"failed ({len(bad)})")
@@ -452,6 +467,7 @@ def write(out: Path) -> Path:
     L += [head, "|---" * (len(cols) + 1) + "|"]
     rows = [("switches", "switches", ""), ("cold start to converged", "cold_start_s", " s"),
             ("calls sent", "sent", ""), ("calls answered", "success_pct", " %"),
+            ("answered by", "responders", ""),
             ("latency p50", "p50_ms", " ms"), ("latency p99", "p99_ms", " ms"),
             ("longest outage", "longest_outage_ms", " ms"),
             ("control frames / s (all switches)", "control_frames_per_s", ""),
@@ -462,7 +478,12 @@ def write(out: Path) -> Path:
         cells = []
         for c in cols:
             v = summary[c][key]
-            cells.append(str(v) if key == "switches" else _fmt(v, unit, n_rep))
+            if key == "switches":
+                cells.append(str(v))
+            elif key == "responders":
+                cells.append(", ".join(f"{r} {n}" for r, n in v.items()) or "-")
+            else:
+                cells.append(_fmt(v, unit, n_rep))
         L.append(f"| {label} | " + " | ".join(cells) + " |")
     L.append("")
     # events
@@ -503,7 +524,7 @@ def write(out: Path) -> Path:
         if any(_jsonl(d / "calls.jsonl") for d in first.values()):
             plot_calls(first, out / f"calls-{slug}.png", f"{exp['name']}{sfx}: calls (run 1)")
             L += [f"## Calls over time{sfx}", "", f"![calls](calls-{slug}.png)", "",
-                  "Each dot an answered call (latency, log scale); crosses at the bottom "
+                  "Each dot an answered call (latency, log scale; colour: the instance that answered); crosses at the bottom "
                   "failed calls; below, the share answered per 0.5 s; dashed lines the "
                   "events. Run 1 of each mode.", ""]
         figs = {m: next(r["figures"] for r in runs if out / r["dir"] == d)
