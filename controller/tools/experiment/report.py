@@ -514,24 +514,27 @@ def write(out: Path) -> Path:
         L.append("")
     # figures per topology
     for t in topos:
-        first = {m: out / r["dir"] for m in modes for r in runs
-                 if r["topology"] == t and r["mode"] == m and "figures" in r
-                 and r["dir"].endswith("run-1")}
+        first = {}
+        for m in modes:
+            r = typical_run([r for r in runs if r["topology"] == t and r["mode"] == m])
+            if r is not None:
+                first[m] = out / r["dir"]
         if not first:
             continue
         slug = _slug(t)
         sfx = f" ({t})" if len(topos) > 1 else ""
         if any(_jsonl(d / "calls.jsonl") for d in first.values()):
-            plot_calls(first, out / f"calls-{slug}.png", f"{exp['name']}{sfx}: calls (run 1)")
+            plot_calls(first, out / f"calls-{slug}.png", f"{exp['name']}{sfx}: calls ({_which(first)})")
             L += [f"## Calls over time{sfx}", "", f"![calls](calls-{slug}.png)", "",
                   "Each dot an answered call (latency, log scale; colour: the instance that answered); crosses at the bottom "
                   "failed calls; below, the share answered per 0.5 s; dashed lines the "
-                  "events. Run 1 of each mode.", ""]
+                  f"events. {_which(first)}: of several runs, the one whose share of calls "
+                  f"answered is the median.", ""]
         figs = {m: next(r["figures"] for r in runs if out / r["dir"] == d)
                 for m, d in first.items()}
         if any(f["events"] for f in figs.values()):
             plot_convergence(figs, out / f"convergence-{slug}.png",
-                             f"{exp['name']}{sfx}: time to converge per switch (run 1)")
+                             f"{exp['name']}{sfx}: time to converge per switch ({_which(first)})")
             L += [f"## Convergence per switch{sfx}", "",
                   f"![convergence](convergence-{slug}.png)", ""]
             for m, f in figs.items():
@@ -545,7 +548,7 @@ def write(out: Path) -> Path:
             L.append("")
         if any(_csv(d / "control.csv") for d in first.values()):
             plot_control(first, out / f"control-{slug}.png",
-                         f"{exp['name']}{sfx}: control traffic (run 1)", exp["duration"])
+                         f"{exp['name']}{sfx}: control traffic ({_which(first)})", exp["duration"])
             L += [f"## Control traffic{sfx}", "", f"![control](control-{slug}.png)", ""]
         res_rows = []
         for m, f in figs.items():
@@ -553,7 +556,7 @@ def write(out: Path) -> Path:
                 res_rows.append(f"| {m} | {kind} | {v['peak_rss_mb']:g} | "
                                 f"{'-' if v['mean_cpu_pct'] is None else v['mean_cpu_pct']} |")
         if res_rows:
-            L += [f"## Processes{sfx} (run 1)", "",
+            L += [f"## Processes{sfx} ({_which(first)})", "",
                   "| mode | kind | peak memory, all processes of the kind (MB) | mean CPU (%) |",
                   "|---|---|---|---|", *res_rows, ""]
     if len(topos) > 1:
@@ -568,6 +571,22 @@ def write(out: Path) -> Path:
     path = out / "report.md"
     path.write_text("\n".join(L))
     return path
+
+
+def typical_run(runs: list[dict]) -> dict | None:
+    """Of the runs of one topology and mode that have figures, the one whose
+    share of calls answered is the median (the lower middle of an even count;
+    the first run when there are no calls): the run the time plots show."""
+    rs = [r for r in runs if "figures" in r]
+    if not rs:
+        return None
+    key = [(r["figures"]["calls"]["success_pct"] or 0.0, i) for i, r in enumerate(rs)]
+    key.sort()
+    return rs[key[(len(key) - 1) // 2][1]]
+
+
+def _which(dirs: dict) -> str:
+    return ", ".join(f"{m} {Path(d).name.replace('-', ' ')}" for m, d in dirs.items())
 
 
 def _slug(spec: str) -> str:
