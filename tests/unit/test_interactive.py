@@ -108,3 +108,13 @@ def test_help_lists_every_command_and_each_help_is_its_action_docstring(cli):
         assert actions.help_text(what) in out
     assert actions.help_text("restart_agent") in cli.run("help restart")
     assert actions.help_text("hijack") in cli.run("help action hijack")
+
+
+def test_kill_and_restart_the_central_controller_in_central_mode(cli):
+    net = cli.net
+    net.central = Proc()
+    net.stop_central = lambda kill=False: net.done.append(("stop_central", kill))
+    net.restart_central = lambda: net.done.append(("restart_central",))
+    assert cli.run("kill central").strip() == "central: killed"
+    assert cli.run("restart central").strip() == "central: running"
+    assert net.done == [("stop_central", True), ("restart_central",)]
