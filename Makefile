@@ -4,7 +4,8 @@
 #   make unit     unit tests only (no root, no switch)
 #   make bench    benchmarks (not part of the tests)
 #   make p4       recompile p4src/ into p4src/build/ (needs p4c) and regenerate the names
-#   make protos   regenerate controller/proto/*_pb2*.py (needs protoc + grpc_python_plugin)
+#   make protos   regenerate controller/proto/*_pb2*.py and p4/**/*_pb2*.py (needs protoc +
+#                 grpc_python_plugin)
 PY := .venv/bin/python
 P4C ?= p4c
 P4_BUILD := p4src/build
@@ -46,11 +47,16 @@ p4:
 p4names:
 	$(PY) scripts/gen_names.py
 
-# Our .proto files: Debian/Ubuntu protoc + grpc_python_plugin (package
-# protobuf-compiler-grpc); outputs committed (docs/decisions.md says why).
+# Our .proto files and P4Runtime's (p4/, p4lang/p4runtime v1.4.1): Debian/Ubuntu
+# protoc + grpc_python_plugin (package protobuf-compiler-grpc); outputs committed
+# (docs/decisions.md says why). google/rpc/status.proto: googleapis-common-protos.
+GOOGLEAPIS = $$($(PY) -c 'import google.rpc.status_pb2 as s, pathlib; print(pathlib.Path(s.__file__).resolve().parents[2])')
+GRPC_PLUGIN = --plugin=protoc-gen-grpc=$$(command -v grpc_python_plugin)
 protos:
-	protoc -I . --python_out=. --grpc_out=. \
-	  --plugin=protoc-gen-grpc=$$(command -v grpc_python_plugin) controller/proto/*.proto
+	protoc -I . --python_out=. --grpc_out=. $(GRPC_PLUGIN) controller/proto/*.proto
+	protoc -I . -I $(GOOGLEAPIS) --python_out=. \
+	  p4/v1/p4data.proto p4/config/v1/p4info.proto p4/config/v1/p4types.proto
+	protoc -I . -I $(GOOGLEAPIS) --python_out=. --grpc_out=. $(GRPC_PLUGIN) p4/v1/p4runtime.proto
 
 clean-runs:
 	rm -rf runs

@@ -3,7 +3,8 @@
 #   - OS packages: Mininet (python3-mininet + mnexec), iproute2, tcpdump, tshark, venv;
 #   - BMv2 with P4Runtime (simple_switch_grpc) from p4lang's Ubuntu packages
 #     (p4lang-bmv2; p4lang-p4c too with WITH_P4C=1), when it is not on PATH;
-#   - .venv with the system site packages (for Mininet) and our Python deps.
+#   - .venv with the system site packages (for Mininet) and our Python deps
+#     (protobuf >= 6, upb); .venv-shell with p4runtime-shell (`dmsc shell`).
 # Idempotent: what is already there is left alone. Needs root for apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,11 +52,43 @@ if ! command -v simple_switch_grpc >/dev/null; then
   fi
 fi
 
+# The controller's venv: protobuf >= 6 with its upb backend, grpcio, the P4Runtime
+# code generated in p4/. A venv from before (p4runtime-shell, protobuf 3.20) is
+# upgraded in place: PyPI's p4runtime package would shadow p4/ and pins protobuf 3.20.
 if [ ! -x .venv/bin/python ]; then
   /usr/bin/python3 -m venv --system-site-packages .venv
 fi
-if ! .venv/bin/python -c 'import p4runtime_sh, scapy, networkx, numpy, yaml, rich, pytest, controller' 2>/dev/null; then
+for old in p4runtime-shell p4runtime; do
+  if .venv/bin/python -m pip show -q "$old" >/dev/null 2>&1; then
+    echo "setup: removing $old from .venv (it now has a venv of its own: .venv-shell)"
+    .venv/bin/python -m pip uninstall -q -y "$old"
+  fi
+done
+# -I: no current directory on sys.path, so this checks what the venv itself imports.
+venv_ok='
+import scapy, networkx, numpy, yaml, rich, pytest, grpc, cryptography, controller
+import p4.v1.p4runtime_pb2, google.rpc.status_pb2, google.protobuf as pb
+from google.protobuf.internal import api_implementation
+assert int(pb.__version__.split(".")[0]) >= 6, pb.__version__
+assert api_implementation.Type() == "upb", api_implementation.Type()
+'
+if ! .venv/bin/python -I -c "$venv_ok" 2>/dev/null; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test]'
+  .venv/bin/python -m pip install -q --upgrade -e '.[test]'
+  .venv/bin/python -I -c "$venv_ok"
+fi
+
+# p4runtime-shell, the inspection tool users are shown (dmsc shell), in a venv of
+# its own: it pins protobuf < 3.21 and p4runtime == 1.4.1. Optional: the
+# controller and the tests do not need it, so a failure here only warns.
+if ! .venv-shell/bin/python -I -c 'import p4runtime_sh.shell' 2>/dev/null; then
+  if /usr/bin/python3 -m venv .venv-shell \
+      && .venv-shell/bin/python -m pip install -q --upgrade pip \
+      && .venv-shell/bin/python -m pip install -q 'p4runtime-shell==0.0.6'; then
+    echo "setup: .venv-shell ready (p4runtime-shell)"
+  else
+    echo "setup: WARNING: could not make .venv-shell with p4runtime-shell;" \
+         "'dmsc shell' will say so (the controller does not need it)" >&2
+  fi
 fi
 echo "setup: done (.venv ready; simple_switch_grpc: $(command -v simple_switch_grpc || echo missing))"

@@ -1,12 +1,15 @@
 """The one P4Runtime adapter: nothing else in the project speaks P4Runtime.
 
-One :class:`SwitchConnection` per switch, each with its own p4runtime-shell
-``P4RuntimeClient`` and its own P4Info index (``p4runtime_sh.context.Context``),
-never p4runtime-shell's module-global ``setup()``, so one process can drive
-many switches. It offers what the control plane needs:
+One :class:`SwitchConnection` per switch, each with its own gRPC channel,
+stream and P4Info index (:class:`P4InfoIndex`), so one process can drive many
+switches. It speaks P4Runtime with grpcio and the generated code in ``p4/``
+(p4lang/p4runtime v1.4.1's protos), on protobuf >= 6 with its upb backend;
+p4runtime-shell is the users' inspection tool, in a venv of its own
+(docs/decisions.md, "P4Runtime code for protobuf 6"). It offers what the
+control plane needs:
 
 * connect + arbitration (:meth:`SwitchConnection.connect`), pipeline push
-  (:meth:`SwitchConnection.set_pipeline`);
+  (:meth:`SwitchConnection.set_pipeline`) and fetch (:meth:`SwitchConnection.fetch_p4info`);
 * building entities by P4Info name (:meth:`SwitchConnection.table_entry`, ...) and
   decoding them back (:meth:`SwitchConnection.decode_entry`);
 * batched writes (:meth:`SwitchConnection.write`: many inserts/modifies/deletes in one
@@ -14,24 +17,23 @@ many switches. It offers what the control plane needs:
 * the stream channel: :meth:`SwitchConnection.packet_out`, :meth:`SwitchConnection.packet_in`.
 
 Every failure is a :class:`SwitchError` subclass saying which switch, which
-update of a batch and why. Nothing here prints or exits the process: the
-client's ``sys.exit`` paths (handshake) are replaced by exceptions.
+update of a batch and why. Nothing here prints or exits the process.
 """
 from __future__ import annotations
 
+import enum
 import logging
 import queue
+import threading
+from collections import Counter
 from dataclasses import dataclass, field
 
 import grpc
-from google.rpc import code_pb2
-from p4.v1 import p4runtime_pb2
-from p4.config.v1 import p4info_pb2
 from google.protobuf import text_format
+from google.rpc import code_pb2, status_pb2
 
-from google.rpc import status_pb2
-from p4runtime_sh.context import Context, P4Type
-from p4runtime_sh.p4runtime import P4RuntimeClient, P4RuntimeException
+from p4.config.v1 import p4info_pb2
+from p4.v1 import p4runtime_pb2, p4runtime_pb2_grpc
 
 log = logging.getLogger("dmsc.p4rt")
 
@@ -43,6 +45,10 @@ _OP_NAMES = {INSERT: "INSERT", MODIFY: "MODIFY", DELETE: "DELETE"}
 # Updates per Write RPC: large enough to amortise the RPC, small enough to stay
 # far below gRPC's 4 MB message limit with our entry sizes (~100 bytes).
 MAX_BATCH = 2000
+# A pipeline push carries the whole BMv2 JSON: allow more than gRPC's 4 MB default.
+_MAX_MESSAGE = 64 * 1024 * 1024
+_CHANNEL_OPTIONS = [("grpc.max_send_message_length", _MAX_MESSAGE),
+                    ("grpc.max_receive_message_length", _MAX_MESSAGE)]
 
 
 class SwitchError(Exception):
@@ -106,41 +112,161 @@ class PacketIn:
     metadata: dict[str, int] = field(default_factory=dict)
 
 
-class _Client(P4RuntimeClient):
-    """p4runtime-shell's client with a handshake that raises instead of exiting."""
+# -- P4Info index ----------------------------------------------------------
+class P4Type(enum.Enum):
+    """P4Info object kinds, by the P4Info field that lists them."""
+    table = "tables"
+    action = "actions"
+    action_profile = "action_profiles"
+    counter = "counters"
+    direct_counter = "direct_counters"
+    meter = "meters"
+    direct_meter = "direct_meters"
+    controller_packet_metadata = "controller_packet_metadata"
+    digest = "digests"
+    register = "registers"
 
-    handshake_timeout = 3.0
+    @property
+    def pretty_name(self) -> str:
+        return self.name.replace("_", " ")
 
-    def __init__(self, *args, **kwargs):
-        self.is_primary = False
-        self.handshake_error = None
-        super().__init__(*args, **kwargs)
 
-    def handshake(self):
-        req = p4runtime_pb2.StreamMessageRequest()
-        req.arbitration.device_id = self.device_id
-        req.arbitration.election_id.high = self.election_id[0]
-        req.arbitration.election_id.low = self.election_id[1]
-        if self.role_name is not None:
-            req.arbitration.role.name = self.role_name
-        self.stream_out_q.put(req)
-        rep = self.get_stream_packet("arbitration", timeout=self.handshake_timeout)
-        if rep is None:
-            self.handshake_error = "no arbitration reply (is the switch up?)"
+class P4InfoIndex:
+    """Names and ids of one P4Info. An object is found by its full name or by
+    any dot-separated suffix of it that no other object of the same kind
+    shares (``fib`` for ``DmscIngress.fib.fib``), as p4runtime-shell does."""
+
+    def __init__(self, p4info: p4info_pb2.P4Info | None = None):
+        self.p4info = p4info
+        self._by_name: dict[tuple[P4Type, str], object] = {}
+        self._by_id: dict[int, object] = {}
+        if p4info is None:
             return
-        self.is_primary = rep.arbitration.status.code == code_pb2.OK
+        suffixes: Counter = Counter()
+        for kind in P4Type:
+            for obj in getattr(p4info, kind.value):
+                pre = obj.preamble
+                self._by_id[pre.id] = obj
+                parts = pre.name.split(".")
+                for i in range(len(parts)):
+                    key = (kind, ".".join(parts[i:]))
+                    self._by_name[key] = obj
+                    suffixes[key] += 1
+        for key, n in suffixes.items():
+            if n > 1 and key[1] != self._by_name[key].preamble.name:
+                del self._by_name[key]
 
-    def write_raw(self, req: p4runtime_pb2.WriteRequest) -> None:
-        """Write without p4runtime-shell's error parsing: its iterator never
-        advances past an OK detail, so a batch whose first update succeeded and
-        a later one failed (BMv2 reports every update) loops forever. Raises
-        grpc.RpcError; :func:`write_failures` reads the per-update errors."""
+    def get_obj(self, kind: P4Type, name: str):
+        return self._by_name.get((kind, name))
+
+    def get_obj_id(self, kind: P4Type, name: str) -> int | None:
+        obj = self.get_obj(kind, name)
+        return None if obj is None else obj.preamble.id
+
+    def get_obj_by_id(self, id_: int):
+        return self._by_id[id_]
+
+    def get_name_from_id(self, id_: int) -> str:
+        return self._by_id[id_].preamble.name
+
+    def get_mf_name(self, table: str, field_id: int) -> str | None:
+        t = self.get_obj(P4Type.table, table)
+        return next((mf.name for mf in t.match_fields if mf.id == field_id), None) if t else None
+
+    def get_param_name(self, action: str, param_id: int) -> str | None:
+        a = self.get_obj(P4Type.action, action)
+        return next((p.name for p in a.params if p.id == param_id), None) if a else None
+
+
+# -- the session: one channel, one stream ------------------------------------
+class _Session:
+    """One P4Runtime session: a channel, its stub, and the StreamChannel with
+    a thread that sorts what the switch sends (arbitration, packet-ins)."""
+
+    def __init__(self, name: str, grpc_addr: str, device_id: int,
+                 election_id: tuple[int, int], role_name: str | None):
+        self.name = name
+        self.device_id = device_id
+        self.election_id = election_id
+        self.role_name = role_name
+        self.is_primary = False
+        self.channel = grpc.insecure_channel(grpc_addr, options=_CHANNEL_OPTIONS)
+        self.stub = p4runtime_pb2_grpc.P4RuntimeStub(self.channel)
+        self.stream_out_q: queue.Queue = queue.Queue()
+        self.arbitration_q: queue.Queue = queue.Queue()
+        self.packet_q: queue.Queue = queue.Queue()
+        self.stream = self.stub.StreamChannel(self._requests())
+        self.thread = threading.Thread(target=self._receive, name=f"p4rt-{name}", daemon=True)
+        self.thread.start()
+
+    def _requests(self):
+        while True:
+            msg = self.stream_out_q.get()
+            if msg is None:
+                return
+            yield msg
+
+    def _receive(self) -> None:
+        try:
+            for msg in self.stream:
+                which = msg.WhichOneof("update")
+                if which == "packet":
+                    self.packet_q.put(msg.packet)
+                elif which == "arbitration":
+                    # the first one answers our handshake; later ones say that
+                    # mastership moved (another client with a higher id)
+                    self.is_primary = msg.arbitration.status.code == code_pb2.OK
+                    self.arbitration_q.put(msg)
+                elif which == "error":
+                    log.warning("[%s] stream error from the switch: %s %s", self.name,
+                                code_pb2.Code.Name(msg.error.canonical_code)
+                                if msg.error.canonical_code in code_pb2.Code.values()
+                                else msg.error.canonical_code, msg.error.message)
+                else:
+                    log.debug("[%s] stream message %s ignored", self.name, which)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.CANCELLED:
+                log.info("[%s] stream channel ended: %s %s", self.name, exc.code().name,
+                         exc.details())
+        finally:
+            self.arbitration_q.put(None)
+            self.packet_q.put(None)
+
+    def handshake(self, timeout: float) -> str | None:
+        """Arbitration; None when answered, else why not."""
+        req = p4runtime_pb2.StreamMessageRequest()
+        arb = req.arbitration
+        arb.device_id = self.device_id
+        arb.election_id.high, arb.election_id.low = self.election_id
+        if self.role_name is not None:
+            arb.role.name = self.role_name
+        self.stream_out_q.put(req)
+        try:
+            rep = self.arbitration_q.get(timeout=timeout)
+        except queue.Empty:
+            rep = None
+        if rep is None:
+            return "no arbitration reply (is the switch up?)"
+        return None
+
+    def stamp(self, req) -> None:
+        """Device, role and election id of a Write or SetForwardingPipelineConfig."""
         req.device_id = self.device_id
         if self.role_name is not None:
             req.role = self.role_name
-        req.election_id.high = self.election_id[0]
-        req.election_id.low = self.election_id[1]
-        self.stub.Write(req)
+        req.election_id.high, req.election_id.low = self.election_id
+
+    def tear_down(self) -> None:
+        self.stream_out_q.put(None)       # half-close: the server ends the stream
+        self.thread.join(timeout=1.0)
+        if self.thread.is_alive():        # it did not: cut it
+            self.stream.cancel()
+            self.thread.join(timeout=5.0)
+        self.channel.close()
+
+
+def _rpc_error(exc: grpc.RpcError) -> str:
+    return f"P4Runtime RPC error ({exc.code().name}): {exc.details()}"
 
 
 def write_failures(err: grpc.RpcError) -> list[tuple[int, p4runtime_pb2.Error]] | None:
@@ -188,9 +314,10 @@ class SwitchConnection:
         self.device_id = device_id
         self.election_id = election_id
         self.role_name = role_name
-        self.client: _Client | None = None
-        self.ctx = Context()
+        self.client: _Session | None = None
+        self.ctx = P4InfoIndex()
         self.p4info: p4info_pb2.P4Info | None = None
+        self._packet_md: dict[str, tuple] = {}
         self._stream_closed = False
 
     # -- session --------------------------------------------------------
@@ -198,16 +325,14 @@ class SwitchConnection:
                 timeout: float = 3.0) -> "SwitchConnection":
         if not self._wait_channel(timeout):
             raise SwitchConnectionError(self.name, f"no P4Runtime server at {self.grpc_addr}")
-        _Client.handshake_timeout = timeout
-        try:
-            client = _Client(self.device_id, self.grpc_addr, self.election_id,
-                             role_name=self.role_name)
-        except SystemExit as exc:   # p4runtime-shell exits on some channel errors
-            raise SwitchConnectionError(self.name, f"client exited ({exc})") from None
-        if client.handshake_error:
+        client = _Session(self.name, self.grpc_addr, self.device_id, self.election_id,
+                          self.role_name)
+        error = client.handshake(timeout)
+        if error:
             client.tear_down()
-            raise SwitchConnectionError(self.name, client.handshake_error)
+            raise SwitchConnectionError(self.name, error)
         self.client = client
+        self._stream_closed = False
         if require_primary and not client.is_primary:
             self.close()
             raise NotPrimaryError(self.name, f"election id {self.election_id} is not primary")
@@ -243,7 +368,7 @@ class SwitchConnection:
     def __exit__(self, *exc):
         self.close()
 
-    def _need_client(self) -> _Client:
+    def _need_client(self) -> _Session:
         if self.client is None:
             raise SwitchConnectionError(self.name, "not connected")
         return self.client
@@ -254,23 +379,43 @@ class SwitchConnection:
 
     def _set_p4info(self, p4info) -> None:
         self.p4info = p4info
-        self.ctx = Context()
-        self.ctx.set_p4info(p4info)
+        self.ctx = P4InfoIndex(p4info)
+        self._packet_md = {}
 
     def set_pipeline(self, p4info_path: str, bmv2_json_path: str) -> None:
+        """Push a pipeline (VERIFY_AND_COMMIT): this wipes the switch's tables."""
         client = self._need_client()
         try:
-            client.set_fwd_pipe_config(p4info_path, bmv2_json_path)
-        except (P4RuntimeException, OSError) as exc:
+            p4info = load_p4info(p4info_path)
+            with open(bmv2_json_path, "rb") as f:
+                device_config = f.read()
+        except (OSError, text_format.ParseError) as exc:
             raise PipelineError(self.name, f"SetForwardingPipelineConfig failed: {exc}") from None
-        self.load_p4info(p4info_path)
+        req = p4runtime_pb2.SetForwardingPipelineConfigRequest(
+            action=p4runtime_pb2.SetForwardingPipelineConfigRequest.VERIFY_AND_COMMIT)
+        client.stamp(req)
+        req.config.p4info.CopyFrom(p4info)
+        req.config.p4_device_config = device_config
+        try:
+            client.stub.SetForwardingPipelineConfig(req)
+        except grpc.RpcError as exc:
+            raise PipelineError(self.name, "SetForwardingPipelineConfig failed: "
+                                f"{_rpc_error(exc)}") from None
+        self._set_p4info(p4info)
 
     def fetch_p4info(self) -> None:
         """Use the P4Info the switch already runs (e.g. after an agent restart)."""
+        client = self._need_client()
+        req = p4runtime_pb2.GetForwardingPipelineConfigRequest(
+            device_id=self.device_id,
+            response_type=p4runtime_pb2.GetForwardingPipelineConfigRequest.P4INFO_AND_COOKIE)
         try:
-            self._set_p4info(self._need_client().get_p4info())
-        except P4RuntimeException as exc:
-            raise PipelineError(self.name, f"no pipeline on the switch: {exc}") from None
+            rep = client.stub.GetForwardingPipelineConfig(req)
+        except grpc.RpcError as exc:
+            raise PipelineError(self.name, f"no pipeline on the switch: {_rpc_error(exc)}") from None
+        if not rep.config.HasField("p4info") or not rep.config.p4info.tables:
+            raise PipelineError(self.name, "no pipeline on the switch: it has no P4Info")
+        self._set_p4info(rep.config.p4info)
 
     # -- P4Info lookups -------------------------------------------------
     def _obj(self, kind: P4Type, name: str):
@@ -375,6 +520,7 @@ class SwitchConnection:
         for start in range(0, len(updates), MAX_BATCH):
             chunk = updates[start:start + MAX_BATCH]
             req = p4runtime_pb2.WriteRequest()
+            client.stamp(req)
             for op, ent in chunk:
                 u = req.updates.add(type=op)
                 if isinstance(ent, p4runtime_pb2.TableEntry):
@@ -382,7 +528,7 @@ class SwitchConnection:
                 else:
                     u.entity.CopyFrom(ent)
             try:
-                client.write_raw(req)
+                client.stub.Write(req)
             except grpc.RpcError as exc:
                 errors = write_failures(exc) if exc.code() == grpc.StatusCode.UNKNOWN else None
                 if errors is None:
@@ -416,10 +562,14 @@ class SwitchConnection:
         client = self._need_client()
         out = []
         try:
-            for rep in client.read_one(entity):
+            req = p4runtime_pb2.ReadRequest(device_id=self.device_id)
+            if self.role_name is not None:
+                req.role = self.role_name
+            req.entities.append(entity)
+            for rep in client.stub.Read(req):
                 out.extend(rep.entities)
-        except (P4RuntimeException, grpc.RpcError) as exc:
-            raise ReadError(self.name, f"Read failed: {exc}") from None
+        except grpc.RpcError as exc:
+            raise ReadError(self.name, f"Read failed: {_rpc_error(exc)}") from None
         return out
 
     def read_table(self, table: str) -> list[p4runtime_pb2.TableEntry]:
@@ -475,16 +625,21 @@ class SwitchConnection:
 
     # -- stream channel -------------------------------------------------
     def _packet_metadata(self, header: str):
-        for cpm in self.p4info.controller_packet_metadata:
-            if cpm.preamble.name == header:
-                return cpm
-        raise UnknownP4Name(self.name, f"no controller header {header!r} in the P4Info")
+        """(ControllerPacketMetadata, {id: name}) of ``header``, cached per P4Info."""
+        got = self._packet_md.get(header)
+        if got is None:
+            cpm = self.ctx.get_obj(P4Type.controller_packet_metadata, header) \
+                if self.p4info is not None else None
+            if cpm is None:
+                raise UnknownP4Name(self.name, f"no controller header {header!r} in the P4Info")
+            got = self._packet_md[header] = (cpm, {md.id: md.name for md in cpm.metadata})
+        return got
 
     def packet_out(self, payload: bytes, **metadata: int) -> None:
         """Send a frame through the switch; metadata names the packet_out fields
         (e.g. ``egress_port=2``, or ``flags=PKTOUT_ROUTE``); missing ones are 0."""
         client = self._need_client()
-        cpm = self._packet_metadata("packet_out")
+        cpm = self._packet_metadata("packet_out")[0]
         msg = p4runtime_pb2.StreamMessageRequest()
         msg.packet.payload = payload
         for md in cpm.metadata:
@@ -498,7 +653,7 @@ class SwitchConnection:
         """Make a :meth:`packet_in` waiting in another thread return None now
         (a thread that changed state the waiting loop must act on)."""
         if self.client is not None:
-            self.client.stream_in_q["packet"].put(_WAKE)
+            self.client.packet_q.put(_WAKE)
 
     def packet_in(self, timeout: float = 1.0) -> PacketIn | None:
         """The next packet-in, or None when ``timeout`` passes or
@@ -508,7 +663,7 @@ class SwitchConnection:
         if self._stream_closed:
             raise SwitchConnectionError(self.name, "stream channel closed")
         try:
-            msg = client.stream_in_q["packet"].get(timeout=timeout)
+            msg = client.packet_q.get(timeout=timeout)
         except queue.Empty:
             return None
         if msg is _WAKE:
@@ -516,8 +671,7 @@ class SwitchConnection:
         if msg is None:
             self._stream_closed = True
             raise SwitchConnectionError(self.name, "stream channel closed")
-        cpm = self._packet_metadata("packet_in")
-        names = {md.id: md.name for md in cpm.metadata}
-        return PacketIn(msg.packet.payload,
+        names = self._packet_metadata("packet_in")[1]
+        return PacketIn(msg.payload,
                         {names.get(m.metadata_id, str(m.metadata_id)): _int(m.value)
-                         for m in msg.packet.metadata})
+                         for m in msg.metadata})

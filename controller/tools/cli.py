@@ -67,11 +67,9 @@ DEFAULT_RUN = ROOT / "runs" / "net"
 
 
 def shell_cmd(grpc_addr: str, device_id: int) -> str:
-    """p4runtime-shell on a running switch. No --config: the shell reads the
-    P4Info from the switch instead of pushing a pipeline (which would wipe it).
-    The agents hold election id 0,100, so the shell (0,2) is a read-only backup."""
-    return (f"{sys.executable} -m p4runtime_sh --grpc-addr {grpc_addr} "
-            f"--device-id {device_id} --election-id 0,2")
+    """p4runtime-shell's command line, in its own venv (controller/tools/p4shell.py)."""
+    from controller.tools.p4shell import shell_cmd as cmd
+    return cmd(grpc_addr, device_id)
 
 
 def missing_prerequisites(need_root: bool = True) -> list[str]:

@@ -104,7 +104,7 @@ def _p4names_uses():
     uses = []
     for path in sorted(ROOT.glob("**/*.py")):
         rel = path.relative_to(ROOT)
-        if rel.parts[0] in (".venv", "build") or rel.name == "p4names.py":
+        if rel.parts[0].startswith(".venv") or rel.parts[0] == "build" or rel.name == "p4names.py":
             continue
         tree = ast.parse(path.read_text())
         aliases = {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)

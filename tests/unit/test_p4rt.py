@@ -10,8 +10,8 @@ from traffic.wire import defs
 from controller.switch.tables import Fib
 from controller.routing.route import DROP, Route
 from topologies.topo import NextHop
-from controller.switch.p4rt import (INSERT, NotPrimaryError, SwitchConnection,
-                             SwitchConnectionError, UnknownP4Name, WriteError)
+from controller.switch.p4rt import (INSERT, NotPrimaryError, P4Type, SwitchConnection,
+                                    SwitchConnectionError, UnknownP4Name, WriteError)
 from tests.conftest import BMV2_JSON, P4INFO
 from tests.support.fake_p4rt import FakeServer
 from topologies.emu.process import free_port
@@ -30,9 +30,7 @@ def fake():
 
 
 def ids(sw):
-    t = sw.ctx.get_obj_id
-    from p4runtime_sh.context import P4Type
-    return lambda kind, name: t(getattr(P4Type, kind), name)
+    return lambda kind, name: sw.ctx.get_obj_id(getattr(P4Type, kind), name)
 
 
 def test_pipeline_push_sends_p4info_and_bmv2_json(fake):
