@@ -27,6 +27,7 @@ unit: setup
 bench: setup
 	$(PY) benchmarks/dataplane.py
 	$(PY) benchmarks/spf.py
+	$(PY) benchmarks/p4rt_cpu.py --bmv2 3000
 	$(PY) benchmarks/convergence.py
 	$(PY) benchmarks/calls.py
 	$(PY) benchmarks/scheduling.py
