@@ -72,10 +72,14 @@ from google.protobuf.internal import api_implementation
 assert int(pb.__version__.split(".")[0]) >= 6, pb.__version__
 assert api_implementation.Type() == "upb", api_implementation.Type()
 '
-if ! .venv/bin/python -I -c "$venv_ok" 2>/dev/null; then
+# ... and reinstall whenever pyproject.toml changed since the last install (new deps).
+stamp=.venv/.dmsc-pyproject.sha256
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if ! .venv/bin/python -I -c "$venv_ok" 2>/dev/null || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q --upgrade -e '.[test]'
   .venv/bin/python -I -c "$venv_ok"
+  echo "$want" > "$stamp"
 fi
 
 # p4runtime-shell, the inspection tool users are shown (dmsc shell), in a venv of
