@@ -114,20 +114,10 @@ class FakeP4Runtime(p4runtime_pb2_grpc.P4RuntimeServicer):
         self._streams.append(out)
 
         def reader():
-            for req in request_iterator:
-                which = req.WhichOneof("update")
-                if which == "arbitration":
-                    eid = (req.arbitration.election_id.high, req.arbitration.election_id.low)
-                    rep = p4runtime_pb2.StreamMessageResponse()
-                    rep.arbitration.CopyFrom(req.arbitration)
-                    if eid >= self.highest_election:
-                        self.highest_election = eid
-                        rep.arbitration.status.code = code_pb2.OK
-                    else:
-                        rep.arbitration.status.code = code_pb2.ALREADY_EXISTS
-                    out.put(rep)
-                elif which == "packet":
-                    self.packet_outs.put(req.packet)
+            try:
+                self._read_stream(request_iterator, out)
+            except grpc.RpcError:      # the client went, or the server is stopping
+                pass
             out.put(None)
 
         threading.Thread(target=reader, daemon=True).start()
@@ -136,6 +126,22 @@ class FakeP4Runtime(p4runtime_pb2_grpc.P4RuntimeServicer):
             if msg is None:
                 return
             yield msg
+
+    def _read_stream(self, request_iterator, out: queue.Queue) -> None:
+        for req in request_iterator:
+            which = req.WhichOneof("update")
+            if which == "arbitration":
+                eid = (req.arbitration.election_id.high, req.arbitration.election_id.low)
+                rep = p4runtime_pb2.StreamMessageResponse()
+                rep.arbitration.CopyFrom(req.arbitration)
+                if eid >= self.highest_election:
+                    self.highest_election = eid
+                    rep.arbitration.status.code = code_pb2.OK
+                else:
+                    rep.arbitration.status.code = code_pb2.ALREADY_EXISTS
+                out.put(rep)
+            elif which == "packet":
+                self.packet_outs.put(req.packet)
 
     def send_packet_in(self, payload: bytes, metadata: dict[int, bytes]) -> None:
         rep = p4runtime_pb2.StreamMessageResponse()

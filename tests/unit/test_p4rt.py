@@ -162,3 +162,37 @@ def test_lower_election_id_is_not_primary():
 def test_use_before_connect_is_a_clear_error():
     with pytest.raises(SwitchConnectionError, match="not connected"):
         SwitchConnection("s", "127.0.0.1:1", 1).write([(INSERT, p4runtime_pb2.Entity())])
+
+
+def test_fetch_p4info_reads_the_pipeline_the_switch_runs():
+    with FakeServer() as (_, addr):
+        with SwitchConnection("s", addr, 1, election_id=(0, 100)).connect() as pusher:
+            pusher.set_pipeline(str(P4INFO), str(BMV2_JSON))
+            with SwitchConnection("s", addr, 1, election_id=(0, 7)).connect(
+                    require_primary=False) as reader:
+                reader.fetch_p4info()                       # no file: from the switch
+                assert reader.ctx.get_obj_id(P4Type.table, N.TABLE_FIB) == \
+                    pusher.ctx.get_obj_id(P4Type.table, N.TABLE_FIB)
+                assert reader.table_entry(N.TABLE_PORT_ROLE, {N.MATCH_PORT_ROLE_PORT: 1}) == \
+                    pusher.table_entry(N.TABLE_PORT_ROLE, {N.MATCH_PORT_ROLE_PORT: 1})
+
+
+def test_fetch_p4info_without_a_pipeline_is_a_pipeline_error():
+    from controller.switch.p4rt import PipelineError
+    with FakeServer() as (_, addr):
+        with SwitchConnection("s", addr, 1).connect() as sw:
+            with pytest.raises(PipelineError, match="no pipeline on the switch.*FAILED_PRECONDITION"):
+                sw.fetch_p4info()
+
+
+def test_a_stream_the_switch_closes_is_a_connection_error_on_packet_in():
+    server = FakeServer()
+    _fake, addr = server.__enter__()
+    sw = SwitchConnection("s", addr, 1).connect(str(P4INFO))
+    try:
+        server.__exit__(None, None, None)                  # the switch goes away
+        with pytest.raises(SwitchConnectionError, match="stream channel closed"):
+            for _ in range(10):                            # None only while it is still open
+                sw.packet_in(timeout=1)
+    finally:
+        sw.close()
