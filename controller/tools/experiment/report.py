@@ -18,7 +18,7 @@ docs/experiments.md; in short:
 * control frames per second: the increase of each switch's punt counter
   between two samples, divided by the time between them; summed over switches;
 * memory and CPU: per process from /proc, summed per kind (agent, central,
-  bmv2, spa, scsc, pod) at each sample; the control plane is agent + central
+  bmv2, spa, scsc, pod) at each sample; the control plane is agent (and agent host) + central
   + spa + scsc.
 
 With repetitions, each figure is the median over the runs, with the range
@@ -32,7 +32,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-CONTROL_KINDS = ("agent", "central", "spa", "scsc")
+CONTROL_KINDS = ("agent", "agent host", "central", "spa", "scsc")   # "agent host": several agents in one process
 BIN_S = 0.5
 
 
