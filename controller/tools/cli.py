@@ -141,6 +141,9 @@ def _load_net_state(run_dir) -> dict:
     if not path.exists():
         raise RuntimeError(f"no running network described in {path} (start one with `dmsc up`)")
     state = json.loads(path.read_text())
+    if state.get("stopped"):
+        raise RuntimeError(f"the network described in {path} ({state.get('topology_name')}) "
+                           f"was stopped at {state['stopped']}")
     if "pid" in state and not registry.alive(state):
         raise RuntimeError(f"the network described in {path} ({state.get('topology_name')}, "
                            f"pid {state['pid']}) is no longer running")

@@ -98,3 +98,19 @@ def test_the_cli_refuses_a_run_dir_whose_network_died(tmp_path):
     assert res.returncode == 1
     out = res.stdout.strip()
     assert "no longer running" in out and "\n" not in out and "Traceback" not in res.stderr
+
+
+def test_a_network_stopped_by_a_live_process_holds_nothing(tmp_path):
+    """A test run (or an experiment) stops one network and starts the next in
+    the same process: the stopped one's network.json must not be named as
+    holding the interfaces, though its pid is alive."""
+    run = tmp_path / "runs" / "first"
+    run.mkdir(parents=True)
+    state = run / "network.json"
+    state.write_text(json.dumps(record(os.getpid(), run_dir=str(run))))
+    roots = [tmp_path / "runs"]
+    assert [r["run_dir"] for r in registry.records(tmp_path / "recs", roots)] == [str(run)]
+    registry.mark_stopped(state)
+    assert registry.records(tmp_path / "recs", roots) == []
+    msg = registry.who_holds(["sg1-eth2"], registry.records(tmp_path / "recs", roots))
+    assert "is running" not in msg and "mn -c" in msg

@@ -238,6 +238,7 @@ class DmscNet:
         if getattr(self, "_record", None) is not None:
             self._record.unlink(missing_ok=True)
             self._record = None
+            registry.mark_stopped(self.run_dir / "network.json")
 
     def __enter__(self):
         return self.start()

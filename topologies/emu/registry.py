@@ -38,7 +38,7 @@ def process_start(pid: int) -> int | None:
 def alive(record: dict) -> bool:
     """The record's process still runs (and is the same process, not a reuse of its pid)."""
     pid = record.get("pid")
-    if not isinstance(pid, int):
+    if not isinstance(pid, int) or record.get("stopped"):
         return False
     started = process_start(pid)
     if started is None:
@@ -78,6 +78,8 @@ def records(records_dir: Path = RECORDS_DIR, run_roots=()) -> list[dict]:
             continue
         if not isinstance(rec, dict) or "pid" not in rec:
             continue                 # a network.json from before records carried a pid
+        if rec.get("stopped"):
+            continue                 # stopped cleanly by its own process: holds nothing
         rec.setdefault("run_dir", str(path.parent.resolve()))
         rec["record"] = str(path)
         found.setdefault(rec["run_dir"], rec)
@@ -114,3 +116,16 @@ def who_holds(taken: list[str], recs: list[dict]) -> str:
         parts.append("no running network of this testbed claims them (leftovers of one "
                      "that was killed, or of another Mininet): `sudo mn -c` removes them")
     return f"interfaces {shown} already exist: " + "; ".join(parts)
+
+
+def mark_stopped(state_file: Path) -> None:
+    """A network stopped by its own process: its run directory's
+    ``network.json`` says so (the process may live on, as a test run does,
+    and must not be named as holding interfaces it released)."""
+    try:
+        state = json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(state, dict):
+        state["stopped"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        state_file.write_text(json.dumps(state, indent=2))
