@@ -308,14 +308,14 @@ class Controller:
                         break
                 if now >= next_carrier:
                     self._poll_carrier(now)
+                    for gw in self.gateways.values():
+                        gw.expire(now)           # leases: a tenth of a second is precise enough
                     next_carrier = now + CARRIER_POLL_S
                 if now >= next_hello:
                     for name in sorted(self.view.connected):
                         out += self._discovery(name)
                     next_hello = now + hello
                 self.view.tick(now)
-                for gw in self.gateways.values():
-                    gw.expire(now)
                 if not self.deletes_allowed and now - self.started >= self.grace_s:
                     self.deletes_allowed = True
                     self.dirty |= set(self.sessions)       # a full sync: remove what is stale

@@ -111,6 +111,7 @@ class View:
         self.changed_at = 0.0
         self._links: frozenset[Link] = frozenset()
         self._last_tick: float | None = None
+        self._next_scan = float("inf")       # no hearing can expire before this
 
     def _changed(self, now: float) -> None:
         self.version += 1
@@ -177,7 +178,12 @@ class View:
             self.counters["rx_hello_bad_router"] += 1
             return
         self.counters["discovery_received"] += 1
+        old = self.heard.get((at, port))
+        if old is not None and (old.switch, old.port) == (h.router, h.port):
+            old.at = now                 # the same link heard again: nothing else changes
+            return
         self.heard[(at, port)] = Heard(h.router, h.port, now)
+        self._next_scan = min(self._next_scan, now + self.dead_s)
         self._relink(now)
 
     def tick(self, now: float) -> None:
@@ -188,17 +194,24 @@ class View:
             excess = now - self._last_tick - self.hello_s
             for h in self.heard.values():
                 h.at = min(h.at + excess, now)
+            self._next_scan += excess
             self.counters["stalls"] += 1
         self._last_tick = now
+        if now < self._next_scan:       # nothing can have gone silent for long enough yet
+            return
         stale = [k for k, h in self.heard.items() if now - h.at > self.dead_s]
         for k in stale:
             del self.heard[k]
             self.counters["discovery_dead"] += 1
+        self._next_scan = min((h.at for h in self.heard.values()), default=float("inf")) \
+            + self.dead_s
         if stale:
             self._relink(now)
 
     def next_deadline(self) -> float:
-        return min((h.at + self.dead_s for h in self.heard.values()), default=float("inf"))
+        """When :meth:`tick` should look again: the oldest hearing's dead
+        interval runs out (or later: hearings refreshed since are not counted)."""
+        return self._next_scan
 
     def _relink(self, now: float) -> None:
         links = set()
