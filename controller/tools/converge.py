@@ -137,7 +137,7 @@ def bring_up(net, timeout: float = 60.0, mode: str = "distributed"):
     announcing pods), and wait until every announcement is accepted and every
     FIB equals SPF over the topology. Stops the network if that fails;
     returns it."""
-    if mode == "central" and getattr(net, "packet_io", "stream") != "stream":
+    if mode == "central" and net.packet_io != "stream":
         net.packet_io = "stream"     # the controller's packet I/O is the P4Runtime stream
     try:
         net.start()

@@ -450,7 +450,7 @@ class DmscNet:
             raise NetError("agents are running: the central mode replaces them")
         if self.probe_ms:
             raise NetError("probes and the SCSC need the agents (distributed mode)")
-        if getattr(self, "packet_io", "stream") != "stream":
+        if self.packet_io != "stream":
             raise NetError("the central controller's packet I/O is the P4Runtime stream: "
                            "make the network with packet_io='stream'")
         if self.central is not None and self.central.alive():
