@@ -44,25 +44,13 @@ from controller.switch.artifacts import REPO_ROOT as ROOT              # noqa: E
 from controller.tools.converge import (FibReader, NotConverged, expected_fibs,  # noqa: E402
                                        wait_converged)
 from topologies.emu.net import DmscNet                                 # noqa: E402
-from topologies.emu.process import py_env                              # noqa: E402
+from topologies.emu.process import cpu_seconds, py_env, rss_mb    # noqa: E402
 from topologies.expected import served_prefixes                        # noqa: E402
 from topologies.topo import Topology                                   # noqa: E402
 
 QUIET_S = 1.2       # > the hold-downs' maximum: each trial starts on a quiet network
 POLL_S = 0.05       # read-back polling while an event converges (verification, not the clock)
 MODES = ("distributed", "central")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def control_pids(net: DmscNet) -> list[int]:

@@ -37,7 +37,7 @@ from controller.tools.converge import (FibReader, expected_fibs,  # noqa: E402
                                  wait_converged)
 from topologies.generate import from_spec                      # noqa: E402
 from topologies.emu.net import DmscNet                         # noqa: E402
-from topologies.emu.process import py_env                      # noqa: E402
+from topologies.emu.process import cpu_seconds, py_env, rss_mb    # noqa: E402
 from topologies.expected import served_prefixes                   # noqa: E402
 from topologies.topo import Topology                           # noqa: E402
 
@@ -47,18 +47,6 @@ POLL_S = 0.05       # FIB read-back while an event converges. The time is taken 
                     # the agents' clocks (last FIB write), the read-back verifies it:
                     # reading every FIB every few ms took a core from the agents and
                     # doubled the figure it measured
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_percent(pids: list[int], seconds: float) -> float:

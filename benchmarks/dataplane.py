@@ -49,6 +49,7 @@ from scapy.packet import Raw                  # noqa: E402
 
 from controller.switch.tables import Fib, base_entries  # noqa: E402
 from controller.routing.route import Route  # noqa: E402
+from topologies.emu.process import cpu_seconds  # noqa: E402
 from topologies.topo import NextHop  # noqa: E402
 from controller.switch.p4rt import INSERT, SwitchConnection     # noqa: E402
 from controller.switch.artifacts import (BASELINE_JSON, BASELINE_P4INFO,  # noqa: E402
@@ -60,7 +61,6 @@ from traffic.wire.link import ETH_P_ALL, RawLink    # noqa: E402
 
 OUT_MAC = "02:00:00:00:bb:02"
 PROGRAMS = ("trivial", "ipv4", "dmsc")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def rx_packets(iface: str) -> int:
@@ -69,12 +69,6 @@ def rx_packets(iface: str) -> int:
 
 def tx_packets(iface: str) -> int:
     return int(Path(f"/sys/class/net/{iface}/statistics/tx_packets").read_text())
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def blast(iface: str, frames: list[bytes], duration: float, max_frames: int) -> None:

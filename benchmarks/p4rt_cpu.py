@@ -43,6 +43,7 @@ from controller.switch.artifacts import BMV2_JSON, P4INFO       # noqa: E402
 from controller.switch.p4rt import INSERT, SwitchConnection     # noqa: E402
 from controller.switch.tables import Fib                        # noqa: E402
 from controller.routing.route import Route                      # noqa: E402
+from topologies.emu.process import cpu_seconds                 # noqa: E402
 from topologies.topo import NextHop                             # noqa: E402
 from traffic.wire import names                                  # noqa: E402
 
@@ -147,11 +148,6 @@ def bench_round(n: int) -> dict:
 
 
 # -- batched FIB writes into BMv2: whose CPU ------------------------------------
-def _proc_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def bench_bmv2(n: int) -> dict | str:
     if os.geteuid() != 0:
         return "needs root"
@@ -168,10 +164,10 @@ def bench_bmv2(n: int) -> dict | str:
             hop = Route.via([NextHop(2, "02:00:00:00:00:02")])
             ents = [fib.entry(*names.prefix_key(f"/b/{i}"), hop) for i in range(n)]
             pid = proc.proc.pid
-            sw_cpu0, me0, t0 = _proc_cpu_s(pid), time.process_time(), time.perf_counter()
+            sw_cpu0, me0, t0 = cpu_seconds(pid), time.process_time(), time.perf_counter()
             sw.write([(INSERT, e) for e in ents])
             wall = time.perf_counter() - t0
-            me, sw_cpu = time.process_time() - me0, _proc_cpu_s(pid) - sw_cpu0
+            me, sw_cpu = time.process_time() - me0, cpu_seconds(pid) - sw_cpu0
             assert len(sw.read_table(N.TABLE_FIB)) == n
     return {"fib_entries_per_s": n / wall, "fib_wall_ms": wall * 1e3,
             "fib_client_cpu_ms": me * 1e3, "fib_bmv2_cpu_ms": sw_cpu * 1e3}

@@ -11,19 +11,42 @@ class AdminError(RuntimeError):
     pass
 
 
-class AdminClient:
+class GrpcAdminClient:
+    """A local admin service's client: one channel, one stub, every failure
+    raised as ``error`` naming ``what`` answered at ``addr``. The agent's and
+    the central controller's clients share it."""
+    stub_class = pb_grpc.AgentAdminStub
+    error = AdminError
+    what = "agent"
+
     def __init__(self, addr: str, timeout: float = 3.0):
         self.addr = addr
         self.timeout = timeout
         self.channel = grpc.insecure_channel(addr)
-        self.stub = pb_grpc.AgentAdminStub(self.channel)
+        self.stub = self.stub_class(self.channel)
 
     def _call(self, fn, req):
         try:
             return fn(req, timeout=self.timeout)
         except grpc.RpcError as exc:
-            raise AdminError(f"agent at {self.addr}: {exc.code().name} {exc.details()}") from None
+            raise self.error(f"{self.what} at {self.addr}: {exc.code().name} "
+                             f"{exc.details()}") from None
 
+    def _ok(self, rep) -> None:
+        if not rep.ok:
+            raise self.error(rep.error)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class AdminClient(GrpcAdminClient):
     def state(self) -> pb.AgentState:
         return self._call(self.stub.GetState, pb.StateRequest())
 
@@ -34,20 +57,8 @@ class AdminClient:
         return self._call(self.stub.GetPolicies, pb.StateRequest())
 
     def accept_prefix(self, prefix: str, port: int, mac: str) -> None:
-        rep = self._call(self.stub.AcceptPrefix, pb.PrefixRequest(prefix=prefix, port=port, mac=mac))
-        if not rep.ok:
-            raise AdminError(rep.error)
+        self._ok(self._call(self.stub.AcceptPrefix,
+                            pb.PrefixRequest(prefix=prefix, port=port, mac=mac)))
 
     def withdraw_prefix(self, prefix: str) -> None:
-        rep = self._call(self.stub.WithdrawPrefix, pb.PrefixRequest(prefix=prefix))
-        if not rep.ok:
-            raise AdminError(rep.error)
-
-    def close(self) -> None:
-        self.channel.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        self._ok(self._call(self.stub.WithdrawPrefix, pb.PrefixRequest(prefix=prefix)))

@@ -30,18 +30,18 @@ HELLO with a ``Hello`` body and an HMAC-SHA256 auth TLV with the domain key):
 from __future__ import annotations
 
 import collections
-import hmac
 from dataclasses import dataclass, field
 
 import networkx as nx
-from google.protobuf.message import DecodeError
 
 from controller.proto.routing_pb2 import Hello
 from controller.routing import spf
 from controller.routing.route import Route
-from controller.routing.router import Port, auth_code
+from controller.routing.router import ROUTING_KINDS, Port, auth_code, open_control_frame
 from topologies.topo import CPU_PORT, NextHop, Topology
 from traffic.wire import codec, defs, names
+
+DISCOVERY_KINDS = {defs.TYPE_HELLO: ROUTING_KINDS[defs.TYPE_HELLO]}
 
 
 @dataclass
@@ -152,27 +152,11 @@ class View:
         if conf is None or port not in conf.ports or conf.ports[port].role != "core":
             self.counters["rx_ctrl_on_pod_port"] += 1
             return
-        try:
-            pkt = codec.decode(raw)
-        except ValueError:
-            self.counters["rx_malformed_frame"] += 1
+        # discovery frames are hellos: an agent's LSA is not ours (rx_unexpected_type)
+        opened = open_control_frame(raw, self.key, self.counters, kinds=DISCOVERY_KINDS)
+        if opened is None:
             return
-        if pkt.type != defs.TYPE_HELLO:
-            self.counters["rx_unexpected_type"] += 1      # an agent's LSA: not ours
-            return
-        body, auth = pkt.tlv(codec.TLV_HELLO), pkt.tlv(codec.TLV_AUTH)
-        if body is None:
-            self.counters["rx_missing_body"] += 1
-            return
-        if auth is None or not hmac.compare_digest(auth, auth_code(self.key, pkt.type, body)):
-            self.counters["rx_auth_fail"] += 1
-            return
-        h = Hello()
-        try:
-            h.ParseFromString(body)
-        except DecodeError:
-            self.counters["rx_malformed_body"] += 1
-            return
+        _pkt, h = opened
         sender = self.switches.get(h.router)
         if sender is None or h.port not in sender.ports or h.router == at:
             self.counters["rx_hello_bad_router"] += 1

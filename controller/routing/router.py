@@ -131,6 +131,41 @@ def auth_code(key: bytes, msg_type: int, body: bytes) -> bytes:
     return hmac.new(key, bytes([msg_type]) + body, hashlib.sha256).digest()
 
 
+# the routing frames: type -> (the TLV that carries the body, its message)
+ROUTING_KINDS = {defs.TYPE_HELLO: (codec.TLV_HELLO, Hello), defs.TYPE_LSA: (codec.TLV_LSA, Lsa),
+                 defs.TYPE_LSA_ACK: (codec.TLV_LSA, LsaAck)}
+
+
+def open_control_frame(raw: bytes, key: bytes, counters, kinds=ROUTING_KINDS):
+    """Decode a punted control frame, check its HMAC and parse its body:
+    ``(packet, message)``, or None with the reason counted in ``counters``
+    (malformed frame, unexpected type, missing body, bad authentication,
+    malformed body). Never raises on bad input."""
+    try:
+        pkt = codec.decode(raw)
+    except ValueError:
+        counters["rx_malformed_frame"] += 1
+        return None
+    if pkt.type not in kinds:
+        counters["rx_unexpected_type"] += 1
+        return None
+    tlv, cls = kinds[pkt.type]
+    body, auth = pkt.tlv(tlv), pkt.tlv(codec.TLV_AUTH)
+    if body is None:
+        counters["rx_missing_body"] += 1
+        return None
+    if auth is None or not hmac.compare_digest(auth, auth_code(key, pkt.type, body)):
+        counters["rx_auth_fail"] += 1
+        return None
+    msg = cls()
+    try:
+        msg.ParseFromString(body)
+    except DecodeError:
+        counters["rx_malformed_body"] += 1
+        return None
+    return pkt, msg
+
+
 class Router:
     def __init__(self, name: str, router_id: int, kind: str, ports: dict[int, Port],
                  key: bytes, config: Config | None = None, now: float = 0.0):
@@ -178,30 +213,10 @@ class Router:
         if port not in self.ports or self.ports[port].role != "core":
             self.counters["rx_ctrl_on_pod_port"] += 1
             return
-        try:
-            pkt = codec.decode(raw)
-        except ValueError:
-            self.counters["rx_malformed_frame"] += 1
+        opened = open_control_frame(raw, self.key, self.counters)
+        if opened is None:
             return
-        kinds = {defs.TYPE_HELLO: (codec.TLV_HELLO, Hello), defs.TYPE_LSA: (codec.TLV_LSA, Lsa),
-                 defs.TYPE_LSA_ACK: (codec.TLV_LSA, LsaAck)}
-        if pkt.type not in kinds:
-            self.counters["rx_unexpected_type"] += 1
-            return
-        tlv, cls = kinds[pkt.type]
-        body, auth = pkt.tlv(tlv), pkt.tlv(codec.TLV_AUTH)
-        if body is None:
-            self.counters["rx_missing_body"] += 1
-            return
-        if auth is None or not hmac.compare_digest(auth, auth_code(self.key, pkt.type, body)):
-            self.counters["rx_auth_fail"] += 1
-            return
-        msg = cls()
-        try:
-            msg.ParseFromString(body)
-        except DecodeError:
-            self.counters["rx_malformed_body"] += 1
-            return
+        pkt, msg = opened
         nb = self.neighbors.get(port)
         if nb is not None and pkt.type != defs.TYPE_HELLO \
                 and pkt.src_name == names.switch_name(nb.router):

@@ -40,12 +40,8 @@ from controller.switch.p4rt import SwitchError
 from controller.tools import actions
 from controller.tools.converge import bring_up, connect_reader
 from controller.tools.experiment.spec import TRAFFIC, Experiment, Step
-from topologies.emu.process import REPO_ROOT, die_with_parent, py_env
+from topologies.emu.process import REPO_ROOT, cpu_seconds, die_with_parent, py_env, rss_bytes
 from traffic.wire import defs, names
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
 
 class RunError(RuntimeError):
     """A run that could not start (the network did not come up, ...)."""
@@ -55,15 +51,9 @@ class RunError(RuntimeError):
 def proc_usage(pid: int) -> tuple[float, int] | None:
     """(CPU seconds used, resident bytes) of a process, None if it is gone."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-        with open(f"/proc/{pid}/statm") as f:
-            rss_pages = int(f.read().split()[1])
+        return cpu_seconds(pid), rss_bytes(pid)
     except (OSError, IndexError, ValueError):
         return None
-    fields = stat[stat.rindex(")") + 2:].split()     # after "pid (comm) "
-    utime, stime = int(fields[11]), int(fields[12])
-    return (utime + stime) / CLK_TCK, rss_pages * PAGE
 
 
 def processes(net) -> list[tuple[str, str, int]]:
