@@ -85,6 +85,31 @@ def describe(m: dict) -> str:
             f"per BMv2 {m['bmv2_cpu']:.1f}% of a core")
 
 
+COLD_COUNTERS = ("hello_sent", "adj_up", "lsa_originated", "lsa_flooded", "lsa_retransmit",
+                 "lsa_newer", "lsa_same", "lsa_older", "lsa_acked", "summaries_sent")
+
+
+def control_traffic(net: DmscNet) -> str:
+    """What the cold start cost in control frames: the agents' counters summed
+    (every adjacency down by reason too), and the agents' and BMv2s' CPU so far."""
+    total: dict[str, int] = {}
+    spf = 0
+    for name in net.topo.switches():
+        with net.admin(name) as c:
+            st = c.state()
+        spf += st.spf_runs
+        for k, v in st.counters.items():
+            total[k] = total.get(k, 0) + v
+    downs = {k[len("adj_down_"):]: v for k, v in sorted(total.items())
+             if k.startswith("adj_down_") and v}
+    agents = sorted({a.pid for a in net.agents.values() if a.pid is not None})
+    bmv2s = [net.switch(s).bmv2.pid for s in net.topo.switches()]
+    return (" ".join(f"{k}={total.get(k, 0)}" for k in COLD_COUNTERS) + f" spf_runs={spf}"
+            + f" adj_down={downs or 0}"
+            + f"; CPU so far: agents {sum(cpu_seconds(p) for p in agents):.1f} s, "
+              f"BMv2s {sum(cpu_seconds(p) for p in bmv2s):.1f} s")
+
+
 def cold_start(topo: Topology, run_dir: Path, timeout: float, ready_timeout: float | None,
                per_process: int | None = None, packet_io: str | None = None):
     """(net, cold start seconds, usage); raises DidNotConverge, with the
@@ -110,7 +135,9 @@ def cold_start(topo: Topology, run_dir: Path, timeout: float, ready_timeout: flo
             except (OSError, statistics.StatisticsError):
                 mem = None
             raise DidNotConverge(str(exc).splitlines()[0][:200], mem) from None
-        return net, time.monotonic() - t0, usage(net)
+        cold = time.monotonic() - t0
+        net.cold_traffic = control_traffic(net)     # before usage() idles for 10 s
+        return net, cold, usage(net)
     except BaseException:
         net.stop()
         raise
@@ -288,6 +315,7 @@ def main(argv=None) -> int:
                           f"I/O {net.packet_io}): cold "
                           f"start to all FIBs correct {cold * 1000:8.0f} ms; {describe(mem)}",
                           flush=True)
+                    print(f"  control traffic until converged: {net.cold_traffic}", flush=True)
                     if trial == 0 and (spec in events or "all" in events):
                         plan = Plan(topo)
                         trials = prefix_trials(net, args.trials, plan)

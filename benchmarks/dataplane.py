@@ -110,14 +110,14 @@ def ipv4_frames(routes: int, size: int) -> list[bytes]:
     return frames
 
 
-def dmsc_setup(sw: SwitchConnection, routes: int) -> None:
-    sw.set_pipeline(str(P4INFO), str(BMV2_JSON))
+def dmsc_setup(sw: SwitchConnection, routes: int, json_path=BMV2_JSON) -> None:
+    sw.set_pipeline(str(P4INFO), str(json_path))
     sw.write(base_entries(sw, 1, {1: ("pod", "02:00:00:00:aa:01"), 2: ("core", "02:00:00:00:aa:02")}))
     Fib(sw).sync({f"/svc{i}/api": Route.via([NextHop(2, OUT_MAC)]) for i in range(routes)})
 
 
-def ipv4_setup(sw: SwitchConnection, routes: int) -> None:
-    sw.set_pipeline(str(BASELINE_P4INFO), str(BASELINE_JSON))
+def ipv4_setup(sw: SwitchConnection, routes: int, json_path=BASELINE_JSON) -> None:
+    sw.set_pipeline(str(BASELINE_P4INFO), str(json_path))
     ents = [sw.table_entry("LpmEgress.port_mac", {"port": 2}, action="LpmEgress.set_src_mac",
                            params={"smac": 0x02000000AA02})]
     for i in range(routes):

@@ -5,16 +5,20 @@
  * wires the features together:
  *
  *   ingress: ingress_config (port_in counter, policy stage on/off)
- *            -> packet-out? -> well formed? (else Validate finds the reason)
- *            -> data? (else Classify: port roles, control frames)
- *            -> hop limit -> Policy (SCSC, only when installed) -> Fib (LPM + ECMP)
- *            -> count the one drop or punt reason and act on it
+ *            -> the common path: a well-formed data frame from a port with a
+ *               hop left and no SCSC policy installed -> Fib (LPM + ECMP)
+ *            -> otherwise: packet-out? -> well formed? (else Validate finds the
+ *               reason) -> data? (else Classify: port roles, control frames)
+ *               -> hop limit -> Policy (SCSC, when installed) -> Fib
+ *            -> not forwarded: count the one drop or punt reason and act on it
+ *   egress:  forwarded, not a probe -> port_mac (source MAC); otherwise
+ *            ProbeRecord, packet_in header to the CPU, or port_mac
  *
- * The common path (a data frame forwarded by the FIB) applies three tables
- * (ingress_config, fib, port_mac) and ten conditions: BMv2 builds debug
- * strings for every table, condition and primitive even with logging off, so
- * each one costs (docs/decisions.md, "Data plane profile").
- *   egress:  EgressRewrite (packet_in / source MAC) -> ProbeRecord
+ * The common path applies three tables (ingress_config, fib, port_mac) and
+ * three conditions. BMv2 evaluates every operator of a condition and builds
+ * debug strings for every table, condition and primitive even with logging
+ * off, so each costs (docs/dataplane.md; benchmarks/dataplane_instr.py counts
+ * the instructions per frame).
  */
 #include <core.p4>
 #include <v1model.p4>
@@ -26,7 +30,6 @@
 #include "controls/classify.p4"
 #include "controls/policy.p4"
 #include "controls/fib.p4"
-#include "controls/egress_rewrite.p4"
 #include "controls/probe.p4"
 
 control DmscIngress(inout headers_t hdr,
@@ -59,7 +62,12 @@ control DmscIngress(inout headers_t hdr,
 
     apply {
         ingress_config.apply();
-        if (meta.from_cpu == 1 && (hdr.packet_out.flags & PKTOUT_ROUTE) == 0) {
+        if (meta.from_cpu == 0 && meta.policy_stage == 0 && WELL_FORMED_FROM_PORT && IS_DATA
+                && hdr.dmsc.hop_limit != 0) {
+            // The common path: a well-formed data frame from a port, no
+            // SCSC policy installed. One condition instead of six.
+            fib.apply(hdr, meta, std_meta);
+        } else if (meta.from_cpu == 1 && (hdr.packet_out.flags & PKTOUT_ROUTE) == 0) {
             // The agent names the port: send the frame as it is.
             std_meta.egress_spec = (port_t) hdr.packet_out.egress_port;
             hdr.packet_out.setInvalid();
@@ -71,13 +79,9 @@ control DmscIngress(inout headers_t hdr,
             } else if (!IS_DATA && meta.from_cpu == 0) {
                 classify.apply(hdr, meta, std_meta);   // punts or refuses it
             } else if (hdr.dmsc.hop_limit == 0) {
-                // hop_limit counts the switches that may still forward the
-                // frame; this one needs at least 1 (the FIB and policy
-                // actions decrement it).
                 meta.drop = 1;
                 meta.drop_reason = DROP_HOP_LIMIT;
             } else {
-                // Forward by name: the SCSC policy first, if any is installed.
                 if (meta.policy_stage == 1) {
                     policy.apply(hdr, meta, std_meta);
                 }
@@ -85,14 +89,22 @@ control DmscIngress(inout headers_t hdr,
                     fib.apply(hdr, meta, std_meta);
                 }
             }
-            if (meta.drop == 1 || meta.punt_reason != 0) {
-                if (meta.drop == 1) {
-                    drop_reasons.count(meta.drop_reason);
-                    mark_to_drop(std_meta);
-                } else {
-                    punt_reasons.count((bit<32>) meta.punt_reason);
-                    std_meta.egress_spec = CPU_PORT;
-                }
+        }
+        if (meta.routed == 0) {
+            // Not forwarded by the policy or the FIB: count why.
+            if (meta.drop == 1) {
+                drop_reasons.count(meta.drop_reason);
+                mark_to_drop(std_meta);
+            } else if (meta.punt_reason != 0) {
+                punt_reasons.count((bit<32>) meta.punt_reason);
+                std_meta.egress_spec = CPU_PORT;
+            } else if (meta.from_cpu == 0 || hdr.packet_out.isValid()) {
+                // A FIB miss. (The one frame that leaves unrouted without a
+                // reason is a packet-out to a named port: its packet_out
+                // header was removed above; a routed one keeps it.)
+                punt_reasons.count((bit<32>) PUNT_NO_ROUTE);
+                meta.punt_reason = PUNT_NO_ROUTE;
+                std_meta.egress_spec = CPU_PORT;
             }
         }
     }
@@ -101,13 +113,44 @@ control DmscIngress(inout headers_t hdr,
 control DmscEgress(inout headers_t hdr,
                    inout metadata_t meta,
                    inout standard_metadata_t std_meta) {
-    EgressRewrite() rewrite;
     ProbeRecord() probe;
 
+    // To any port but the CPU's: the Ethernet source becomes that port's MAC
+    // (the destination MAC was set by the policy or FIB next hop). Named
+    // rewrite.* as when it had a control of its own (P4Info names unchanged).
+    @name("rewrite.set_src_mac")
+    action set_src_mac(mac_addr_t smac) {
+        hdr.ethernet.src_addr = smac;
+    }
+
+    @name("rewrite.port_mac")
+    table port_mac {
+        key = {
+            std_meta.egress_port: exact @name("port");
+        }
+        actions = { set_src_mac; NoAction; }
+        default_action = NoAction();
+        size = 512;
+    }
+
     apply {
-        rewrite.apply(hdr, meta, std_meta);
-        if (hdr.dmsc.isValid() && hdr.dmsc.type == TYPE_PROBE) {
-            probe.apply(hdr, meta, std_meta);
+        if (meta.routed == 1 && hdr.dmsc.type != TYPE_PROBE) {
+            // The common path: forwarded by the policy or the FIB, not a
+            // probe. One condition, then the source MAC.
+            port_mac.apply();
+        } else {
+            if (hdr.dmsc.isValid() && hdr.dmsc.type == TYPE_PROBE) {
+                probe.apply(hdr, meta, std_meta);     // push this switch's record
+            }
+            if (meta.routed == 0 && std_meta.egress_port == CPU_PORT) {
+                // To the CPU: a packet_in header with the port and the reason.
+                hdr.packet_in.setValid();
+                hdr.packet_in.ingress_port = (bit<16>) std_meta.ingress_port;
+                hdr.packet_in.reason = meta.punt_reason;
+            } else if (meta.routed == 1 || meta.from_cpu == 0) {
+                // (an agent's packet-out without the route flag leaves as written)
+                port_mac.apply();
+            }
         }
     }
 }

@@ -62,9 +62,9 @@ control Classify(inout headers_t hdr,
     }
 }
 
-// Data types (request, response, error, probe, probe reply) are forwarded by name.
-#define IS_DATA (hdr.dmsc.type == TYPE_REQUEST || hdr.dmsc.type == TYPE_RESPONSE \
-        || hdr.dmsc.type == TYPE_ERROR || hdr.dmsc.type == TYPE_PROBE \
-        || hdr.dmsc.type == TYPE_PROBE_REPLY)
+// Data types (request, response, error, probe, probe reply) are forwarded by
+// name: bit t of DATA_TYPES is set for each data type t. One shift and one
+// mask instead of five comparisons (BMv2 evaluates every operator).
+#define IS_DATA (((DATA_TYPES >> hdr.dmsc.type) & 1) == 1)
 
 #endif

@@ -54,9 +54,7 @@ control Fib(inout headers_t hdr,
     }
 
     apply {
-        if (!fib.apply().hit) {
-            meta.punt_reason = PUNT_NO_ROUTE;
-        }
+        fib.apply();   // a miss leaves meta.routed 0: main.p4 punts it (no_route)
     }
 }
 

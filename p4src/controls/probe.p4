@@ -15,7 +15,7 @@ control ProbeRecord(inout headers_t hdr,
                     inout metadata_t meta,
                     inout standard_metadata_t std_meta) {
     action set_switch_id(bit<32> switch_id) {
-        meta.switch_id = switch_id;
+        hdr.rec.switch_id = switch_id;       // the record append_record pushed
     }
 
     // Keyless: the agent sets the default action to this switch's id.
@@ -26,7 +26,6 @@ control ProbeRecord(inout headers_t hdr,
 
     action append_record() {
         hdr.rec.setValid();          // deparsed right after the fixed header
-        hdr.rec.switch_id = meta.switch_id;
         hdr.rec.ingress_port = (bit<16>) std_meta.ingress_port;
         hdr.rec.egress_port = (bit<16>) std_meta.egress_port;
         hdr.rec.ingress_ts = std_meta.ingress_global_timestamp;
@@ -37,9 +36,9 @@ control ProbeRecord(inout headers_t hdr,
     }
 
     apply {
-        switch_config.apply();
         if (hdr.dmsc.rec_count < MAX_PROBE_RECORDS) {
             append_record();
+            switch_config.apply();
         } else {
             hdr.dmsc.flags = hdr.dmsc.flags | FLAG_PROBE_FULL;
         }

@@ -19,6 +19,14 @@
         && hdr.dmsc.version == DMSC_VERSION && hdr.dmsc.rec_count <= MAX_PROBE_RECORDS \
         && std_meta.packet_length >= DMSC_NEED_BYTES)
 
+// The same for a frame from a port (not the CPU): no packet-out header to
+// count. BMv2 evaluates every operator of a condition (no short circuit), so
+// the common path's condition leaves out the term it knows is zero.
+#define WELL_FORMED_FROM_PORT (std_meta.parser_error == error.NoError && hdr.dmsc.isValid() \
+        && hdr.dmsc.version == DMSC_VERSION && hdr.dmsc.rec_count <= MAX_PROBE_RECORDS \
+        && std_meta.packet_length >= ETH_HDR_BYTES + DMSC_HDR_BYTES \
+           + ((bit<32>) hdr.dmsc.rec_count) * PROBE_REC_BYTES + (bit<32>) hdr.dmsc.tlv_len)
+
 control Validate(inout headers_t hdr,
                  inout metadata_t meta,
                  inout standard_metadata_t std_meta) {

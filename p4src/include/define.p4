@@ -45,6 +45,10 @@ const bit<8> TYPE_PROBE         = 10;
 const bit<8> TYPE_PROBE_REPLY   = 11;
 const bit<8> TYPE_WITHDRAW      = 12;
 
+// The types forwarded by name (IS_DATA): bit TYPE_x set for REQUEST (1),
+// RESPONSE (2), ERROR (3), PROBE (10), PROBE_REPLY (11).
+const bit<16> DATA_TYPES = 0x0C0E;
+
 // Header flags (dmsc.flags).
 const bit<8> FLAG_PROBE_FULL = 0x01;   // probe record stack was full; hop not recorded
 

@@ -70,7 +70,6 @@ struct metadata_t {
     bit<1>  from_cpu;        // frame is a packet-out
     bit<1>  drop;            // some stage refused the frame ...
     bit<32> drop_reason;     // ... for this DROP_* reason (counted once, in main)
-    bit<32> switch_id;
     bit<1>  policy_stage;    // the control plane installed SCSC policies: look them up
 }
 

@@ -59,6 +59,14 @@ def test_message_types_match_define_p4():
     assert defs.FLAG_PROBE_FULL == p4_const("FLAG_PROBE_FULL")
 
 
+def test_data_types_mask_names_exactly_the_types_forwarded_by_name():
+    # the switch's IS_DATA tests bit TYPE_x of DATA_TYPES (define.p4)
+    forwarded = {defs.TYPE_REQUEST, defs.TYPE_RESPONSE, defs.TYPE_ERROR, defs.TYPE_PROBE,
+                 defs.TYPE_PROBE_REPLY}
+    assert p4_const("DATA_TYPES") == defs.DATA_TYPES
+    assert {t for t in range(16) if defs.DATA_TYPES >> t & 1} == forwarded
+
+
 def test_request_builds_byte_exact():
     f = layers.request("/B/4", "/A/1", "echo", {"x": 1}, msg_id=7,
                      eth_src="02:00:01:00:00:01", eth_dst="ff:ff:ff:ff:ff:ff")

@@ -6,6 +6,7 @@ Do not edit: change define.p4 and run `make p4names`.
 
 COMPONENT_BITS = 32
 CPU_PORT = 255
+DATA_TYPES = 3086
 DMSC_HDR_BYTES = 44
 DMSC_VERSION = 1
 DROP_ANNOUNCE_FROM_CORE = 7
