@@ -85,8 +85,9 @@ def describe(m: dict) -> str:
             f"per BMv2 {m['bmv2_cpu']:.1f}% of a core")
 
 
-COLD_COUNTERS = ("hello_sent", "adj_up", "lsa_originated", "lsa_flooded", "lsa_retransmit",
-                 "lsa_newer", "lsa_same", "lsa_older", "lsa_acked", "summaries_sent")
+COLD_COUNTERS = ("hello_sent", "adj_up", "lsa_originated", "lsa_flooded", "lsa_sent",
+                 "lsa_retransmit", "lsa_newer", "lsa_same", "lsa_older", "lsa_acked",
+                 "ack_frames_sent", "summaries_sent")
 
 
 def control_traffic(net: DmscNet) -> str:
@@ -123,12 +124,15 @@ def cold_start(topo: Topology, run_dir: Path, timeout: float, ready_timeout: flo
         try:
             net.start_agents(wait=False)
             net.wait_agents_ready(ready_timeout)
+            net.agents_ready_s = time.monotonic() - t0
             net.override_pod_prefixes()      # operator override: routing alone is timed
             with FibReader.for_net(net) as reader:
                 # Reading every FIB costs CPU the agents need: poll cold starts
                 # (seconds long) gently, 50 ms per 8 switches.
                 poll = 0.05 * max(1, len(net.topo.switches()) / 8)
-                wait_converged(reader, expected_fibs(net.topo), timeout=timeout, poll=poll)
+                t_wait = time.monotonic() - t0
+                right = wait_converged(reader, expected_fibs(net.topo), timeout=timeout, poll=poll)
+                net.last_right_s = t_wait + right
         except Exception as exc:
             try:
                 mem = usage(net)
@@ -315,7 +319,9 @@ def main(argv=None) -> int:
                           f"I/O {net.packet_io}): cold "
                           f"start to all FIBs correct {cold * 1000:8.0f} ms; {describe(mem)}",
                           flush=True)
-                    print(f"  control traffic until converged: {net.cold_traffic}", flush=True)
+                    print(f"  every agent ready after {net.agents_ready_s:.1f} s, the last FIB seen "
+                          f"right after {net.last_right_s:.1f} s; control traffic "
+                          f"until converged: {net.cold_traffic}", flush=True)
                     if trial == 0 and (spec in events or "all" in events):
                         plan = Plan(topo)
                         trials = prefix_trials(net, args.trials, plan)

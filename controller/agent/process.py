@@ -65,6 +65,7 @@ from controller.switch import p4names as N
 from controller.switch.artifacts import BMV2_JSON, P4INFO
 from topologies.topo import Topology
 from traffic.wire import codec, defs, names
+from controller.rpc import EXCLUSIVE_PORT, bind
 
 log = logging.getLogger("dmsc.agent")
 
@@ -732,10 +733,11 @@ def build(a: argparse.Namespace, topo: Topology | None = None) -> tuple[Agent, g
                   spa_addrs=a.spa, lease_s=a.lease_s, scsc_addr=a.scsc, probe_ms=a.probe_ms,
                   probe_services=a.probe_service, cpu_intf=a.cpu_intf)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=3,
-                                                    thread_name_prefix=f"{a.switch}:admin"))
+                                                    thread_name_prefix=f"{a.switch}:admin"),
+                         options=EXCLUSIVE_PORT)
     pb_grpc.add_AgentAdminServicer_to_server(AdminService(agent), server)
-    if not server.add_insecure_port(a.admin_addr):
-        raise AgentArgsError(f"admin address {a.admin_addr} cannot be bound")
+    if not bind(server, a.admin_addr):
+        raise AgentArgsError(f"admin address {a.admin_addr} cannot be bound (in use?)")
     server.start()
     return agent, server
 

@@ -68,6 +68,7 @@ from controller.switch.p4rt import (MODIFY, PipelineError, SwitchConnection,
 from controller.switch.tables import Fib, base_entries
 from topologies.topo import Topology
 from traffic.wire import codec, defs, names
+from controller.rpc import EXCLUSIVE_PORT, bind
 
 log = logging.getLogger("dmsc.central")
 
@@ -624,9 +625,10 @@ def main(argv=None) -> int:
     ctl = Controller(confs, addrs, Path(a.key_file).read_bytes(), hello_ms=a.hello_ms,
                      dead_ms=a.dead_ms or 3 * a.hello_ms, grace_s=a.grace_s,
                      spa_addrs=a.spa, lease_s=a.lease_s)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=3))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=3), options=EXCLUSIVE_PORT)
     cpb_grpc.add_CentralAdminServicer_to_server(AdminService(ctl), server)
-    server.add_insecure_port(a.admin_addr)
+    if not bind(server, a.admin_addr):
+        raise SystemExit(f"central: cannot listen on {a.admin_addr} (in use?)")
     server.start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: ctl.stop())

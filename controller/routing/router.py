@@ -28,7 +28,6 @@ Every refused input is counted in ``counters`` under a named reason.
 from __future__ import annotations
 
 import collections
-import hashlib
 import hmac
 import logging
 import random
@@ -72,15 +71,33 @@ class Config:
     gen_hold_ms: int = 50     # the first event is served at once (SPF after spf_delay_ms),
     backoff_max_ms: int = 1_000   # the next after hold, then 2x, 4x ... up to backoff_max_ms,
     #                               back to immediate after backoff_max_ms without an event
+    # After a start, the first LSA waits (at most this long) until every core
+    # port with carrier has its adjacency, as OSPF's wait timer: an LSA per
+    # adjacency that comes up costs a flood through the whole network each.
+    gen_initial_ms: int = 0
 
     @classmethod
     def for_hello(cls, hello_ms: int, dead_ms: int | None = None,
                   rxmt_ms: int | None = None) -> "Config":
         """The timers that follow the hello interval, unless given: dead
         interval 3 hellos (IS-IS's hello multiplier, BFD's detect multiplier),
-        first retransmit 2.5 hellos and at least 250 ms."""
-        return cls(hello_ms=hello_ms, dead_ms=dead_ms or 3 * hello_ms,
-                   rxmt_ms=rxmt_ms or max(cls.rxmt_ms, round(2.5 * hello_ms)))
+        first retransmit 2.5 hellos and at least 250 ms.
+
+        Above the default hello interval (a bigger network on the same
+        cores: docs/decisions.md) the timers whose cost grows with the network
+        stretch with it: LSA refresh every 500 hellos (lifetime 3 refreshes),
+        LSA generation and SPF held half a hello under churn (at most 2
+        hellos), and the first LSA after a start waits up to a dead interval
+        for the adjacencies. At the default they are the defaults."""
+        dead = dead_ms or 3 * hello_ms
+        refresh = max(cls.refresh_ms, 500 * hello_ms)
+        return cls(hello_ms=hello_ms, dead_ms=dead,
+                   rxmt_ms=rxmt_ms or max(cls.rxmt_ms, round(2.5 * hello_ms)),
+                   refresh_ms=refresh, lsa_lifetime_ms=3 * refresh,
+                   gen_hold_ms=max(cls.gen_hold_ms, hello_ms // 2),
+                   spf_hold_ms=max(cls.spf_hold_ms, hello_ms // 2),
+                   backoff_max_ms=max(cls.backoff_max_ms, 2 * hello_ms),
+                   gen_initial_ms=dead if hello_ms > cls.hello_ms else 0)
 
 
 class Backoff:
@@ -128,7 +145,7 @@ class Neighbor:
 
 
 def auth_code(key: bytes, msg_type: int, body: bytes) -> bytes:
-    return hmac.new(key, bytes([msg_type]) + body, hashlib.sha256).digest()
+    return hmac.digest(key, bytes([msg_type]) + body, "sha256")   # one-shot: OpenSSL, no HMAC object
 
 
 # the routing frames: type -> (the TLV that carries the body, its message)
@@ -183,6 +200,9 @@ class Router:
         self.local_prefixes: dict[str, tuple[int, str]] = \
             {names.switch_name(name): (CPU_PORT, "")} if kind == "sg" else {}
         self.outbox: list[tuple[int, bytes]] = []
+        # acknowledgements owed, by port: sent together by the next tick (one
+        # frame acknowledges up to SUMMARY_IDS LSAs: OSPF's delayed acks)
+        self._acks: dict[int, list[LsaId]] = {}
         self.counters: collections.Counter = collections.Counter()
         self.seq = 0
         self._gen = Backoff(self.cfg.gen_hold_ms, self.cfg.backoff_max_ms)
@@ -200,6 +220,7 @@ class Router:
         self._jitter = random.Random(name)       # reproducible per router
         self._next_refresh = now + self.cfg.refresh_ms / 1000
         self._originate_pending = True
+        self._first_lsa_by = now + self.cfg.gen_initial_ms / 1000   # then without waiting
         self._msg_id = 0
         self.last_change = now     # last time the LSDB took a newer LSA
         # called with [(prefix, port)] of our own LSA from before a restart, so
@@ -294,7 +315,7 @@ class Router:
                 log.info("port %d: dead interval back to %.0f ms", port, dead * 1000)
         if now >= self._next_refresh:
             self._originate_pending = True
-        if self._originate_pending and now >= self._gen.ready_at:
+        if self._originate_pending and now >= self._gen.ready_at and self._may_originate(now):
             self._originate(now)
         purges, removed = self.lsdb.age(now)
         for lsa in purges:
@@ -315,6 +336,7 @@ class Router:
                     self.counters["lsa_retransmit" if sent else "lsa_sent"] += 1
         if self._spf_at is not None and now >= self._spf_at:
             self._run_spf(now)
+        self._send_acks()
 
     def dead_interval(self, port: int) -> float:
         raised = self._raised_dead.get(port)
@@ -354,12 +376,23 @@ class Router:
         if self._spf_at is not None:
             times.append(self._spf_at)
         if self._originate_pending:
-            times.append(self._gen.ready_at)
+            times.append(max(self._gen.ready_at, min(self._first_lsa_by, self._next_hello)))
         for nb in self.neighbors.values():
             times.append(nb.last_heard + self.dead_interval(nb.port))
             times += [due for _s, due, _g, _n in nb.rxmt.values()]
         times += [e.expires for e in self.lsdb.entries.values()]
         return min(times)
+
+    def _may_originate(self, now: float) -> bool:
+        """After a start: once every core port with carrier has its adjacency,
+        or ``gen_initial_ms`` has passed, whichever is first."""
+        if now >= self._first_lsa_by:
+            return True
+        ups = [p for p, pt in self.ports.items() if pt.role == "core" and pt.up]
+        if all(p in self.neighbors and self.neighbors[p].two_way for p in ups):
+            self._first_lsa_by = now
+            return True
+        return False
 
     @property
     def synced(self) -> bool:
@@ -533,9 +566,20 @@ class Router:
             nb.queue(k, self.lsdb.entries[k].lsa.seq, now, self.cfg.rxmt_ms / 1000)
 
     def _ack(self, port: int, lsa: Lsa) -> None:
-        ack = LsaAck(ids=[LsaId(origin=lsa.origin, fragment=lsa.fragment, seq=lsa.seq)])
-        self.outbox.append((port, self._frame(defs.TYPE_LSA_ACK, codec.TLV_LSA,
-                                              ack.SerializeToString(), port)))
+        self._acks.setdefault(port, []).append(
+            LsaId(origin=lsa.origin, fragment=lsa.fragment, seq=lsa.seq))
+
+    def _send_acks(self) -> None:
+        """Every acknowledgement owed, one frame per port (per SUMMARY_IDS
+        LSAs): a flood that brings a router many LSAs at once, as a cold start
+        does, costs its neighbours one ack frame instead of one per LSA."""
+        for port, ids in self._acks.items():
+            for i in range(0, len(ids), SUMMARY_IDS):
+                ack = LsaAck(ids=ids[i:i + SUMMARY_IDS])
+                self.outbox.append((port, self._frame(defs.TYPE_LSA_ACK, codec.TLV_LSA,
+                                                      ack.SerializeToString(), port)))
+                self.counters["ack_frames_sent"] += 1
+        self._acks.clear()
 
     def _on_ack(self, port: int, ack: LsaAck, now: float) -> None:
         nb = self.neighbors.get(port)

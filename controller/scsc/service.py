@@ -40,6 +40,7 @@ from controller.routing.lsdb import Lsdb
 from controller.scsc.auth import sign, verify
 from controller.scsc.schedule import Scheduler, Thresholds, hop_delays
 from traffic.wire import names
+from controller.rpc import EXCLUSIVE_PORT, bind
 
 log = logging.getLogger("dmsc.scsc")
 
@@ -271,9 +272,9 @@ def main(argv=None) -> int:
     scsc = Scsc(key, agents, thresholds=Thresholds(a.bandwidth_mbps, a.delay_ms, a.jitter_ms,
                                                    a.loss),
                 restore_s=a.restore_s, onset_s=a.onset_s, lifetime_s=a.lifetime_s)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=EXCLUSIVE_PORT)
     pb_grpc.add_ScscServicer_to_server(scsc, server)
-    if server.add_insecure_port(a.addr) == 0:
+    if not bind(server, a.addr):
         print(f"scsc: cannot listen on {a.addr}", file=sys.stderr)
         return 2
     server.start()

@@ -23,6 +23,7 @@ from controller.spa.registry import Registry, RegistryError
 from controller.spa.validate import INVALID, Validator, Verdict
 from traffic.wire import defs, names
 from traffic.wire.announce import KINDS, Announcement, key_id_of
+from controller.rpc import EXCLUSIVE_PORT, bind
 
 log = logging.getLogger("dmsc.spa")
 
@@ -117,9 +118,9 @@ def serve(registry: Registry, addr: str, window_s: float = 30.0):
     if not addr.startswith("127.0.0.1:"):
         raise ValueError("the SPA listens on 127.0.0.1 only")
     service = SpaService(registry, window_s)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=EXCLUSIVE_PORT)
     pb_grpc.add_SpaServicer_to_server(service, server)
-    if server.add_insecure_port(addr) == 0:
+    if not bind(server, addr):
         raise OSError(f"cannot listen on {addr}")
     server.start()
     return server, service

@@ -368,7 +368,9 @@ class DmscNet:
         self.stop_agents([name], kill=kill)
 
     def admin(self, name: str):
-        return self.agents[name].admin()
+        # Agents sharing a process share its interpreter: an admin call waits
+        # behind their work, seconds during a 64-switch cold start.
+        return self.agents[name].admin(timeout=3.0 + 0.5 * (self.agents_per_process - 1))
 
     def write_state(self) -> Path:
         """run_dir/network.json: where every switch and agent can be reached."""

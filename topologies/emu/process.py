@@ -12,11 +12,22 @@ import socket
 from controller.switch.artifacts import REPO_ROOT
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nobody listens on right now and that this
+    process has not handed out before. The kernel may give the same free port
+    twice to binds a moment apart, and gRPC servers bind with SO_REUSEPORT:
+    two of ours on one port would both listen and share its connections."""
+    for _ in range(1000):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise OSError("no free TCP port on 127.0.0.1 that was not handed out already")
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
