@@ -75,7 +75,7 @@ def test_request_builds_byte_exact():
         (codec.TLV_DST_NAME, b"/B/4"), (codec.TLV_SRC_NAME, b"/A/1"),
         (codec.TLV_METHOD, b"echo"), (codec.TLV_BODY, b'{"x":1}')])
     expected = (bytes.fromhex("ffffffffffff" "020001000001" "88b5")
-                + struct.pack("!BBBBI", 1, defs.TYPE_REQUEST, 0, 32, 7)
+                + struct.pack("!BBBBI", 1, defs.TYPE_REQUEST, 0, 64, 7)   # default hop limit (docs/wire-format.md)
                 + dst.to_bytes(16, "big") + src.to_bytes(16, "big")
                 + struct.pack("!BBH", 0, 0, len(tlvs)) + tlvs)
     assert bytes(f) == expected

@@ -17,7 +17,7 @@ import struct
 
 from traffic.wire import defs, names
 
-DEFAULT_HOP_LIMIT = 32
+DEFAULT_HOP_LIMIT = 64     # as IPv6: at least the diameter of every generated topology (ring:64: 32, a detour 34)
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 
 # TLV types.

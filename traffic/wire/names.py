@@ -61,6 +61,11 @@ def components(name: str) -> tuple[str, ...]:
     """Split and check a name. ``/`` is the root (no components)."""
     if not isinstance(name, str):
         raise InvalidName(f"a name is a string, not {type(name).__name__}")
+    return _components(name)
+
+
+@functools.lru_cache(maxsize=1 << 14)    # every control frame names its two ends
+def _components(name: str) -> tuple[str, ...]:
     if not name.startswith("/"):
         raise InvalidName(f"name {name!r} must start with '/'")
     if len(name.encode("utf-8")) > MAX_NAME_BYTES:
