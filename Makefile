@@ -26,6 +26,7 @@ unit: setup
 
 bench: setup
 	$(PY) benchmarks/dataplane.py
+	-$(PY) benchmarks/dataplane_instr.py    # needs valgrind; its absence stops nothing else
 	$(PY) benchmarks/spf.py
 	$(PY) benchmarks/p4rt_cpu.py --bmv2 3000
 	$(PY) benchmarks/convergence.py
