@@ -112,12 +112,13 @@ def control_traffic(net: DmscNet) -> str:
 
 
 def cold_start(topo: Topology, run_dir: Path, timeout: float, ready_timeout: float | None,
-               per_process: int | None = None, packet_io: str | None = None):
+               per_process: int | None = None, packet_io: str | None = None,
+               hello_ms: int | None = None):
     """(net, cold start seconds, usage); raises DidNotConverge, with the
     memory and CPU of whatever did start, when the agents do not all start
     within ``ready_timeout`` or the FIBs are not right within ``timeout``."""
     net = DmscNet(topo, run_dir, log_level=None, agents_per_process=per_process,
-                  packet_io=packet_io)
+                  packet_io=packet_io, hello_ms=hello_ms)
     net.start()
     try:
         t0 = time.monotonic()
@@ -297,6 +298,9 @@ def main(argv=None) -> int:
     ap.add_argument("--packet-io", choices=("stream", "cpu-port"), default=None,
                     help="agents' packet I/O (default: by network size, "
                          "topologies.emu.net.packet_io_default)")
+    ap.add_argument("--hello-ms", type=int, default=None,
+                    help="the agents' hello interval (default: by switches per core, "
+                         "topologies.emu.apps.agent.agent_timers); the dead interval is 3 hellos")
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--ready-timeout", type=float, default=None,
                     help="for all agents to start (default: 30 s + 1.5 s per agent)")
@@ -317,7 +321,7 @@ def main(argv=None) -> int:
                 try:
                     net, cold, mem = cold_start(topo, Path(d), args.timeout, args.ready_timeout,
                                                 args.agents_per_process or None,
-                                                args.packet_io)
+                                                args.packet_io, args.hello_ms)
                 except DidNotConverge as exc:                 # report and go on
                     print(f"{spec:10s} {n:3d} switches: did not converge: {exc}", flush=True)
                     if exc.mem:

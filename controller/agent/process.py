@@ -226,6 +226,11 @@ class Agent:
             fresh = True
         self._ensure_base(sw)
         self.sw = sw
+        # The grace period for relearning runs from here, not from the
+        # process's start: a restart on a loaded machine could spend most of it
+        # importing and connecting, and then give up its own old prefixes
+        # (adopt) before its neighbours had sent them back.
+        self.started = time.monotonic()
         self.fib_cache = None              # read the switch's FIB on the next write
         self.fib_rib_version = -1          # force a FIB write
         if fresh:
