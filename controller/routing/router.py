@@ -388,19 +388,22 @@ class Router:
         or ``gen_initial_ms`` has passed, whichever is first."""
         if now >= self._first_lsa_by:
             return True
-        ups = [p for p, pt in self.ports.items() if pt.role == "core" and pt.up]
-        if all(p in self.neighbors and self.neighbors[p].two_way for p in ups):
+        if self.all_adjacent:
             self._first_lsa_by = now
             return True
         return False
 
     @property
+    def all_adjacent(self) -> bool:
+        """Every core port with carrier has a two-way neighbour."""
+        ups = [p for p, pt in self.ports.items() if pt.role == "core" and pt.up]
+        return all(p in self.neighbors and self.neighbors[p].two_way for p in ups)
+
+    @property
     def synced(self) -> bool:
         """Every core port with carrier has a two-way neighbour and nothing
         waits for an ack: the LSDB exchange after (re)start is done."""
-        ups = [p for p, pt in self.ports.items() if pt.role == "core" and pt.up]
-        return all(p in self.neighbors and self.neighbors[p].two_way for p in ups) and \
-            not any(nb.rxmt for nb in self.neighbors.values())
+        return self.all_adjacent and not any(nb.rxmt for nb in self.neighbors.values())
 
     # -- hellos --------------------------------------------------------------
     def _frame(self, msg_type: int, tlv: int, body: bytes, port: int) -> bytes:
