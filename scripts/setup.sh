@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One-time setup of the DMSC testbed on Ubuntu (22.04/24.04) or Debian 12.
 #   - OS packages: Mininet (python3-mininet + mnexec), iproute2, tcpdump, tshark, venv;
-#   - BMv2 with P4Runtime (simple_switch_grpc) from p4lang's Ubuntu packages
-#     (p4lang-bmv2; p4lang-p4c too with WITH_P4C=1), when it is not on PATH;
+#   - BMv2 with P4Runtime (simple_switch_grpc), scripts/toolchain.py: p4lang's Ubuntu
+#     package where reachable, else PI and BMv2 built from pinned sources;
 #   - .venv with the system site packages (for Mininet) and our Python deps
 #     (protobuf >= 6, upb); .venv-shell with p4runtime-shell (`dmsc shell`).
 # Idempotent: what is already there is left alone. Needs root for apt.
@@ -14,6 +14,7 @@ command -v mnexec >/dev/null || need_apt+=(mininet)
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v tcpdump >/dev/null || need_apt+=(tcpdump)
 command -v tshark >/dev/null || need_apt+=(tshark)     # the DMSC dissector's tests, dmsc pcap
+command -v grpc_python_plugin >/dev/null || need_apt+=(protobuf-compiler-grpc)  # make protos, its test
 /usr/bin/python3 -c 'import ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then
@@ -21,36 +22,25 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     echo "setup: need root to install: ${need_apt[*]} (run: sudo make setup)" >&2
     exit 1
   fi
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}"
+  echo "setup: installing ${need_apt[*]} (Debian packages)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
 # Optional, for the tests only: headless Chromium for the live view's browser test
 # (skipped, saying so, without it). Debian's package; WITH_BROWSER=0 leaves it out.
 if [ "${WITH_BROWSER:-1}" = "1" ] && ! command -v chromium >/dev/null \
    && ! command -v chromium-browser >/dev/null && [ "$(id -u)" -eq 0 ]; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+  echo "setup: installing chromium (Debian package, for the live view's browser test)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
     || echo "setup: chromium not installed (optional: the live view's browser test skips)" >&2
 fi
 
-if ! command -v simple_switch_grpc >/dev/null; then
-  . /etc/os-release
-  if [ "${ID:-}" = "ubuntu" ] && [ "$(id -u)" -eq 0 ]; then
-    # p4lang's packages, as BMv2's and p4c's READMEs describe.
-    repo="http://download.opensuse.org/repositories/home:/p4lang/xUbuntu_${VERSION_ID}/"
-    echo "deb ${repo} /" > /etc/apt/sources.list.d/home:p4lang.list
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q curl gnupg
-    curl -fsSL "${repo}Release.key" | gpg --dearmor > /etc/apt/trusted.gpg.d/home_p4lang.gpg
-    apt-get update -q
-    pkgs=(p4lang-bmv2)
-    [ "${WITH_P4C:-0}" = "1" ] && pkgs+=(p4lang-p4c)
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}"
-  else
-    echo "setup: simple_switch_grpc (BMv2) is not installed and this is not Ubuntu:" >&2
-    echo "       install BMv2 with P4Runtime support yourself (see README, 'Setup')." >&2
-    echo "       The BMv2 and Mininet tests will be skipped until then." >&2
-  fi
-fi
+# BMv2 (simple_switch_grpc): nothing when a stamp or a switch on PATH says it is
+# there; p4lang's package on Ubuntu when reachable; otherwise PI and BMv2 built from
+# pinned sources (DMSC_TOOLCHAIN_SRC=DIR: a folder of the tarballs), about 15 minutes
+# on 2 cores, a line per stage. A failed build stops setup here, saying what to do.
+/usr/bin/python3 scripts/toolchain.py
 
 # The controller's venv: protobuf >= 6 with its upb backend, grpcio, the P4Runtime
 # code generated in p4/. A venv from before (p4runtime-shell, protobuf 3.20) is

@@ -1,4 +1,9 @@
-"""Shared test helpers: what a tier needs, and a skip that names what is missing."""
+"""Shared test helpers: what a tier needs, and a skip that names what is missing.
+
+With ``DMSC_REQUIRE_ALL=1`` (CI sets it) a skip is a failure naming what is
+missing, except a skip whose reason starts with ``optional:`` (recompiling P4 with
+p4c, a check that needs the kernel to lack netem): CI runs every tier or fails.
+"""
 from __future__ import annotations
 
 import os
@@ -7,6 +12,10 @@ import shutil
 import pytest
 
 from controller.switch.artifacts import BMV2_JSON, P4INFO, REPO_ROOT as ROOT  # noqa: F401
+
+
+REQUIRE_ALL = os.environ.get("DMSC_REQUIRE_ALL") == "1"
+OPTIONAL = "optional:"
 
 
 def missing_for(tier: str) -> list[str]:
@@ -36,3 +45,19 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if tier in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under DMSC_REQUIRE_ALL=1, a skip (other than an optional one) fails."""
+    outcome = yield
+    rep = outcome.get_result()
+    if not (REQUIRE_ALL and rep.skipped) or hasattr(rep, "wasxfail"):
+        return
+    reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    if reason.startswith(OPTIONAL):
+        return
+    rep.outcome = "failed"
+    rep.longrepr = (f"DMSC_REQUIRE_ALL=1 and this test would have skipped: {reason} "
+                    "(run `sudo make setup`, or unset DMSC_REQUIRE_ALL to allow skips)")

@@ -232,6 +232,6 @@ def test_link_delay_needs_netem_and_says_so(net):
     from topologies.emu.failures import FailureError
     from topologies.emu.linkcaps import netem_available
     if netem_available():
-        pytest.skip("this kernel has netem: the refusal cannot be shown here")
+        pytest.skip("optional: this kernel has netem: the refusal cannot be shown here")
     with pytest.raises(FailureError, match="netem"):
         net.failures.link_delay("sg1", "sr3", 50, 10)

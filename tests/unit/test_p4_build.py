@@ -58,7 +58,7 @@ def compile_to(src, outdir):
     return outdir / (src.stem + ".json"), outdir / "out.p4info.txtpb"
 
 
-@pytest.mark.skipif(P4C is None, reason="needs a whole p4c (driver, p4c-bm2-ss, p4include) "
+@pytest.mark.skipif(P4C is None, reason="optional: needs a whole p4c (driver, p4c-bm2-ss, p4include) "
                                         "on PATH to recompile p4src/")
 @pytest.mark.parametrize("src, json_out, p4info_out", [
     ("p4src/main.p4", "p4src/build/dmsc.json", "p4src/build/dmsc.p4info.txtpb"),
