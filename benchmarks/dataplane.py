@@ -112,7 +112,10 @@ def ipv4_frames(routes: int, size: int) -> list[bytes]:
 
 def dmsc_setup(sw: SwitchConnection, routes: int, json_path=BMV2_JSON) -> None:
     sw.set_pipeline(str(P4INFO), str(json_path))
-    sw.write(base_entries(sw, 1, {1: ("pod", "02:00:00:00:aa:01"), 2: ("core", "02:00:00:00:aa:02")}))
+    # Transit (core port to core port): what most switches on a path do, and the
+    # path the IPv4 baseline's LPM forwarding compares with. A pod port adds the
+    # SG's source-name check (one LPM table), on the first switch only.
+    sw.write(base_entries(sw, 1, {1: ("core", "02:00:00:00:aa:01"), 2: ("core", "02:00:00:00:aa:02")}))
     Fib(sw).sync({f"/svc{i}/api": Route.via([NextHop(2, OUT_MAC)]) for i in range(routes)})
 
 

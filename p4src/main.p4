@@ -4,12 +4,14 @@
  * One program for SG and SR; table entries give the roles. This file only
  * wires the features together:
  *
- *   ingress: ingress_config (port_in counter, policy stage on/off)
- *            -> the common path: a well-formed data frame from a port with a
- *               hop left and no SCSC policy installed -> Fib (LPM + ECMP)
+ *   ingress: ingress_config (by port: port_in counter, policy stage on/off,
+ *            source check on for pod-facing ports)
+ *            -> the common path: a well-formed data frame from a core port with
+ *               a hop left and no SCSC policy installed -> Fib (LPM + ECMP)
  *            -> otherwise: packet-out? -> well formed? (else Validate finds the
  *               reason) -> data? (else Classify: port roles, control frames)
- *               -> hop limit -> Policy (SCSC, when installed) -> Fib
+ *               -> hop limit -> SourceGuard (pod ports) -> Policy (SCSC, when
+ *               installed) -> Fib
  *            -> not forwarded: count the one drop or punt reason and act on it
  *   egress:  forwarded, not a probe -> port_mac (source MAC); otherwise
  *            ProbeRecord, packet_in header to the CPU, or port_mac
@@ -28,6 +30,7 @@
 #include "parser.p4"
 #include "controls/validate.p4"
 #include "controls/classify.p4"
+#include "controls/source.p4"
 #include "controls/policy.p4"
 #include "controls/fib.p4"
 #include "controls/probe.p4"
@@ -45,27 +48,35 @@ control DmscIngress(inout headers_t hdr,
 
     Validate() validate;
     Classify() classify;
+    SourceGuard() source_guard;
     Policy() policy;
     Fib() fib;
 
-    // Keyless: the control plane sets the default action. Applied to every
-    // frame first, so its action is where port_in counts.
-    action set_ingress_config(bit<1> policy_stage) {
+    // By ingress port: an entry per core-facing port (src_check 0); the default
+    // action, for pod-facing and unknown ports, checks sources. The control
+    // plane writes policy_stage into the default and every entry. Applied to
+    // every frame first, so its action is where port_in counts.
+    action set_ingress_config(bit<1> policy_stage, bit<1> src_check) {
         port_in.count((bit<32>) std_meta.ingress_port);
         meta.policy_stage = policy_stage;
+        meta.src_check = src_check;
     }
 
     table ingress_config {
+        key = {
+            std_meta.ingress_port: exact @name("port");
+        }
         actions = { set_ingress_config; }
-        default_action = set_ingress_config(0);   // no policy installed
+        default_action = set_ingress_config(0, 1);   // no policy; a pod port: checked
+        size = 512;
     }
 
     apply {
         ingress_config.apply();
-        if (meta.from_cpu == 0 && meta.policy_stage == 0 && WELL_FORMED_FROM_PORT && IS_DATA
-                && hdr.dmsc.hop_limit != 0) {
-            // The common path: a well-formed data frame from a port, no
-            // SCSC policy installed. One condition instead of six.
+        if (meta.from_cpu == 0 && meta.policy_stage == 0 && meta.src_check == 0
+                && WELL_FORMED_FROM_PORT && IS_DATA && hdr.dmsc.hop_limit != 0) {
+            // The common path: a well-formed data frame from a core port, no
+            // SCSC policy installed. One condition instead of seven.
             fib.apply(hdr, meta, std_meta);
         } else if (meta.from_cpu == 1 && (hdr.packet_out.flags & PKTOUT_ROUTE) == 0) {
             // The agent names the port: send the frame as it is.
@@ -82,7 +93,10 @@ control DmscIngress(inout headers_t hdr,
                 meta.drop = 1;
                 meta.drop_reason = DROP_HOP_LIMIT;
             } else {
-                if (meta.policy_stage == 1) {
+                if (meta.src_check == 1 && meta.from_cpu == 0) {
+                    source_guard.apply(hdr, meta, std_meta);   // a pod speaks as itself
+                }
+                if (meta.policy_stage == 1 && meta.drop == 0) {
                     policy.apply(hdr, meta, std_meta);
                 }
                 if (meta.routed == 0 && meta.drop == 0) {

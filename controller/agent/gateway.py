@@ -197,6 +197,8 @@ class Gateway:
             if h is None:
                 try:
                     self.agent.router.accept_prefix(ann.prefix, job.port, job.mac, now)
+                except names.KeyCollision as exc:     # the SPA let it through; we do not
+                    return self._refuse(job, "invalid", "key_collision", str(exc))
                 except (ValueError, names.InvalidName) as exc:
                     return self._refuse(job, "invalid", "bad_port", str(exc))
                 self.held[ann.prefix] = Held(ann.prefix, job.port, job.mac, ann.key_id,

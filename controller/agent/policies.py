@@ -127,7 +127,8 @@ class Policies:
                 if k in self.installed and self.installed[k][:2] != v[:2]]
         ups += [(DELETE, entry(k, v)) for k, v in self.installed.items() if k not in want]
         if ups:
-            ups.append(policy_stage(sw, bool(want)))     # frames skip an empty stage
+            core = sorted(p for p, pt in self.agent.router.ports.items() if pt.role == "core")
+            ups += policy_stage(sw, bool(want), core)     # frames skip an empty stage
             sw.write(ups)
             self.changed_at = self.mono()
             log.info("policy stage: %d updates (%d entries, SCSC %s)", len(ups), len(want),

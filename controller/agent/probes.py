@@ -30,11 +30,20 @@ which every switch routes to the SG's agent. From the answers
   the reported figure is the median of the last three trains.
   It does not see the last link, SG to pod (no switch timestamps after it),
   and a dispersion of 0 us (faster than BMv2 timestamps resolve) is "unknown".
+
+Replies cannot be forged into the estimators: probe ids are random 32-bit numbers
+(not guessable from the last one), and a reply counts only if it carries an
+outstanding id and comes from the probed instance (its source name, text and key,
+is the target: the SG's source-name check, RFC 3704's uRPF for names, keeps a pod
+from speaking as another). Anything else is counted (``probe_reply_unknown``,
+``probe_reply_forged``) and dropped; a forged reply does not use up the id, so the
+genuine answer still counts.
 """
 from __future__ import annotations
 
 import collections
 import logging
+import secrets
 import statistics
 import struct
 import time
@@ -138,6 +147,14 @@ class PathStats:
         return 0.0 if not self.outcomes else 1 - sum(self.outcomes) / len(self.outcomes)
 
 
+def _from_target(f: codec.Frame, target: str) -> bool:
+    """Does the reply come from ``target``: source name text and key both?"""
+    try:
+        return f.src_name == target and f.src_key == names.name_key(target)
+    except (ValueError, names.InvalidName):
+        return False
+
+
 class Prober:
     """The probing side of one SG agent: what to send, what came back."""
 
@@ -149,14 +166,16 @@ class Prober:
         self.stats: dict[str, PathStats] = {}
         self.outstanding: dict[int, tuple[str, float, int | None]] = {}   # id -> (target, sent, train)
         self.trains: dict[int, dict] = {}
-        self._next_id = 1
         self._round = 0
         self.next_round = 0.0
         self.counters = collections.Counter()
 
     def _id(self) -> int:
-        self._next_id = self._next_id % 0xFFFFFFFF + 1
-        return self._next_id
+        """A random id no outstanding probe has (0 is never used)."""
+        while True:
+            mid = secrets.randbits(32)
+            if mid and mid not in self.outstanding:
+                return mid
 
     def due(self, now: float, targets) -> list[bytes]:
         """Frames to send now (a round every interval), after counting the
@@ -204,12 +223,19 @@ class Prober:
         return max(st.delay_ms or 0.0, waiting) if (st.rtts or ages) else None
 
     def on_reply(self, f: codec.Frame, now: float) -> bool:
-        """A PROBE_REPLY punted to this agent; False if it was not ours."""
-        got = self.outstanding.pop(f.msg_id, None)
+        """A PROBE_REPLY punted to this agent; False if it was not ours (an
+        unknown id, or not from the probed instance: counted, never measured)."""
+        got = self.outstanding.get(f.msg_id)
         if got is None:
             self.counters["probe_reply_unknown"] += 1
             return False
         target, sent, train = got
+        if not _from_target(f, target):
+            self.counters["probe_reply_forged"] += 1
+            log.warning("probe reply %08x claims to answer for %s but comes from %s: dropped",
+                        f.msg_id, target, f.src_name)
+            return False
+        del self.outstanding[f.msg_id]
         try:
             recs = records(f.tlv(codec.TLV_PROBE_RECORDS, b""))
         except ValueError:

@@ -54,7 +54,7 @@ from controller.proto import scsc_pb2_grpc as scsc_grpc
 from controller.scsc.auth import sign
 from controller.routing import spf
 from controller.spa.client import SpaClient
-from controller.switch.tables import Fib, base_entries
+from controller.switch.tables import Fib, SourceGuard, base_entries
 from controller.switch.p4rt import (MODIFY, PipelineError, SwitchConnection, SwitchConnectionError,
                              SwitchError, WriteError)
 from controller.proto import routing_pb2 as pb
@@ -63,7 +63,7 @@ from controller.routing.router import Config, Port, Router
 from controller.switch import fiblog
 from controller.switch import p4names as N
 from controller.switch.artifacts import BMV2_JSON, P4INFO
-from topologies.topo import Topology
+from topologies.topo import CPU_PORT, Topology
 from traffic.wire import codec, defs, names
 from controller.rpc import EXCLUSIVE_PORT, bind
 
@@ -159,6 +159,7 @@ class Agent:
         self.fib_event = threading.Event()
         self.fib_lock = threading.Lock()      # one FIB writer; reconnects wait for it
         self.fib_cache: dict | None = None    # what this agent last wrote (None: read it)
+        self.src_cache: set | None = None     # the same for the source-name table
         self.fib_version = 0
         self.fib_written_at = 0.0
         self.fib_rib_version = -1
@@ -231,7 +232,7 @@ class Agent:
         # importing and connecting, and then give up its own old prefixes
         # (adopt) before its neighbours had sent them back.
         self.started = time.monotonic()
-        self.fib_cache = None              # read the switch's FIB on the next write
+        self.fib_cache = self.src_cache = None   # read the switch's tables on the next write
         self.fib_rib_version = -1          # force a FIB write
         if fresh:
             self.fib_deletes_allowed = True
@@ -282,21 +283,28 @@ class Agent:
         return (r.synced and now - r.last_change > QUIET_S) or now - self.started > self.grace_s
 
     def write_fib(self) -> None:
+        """The FIB, and the source-name table (what each pod port may speak as)
+        from the prefixes this SG holds, in one batch."""
         with self.lock:
             version = self.router.rib_version
             desired = self.router.routes()
-        fib = Fib(self.sw)
+            held = [(p, port) for p, (port, _m) in self.router.local_prefixes.items()
+                    if port != CPU_PORT]
+        fib, guard = Fib(self.sw), SourceGuard(self.sw)
         # Only this agent writes the FIB: what it wrote last is what the switch
         # holds. Read it back only after a (re)connect or a failed write.
         current = self.fib_cache if self.fib_cache is not None else fib.read()
+        current_src = self.src_cache if self.src_cache is not None else guard.read()
         want = {names.prefix_key(p): r for p, r in desired.items()}
+        want_src = guard.wanted(held)
         if not self.fib_deletes_allowed:
             want = {**{k: r for k, r in current.items() if k not in want}, **want}
-        ups = fib.diff(current, want)
-        self.fib_cache = None
+            want_src |= current_src
+        ups = guard.diff(current_src, want_src) + fib.diff(current, want)
+        self.fib_cache = self.src_cache = None
         self.sw.write(ups)
         fiblog.log(self.name, current, want)        # no-op unless DMSC_FIBLOG names a file
-        self.fib_cache = want
+        self.fib_cache, self.src_cache = want, want_src
         self.fib_rib_version = version
         if ups:
             self.fib_version += 1

@@ -65,7 +65,7 @@ from controller.switch import p4names as N
 from controller.switch.artifacts import BMV2_JSON, P4INFO
 from controller.switch.p4rt import (MODIFY, PipelineError, SwitchConnection,
                                     SwitchConnectionError, SwitchError, WriteError)
-from controller.switch.tables import Fib, base_entries
+from controller.switch.tables import Fib, SourceGuard, base_entries
 from topologies.topo import Topology
 from traffic.wire import codec, defs, names
 from controller.rpc import EXCLUSIVE_PORT, bind
@@ -89,6 +89,7 @@ class Session:
         self.sw: SwitchConnection | None = None
         self.write_lock = threading.Lock()     # one FIB write at a time on this switch
         self.fib_cache: dict | None = None     # what we last wrote (None: read it first)
+        self.src_cache: set | None = None      # the same for the source-name table
         self.fib_version = 0
         self.fib_written_at = 0.0
         self.counters: collections.Counter = collections.Counter()
@@ -138,7 +139,7 @@ class Session:
                 continue
             backoff = 0.05
             with self.write_lock:
-                self.sw, self.fib_cache = sw, None
+                self.sw, self.fib_cache, self.src_cache = sw, None, None
             self.counters["switch_connects"] += 1
             log.info("%s connected at %s (%s pipeline)", self.name, self.grpc_addr,
                      "new" if fresh else "existing")
@@ -153,26 +154,29 @@ class Session:
                 self.counters["switch_disconnects"] += 1
                 self.ctl.events.put(("down", self.name, None))
             with self.write_lock:
-                self.sw, self.fib_cache = None, None
+                self.sw, self.fib_cache, self.src_cache = None, None, None
             sw.close()
 
-    def write(self, desired: dict, deletes: bool) -> int:
-        """Make the switch's FIB ``desired`` ({(key, plen): Route}); without
-        ``deletes`` keep entries it holds that are not desired. Returns the
-        number of updates written."""
+    def write(self, desired: dict, deletes: bool, src: set = frozenset()) -> int:
+        """Make the switch's FIB ``desired`` ({(key, plen): Route}) and its
+        source-name table ``src`` ({(port, key, plen)}); without ``deletes``
+        keep entries it holds that are not desired. Returns the number of
+        updates written."""
         with self.write_lock:
             sw = self.sw
             if sw is None:
                 return 0
-            fib = Fib(sw)
+            fib, guard = Fib(sw), SourceGuard(sw)
             current = self.fib_cache if self.fib_cache is not None else fib.read()
+            current_src = self.src_cache if self.src_cache is not None else guard.read()
             want = desired if deletes else \
                 {**{k: r for k, r in current.items() if k not in desired}, **desired}
-            ups = fib.diff(current, want)
-            self.fib_cache = None
+            want_src = set(src) if deletes else set(src) | current_src
+            ups = guard.diff(current_src, want_src) + fib.diff(current, want)
+            self.fib_cache = self.src_cache = None
             sw.write(ups)
             fiblog.log(self.name, current, want)    # no-op unless DMSC_FIBLOG names a file
-            self.fib_cache = want
+            self.fib_cache, self.src_cache = want, want_src
             if ups:
                 self.fib_version += 1
                 self.fib_written_at = time.monotonic()
@@ -420,25 +424,29 @@ class Controller:
                 self.view.port_status(name, port, up, now)
 
     # -- FIBs ------------------------------------------------------------------------
-    def compute(self) -> tuple[int, dict[str, dict]]:
-        """SPF for every connected switch: (view version, {switch: {(key, plen): Route}})."""
+    def compute(self) -> tuple[int, dict[str, dict], dict[str, set]]:
+        """SPF for every connected switch: (view version, {switch: {(key, plen):
+        Route}}, {switch: its source-name table {(port, key, plen)}})."""
         with self.lock:
             version = self.view.version
             fibs, ribs = self.view.fibs()
+            held = {s: [(p, port) for p, (port, _m) in self.view.prefixes.get(s, {}).items()]
+                    for s in fibs}
             self.ribs = ribs
             self.spf_runs += 1
-        return version, {s: {names.prefix_key(p): r for p, r in f.items()}
-                         for s, f in fibs.items()}
+        return (version, {s: {names.prefix_key(p): r for p, r in f.items()}
+                          for s, f in fibs.items()},
+                {s: SourceGuard.wanted(h) for s, h in held.items()})
 
     def write_fibs(self, pool: futures.Executor | None = None) -> int:
         """Compute and write every switch's FIB; returns the updates written."""
         with self.lock:
             dirty, self.dirty = self.dirty, set()
             deletes = self.deletes_allowed
-        version, fibs = self.compute()
+        version, fibs, srcs = self.compute()
         targets = [s for s in fibs if s in dirty or version != self.written_version]
         def one(name):
-            return self.sessions[name].write(fibs[name], deletes)
+            return self.sessions[name].write(fibs[name], deletes, srcs[name])
         results = {}
         errors = {}
         calls = {n: (pool.submit(one, n) if pool else None) for n in targets}

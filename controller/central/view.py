@@ -107,6 +107,7 @@ class View:
         self.prefixes: dict[str, dict[str, tuple[int, str]]] = {
             s: {} for s, c in switches.items() if c.kind == "sg"}   # sg -> prefix -> (port, mac)
         self.counters: collections.Counter = collections.Counter()
+        self.guard = names.KeyGuard()    # one name per switch key, across every SG
         self.version = 0             # bumps on every change that can change a FIB
         self.changed_at = 0.0
         self._links: frozenset[Link] = frozenset()
@@ -223,7 +224,9 @@ class View:
     # -- prefixes (the gateway duties) --------------------------------------------
     def accept_prefix(self, sg: str, prefix: str, port: int, mac: str, now: float) -> None:
         """The one way a prefix enters the view: an SG's pod behind ``port``.
-        Raises InvalidName or ValueError (not a pod port, a reserved name)."""
+        Raises InvalidName, KeyCollision (another name has its switch key: the
+        central controller is the second line behind the SPA, as the agents are)
+        or ValueError (not a pod port, a reserved name)."""
         names.prefix_key(prefix)
         prefix = names.normalize(prefix)
         conf = self.switches.get(sg)
@@ -233,6 +236,7 @@ class View:
             raise ValueError(f"port {port} of {sg} is not a pod-facing port")
         if names.is_reserved(prefix):
             raise ValueError(f"{prefix} is a reserved name (the switches')")
+        self.guard.add(prefix)
         if self.prefixes[sg].get(prefix) != (port, mac):
             self.prefixes[sg][prefix] = (port, mac)
             self._changed(now)
@@ -241,6 +245,8 @@ class View:
         prefix = names.normalize(prefix)
         if self.prefixes.get(sg, {}).pop(prefix, None) is None:
             return False
+        if not any(prefix in held for held in self.prefixes.values()):
+            self.guard.discard(prefix)           # anycast: the last SG holding it
         self._changed(now)
         return True
 

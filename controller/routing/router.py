@@ -213,6 +213,7 @@ class Router:
         self._declared_dead: dict[int, tuple[str, float, float]] = {}  # port -> (router, last heard, interval)
         self.my_fragments: set[int] = set()
         self.rib: dict[str, spf.RibEntry] = {}
+        self.claims = spf.KeyClaims()            # one name per switch key (spf.KeyClaims)
         self.rib_version = 0
         self.spf_runs = 0
         self._spf_at: float | None = None
@@ -261,14 +262,16 @@ class Router:
             self._drop_neighbor(port, now, "carrier lost")
 
     def accept_prefix(self, prefix: str, port: int, mac: str, now: float) -> None:
-        """The one way a prefix enters this SG's LSA (tests and, later, the
-        SPA-checked announcement path call it). Raises InvalidName."""
+        """The one way a prefix enters this SG's LSA (the SPA-checked
+        announcement path calls it). Raises InvalidName, KeyCollision (a
+        different name in the RIB has its switch key) or ValueError."""
         names.prefix_key(prefix)
         prefix = names.normalize(prefix)
         if self.ports.get(port) is None or self.ports[port].role != "pod":
             raise ValueError(f"port {port} of {self.name} is not a pod-facing port")
         if names.is_reserved(prefix):
             raise ValueError(f"{prefix} is a reserved name (the switches')")
+        self.claims.guard.check(prefix)
         self.local_prefixes[prefix] = (port, mac)
         self._originate_pending = True
         self._schedule_spf(now)
@@ -641,10 +644,21 @@ class Router:
         self._spf_backoff.served(now)
         self.spf_runs += 1
         new = spf.rib(self.lsdb, self.name,
-                      {p: port for p, (port, _m) in self.local_prefixes.items()})
+                      {p: port for p, (port, _m) in self.local_prefixes.items()}, self.claims)
+        for prefix, holder in self.claims.new.items():
+            self.counters["rib_key_collision"] += 1
+            log.warning("key collision: %s (from %s) has the switch key of %s (from %s): "
+                        "%s kept out of the RIB", prefix, self._origin_of(prefix), holder,
+                        self._origin_of(holder), prefix)
         if new != self.rib:
             self.rib = new
             self.rib_version += 1
+
+    def _origin_of(self, prefix: str) -> str:
+        if prefix in self.local_prefixes:
+            return f"{self.name} (local)"
+        return ", ".join(e.lsa.origin for e in self.lsdb.live()
+                         if any(p.prefix == prefix for p in e.lsa.prefixes)) or "?"
 
     def routes(self):
         """The RIB as FIB routes: next-hop routers become (port, their MAC);

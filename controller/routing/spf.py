@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from controller.routing.lsdb import Lsdb
+from traffic.wire import names
 
 LOCAL = "local"   # next hop "router" for a prefix behind this SG's own pod port
 
@@ -109,26 +110,76 @@ def first_hops(g: nx.Graph, me: str) -> tuple[dict[str, float], dict[str, frozen
     return dist, hops
 
 
-def rib(lsdb: Lsdb, me: str, local_prefixes: dict[str, int] | None = None) -> dict[str, RibEntry]:
+class KeyClaims:
+    """Which prefix text holds each switch key in this router's RIB: first come.
+
+    The SPA refuses a name whose key another name has; this is the second line,
+    for an SG that let one through (misconfigured, compromised, or an SPA with a
+    different registry). Two texts with one key would share one FIB entry and one
+    of them would take the other's calls, so the prefix that arrives second is
+    kept out of the RIB (counted and logged with both names by the caller) until
+    the first is gone. Prefixes this router accepted itself come first.
+    """
+
+    def __init__(self):
+        self.guard = names.KeyGuard()
+        self.refused: dict[str, str] = {}          # prefix -> the name holding its key
+        self.new: dict[str, str] = {}              # refused by the last settle, not before
+
+    def settle(self, g: nx.Graph, local_prefixes=()) -> dict[str, str]:
+        """Update from the prefixes present now; returns (and keeps in ``new``)
+        the newly refused {prefix: holder}. ``refused`` has them all."""
+        present: dict[str, str] = {}
+        for p in local_prefixes:
+            present.setdefault(p, "")
+        for node, attrs in sorted(g.nodes(data=True)):
+            for p in attrs["prefixes"]:
+                present.setdefault(p, node)
+        for gone in self.guard.names - present.keys():
+            self.guard.discard(gone)
+        before = self.refused
+        self.refused = {}
+        for p in present:
+            if p in self.guard.names:
+                continue
+            try:
+                self.guard.add(p)
+            except names.KeyCollision as exc:
+                self.refused[p] = exc.other
+            except names.InvalidName:
+                self.refused[p] = ""
+        self.new = {p: h for p, h in self.refused.items() if p not in before}
+        return self.new
+
+
+def rib(lsdb: Lsdb, me: str, local_prefixes: dict[str, int] | None = None,
+        claims: KeyClaims | None = None) -> dict[str, RibEntry]:
     """{prefix: RibEntry} for router ``me``. ``local_prefixes`` are the
     prefixes this SG has accepted itself ({prefix: pod port}): always
-    delivered locally, whatever the LSDB says."""
-    return rib_of_graph(graph(lsdb), me, local_prefixes)
+    delivered locally, whatever the LSDB says. ``claims``, when given, is
+    settled against the LSDB's prefixes first (see :class:`KeyClaims`)."""
+    g = graph(lsdb)
+    if claims is not None:
+        claims.settle(g, local_prefixes or ())
+    return rib_of_graph(g, me, local_prefixes, claims)
 
 
-def rib_of_graph(g: nx.Graph, me: str,
-                 local_prefixes: dict[str, int] | None = None) -> dict[str, RibEntry]:
+def rib_of_graph(g: nx.Graph, me: str, local_prefixes: dict[str, int] | None = None,
+                 claims: KeyClaims | None = None) -> dict[str, RibEntry]:
     """:func:`rib` over a graph shaped as :func:`graph` makes it (node
     attributes ``kind``, ``prefixes`` {prefix: port}, ``overload``; edge
     attributes ``cost`` and ``ports`` {router: its port}): the agents build it
-    from their LSDB, the central controller from its own view."""
+    from their LSDB, the central controller from its own view. Prefixes that
+    ``claims`` refused (a second name for a switch key) are left out."""
     out: dict[str, RibEntry] = {}
+    refused = claims.refused if claims is not None else {}
     if me in g:
         dist, hops = first_hops(g, me)
         by_prefix: dict[str, list[str]] = {}
         for node, attrs in g.nodes(data=True):
             for prefix in attrs["prefixes"]:
-                by_prefix.setdefault(prefix, []).append(node)
+                if prefix not in refused:
+                    by_prefix.setdefault(prefix, []).append(node)
         for prefix, origins in by_prefix.items():
             reach = [o for o in origins if o in dist]
             if not reach:
@@ -143,5 +194,6 @@ def rib_of_graph(g: nx.Graph, me: str,
                                        for o in nearest for nb in hops[o])
             out[prefix] = RibEntry(prefix, best, tuple(nearest), entry_hops)
     for prefix, port in (local_prefixes or {}).items():
-        out[prefix] = RibEntry(prefix, 0, (me,), frozenset({RibHop(LOCAL, port)}))
+        if prefix not in refused:
+            out[prefix] = RibEntry(prefix, 0, (me,), frozenset({RibHop(LOCAL, port)}))
     return out

@@ -77,8 +77,10 @@ class SpaClient:
         if not rep.ok:
             raise SpaError(rep.error)
 
-    def authorize(self, prefix: str, max_depth: int, keys) -> None:
-        self._admin("Authorize", pb.Authorization(prefix=prefix, max_depth=max_depth, keys=keys))
+    def authorize(self, prefix: str, max_depth: int | None, keys) -> None:
+        """None (or 0): the prefix alone."""
+        self._admin("Authorize", pb.Authorization(prefix=prefix, max_depth=max_depth or 0,
+                                                  keys=keys))
 
     def add_key(self, name: str, public_raw: bytes) -> None:
         self._admin("AddKey", pb.AddKeyRequest(name=name, public_key=public_raw))

@@ -6,9 +6,20 @@ A YAML file::
       pod1: {public: "base64 of the raw 32-byte key"}
       pod4: {file: keys/pod4.pub}          # or a file holding that base64 (relative to this file)
     authorizations:
-      - prefix: /B                         # the prefix authorized ...
-        max_depth: 2                       # ... and the deepest prefix allowed under it,
-        keys: [pod1, pod4]                 #     in components (a ROA's maxLength)
+      - prefix: /B                         # the service, to the keys of all its pods
+        keys: [pod1, pod4]
+      - prefix: /B/4                       # an instance name, to its own pod's key only
+        keys: [pod4]
+      - prefix: /lab                       # optional: the deepest prefix allowed under
+        max_depth: 3                       # it, in components (a ROA's maxLength); absent,
+        keys: [pod9]                       # the authorization is for the exact prefix
+
+RFC 9319's lesson: an authorization is for what is announced, nothing more. A
+``max_depth`` hands every name under the prefix to every listed key, so the
+generated registry never uses it; and the most specific authorization covering a
+name decides who owns it (``/B/4`` above belongs to pod4 alone, even to a key that
+``/B`` with a ``max_depth`` would admit). No two authorized prefixes may share a
+switch key (:class:`traffic.wire.names.KeyGuard`).
 
 Every error names the file, the line and the field (:class:`RegistryError`).
 Authorizations and keys can be added and revoked at run time (the SPA's
@@ -40,6 +51,10 @@ class Authorization:
     def covers(self, prefix: str) -> bool:
         return names.prefix_matches(self.prefix, prefix)
 
+    @property
+    def depth(self) -> int:
+        return len(names.components(self.prefix))
+
 
 class _LineLoader(yaml.SafeLoader):
     """Mappings remember the line they start on (``__line__``)."""
@@ -70,6 +85,7 @@ class Registry:
         self.keys: dict[str, bytes] = {}             # name -> raw public key
         self.by_key_id: dict[str, str] = {}          # key id -> name
         self.authorizations: list[Authorization] = []
+        self.guard = names.KeyGuard()                # the authorized prefixes' keys
 
     # -- changes (each checked) ------------------------------------------
     def add_key(self, name: str, public_raw: bytes) -> None:
@@ -87,13 +103,21 @@ class Registry:
         self.keys[name] = public_raw
         self.by_key_id[kid] = name
 
-    def authorize(self, prefix: str, max_depth: int, keys) -> Authorization:
+    def authorize(self, prefix: str, max_depth: int | None, keys) -> Authorization:
+        """Authorize ``prefix`` (exactly, or down to ``max_depth`` components) to
+        ``keys``; replaces an authorization of the same prefix."""
         try:
             prefix = names.normalize(prefix)
             names.prefix_key(prefix)
+            other = self.guard.conflict(prefix)
         except names.InvalidName as exc:
             raise RegistryError(f"prefix {prefix!r}: {exc}") from None
+        if other is not None:
+            raise RegistryError(f"prefix {prefix}: has the switch key of {other} (a second "
+                                f"name for a key is refused: CRC-32 keys can be forged)")
         depth = len(names.components(prefix))
+        if max_depth is None:
+            max_depth = depth
         if not isinstance(max_depth, int) or isinstance(max_depth, bool) \
                 or not depth <= max_depth <= names.NAME_COMPONENTS:
             raise RegistryError(f"prefix {prefix}: max_depth must be a whole number from "
@@ -108,12 +132,14 @@ class Registry:
         self.revoke(prefix)
         auth = Authorization(prefix, max_depth, keys)
         self.authorizations.append(auth)
+        self.guard.add(prefix)
         return auth
 
     def revoke(self, prefix: str) -> bool:
         prefix = names.normalize(prefix)
         before = len(self.authorizations)
         self.authorizations = [a for a in self.authorizations if a.prefix != prefix]
+        self.guard.discard(prefix)
         return len(self.authorizations) != before
 
     def covering(self, prefix: str) -> list[Authorization]:
@@ -165,18 +191,18 @@ class Registry:
         for a in auths:
             if not isinstance(a, dict):
                 raise RegistryError(f"{path}: an authorization is a mapping "
-                                    f"(prefix, max_depth, keys), not {a!r}")
+                                    f"(prefix, keys, optional max_depth), not {a!r}")
             where = f"{path}:{a['__line__']}"
             extra = set(a) - {"prefix", "max_depth", "keys", "__line__"}
             if extra:
                 raise RegistryError(f"{where}: unknown field(s) {', '.join(sorted(extra))}")
-            for fld in ("prefix", "max_depth", "keys"):
+            for fld in ("prefix", "keys"):
                 if fld not in a:
                     raise RegistryError(f"{where}: authorization without '{fld}'")
             if not isinstance(a["keys"], list):
                 raise RegistryError(f"{where}: 'keys' must be a list of key names")
             try:
-                reg.authorize(str(a["prefix"]), a["max_depth"], [str(k) for k in a["keys"]])
+                reg.authorize(str(a["prefix"]), a.get("max_depth"), [str(k) for k in a["keys"]])
             except RegistryError as exc:
                 raise RegistryError(f"{where}: {exc}") from None
         return reg
@@ -184,6 +210,7 @@ class Registry:
     def dump(self) -> str:
         """The registry as a file (keys inline)."""
         doc = {"keys": {n: {"public": base64.b64encode(k).decode()} for n, k in self.keys.items()},
-               "authorizations": [{"prefix": a.prefix, "max_depth": a.max_depth, "keys": a.keys}
+               "authorizations": [{"prefix": a.prefix, "keys": a.keys}
+                                  | ({"max_depth": a.max_depth} if a.max_depth != a.depth else {})
                                   for a in self.authorizations]}
         return yaml.safe_dump(doc, sort_keys=False)

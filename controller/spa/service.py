@@ -75,7 +75,8 @@ class SpaService(pb_grpc.SpaServicer):
     def Authorize(self, request, context):
         try:
             with self.lock:
-                a = self.registry.authorize(request.prefix, request.max_depth, list(request.keys))
+                a = self.validator.authorize_prefix(request.prefix, request.max_depth or None,
+                                                    list(request.keys))
         except RegistryError as exc:
             return pb.Reply(ok=False, error=str(exc))
         log.info("authorized %s (max depth %d) to %s", a.prefix, a.max_depth, ", ".join(a.keys))

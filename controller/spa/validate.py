@@ -9,13 +9,22 @@ means nothing for an announcement whose author is not known:
 * ``replay``: a (key id, nonce) seen before within the window, from another
   SG port or with another signature. The same announcement again from the
   same SG port (the SG retrying after a lost answer) gets the same verdict.
-Then authorization, for announcements (a withdrawal needs only the first):
+Then the name, for announcements (a withdrawal needs only the first):
+* ``invalid`` / ``bad_prefix``: not a name, or deeper than the key's 4 components;
+* ``invalid`` / ``key_collision``: its switch key (or an ancestor's) is the key of
+  a different name the SPA knows, authorized or announced (CRC-32 keys are forgeable);
+Then authorization, in the states of RFC 6811:
 * ``not_found`` / ``not_covered``: no authorization covers the prefix;
+* ``invalid`` / ``owned_by_other``: the most specific covering authorization (the
+  name's owner) does not list this key, though a wider one does (another pod of
+  the same service): an instance belongs to its own key, whatever ``max_depth`` a
+  wider authorization has (RFC 9319's max-length lesson);
 * ``invalid`` / ``key_not_authorized``: covered, but no covering authorization
   lists this key;
 * ``invalid`` / ``too_deep``: covered and the key listed, but the prefix is
   deeper than that authorization's ``max_depth``;
-* ``valid`` / ``ok``: some covering authorization lists the key and allows the depth.
+* ``valid`` / ``ok``: the most specific covering authorization lists the key and
+  allows the depth.
 Only ``valid`` is accepted. Pure logic; the clock is passed in.
 """
 from __future__ import annotations
@@ -27,7 +36,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from controller.spa.registry import Registry
+from controller.spa.registry import Authorization, Registry, RegistryError
 from traffic.wire import defs, names
 from traffic.wire.announce import Announcement
 
@@ -55,6 +64,10 @@ class Validator:
         # (key id, nonce) -> (seen at, where, signature, verdict), oldest first
         self.nonces: collections.OrderedDict = collections.OrderedDict()
         self.counters: collections.Counter = collections.Counter()
+        # Names announced and judged valid, with when they were last: their keys are
+        # held against colliding names until two windows pass without a renewal.
+        self.announced = names.KeyGuard()
+        self.announced_at: collections.OrderedDict = collections.OrderedDict()
 
     def _count(self, v: Verdict) -> Verdict:
         self.counters[f"{v.state}_{v.reason}"] += 1
@@ -66,6 +79,42 @@ class Validator:
             if now - seen <= 2 * self.window_s and len(self.nonces) <= MAX_NONCES:
                 break
             self.nonces.popitem(last=False)
+        while self.announced_at:
+            prefix, seen = next(iter(self.announced_at.items()))
+            if now - seen <= 2 * self.window_s and len(self.announced_at) <= MAX_NONCES:
+                break
+            self.announced_at.popitem(last=False)
+            self.announced.discard(prefix)
+
+    def _note_announced(self, prefix: str, now: float) -> None:
+        self.announced.add(prefix)          # checked for a collision just before
+        self.announced_at.pop(prefix, None)
+        self.announced_at[prefix] = now
+
+    def collision(self, prefix: str) -> Verdict | None:
+        """``key_collision`` when ``prefix`` shares a switch key with a different
+        name the SPA knows (authorized or announced); ``bad_prefix`` when it is
+        no routable name."""
+        try:
+            other = self.registry.guard.conflict(prefix) or self.announced.conflict(prefix)
+        except names.InvalidName as exc:
+            return Verdict(INVALID, "bad_prefix", str(exc))
+        if other is None:
+            return None
+        return Verdict(INVALID, "key_collision",
+                       f"{prefix} has the switch key of {other}, a different name")
+
+    def authorize_prefix(self, prefix: str, max_depth: int | None, keys) -> Authorization:
+        """The registry's authorize, refusing also a prefix that collides with an
+        announced name (the admin path: ``dmsc spa allow``)."""
+        try:
+            other = self.announced.conflict(names.normalize(prefix))
+        except names.InvalidName as exc:
+            raise RegistryError(f"prefix {prefix!r}: {exc}") from None
+        if other is not None:
+            raise RegistryError(f"prefix {prefix}: has the switch key of {other}, an "
+                                f"announced name (a second name for a key is refused)")
+        return self.registry.authorize(prefix, max_depth, keys)
 
     def check(self, ann: Announcement, where: tuple[str, int] = ("", 0)) -> Verdict:
         """The verdict on one announcement (or withdrawal) from SG port ``where``."""
@@ -95,8 +144,12 @@ class Validator:
                                        f"nonce already used by key {name}"))
         if ann.msg_type == defs.TYPE_WITHDRAW:
             v = Verdict(VALID, "ok", f"withdrawal signed by {name}")
+            self.announced_at.pop(ann.prefix, None)
+            self.announced.discard(ann.prefix)
         else:
-            v = self.authorize(ann.prefix, ann.key_id)
+            v = self.collision(ann.prefix) or self.authorize(ann.prefix, ann.key_id)
+            if v.valid:
+                self._note_announced(names.normalize(ann.prefix), now)
         self.nonces[k] = (now, where, ann.signature, v)
         return self._count(v)
 
@@ -112,15 +165,22 @@ class Validator:
         covering = self.registry.covering(prefix)
         if not covering:
             return Verdict(NOT_FOUND, "not_covered", f"no authorization covers {prefix}")
+        # The most specific covering authorization owns the name: a wider one's
+        # max_depth never hands a name that has an owner to another key.
+        owner = max(covering, key=lambda a: a.depth)
         listed = [a for a in covering if name in a.keys]
-        if not listed:
+        if name not in owner.keys:
+            if listed:        # a pod of the same service reaching for a sibling's name
+                return Verdict(INVALID, "owned_by_other",
+                               f"{prefix} belongs to key(s) {', '.join(owner.keys)} "
+                               f"({owner.prefix}); key {name}'s authorization for "
+                               f"{', '.join(a.prefix for a in listed)} does not reach it")
             return Verdict(INVALID, "key_not_authorized",
                            f"{prefix} is authorized to {_list(covering)}, not to key {name}")
-        if not any(depth <= a.max_depth for a in listed):
-            deepest = max(a.max_depth for a in listed)
+        if depth > owner.max_depth:
             return Verdict(INVALID, "too_deep",
                            f"{prefix} has {depth} components; key {name} may announce at "
-                           f"most {deepest} under {', '.join(a.prefix for a in listed)}")
+                           f"most {owner.max_depth} under {owner.prefix}")
         return Verdict(VALID, "ok", f"{prefix} authorized to key {name}")
 
     def revalidate(self, held) -> list[Verdict]:

@@ -27,10 +27,13 @@ def mac_str(value: int) -> str:
 
 def base_entries(sw: SwitchConnection, switch_id: int, ports: dict[int, tuple[str, str]]):
     """Updates that configure a freshly pipelined switch: the id written into
-    probe records, and for every port its role ('pod'/'core') and MAC."""
+    probe records, and for every port its role ('pod'/'core') and MAC; core
+    ports skip the source-name check (pod ports and unknown ones get it from the
+    ingress_config default), with the policy stage off."""
     ups = [(MODIFY, sw.table_entry(N.TABLE_SWITCH_CONFIG, action=N.ACTION_SET_SWITCH_ID,
                                    params={N.PARAM_SET_SWITCH_ID_SWITCH_ID: switch_id},
                                    is_default=True))]
+    ups += [(INSERT, u) for _op, u in policy_stage(sw, False, core_ports(ports))[1:]]
     for port, (role, mac) in sorted(ports.items()):
         ups.append((INSERT, sw.table_entry(
             N.TABLE_PORT_ROLE, {N.MATCH_PORT_ROLE_PORT: port}, action=N.ACTION_SET_ROLE,
@@ -113,13 +116,53 @@ class Fib:
         return out
 
 
-def policy_stage(sw: SwitchConnection, on: bool):
-    """The update that turns the switch's SCSC policy stage on or off. Off (the
-    pipeline's default), frames skip the policy table: the writer of policies
-    turns it on with the first entry and off with the last."""
-    return (MODIFY, sw.table_entry(N.TABLE_INGRESS_CONFIG, action=N.ACTION_SET_INGRESS_CONFIG,
-                                   params={N.PARAM_SET_INGRESS_CONFIG_POLICY_STAGE: int(on)},
-                                   is_default=True))
+def core_ports(ports: dict[int, tuple[str, str]]) -> list[int]:
+    """The core-facing ports of {port: (role, mac)}."""
+    return sorted(p for p, (role, _mac) in ports.items() if role == "core")
+
+
+def policy_stage(sw: SwitchConnection, on: bool, core: list[int]) -> list:
+    """The updates that turn the switch's SCSC policy stage on or off: the
+    ingress_config default (pod-facing and unknown ports: sources checked) and
+    the entry of each core port (not checked). Off (the pipeline's default),
+    frames skip the policy table: the writer of policies turns it on with the
+    first entry and off with the last."""
+    def cfg(src_check: int, port: int | None = None):
+        match = {} if port is None else {N.MATCH_INGRESS_CONFIG_PORT: port}
+        return sw.table_entry(N.TABLE_INGRESS_CONFIG, match, action=N.ACTION_SET_INGRESS_CONFIG,
+                              params={N.PARAM_SET_INGRESS_CONFIG_POLICY_STAGE: int(on),
+                                      N.PARAM_SET_INGRESS_CONFIG_SRC_CHECK: src_check},
+                              is_default=port is None)
+    return [(MODIFY, cfg(1))] + [(MODIFY, cfg(0, p)) for p in core]
+
+
+class SourceGuard:
+    """The SG's source-name table (p4src/controls/source.p4): which source
+    prefixes each pod port may use, as {(port, key, prefix_len)}."""
+
+    def __init__(self, sw: SwitchConnection):
+        self.sw = sw
+
+    @staticmethod
+    def wanted(held) -> set[tuple[int, int, int]]:
+        """{(port, key, plen)} for [(prefix, port)] a gateway holds."""
+        return {(port, *names.prefix_key(prefix)) for prefix, port in held}
+
+    def entry(self, port: int, key: int, plen: int):
+        return self.sw.table_entry(N.TABLE_SRC_GUARD, {N.MATCH_SRC_GUARD_PORT: port,
+                                                       N.MATCH_SRC_GUARD_SRC_KEY: (key, plen)},
+                                   action=N.ACTION_SRC_HELD)
+
+    def read(self) -> set[tuple[int, int, int]]:
+        out = set()
+        for te in self.sw.read_table(N.TABLE_SRC_GUARD):
+            m = self.sw.decode_entry(te)["match"]
+            out.add((m[N.MATCH_SRC_GUARD_PORT], *m.get(N.MATCH_SRC_GUARD_SRC_KEY, (0, 0))))
+        return out
+
+    def diff(self, current: set, desired: set) -> list:
+        return ([(INSERT, self.entry(*k)) for k in sorted(desired - current)]
+                + [(DELETE, self.entry(*k)) for k in sorted(current - desired)])
 
 
 def policy_entry(sw: SwitchConnection, dst: tuple[int, int], src: tuple[int, int],

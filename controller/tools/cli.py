@@ -188,8 +188,8 @@ def cmd_spa(args) -> int:
     with SpaClient(state["spa"]) as spa:
         if args.action == "allow":
             spa.authorize(names.normalize(args.prefix), args.max_depth, args.keys)
-            console.print(f"authorized {args.prefix} (max depth {args.max_depth}) to "
-                          f"{', '.join(args.keys)}")
+            depth = "exactly" if args.max_depth is None else f"max depth {args.max_depth}"
+            console.print(f"authorized {args.prefix} ({depth}) to {', '.join(args.keys)}")
         elif args.action == "revoke":
             spa.revoke(names.normalize(args.prefix))
             console.print(f"revoked {args.prefix}: SGs withdraw what it covered within "
@@ -596,7 +596,9 @@ def main(argv=None) -> int:
     sp = sub.add_parser("spa", help="the running SPA: show, allow, revoke, add-key")
     sp.add_argument("action", choices=("show", "allow", "revoke", "add-key"))
     sp.add_argument("prefix", nargs="?", help="allow/revoke: the prefix")
-    sp.add_argument("--max-depth", type=int, default=2, help="allow: deepest prefix allowed")
+    sp.add_argument("--max-depth", type=int, default=None,
+                    help="allow: deepest prefix allowed under it (default: the prefix alone; "
+                         "a max depth hands every name under it to every listed key)")
     sp.add_argument("--keys", nargs="+", default=[], help="allow: key names")
     sp.add_argument("--name", help="add-key: the key's name in the registry")
     sp.add_argument("--key-file", help="add-key: a PEM private key file (its public half is added)")

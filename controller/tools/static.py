@@ -7,7 +7,7 @@ says (topologies.routes), written through the adapter. The same
 """
 from __future__ import annotations
 
-from controller.switch.tables import Fib, base_entries
+from controller.switch.tables import Fib, SourceGuard, base_entries
 from controller.routing.route import Route
 from controller.switch.artifacts import BMV2_JSON, P4INFO
 from controller.switch.p4rt import SwitchConnection
@@ -30,6 +30,20 @@ def setup_switch(sw: SwitchConnection, topo: Topology, name: str, *,
     sw.write(base_entries(sw, topo.device_id(name), switch_ports(topo, name)))
 
 
+def static_sources(topo: Topology, name: str) -> set[tuple[int, int, int]]:
+    """The source-name table of SG ``name`` with no SPA: each pod port may
+    speak as the instances (and the prefixes above them) the file gives its pod."""
+    held = []
+    for nb in topo.graph.neighbors(name):
+        if topo.kind(nb) != "pod":
+            continue
+        port = topo.port(name, nb)
+        for inst in topo.instances(nb):
+            parts = inst.strip("/").split("/")
+            held += [("/" + "/".join(parts[:d]), port) for d in range(1, len(parts) + 1)]
+    return SourceGuard.wanted(held)
+
+
 def static_routes(topo: Topology, core=None) -> dict[str, dict[str, Route]]:
     return {s: {p: Route.via(h) for p, h in fib.items() if h}
             for s, fib in reference_fibs(topo, core=core).items()}
@@ -47,6 +61,8 @@ def program_static(net) -> dict[str, SwitchConnection]:
             conns[name] = sw
             setup_switch(sw, topo, name)
             Fib(sw).sync(wanted[name])
+            guard = SourceGuard(sw)
+            sw.write(guard.diff(set(), static_sources(topo, name)))
     except BaseException:
         for sw in conns.values():
             sw.close()

@@ -73,6 +73,7 @@ const bit<32> DROP_HOP_LIMIT         = 9;
 const bit<32> DROP_POLICY            = 10;  // SCSC policy says drop
 const bit<32> DROP_FIB               = 11;  // FIB entry says drop (blackhole)
 const bit<32> DROP_PARSER_OTHER      = 12;  // any other parser error
+const bit<32> DROP_SRC_NOT_HELD      = 13;  // pod port, source name not one the port holds
 
 #define N_DROP_REASONS 16
 

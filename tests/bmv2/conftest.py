@@ -13,7 +13,7 @@ import pytest
 
 from controller.switch import p4names as N
 from traffic.wire import defs
-from controller.switch.tables import Fib, base_entries, policy_stage
+from controller.switch.tables import Fib, SourceGuard, base_entries, policy_stage
 from controller.switch.p4rt import DELETE, SwitchConnection
 from tests.conftest import BMV2_JSON, P4INFO
 from topologies.emu.apps.bmv2 import Bmv2Process
@@ -91,6 +91,9 @@ def rig(tmp_path_factory):
             sw.set_pipeline(str(P4INFO), str(BMV2_JSON))
             sw.write(base_entries(sw, SWITCH_ID,
                                   {p: (r, port_mac(p)) for p, r in PORT_ROLES.items()}))
+            # The pod port may use any source name here (one test narrows it):
+            # each test is about one other feature.
+            sw.write(SourceGuard(sw).diff(set(), {(1, 0, 0)}))
             links = {p: RawLink(veths.host_side(p)) for p in PORT_ROLES}
             yield Rig(sw, links, proc)
             assert proc.alive(), "the switch died during the tests"
@@ -109,4 +112,4 @@ def fib(rig):
     yield f
     f.sync({})
     rig.sw.write([(DELETE, te) for te in rig.sw.read_table(N.TABLE_POLICY)]
-                 + [policy_stage(rig.sw, False)])
+                 + policy_stage(rig.sw, False, [2, 3, 4]))

@@ -9,7 +9,7 @@ from scapy.layers.l2 import Ether
 
 from controller.switch import p4names as N
 from controller.routing.route import DROP, PUNT, Route
-from controller.switch.tables import policy_stage
+from controller.switch.tables import SourceGuard, policy_stage
 from topologies.topo import NextHop
 from tests.bmv2.conftest import SWITCH_ID, peer_mac, port_mac
 from traffic.wire import defs, layers, names
@@ -215,7 +215,7 @@ def test_scsc_policy_overrides_the_fib(rig, fib):
         priority=10)])
     rig.send(1, req("/B/4", src="/A/1"))
     assert rig.expect(2).dst_name == "/B/4"                 # stage off: entries not consulted
-    rig.sw.write([policy_stage(rig.sw, True)])              # what the agent writes with them
+    rig.sw.write(policy_stage(rig.sw, True, [2, 3, 4]))     # what the agent writes with them
     rig.send(1, req("/B/4", src="/A/1"))
     assert rig.expect(4).dst_name == "/B/4"                 # steered by policy
     rig.send(1, req("/B/4", src="/C/2"))
@@ -240,3 +240,30 @@ def test_port_in_counts_every_frame_per_ingress_port(rig, fib):
     while grown()[1] < 4 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert grown() == {1: 4, 2: 0, 3: 1, 4: 0}
+
+
+def test_a_pod_port_forwards_only_the_sources_it_holds(rig, fib):
+    """RFC 3704's strict uRPF for names: from the pod port only sources the port
+    holds (LPM over the accepted prefixes); the rest dropped and counted
+    src_not_held; transit from a core port is not checked."""
+    fib.sync({"/B": via(2), "/A": via(3)})
+    guard = SourceGuard(rig.sw)
+    allow_all = guard.read()
+    rig.sw.write(guard.diff(allow_all, guard.wanted([("/A/1", 1), ("/C", 1)])))
+    try:
+        before = rig.drops()["src_not_held"]
+        rig.send(1, req("/B/4", src="/A/1"))
+        assert rig.expect(2).src_name == "/A/1"                     # held exactly
+        rig.send(1, req("/B/4", src="/C/2/x"))
+        assert rig.expect(2).src_name == "/C/2/x"                   # under a held prefix
+        for src in ("/A/4", "/A", "/D/3"):                          # a sibling, a parent, a stranger
+            rig.send(1, req("/B/4", src=src))
+        assert rig.wait_counter(rig.drops, "src_not_held", before + 3) == before + 3
+        assert rig.quiet([2, 3]) == {2: 0, 3: 0}
+        rig.send(2, req("/A/4", src="/D/3"))                        # transit: not checked
+        assert rig.expect(3).src_name == "/D/3"
+        rig.send(1, layers.probe_reply(layers.parse(bytes(layers.probe(
+            "/A/4", names.switch_name("sg9"), msg_id=7))), "/A/4"))  # a reply as another
+        assert rig.wait_counter(rig.drops, "src_not_held", before + 4) == before + 4
+    finally:
+        rig.sw.write(guard.diff(guard.read(), allow_all))

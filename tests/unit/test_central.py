@@ -172,6 +172,26 @@ def test_pod_prefixes_only_behind_pod_ports_and_never_switch_names():
     assert view.prefixes["sg1"] == {}
 
 
+def test_the_view_refuses_a_second_name_for_a_switch_key_until_the_first_is_gone():
+    from tests.support.attacker import crc32_twin
+    view = View(switch_confs(FIG2), KEY, 0.08, 0.24)
+    mac = "02:00:00:00:00:01"
+    view.accept_prefix("sg1", "/B/1", 1, mac, 0.0)
+    view.accept_prefix("sg4", "/B/4", 1, mac, 0.0)
+    twin = f"/{crc32_twin('B')}/4"
+    with pytest.raises(names.KeyCollision, match="switch key of /B"):
+        view.accept_prefix("sg2", twin, 1, mac, 0.0)
+    assert twin not in view.prefixes["sg2"]
+    view.accept_prefix("sg1", "/B/4", 1, mac, 0.0)             # anycast: one name, two SGs
+    view.withdraw_prefix("sg4", "/B/4", 0.0)
+    view.withdraw_prefix("sg1", "/B/4", 0.0)
+    with pytest.raises(names.KeyCollision):                     # /B/1 still holds /B's key
+        view.accept_prefix("sg2", twin, 1, mac, 0.0)
+    view.withdraw_prefix("sg1", "/B/1", 0.0)
+    view.accept_prefix("sg2", twin, 1, mac, 0.0)
+    assert twin in view.prefixes["sg2"]
+
+
 def test_switches_file_errors_are_clear(tmp_path):
     p = tmp_path / "s.json"
     p.write_text('{"sg1": {"grpc_addr": "127.0.0.1:1"}}')

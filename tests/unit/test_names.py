@@ -73,3 +73,29 @@ def test_prefix_matches_is_component_wise():
     assert names.prefix_matches("/B", "/B/4")
     assert not names.prefix_matches("/B", "/Bx/4")
     assert names.prefix_matches("/", "/anything")
+
+
+def test_key_guard_refuses_a_second_name_for_a_key_and_its_ancestors():
+    from tests.support.attacker import crc32_twin
+    twin = crc32_twin("B")
+    g = names.KeyGuard(["/B/4"])
+    assert g.conflict("/B/5") is None and g.conflict("/B") is None     # same texts: fine
+    assert g.conflict(f"/{twin}") == "/B"                              # same key, other text
+    assert g.conflict(f"/{twin}/7") == "/B"          # inside /B's key space though no /B/7
+    assert g.conflict(f"/B/{crc32_twin('4')}") == "/B/4"
+    with pytest.raises(names.KeyCollision, match="switch key of /B"):
+        g.add(f"/{twin}/4")
+    with pytest.raises(names.PrefixTooDeep):
+        g.conflict("/a/b/c/d/e")
+
+
+def test_key_guard_releases_a_key_only_when_no_name_needs_it():
+    from tests.support.attacker import crc32_twin
+    twin = crc32_twin("B")
+    g = names.KeyGuard(["/B/4", "/B/1"])
+    g.discard("/B/4")
+    assert g.conflict(f"/{twin}") == "/B"            # /B/1 still holds /B's key
+    g.discard("/B/1")
+    assert g.conflict(f"/{twin}") is None
+    g.add(f"/{twin}")
+    assert g.conflict("/B") == f"/{twin}"

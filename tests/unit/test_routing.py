@@ -514,3 +514,35 @@ def test_spf_is_the_same_whatever_order_the_lsas_arrived_in():
         assert ribs[0] == ribs[1] == ribs[2] == r.rib, name
     # and there were ties to break: prefixes reached over several first hops
     assert sum(len(e.hops) > 1 for r in net.routers.values() for e in r.rib.values()) > 10
+
+
+def test_a_second_name_for_a_switch_key_stays_out_of_every_rib():
+    """An SG that skipped its SPA (here: its router told directly) puts a name with
+    /B/4's key in its LSA: every other router keeps /B/4, leaves the twin out of
+    its RIB, counts it and names both; when the twin goes, nothing is left over."""
+    from tests.support.attacker import crc32_twin
+    net = converged_fig2()
+    twin = f"/{crc32_twin('B')}/4"
+    sg2 = net.routers["sg2"]
+    sg2.claims.guard = names.KeyGuard()           # what a compromised SG would skip
+    sg2.local_prefixes[twin] = (1, FIG2.mac("pod2", 0))
+    sg2._originate_pending = True
+    net.run(2.0)
+    for name, r in net.routers.items():
+        if name == "sg2":
+            continue                              # the compromised one believes itself
+        fib = net.fibs()[name]
+        assert "/B/4" in fib and twin not in fib, name
+        assert r.counters["rib_key_collision"] == 1 and r.claims.refused == {twin: "/B"}
+    del sg2.local_prefixes[twin]
+    sg2._originate_pending = True
+    net.run(2.0)
+    assert all(not r.claims.refused for n, r in net.routers.items() if n != "sg2")
+    assert all(r.counters["rib_key_collision"] == 1 for n, r in net.routers.items() if n != "sg2")
+
+
+def test_an_sg_refuses_to_accept_a_name_whose_key_another_holds():
+    from tests.support.attacker import crc32_twin
+    net = converged_fig2()
+    with pytest.raises(names.KeyCollision, match="switch key of /B"):
+        net.routers["sg2"].accept_prefix(f"/{crc32_twin('B')}/4", 1, FIG2.mac("pod2", 0), net.now)

@@ -97,6 +97,38 @@ def test_prober_sends_rounds_matches_replies_and_counts_losses():
     assert not p.on_reply(codec.decode(bytes(reply)), 0.6)             # a duplicate: not ours
 
 
+def test_probe_ids_are_not_guessable_from_the_last_one():
+    p = Prober("sg1", interval_s=0.1, timeout_s=10, clock=lambda: 0.0)
+    ids = []
+    for i in range(20):
+        ids += [codec.decode(f).msg_id for f in p.due(i * 0.1, ["/B/1", "/B/4"])]
+    assert len(set(ids)) == len(ids) and 0 not in ids
+    steps = {b - a for a, b in zip(ids, ids[1:])}
+    assert len(steps) > len(ids) // 2            # not a counter (the old ids went up by 1)
+
+
+def test_a_reply_not_from_the_probed_instance_is_counted_and_never_measured():
+    """An attacker pod that learns a probe id answers it as itself (its source
+    name is checked at its SG): the reply is refused and the genuine one counts."""
+    p = Prober("sg1", interval_s=0.1, timeout_s=0.3, clock=lambda: 0.0)
+    (f,) = [codec.decode(x) for x in p.due(0.0, ["/B/4"])]
+    slow = layers.ProbeRecord(switch_id=1, ingress_ts=0, egress_ts=900_000)   # a fake 0.9 s hop
+    probe = layers.parse(bytes(layers.probe("/B/4", "/dmsc/sw/sg1", msg_id=f.msg_id,
+                                            records=[slow])))
+    forged = codec.decode(bytes(layers.probe_reply(probe, "/B/1")))          # from /B/1
+    assert not p.on_reply(forged, 0.25)
+    assert p.counters["probe_reply_forged"] == 1 and p.stats["/B/4"].samples == 0
+    # Text and key must agree: the /B/4 text over /B/1's key is no answer either.
+    raw = bytearray(bytes(layers.probe_reply(probe, "/B/4")))
+    raw[14 + 24:14 + 40] = names.key_bytes(names.name_key("/B/1"))           # the src_key field
+    assert not p.on_reply(codec.decode(bytes(raw)), 0.25)
+    assert p.counters["probe_reply_forged"] == 2
+    genuine = codec.decode(bytes(layers.probe_reply(layers.parse(bytes(
+        layers.probe("/B/4", "/dmsc/sw/sg1", msg_id=f.msg_id))), "/B/4")))
+    assert p.on_reply(genuine, 0.02)
+    assert p.stats["/B/4"].delay_ms == pytest.approx(20.0) and p.stats["/B/4"].hop_us == []
+
+
 def test_a_probe_in_flight_counts_with_its_age():
     p = Prober("sg1", interval_s=0.1, timeout_s=0.3, clock=lambda: 0.0)
     (f,) = [codec.decode(x) for x in p.due(0.0, ["/B/4"])]

@@ -9,6 +9,8 @@ from controller.spa.registry import Registry, RegistryError
 from controller.spa.service import serve
 from controller.spa.validate import INVALID, NOT_FOUND, VALID, Validator
 from topologies.emu.process import free_port
+from tests.conftest import ROOT
+from tests.support.attacker import crc32_twin
 from traffic.identity import Identity
 from traffic.wire.announce import Announcement
 
@@ -169,7 +171,12 @@ def test_registry_file_loads(tmp_path):
     (f"keys:\n  pod1: {{public: '{POD1.public_b64}'}}\nauthorizations:\n"
      "  - {prefix: 'B', max_depth: 1, keys: [pod1]}\n", r":4: prefix 'B': .*must start with '/'"),
     (f"keys:\n  pod1: {{public: '{POD1.public_b64}'}}\nauthorizations:\n"
-     "  - {prefix: /B, keys: [pod1]}\n", r":4: authorization without 'max_depth'"),
+     "  - {prefix: /B}\n", r":4: authorization without 'keys'"),
+    (f"keys:\n  pod1: {{public: '{POD1.public_b64}'}}\nauthorizations:\n"
+     f"  - {{prefix: /B, keys: [pod1]}}\n  - {{prefix: /{crc32_twin('B')}, keys: [pod1]}}\n",
+     r":5: prefix /x\w+: has the switch key of /B"),
+    (f"keys:\n  pod1: {{public: '{POD1.public_b64}'}}\nauthorizations:\n"
+     "  - {prefix: /a/b/c/d/e, keys: [pod1]}\n", r":4: prefix '/a/b/c/d/e': .*at most 4"),
     (f"keys:\n  pod1: {{public: '{POD1.public_b64}'}}\n  pod2: {{public: '{POD1.public_b64}'}}\n",
      r":3: key pod2: key pod2 is the same key as pod1"),
 ])
@@ -239,3 +246,97 @@ def test_client_fails_over_to_the_next_spa_and_says_when_none_answers(spa):
     with SpaClient([dead], timeout=0.3) as c:
         with pytest.raises(SpaUnavailable, match="no SPA answers"):
             c.check(POD4.announcement("/B/4"), "sg4", 1)
+
+
+# -- names you can trust: instance ownership and collision-free keys -------------
+
+def owned_registry():
+    """The shape registry_for makes, plus an operator's wider grant on /B."""
+    r = Registry()
+    for n, ident in (("pod1", POD1), ("pod4", POD4), ("rogue", ROGUE)):
+        r.add_key(n, ident.public_raw)
+    r.authorize("/B", 2, ["pod1", "pod4"])          # an operator's max_depth ...
+    r.authorize("/B/1", None, ["pod1"])             # ... never reaches an owned instance
+    r.authorize("/B/4", None, ["pod4"])
+    return r
+
+
+@pytest.mark.parametrize("who, prefix, reason", [
+    (POD1, "/B/4", "owned_by_other"),     # another pod of the same service
+    (POD4, "/B/1", "owned_by_other"),
+    (POD4, "/B/4", "ok"),
+    (POD1, "/B/1", "ok"),
+    (POD1, "/B/9", "ok"),                 # no owner: the operator's max_depth decides
+    (ROGUE, "/B/4", "key_not_authorized"),
+    (POD4, "/B/4/x", "too_deep"),         # the owner's authorization is exact
+])
+def test_an_instance_belongs_to_its_own_key(who, prefix, reason):
+    v = Validator(owned_registry(), clock=lambda: NOW)
+    got = v.check(ann(who, prefix))
+    assert got.reason == reason, got.text
+    assert v.counters[f"{got.state}_{reason}"] == 1
+    if reason == "owned_by_other":
+        assert "belongs to key(s)" in got.text
+
+
+def test_the_generated_registry_gives_each_instance_to_its_pod_only():
+    from topologies.emu.apps.spa import registry_for
+    from topologies.topo import Topology
+    topo = Topology.load(ROOT / "topologies" / "fig2.yaml")
+    keys = {p: Identity.generate() for p in topo.pods()}
+    reg = registry_for(topo, {p: k.public_raw for p, k in keys.items()})
+    got = {a.prefix: (a.max_depth, sorted(a.keys)) for a in reg.authorizations}
+    assert got["/B"] == (1, ["pod1", "pod4"]) and got["/B/4"] == (2, ["pod4"])
+    v = Validator(reg, clock=lambda: NOW)
+    assert v.check(ann(keys["pod4"], "/B/4")).valid
+    assert v.check(ann(keys["pod1"], "/B/4")).reason == "owned_by_other"
+    assert v.check(ann(keys["pod2"], "/B/4")).reason == "key_not_authorized"
+    assert v.check(ann(keys["pod1"], "/B/9")).reason == "too_deep"     # nothing handed out
+
+
+def test_an_authorization_whose_key_collides_is_refused():
+    r = owned_registry()
+    twin = crc32_twin("B")
+    with pytest.raises(RegistryError, match=r"switch key of /B\b"):
+        r.authorize(f"/{twin}", 2, ["rogue"])
+    assert not r.covering(f"/{twin}/4")
+    r.revoke("/B")                  # /B/1 and /B/4 still hold the first component's key
+    with pytest.raises(RegistryError, match="switch key of /B"):
+        r.authorize(f"/{twin}", 2, ["rogue"])
+
+
+def test_an_announcement_whose_key_collides_is_refused():
+    """A key allowed everywhere (a root grant) still cannot announce a name with
+    the key of an authorized name, or of one announced before it."""
+    r = owned_registry()
+    r.authorize("/", 4, ["rogue"])
+    v = Validator(r, clock=lambda: NOW)
+    got = v.check(ann(ROGUE, f"/{crc32_twin('B')}/4"))
+    assert (got.state, got.reason) == (INVALID, "key_collision"), got.text
+    assert v.check(ann(ROGUE, "/lab/x")).valid                       # announced, not authorized
+    got = v.check(ann(ROGUE, f"/lab/{crc32_twin('x')}"))
+    assert got.reason == "key_collision" and "/lab/x" in got.text
+    with pytest.raises(RegistryError, match="announced name"):
+        v.authorize_prefix(f"/lab/{crc32_twin('x', 'y')}", None, ["pod1"])
+    assert v.counters["invalid_key_collision"] == 2
+
+
+def test_an_announced_name_releases_its_key_when_withdrawn_or_gone_quiet():
+    r = owned_registry()
+    r.authorize("/", 4, ["rogue"])
+    clock = [NOW]
+    v = Validator(r, clock=lambda: clock[0])
+    twin = f"/lab/{crc32_twin('x')}"
+    assert v.check(ann(ROGUE, "/lab/x")).valid
+    assert v.check(ann(ROGUE, twin)).reason == "key_collision"
+    assert v.check(ROGUE.announcement("/lab/x", withdraw=True, timestamp_ns=int(NOW * 1e9))).valid
+    assert v.check(ann(ROGUE, twin)).valid                             # released by the withdrawal
+    clock[0] += 61                                                     # two windows, no renewal
+    assert v.check(ann(ROGUE, "/lab/x", timestamp_ns=int(clock[0] * 1e9))).valid
+
+
+def test_a_name_deeper_than_the_key_is_refused():
+    r = owned_registry()
+    r.authorize("/", 4, ["rogue"])
+    got = Validator(r, clock=lambda: NOW).check(ann(ROGUE, "/a/b/c/d/e"))
+    assert (got.state, got.reason) == (INVALID, "bad_prefix") and "at most 4" in got.text

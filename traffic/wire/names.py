@@ -163,3 +163,88 @@ class NameIndex:
 
     def lookup(self, key: int, prefix_len: int) -> str:
         return self.by_key.get((key, prefix_len)) or f"<unknown {format_key(key, prefix_len)}>"
+
+
+class KeyGuard:
+    """Refuses a name whose key another name already has: collision-free keys.
+
+    The key is CRC-32 per component, which senders compute and anyone can forge
+    (CRC-32 is affine over GF(2): a printable component with a chosen CRC-32 takes
+    milliseconds). So wherever names are authorized or arrive (the SPA, every
+    agent's RIB, the central controller) the text is kept beside the key, and a
+    second text for a key already held is refused. Every ancestor of a name is
+    held too: ``/X/4`` with ``crc(X) == crc(B)`` falls inside ``/B``'s key space
+    (an LPM match for calls to ``/B/...``), so it collides with ``/B`` even while no
+    ``/B/4`` exists. Names deeper than ``NAME_COMPONENTS`` cannot be told apart by
+    the key and are refused (:class:`PrefixTooDeep`).
+
+    Names are reference-counted per ancestor, so removing one name releases only
+    the keys no other name still needs.
+    """
+
+    def __init__(self, prefixes=()):
+        self._held: dict[tuple[int, int], list] = {}     # (key, len) -> [text, refcount]
+        self.names: set[str] = set()
+        for p in prefixes:
+            self.add(p)
+
+    @staticmethod
+    def _ancestors(prefix: str):
+        parts = components(prefix)
+        if len(parts) > NAME_COMPONENTS:
+            raise PrefixTooDeep(
+                f"name {prefix!r} has {len(parts)} components; the name key tells apart "
+                f"at most {NAME_COMPONENTS}")
+        for i in range(1, len(parts) + 1):
+            text = "/" + "/".join(parts[:i])
+            yield prefix_key(text), text
+
+    def conflict(self, prefix: str) -> str | None:
+        """The held name (``prefix`` itself or an ancestor's counterpart) whose key
+        ``prefix`` shares with a different text, or None. Raises InvalidName for a
+        bad name, PrefixTooDeep for one deeper than the key."""
+        found = self._conflict(prefix)
+        return None if found is None else found[0]
+
+    def _conflict(self, prefix: str):
+        for kl, text in self._ancestors(prefix):
+            held = self._held.get(kl)
+            if held is not None and held[0] != text:
+                return held[0], kl
+        return None
+
+    def check(self, prefix: str) -> None:
+        """Raise :class:`KeyCollision` (naming the other name) if ``prefix`` collides."""
+        found = self._conflict(prefix)
+        if found is not None:
+            raise KeyCollision(normalize(prefix), *found)
+
+    def add(self, prefix: str) -> None:
+        """Hold ``prefix``; raises :class:`KeyCollision` naming the other name."""
+        prefix = normalize(prefix)
+        if prefix in self.names:
+            return
+        self.check(prefix)
+        for kl, text in self._ancestors(prefix):
+            self._held.setdefault(kl, [text, 0])[1] += 1
+        self.names.add(prefix)
+
+    def discard(self, prefix: str) -> None:
+        prefix = normalize(prefix)
+        if prefix not in self.names:
+            return
+        self.names.discard(prefix)
+        for kl, _text in self._ancestors(prefix):
+            held = self._held[kl]
+            held[1] -= 1
+            if held[1] == 0:
+                del self._held[kl]
+
+
+class KeyCollision(InvalidName):
+    """Two different names with one key (or one's ancestor key)."""
+
+    def __init__(self, prefix: str, other: str, kl: tuple[int, int]):
+        self.prefix, self.other = prefix, other
+        super().__init__(f"{prefix} has the switch key of {other} ({format_key(*kl)}): "
+                         f"CRC-32 keys can be forged, so a second name for a key is refused")

@@ -1,9 +1,10 @@
 """SpaApp: the SPA process (``python -m controller.spa``) on 127.0.0.1.
 
 Ready when its gRPC service answers a Show. :func:`registry_for` writes the
-registry a topology implies when its file names none: every service prefix
-(an instance's first component) authorized to the keys of the pods that serve
-instances under it, as deep as their deepest instance.
+registry a topology implies when its file names none, RFC 9319 style (exactly
+what is announced, no max depth): each instance name to the key of the pod that
+serves it, each prefix above an instance (``/B`` for ``/B/4``) to the keys of
+every pod serving an instance under it.
 """
 from __future__ import annotations
 
@@ -48,14 +49,13 @@ class SpaApp(App):
 def registry_for(topo, public_keys: dict[str, bytes]) -> Registry:
     """{pod: raw public key} -> the registry the topology implies."""
     reg = Registry("generated from " + str(topo.source))
-    services: dict[str, tuple[set[str], int]] = {}
+    owners: dict[str, set[str]] = {}
     for pod in topo.pods():
         reg.add_key(pod, public_keys[pod])
         for inst in topo.instances(pod):
             parts = names.components(inst)
-            service = "/" + parts[0]
-            pods, depth = services.get(service, (set(), 1))
-            services[service] = (pods | {pod}, max(depth, len(parts)))
-    for service, (pods, depth) in sorted(services.items()):
-        reg.authorize(service, depth, sorted(pods))
+            for depth in range(1, len(parts) + 1):
+                owners.setdefault("/" + "/".join(parts[:depth]), set()).add(pod)
+    for prefix, pods in sorted(owners.items()):
+        reg.authorize(prefix, None, sorted(pods))
     return reg

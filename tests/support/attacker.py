@@ -1,0 +1,190 @@
+"""What an attacker computes, written apart from the project's code.
+
+``crc32_twin``: a printable name component with a chosen CRC-32. CRC-32 is
+affine over GF(2): for messages of one length, crc(x ^ e) = crc(x) ^ crc(e) ^ crc(0),
+so flipping one bit of a character changes the CRC by a fixed vector. With 48
+positions that may each be 'a' or 'c' (one bit apart), solving 32 linear equations
+over GF(2) picks the characters that give the wanted CRC: milliseconds.
+"""
+from __future__ import annotations
+
+import zlib
+
+FREE = 48
+
+
+def crc32_twin(target: str, stem: str = "x") -> str:
+    """A component (``stem`` + 48 letters of 'a'/'c') whose CRC-32 equals that of
+    ``target`` (a name component), and which is not ``target`` itself."""
+    want = zlib.crc32(target.encode("utf-8"))
+    base = bytearray((stem + "a" * FREE).encode())
+    c0 = zlib.crc32(bytes(base))
+    cols = []
+    for i in range(FREE):
+        flipped = bytearray(base)
+        flipped[len(stem) + i] ^= 0x02                  # 'a' <-> 'c'
+        cols.append(zlib.crc32(bytes(flipped)) ^ c0)
+    # Gaussian elimination over GF(2): rows are (vector, set of positions).
+    basis: dict[int, tuple[int, int]] = {}                # pivot bit -> (vector, positions)
+    for i, v in enumerate(cols):
+        mask = 1 << i
+        for bit in sorted(basis, reverse=True):
+            if v >> bit & 1:
+                v ^= basis[bit][0]
+                mask ^= basis[bit][1]
+        if v:
+            basis[v.bit_length() - 1] = (v, mask)
+    need, chosen = want ^ c0, 0
+    for bit in sorted(basis, reverse=True):
+        if need >> bit & 1:
+            need ^= basis[bit][0]
+            chosen ^= basis[bit][1]
+    if need:
+        raise ValueError("no solution with these free positions")
+    out = bytearray(base)
+    for i in range(FREE):
+        if chosen >> i & 1:
+            out[len(stem) + i] ^= 0x02
+    text = out.decode()
+    assert zlib.crc32(out) == want and text != target
+    return text
+
+
+# -- frames from docs/wire-format.md and docs/spa.md alone ---------------------------
+# Nothing below imports the project's wire code: an attacker reads the docs.
+
+import json as _json
+import os as _os
+import select as _select
+import socket as _socket
+import struct as _struct
+import time as _time
+
+ETHERTYPE = 0x88B5
+T_REQUEST, T_RESPONSE, T_ANNOUNCE, T_ACK, T_NACK, T_PROBE_REPLY = 1, 2, 4, 5, 6, 11
+TLV_DST, TLV_SRC, TLV_METHOD, TLV_BODY, TLV_PREFIX, TLV_SIG, TLV_KEY_ID, TLV_TS, TLV_NONCE = \
+    1, 2, 3, 4, 6, 7, 8, 9, 10
+
+
+def name_key(name: str) -> bytes:
+    """128 bits: CRC-32 of each of the first 4 components, first most significant."""
+    parts = [p for p in name.split("/") if p][:4]
+    words = [zlib.crc32(p.encode()) for p in parts] + [0] * (4 - len(parts))
+    return _struct.pack("!4I", *words)
+
+
+def mac_bytes(mac: str) -> bytes:
+    return bytes(int(x, 16) for x in mac.split(":"))
+
+
+def frame(msg_type: int, dst: str, src: str, tlvs=(), *, msg_id: int = 0, hop_limit: int = 64,
+          eth_src: str, eth_dst: str = "ff:ff:ff:ff:ff:ff", src_key: bytes | None = None) -> bytes:
+    body = [(TLV_DST, dst.encode()), (TLV_SRC, src.encode()), *tlvs]
+    tl = b"".join(_struct.pack("!BH", t, len(v)) + v for t, v in body)
+    hdr = _struct.pack("!BBBBI16s16sBBH", 1, msg_type, 0, hop_limit, msg_id, name_key(dst),
+                       src_key if src_key is not None else name_key(src), 0, 0, len(tl))
+    return mac_bytes(eth_dst) + mac_bytes(eth_src) + _struct.pack("!H", ETHERTYPE) + hdr + tl
+
+
+def parse(raw: bytes) -> dict | None:
+    if len(raw) < 58 or _struct.unpack_from("!H", raw, 12)[0] != ETHERTYPE:
+        return None
+    _v, t, _f, hop, mid, dk, sk, rc, _r, tlen = _struct.unpack_from("!BBBBI16s16sBBH", raw, 14)
+    off, tlvs = 58 + 28 * rc, {}
+    end = off + tlen
+    while off + 3 <= end:
+        tt, ln = _struct.unpack_from("!BH", raw, off)
+        tlvs.setdefault(tt, raw[off + 3:off + 3 + ln])
+        off += 3 + ln
+    return {"type": t, "msg_id": mid, "hop_limit": hop, "tlvs": tlvs,
+            "dst": tlvs.get(TLV_DST, b"").decode(errors="replace"),
+            "src": tlvs.get(TLV_SRC, b"").decode(errors="replace")}
+
+
+def signed_announcement(key_pem: bytes, prefix: str, msg_type: int = T_ANNOUNCE,
+                        ts_ns: int | None = None) -> list[tuple[int, bytes]]:
+    """docs/spa.md: Ed25519 over "DMSC-announce-v1\\0" || (u16 len || bytes) of type
+    byte, prefix, key id, timestamp u64, nonce; the key id is the hex of the first 8
+    bytes of SHA-256 over the raw 32-byte public key."""
+    import hashlib
+    from cryptography.hazmat.primitives import serialization
+    priv = serialization.load_pem_private_key(key_pem, password=None)
+    pub = priv.public_key().public_bytes(serialization.Encoding.Raw,
+                                         serialization.PublicFormat.Raw)
+    key_id = hashlib.sha256(pub).digest()[:8].hex().encode()
+    ts = _struct.pack("!Q", _time.time_ns() if ts_ns is None else ts_ns)
+    nonce = _os.urandom(16)
+    msg = b"DMSC-announce-v1\0" + b"".join(
+        _struct.pack("!H", len(x)) + x for x in (bytes([msg_type]), prefix.encode(), key_id, ts, nonce))
+    return [(TLV_PREFIX, prefix.encode()), (TLV_KEY_ID, key_id), (TLV_TS, ts),
+            (TLV_NONCE, nonce), (TLV_SIG, priv.sign(msg))]
+
+
+class Link:
+    """A raw socket on one interface, for EtherType 0x88B5 only."""
+
+    def __init__(self, iface: str):
+        self.s = _socket.socket(_socket.AF_PACKET, _socket.SOCK_RAW, _socket.htons(ETHERTYPE))
+        self.s.bind((iface, ETHERTYPE))
+
+    def send(self, raw: bytes) -> None:
+        self.s.send(raw)
+
+    def recv_until(self, want, timeout: float):
+        deadline = _time.monotonic() + timeout
+        while (left := deadline - _time.monotonic()) > 0:
+            if not _select.select([self.s], [], [], left)[0]:
+                break
+            f = parse(self.s.recv(65535))
+            if f is not None and want(f):
+                return f
+        return None
+
+
+def main(argv=None) -> int:
+    """Run in a pod's namespace: ``python -m tests.support.attacker CMD ...``; prints JSON."""
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("cmd", choices=["announce", "requests", "probe-replies"])
+    ap.add_argument("--iface", required=True)
+    ap.add_argument("--mac", required=True)
+    ap.add_argument("--key")
+    ap.add_argument("--prefix")
+    ap.add_argument("--src", default="/")
+    ap.add_argument("--dst", default="/dmsc/sw")
+    ap.add_argument("--count", type=int, default=1)
+    ap.add_argument("--msg-id", type=int, default=1)
+    ap.add_argument("--interval", type=float, default=0.005)
+    ap.add_argument("--timeout", type=float, default=3.0)
+    a = ap.parse_args(argv)
+    link = Link(a.iface)
+    if a.cmd == "announce":
+        tlvs = signed_announcement(open(a.key, "rb").read(), a.prefix)
+        mid = int.from_bytes(_os.urandom(4), "big")
+        link.send(frame(T_ANNOUNCE, "/dmsc/sw", a.src, tlvs, msg_id=mid, hop_limit=1,
+                        eth_src=a.mac))
+        got = link.recv_until(lambda f: f["type"] in (T_ACK, T_NACK) and f["msg_id"] == mid,
+                              a.timeout)
+        if got is None:
+            print(_json.dumps({"answer": None}))
+            return 0
+        body = _json.loads(got["tlvs"].get(TLV_BODY, b"{}") or b"{}")
+        print(_json.dumps({"answer": "ack" if got["type"] == T_ACK else "nack", "body": body}))
+        return 0
+    sent, answers = 0, 0
+    for i in range(a.count):
+        if a.cmd == "requests":         # RMI echo requests with whatever source we like
+            raw = frame(T_REQUEST, a.dst, a.src, [(TLV_METHOD, b"echo"), (TLV_BODY, b"{}")],
+                        msg_id=a.msg_id + i, eth_src=a.mac)
+        else:                           # probe replies to an SG, ids guessed in a row
+            raw = frame(T_PROBE_REPLY, a.dst, a.src, msg_id=a.msg_id + i, eth_src=a.mac)
+        link.send(raw)
+        sent += 1
+        if link.recv_until(lambda f: f["type"] in (T_RESPONSE,), a.interval) is not None:
+            answers += 1
+    print(_json.dumps({"sent": sent, "answers": answers}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
