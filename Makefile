@@ -32,6 +32,7 @@ bench: setup
 	$(PY) benchmarks/convergence.py
 	$(PY) benchmarks/calls.py
 	$(PY) benchmarks/scheduling.py
+	$(PY) benchmarks/flood.py
 
 p4:
 	$(P4C) --target bmv2 --arch v1model --std p4-16 \

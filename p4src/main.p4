@@ -12,7 +12,9 @@
  *               reason) -> data? (else Classify: port roles, control frames)
  *               -> hop limit -> SourceGuard (pod ports) -> Policy (SCSC, when
  *               installed) -> Fib
- *            -> not forwarded: count the one drop or punt reason and act on it
+ *            -> not forwarded: a FIB miss becomes a punt; a punt from a pod port
+ *               passes its port's meter (CoPP: announcements, and the rest)
+ *               or is dropped; count the one drop or punt reason and act on it
  *   egress:  forwarded, not a probe -> port_mac (source MAC); otherwise
  *            ProbeRecord, packet_in header to the CPU, or port_mac
  *
@@ -45,6 +47,14 @@ control DmscIngress(inout headers_t hdr,
     // included): `dmsc stats` compares it with the kernel's interface
     // counters to show frames lost before the P4 program.
     counter(N_PORTS, CounterType.packets) port_in;
+    // Control-plane policing (CoPP, as routers police what they punt): what a
+    // pod-facing port sends to the CPU passes a meter of that port, one for
+    // announcements/withdrawals and one for every other punt (probe replies to
+    // the SG, FIB misses). The agent configures rate and burst over P4Runtime;
+    // an unconfigured meter is green. Red is dropped here and counted, so one
+    // pod cannot flood its SG's agent (the CPU port's queue, the agent, the SPA).
+    meter(N_PORTS, MeterType.packets) announce_meter;
+    meter(N_PORTS, MeterType.packets) punt_meter;
 
     Validate() validate;
     Classify() classify;
@@ -52,14 +62,15 @@ control DmscIngress(inout headers_t hdr,
     Policy() policy;
     Fib() fib;
 
-    // By ingress port: an entry per core-facing port (src_check 0); the default
-    // action, for pod-facing and unknown ports, checks sources. The control
-    // plane writes policy_stage into the default and every entry. Applied to
-    // every frame first, so its action is where port_in counts.
-    action set_ingress_config(bit<1> policy_stage, bit<1> src_check) {
+    // By ingress port: an entry per core-facing port (pod_port 0); the default
+    // action, for pod-facing and unknown ports (the safe default), checks
+    // sources and meters punts. The control plane writes policy_stage into the
+    // default and every entry. Applied to every frame first, so its action is
+    // where port_in counts.
+    action set_ingress_config(bit<1> policy_stage, bit<1> pod_port) {
         port_in.count((bit<32>) std_meta.ingress_port);
         meta.policy_stage = policy_stage;
-        meta.src_check = src_check;
+        meta.pod_port = pod_port;
     }
 
     table ingress_config {
@@ -73,7 +84,7 @@ control DmscIngress(inout headers_t hdr,
 
     apply {
         ingress_config.apply();
-        if (meta.from_cpu == 0 && meta.policy_stage == 0 && meta.src_check == 0
+        if (meta.from_cpu == 0 && meta.policy_stage == 0 && meta.pod_port == 0
                 && WELL_FORMED_FROM_PORT && IS_DATA && hdr.dmsc.hop_limit != 0) {
             // The common path: a well-formed data frame from a core port, no
             // SCSC policy installed. One condition instead of seven.
@@ -93,7 +104,7 @@ control DmscIngress(inout headers_t hdr,
                 meta.drop = 1;
                 meta.drop_reason = DROP_HOP_LIMIT;
             } else {
-                if (meta.src_check == 1 && meta.from_cpu == 0) {
+                if (meta.pod_port == 1 && meta.from_cpu == 0) {
                     source_guard.apply(hdr, meta, std_meta);   // a pod speaks as itself
                 }
                 if (meta.policy_stage == 1 && meta.drop == 0) {
@@ -106,18 +117,31 @@ control DmscIngress(inout headers_t hdr,
         }
         if (meta.routed == 0) {
             // Not forwarded by the policy or the FIB: count why.
+            if (meta.drop == 0 && meta.punt_reason == 0
+                    && (meta.from_cpu == 0 || hdr.packet_out.isValid())) {
+                // A FIB miss. (The one frame that leaves unrouted without a
+                // reason is a packet-out to a named port: its packet_out
+                // header was removed above; a routed one keeps it.)
+                meta.punt_reason = PUNT_NO_ROUTE;
+            }
+            if (meta.punt_reason != 0 && meta.pod_port == 1 && meta.from_cpu == 0) {
+                bit<2> color;
+                if (meta.punt_reason == PUNT_ANNOUNCE) {
+                    announce_meter.execute_meter((bit<32>) std_meta.ingress_port, color);
+                    meta.drop_reason = DROP_ANNOUNCE_POLICED;
+                } else {
+                    punt_meter.execute_meter((bit<32>) std_meta.ingress_port, color);
+                    meta.drop_reason = DROP_PUNT_POLICED;
+                }
+                if (color == METER_RED) {
+                    meta.drop = 1;
+                }
+            }
             if (meta.drop == 1) {
                 drop_reasons.count(meta.drop_reason);
                 mark_to_drop(std_meta);
             } else if (meta.punt_reason != 0) {
                 punt_reasons.count((bit<32>) meta.punt_reason);
-                std_meta.egress_spec = CPU_PORT;
-            } else if (meta.from_cpu == 0 || hdr.packet_out.isValid()) {
-                // A FIB miss. (The one frame that leaves unrouted without a
-                // reason is a packet-out to a named port: its packet_out
-                // header was removed above; a routed one keeps it.)
-                punt_reasons.count((bit<32>) PUNT_NO_ROUTE);
-                meta.punt_reason = PUNT_NO_ROUTE;
                 std_meta.egress_spec = CPU_PORT;
             }
         }

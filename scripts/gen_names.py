@@ -1,7 +1,7 @@
 """Build tool: generate the Python side of the P4 program's names and constants.
 
 Two generated modules, one source each, so nothing is copied by hand:
-* controller/switch/p4names.py from the P4Info: table, action, counter, match
+* controller/switch/p4names.py from the P4Info: table, action, counter, meter, match
   field, parameter and packet-metadata names, the controller's API to the P4
   program (STYLE: fabric-tna's gen-p4-constants). Code uses
   ``p4names.TABLE_FIB``, never a string literal.
@@ -78,6 +78,7 @@ def generate_p4names(p4info_path=P4INFO) -> str:
     section("action profiles / selectors", info.action_profiles, "ACTION_PROFILE")
     section("indexed counters", info.counters, "COUNTER")
     section("direct counters", info.direct_counters, "DIRECT_COUNTER")
+    section("indexed meters", info.meters, "METER")
 
     lines.append("# match fields: MATCH_<TABLE>_<FIELD>")
     for t in sorted(info.tables, key=lambda t: tshort[t.preamble.name]):

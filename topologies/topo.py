@@ -64,18 +64,51 @@ class NextHop:
     mac: str
 
 
+@dataclass(frozen=True)
+class Copp:
+    """Control-plane policing of each pod-facing port (p4src/main.p4's meters):
+    what one pod may punt to its SG's CPU, in packets per second and a burst in
+    packets; above it the P4 program drops and counts (announce_policed,
+    punt_policed). Announcements (a renewal every lease/3 per prefix) and every
+    other punt (probe replies to the SG, FIB misses) have a meter each. A
+    topology file's ``copp:`` mapping overrides these defaults."""
+    announce_pps: int = 200
+    announce_burst: int = 400
+    punt_pps: int = 1000
+    punt_burst: int = 2000
+
+    @classmethod
+    def from_dict(cls, d, source: str = "<dict>") -> "Copp":
+        if d is None:
+            return cls()
+        if not isinstance(d, dict):
+            raise TopologyError(f"{source}: 'copp' must map {', '.join(_COPP_FIELDS)} to numbers")
+        unknown = set(d) - set(_COPP_FIELDS)
+        if unknown:
+            raise TopologyError(f"{source}: copp: unknown field(s) {', '.join(sorted(unknown))}; "
+                                f"known: {', '.join(_COPP_FIELDS)}")
+        for k, v in d.items():
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise TopologyError(f"{source}: copp: {k} must be a whole number > 0, not {v!r}")
+        return cls(**d)
+
+
+_COPP_FIELDS = ("announce_pps", "announce_burst", "punt_pps", "punt_burst")
+
+
 class Topology:
     """A validated topology: ``graph`` is a networkx Graph whose nodes carry
     ``kind`` (and ``id`` for switches, ``instances`` for pods) and whose edges
     carry ``ports`` ({node: port}), ``cost`` and link parameters."""
 
     def __init__(self, graph: nx.Graph, name: str = "topology", source: str = "<graph>",
-                 registry: str | None = None, overrides=()):
+                 registry: str | None = None, overrides=(), copp: Copp | None = None):
         self.graph = graph
         self.name = name
         self.source = source
         self.registry = registry              # as written in the file (relative to it)
         self.overrides = [dict(o) for o in overrides]
+        self.copp = copp or Copp()
         self._validate()
 
     # -- loading ----------------------------------------------------------
@@ -123,7 +156,8 @@ class Topology:
             raise TopologyError(f"{source}: 'operator_overrides' must be a list of "
                                 f"{{sg, pod, prefix}}")
         return cls(g, name=str(data.get("name", Path(source).stem)), source=source,
-                   registry=registry, overrides=overrides)
+                   registry=registry, overrides=overrides,
+                   copp=Copp.from_dict(data.get("copp"), source))
 
     def relative(self, path: str) -> Path:
         """A path named in the file, relative to the file's folder."""
@@ -158,6 +192,8 @@ class Topology:
             out["registry"] = str(self.relative(self.registry).resolve())
         if self.overrides:
             out["operator_overrides"] = self.overrides
+        if self.copp != Copp():
+            out["copp"] = {f: getattr(self.copp, f) for f in _COPP_FIELDS}
         return out
 
     def save(self, path) -> "Topology":

@@ -23,18 +23,28 @@ a route cannot hijack anything).
 
 Everything refused is counted in the agent's counters under
 ``announce_refused_<reason>`` (SPA reasons, and ``malformed_*``,
-``held_elsewhere``, ``not_held``, ``no_spa``) and logged.
+``held_elsewhere``, ``not_held``, ``no_spa``, ``key_collision``) and logged.
+
+One pod cannot slow the others (controller/agent/fair_queue.py): the intake is
+bounded per port and served round robin, renewals of what the SG holds ahead of
+new claims; the cheap checks (form, reserved or unroutable name, a timestamp
+outside the freshness window) come before the queue, so only what could be valid
+costs an SPA call. What is dropped unanswered is counted ``announce_shed_<why>``
+(``queue_full``, ``expired``: waited longer than the window, ``pending_full``: too
+many waiting for an SPA that does not answer); with the P4 program's meters
+(``announce_policed``) and the SPA's verdicts, every frame a pod sends is counted
+once.
 """
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from dataclasses import dataclass
 
+from controller.agent.fair_queue import FairQueue
 from controller.spa.client import SpaClient, SpaUnavailable
-from controller.spa.validate import Verdict
+from controller.spa.validate import WINDOW_S, Verdict
 from traffic.wire import codec, defs, names
 from traffic.wire.announce import Announcement, BadAnnouncement, answer
 
@@ -43,6 +53,7 @@ log = logging.getLogger("dmsc.gateway")
 DEFAULT_LEASE_S = 6.0
 RECHECK_S = 1.0
 RETRY_MIN_S, RETRY_MAX_S = 0.1, 2.0
+MAX_PENDING = 1024             # announcements waiting for an SPA that does not answer
 OPERATOR = "operator"          # key id of a prefix accepted by operator override
 RESTART = "restart"            # key id of a prefix kept over an agent restart, until its
                                # pod re-announces it (or its lease runs out)
@@ -79,7 +90,8 @@ class Gateway:
         self.clock = clock
         self.held: dict[str, Held] = {}
         self.pending: dict[tuple[int, str], Job] = {}
-        self.jobs: queue.Queue[Job] = queue.Queue()
+        self.window_s = WINDOW_S
+        self.jobs = FairQueue(max_wait_s=self.window_s, clock=clock)
         self.counters = agent.counters
         self._retry_gap = RETRY_MIN_S
         self._retry_at = 0.0
@@ -110,7 +122,22 @@ class Gateway:
             self._refuse(job, "invalid", "reserved_name",
                          f"{ann.prefix} is under {names.RESERVED_ROOT}, the switches' names")
             return
-        self.jobs.put(job)
+        try:
+            names.prefix_key(ann.prefix)
+        except names.InvalidName as exc:             # deeper than the key, or no name
+            self._refuse(job, "invalid", "bad_prefix", str(exc))
+            return
+        age = time.time() - ann.timestamp_ns / 1e9
+        if abs(age) > self.window_s:                 # the SPA would say stale: no call
+            self.counters["announce_shed_stale"] += 1
+            self._answer(job, ok=False, body={
+                "state": "invalid", "reason": "stale_timestamp",
+                "text": f"timestamp {age:+.1f} s from the SG's clock (window {self.window_s:g} s)"})
+            return
+        h = self.held.get(ann.prefix)
+        renewal = h is not None and h.port == port and h.key_id == ann.key_id
+        if not self.jobs.put(port, job, renewal):
+            self.counters["announce_shed_queue_full"] += 1   # unanswered: a flood's tail
 
     def _refuse_malformed(self, port, raw, reason, text) -> None:
         self.counters[f"announce_refused_malformed_{reason}"] += 1
@@ -130,7 +157,7 @@ class Gateway:
 
     def join(self, timeout: float) -> None:
         if self._thread is not None:
-            self.jobs.put(None)          # wakes the worker: it sees the stop event
+            self.jobs.close()            # wakes the worker: it sees the stop event
             self._thread.join(timeout)
 
     def _run(self) -> None:
@@ -140,10 +167,11 @@ class Gateway:
             due = self._next_recheck if self.spa is not None else now + 1.0
             if self.pending:
                 due = min(due, self._retry_at)
-            try:                 # sleep until a job, a retry or a recheck is due (at most 1 s)
-                job = self.jobs.get(timeout=min(1.0, max(0.01, due - now)))
-            except queue.Empty:
-                job = None
+            # sleep until a job, a retry or a recheck is due (at most 1 s)
+            job = self.jobs.get(timeout=min(1.0, max(0.01, due - now)))
+            if self.jobs.expired:
+                self.counters["announce_shed_expired"] += len(self.jobs.expired)
+                self.jobs.expired.clear()
             if stop.is_set():
                 return
             try:
@@ -267,6 +295,9 @@ class Gateway:
                 self._answer(job, ok=True, body={"withdrawn": ann.prefix})
                 return
         if ann.msg_type == defs.TYPE_ANNOUNCE:
+            if len(self.pending) >= MAX_PENDING and (job.port, ann.prefix) not in self.pending:
+                self.counters["announce_shed_pending_full"] += 1
+                return
             self.pending[(job.port, ann.prefix)] = job
             self.counters["announce_pending"] += 1
             log.warning("SPA unreachable: %s from port %d waits (%d pending, retry in %.1f s)",

@@ -54,7 +54,7 @@ from controller.proto import scsc_pb2_grpc as scsc_grpc
 from controller.scsc.auth import sign
 from controller.routing import spf
 from controller.spa.client import SpaClient
-from controller.switch.tables import Fib, SourceGuard, base_entries
+from controller.switch.tables import Fib, SourceGuard, base_entries, copp_updates
 from controller.switch.p4rt import (MODIFY, PipelineError, SwitchConnection, SwitchConnectionError,
                              SwitchError, WriteError)
 from controller.proto import routing_pb2 as pb
@@ -273,6 +273,8 @@ class Agent:
             if len(retry) != len(exc.failures):
                 raise
             sw.write(retry)
+        sw.write(copp_updates(sw, self.topo.copp,
+                              [p for p, (role, _m) in ports.items() if role == "pod"]))
 
     # -- FIB -------------------------------------------------------------------
     def may_delete(self, now: float) -> bool:
@@ -412,13 +414,27 @@ class Agent:
             self.connect()
         self.fib_event.set()
 
+    @contextlib.contextmanager
+    def _survives(self, thread: str):
+        """One round of a worker thread: an unexpected error is logged with its
+        traceback and counted (``<thread>_errors``, in ``dmsc stats`` and the
+        admin state), and the thread goes on. Before, an unexpected exception
+        ended the FIB writer while hellos went on: a switch that looked alive
+        and never updated."""
+        try:
+            yield
+        except Exception:
+            self.counters[f"{thread}_errors"] += 1
+            log.exception("%s: unexpected error (counted; the thread goes on)", thread)
+            self.stop_event.wait(0.1)          # no hot loop on a persistent fault
+
     def _fib_loop(self) -> None:
         while not self.stop_event.is_set():
             self.fib_event.wait(0.2)
             self.fib_event.clear()
             if self.stop_event.is_set():
                 return
-            with self.fib_lock:
+            with self.fib_lock, self._survives("fib_writer"):
                 if self.sw is None:
                     continue
                 try:
@@ -498,48 +514,58 @@ class Agent:
             stub = scsc_grpc.ScscStub(channel)
         last_round = -1.0
         while not self.stop_event.wait(0.005):
-            sw = self.sw
-            if sw is None:
-                continue
-            now = time.monotonic()
-            targets = self._probe_targets()      # agent lock first, never inside the prober's
-            with self.prober_lock:
-                frames = self.prober.due(now, targets)
-                new_round = self.prober.next_round != last_round
+            with self._survives("prober"):
+                self._probe_round(stub, last_round)
                 last_round = self.prober.next_round
-            try:
-                for frame in frames:
-                    self.packet_out(frame, flags=defs.PKTOUT_ROUTE)
-            except SwitchError as exc:
-                log.info("probe not sent: %s", exc)
-            if stub is not None and new_round and frames:
-                self._report(stub)
+
+    def _probe_round(self, stub, last_round: float) -> None:
+        """The probes due now out; a telemetry report after a new round."""
+        sw = self.sw
+        if sw is None:
+            return
+        now = time.monotonic()
+        targets = self._probe_targets()      # agent lock first, never inside the prober's
+        with self.prober_lock:
+            frames = self.prober.due(now, targets)
+            new_round = self.prober.next_round != last_round
+        try:
+            for frame in frames:
+                self.packet_out(frame, flags=defs.PKTOUT_ROUTE)
+        except SwitchError as exc:
+            log.info("probe not sent: %s", exc)
+        if stub is not None and new_round and frames:
+            self._report(stub)
 
     def _counters_loop(self) -> None:
         """Every COUNTERS_S, what this switch can add for the SCSC: the packets
         each FIB entry matched (SRs report this and nothing else)."""
         stub = scsc_grpc.ScscStub(grpc.insecure_channel(self.scsc_addr))
         while not self.stop_event.wait(COUNTERS_S):
-            sw = self.sw
-            if sw is None:
-                continue
-            try:
-                with self.fib_lock:
-                    counts = Fib(sw).counters()
-            except SwitchError as exc:
-                log.info("FIB counters unreadable: %s", exc)
-                continue
-            idx = names.NameIndex()
-            with self.lock:
-                for p in self.router.rib:
-                    try:
-                        idx.add(p)
-                    except names.InvalidName:
-                        pass
-            t = scsc_pb.Telemetry(sg=self.name)
-            for k, (pkts, _b) in counts.items():
-                t.fib_packets[idx.lookup(*k)] = pkts
-            self._send(stub, t)
+            with self._survives("counters"):
+                self._counters_round(stub)
+
+    def _counters_round(self, stub) -> None:
+        """One report of the packets each FIB entry matched."""
+        sw = self.sw
+        if sw is None:
+            return
+        try:
+            with self.fib_lock:
+                counts = Fib(sw).counters()
+        except SwitchError as exc:
+            log.info("FIB counters unreadable: %s", exc)
+            return
+        idx = names.NameIndex()
+        with self.lock:
+            for p in self.router.rib:
+                try:
+                    idx.add(p)
+                except names.InvalidName:
+                    pass
+        t = scsc_pb.Telemetry(sg=self.name)
+        for k, (pkts, _b) in counts.items():
+            t.fib_packets[idx.lookup(*k)] = pkts
+        self._send(stub, t)
 
     def _send(self, stub, t) -> None:
         """Number, sign and send one report. One at a time: the SCSC refuses a

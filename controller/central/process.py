@@ -65,7 +65,7 @@ from controller.switch import p4names as N
 from controller.switch.artifacts import BMV2_JSON, P4INFO
 from controller.switch.p4rt import (MODIFY, PipelineError, SwitchConnection,
                                     SwitchConnectionError, SwitchError, WriteError)
-from controller.switch.tables import Fib, SourceGuard, base_entries
+from controller.switch.tables import Fib, SourceGuard, base_entries, copp_updates
 from topologies.topo import Topology
 from traffic.wire import codec, defs, names
 from controller.rpc import EXCLUSIVE_PORT, bind
@@ -119,6 +119,8 @@ class Session:
                 if len(retry) != len(exc.failures):
                     raise
                 sw.write(retry)
+            sw.write(copp_updates(sw, self.conf.copp,
+                                  [p for p, (role, _m) in ports.items() if role == "pod"]))
         except BaseException:
             sw.close()
             raise

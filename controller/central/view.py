@@ -38,7 +38,7 @@ from controller.proto.routing_pb2 import Hello
 from controller.routing import spf
 from controller.routing.route import Route
 from controller.routing.router import ROUTING_KINDS, Port, auth_code, open_control_frame
-from topologies.topo import CPU_PORT, NextHop, Topology
+from topologies.topo import CPU_PORT, Copp, NextHop, Topology
 from traffic.wire import codec, defs, names
 
 DISCOVERY_KINDS = {defs.TYPE_HELLO: ROUTING_KINDS[defs.TYPE_HELLO]}
@@ -51,6 +51,7 @@ class SwitchConf:
     device_id: int
     ports: dict[int, Port]
     intfs: dict[int, str] = field(default_factory=dict)   # port -> interface (carrier)
+    copp: Copp = field(default_factory=Copp)               # pod ports' punt meters
 
 
 def switch_confs(topo: Topology) -> dict[str, SwitchConf]:
@@ -64,7 +65,7 @@ def switch_confs(topo: Topology) -> dict[str, SwitchConf]:
             ports[p] = Port(topo.port_role(sw, p), topo.mac(sw, p),
                             cost=int(topo.graph.edges[sw, nb]["cost"]))
         out[sw] = SwitchConf(sw, topo.kind(sw), topo.device_id(sw), ports,
-                             {p: topo.intf_name(sw, p) for p in ports})
+                             {p: topo.intf_name(sw, p) for p in ports}, topo.copp)
     return out
 
 

@@ -587,6 +587,29 @@ class SwitchConnection:
                                               e.counter_entry.data.byte_count)
                 for e in self.read(ent)}
 
+    def meter_entry(self, meter: str, index: int, rate: int, burst: int) -> p4runtime_pb2.Entity:
+        """An indexed meter cell's configuration: ``rate`` units per second and
+        ``burst`` units, as both the committed and the peak rate (a frame over
+        them is red)."""
+        ent = p4runtime_pb2.Entity()
+        me = ent.meter_entry
+        me.meter_id = self._id(P4Type.meter, meter)
+        me.index.index = index
+        me.config.cir, me.config.cburst = rate, burst
+        me.config.pir, me.config.pburst = rate, burst
+        return ent
+
+    def read_meter(self, meter: str, index: int) -> tuple[int, int, int, int] | None:
+        """(cir, cburst, pir, pburst) of one cell, or None when unconfigured."""
+        ent = p4runtime_pb2.Entity()
+        ent.meter_entry.meter_id = self._id(P4Type.meter, meter)
+        ent.meter_entry.index.index = index
+        for e in self.read(ent):
+            if e.meter_entry.HasField("config"):
+                c = e.meter_entry.config
+                return c.cir, c.cburst, c.pir, c.pburst
+        return None
+
     def read_direct_counters(self, table: str) -> list[tuple[p4runtime_pb2.TableEntry, int, int]]:
         """(entry, packets, bytes) for every entry of ``table``."""
         ent = p4runtime_pb2.Entity()

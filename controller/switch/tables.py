@@ -13,7 +13,7 @@ from controller.switch import p4names as N
 from traffic.wire import defs
 from controller.switch.p4rt import DELETE, INSERT, MODIFY, SwitchConnection
 from controller.routing.route import DROP, PUNT, Route
-from topologies.topo import NextHop
+from topologies.topo import Copp, NextHop
 from traffic.wire import names
 
 
@@ -127,13 +127,25 @@ def policy_stage(sw: SwitchConnection, on: bool, core: list[int]) -> list:
     the entry of each core port (not checked). Off (the pipeline's default),
     frames skip the policy table: the writer of policies turns it on with the
     first entry and off with the last."""
-    def cfg(src_check: int, port: int | None = None):
+    def cfg(pod_port: int, port: int | None = None):
         match = {} if port is None else {N.MATCH_INGRESS_CONFIG_PORT: port}
         return sw.table_entry(N.TABLE_INGRESS_CONFIG, match, action=N.ACTION_SET_INGRESS_CONFIG,
                               params={N.PARAM_SET_INGRESS_CONFIG_POLICY_STAGE: int(on),
-                                      N.PARAM_SET_INGRESS_CONFIG_SRC_CHECK: src_check},
+                                      N.PARAM_SET_INGRESS_CONFIG_POD_PORT: pod_port},
                               is_default=port is None)
     return [(MODIFY, cfg(1))] + [(MODIFY, cfg(0, p)) for p in core]
+
+
+def copp_updates(sw: SwitchConnection, copp: Copp, pod_ports) -> list:
+    """MODIFY updates configuring both CoPP meters (p4src/main.p4) of every pod
+    port: announcements, and every other punt."""
+    ups = []
+    for port in sorted(pod_ports):
+        ups.append((MODIFY, sw.meter_entry(N.METER_ANNOUNCE_METER, port,
+                                           copp.announce_pps, copp.announce_burst)))
+        ups.append((MODIFY, sw.meter_entry(N.METER_PUNT_METER, port,
+                                           copp.punt_pps, copp.punt_burst)))
+    return ups
 
 
 class SourceGuard:

@@ -7,7 +7,7 @@ says (topologies.routes), written through the adapter. The same
 """
 from __future__ import annotations
 
-from controller.switch.tables import Fib, SourceGuard, base_entries
+from controller.switch.tables import Fib, SourceGuard, base_entries, copp_updates
 from controller.routing.route import Route
 from controller.switch.artifacts import BMV2_JSON, P4INFO
 from controller.switch.p4rt import SwitchConnection
@@ -27,7 +27,9 @@ def switch_ports(topo: Topology, name: str) -> dict[int, tuple[str, str]]:
 def setup_switch(sw: SwitchConnection, topo: Topology, name: str, *,
                  p4info=P4INFO, bmv2_json=BMV2_JSON) -> None:
     sw.set_pipeline(str(p4info), str(bmv2_json))
-    sw.write(base_entries(sw, topo.device_id(name), switch_ports(topo, name)))
+    ports = switch_ports(topo, name)
+    sw.write(base_entries(sw, topo.device_id(name), ports))
+    sw.write(copp_updates(sw, topo.copp, [p for p, (role, _m) in ports.items() if role == "pod"]))
 
 
 def static_sources(topo: Topology, name: str) -> set[tuple[int, int, int]]:

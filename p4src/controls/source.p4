@@ -10,8 +10,8 @@
  * central controller) keeps the table in step with what it holds: an entry per
  * (pod port, accepted prefix), inserted with the acceptance and deleted with the
  * withdrawal. Core-facing ports (transit) and packet-outs are never checked:
- * main.p4 applies this only when ingress_config marked the port (unknown ports
- * are pod-facing, the safe default) and the frame did not come from the CPU.
+ * main.p4 applies this only when ingress_config marked the port pod-facing
+ * (unknown ports are, the safe default) and the frame did not come from the CPU.
  */
 #ifndef _DMSC_SOURCE_P4_
 #define _DMSC_SOURCE_P4_

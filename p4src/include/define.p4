@@ -74,8 +74,13 @@ const bit<32> DROP_POLICY            = 10;  // SCSC policy says drop
 const bit<32> DROP_FIB               = 11;  // FIB entry says drop (blackhole)
 const bit<32> DROP_PARSER_OTHER      = 12;  // any other parser error
 const bit<32> DROP_SRC_NOT_HELD      = 13;  // pod port, source name not one the port holds
+const bit<32> DROP_ANNOUNCE_POLICED  = 14;  // pod port over its announcement meter (CoPP)
+const bit<32> DROP_PUNT_POLICED      = 15;  // pod port over its meter for other punts (CoPP)
 
 #define N_DROP_REASONS 16
+
+// v1model meter colours (execute_meter's result).
+const bit<2> METER_RED = 2;
 
 // Punt reasons: packet_in.reason and index into the punt_reasons counter.
 const bit<8> PUNT_ANNOUNCE  = 1;   // type 1 signaling from a pod

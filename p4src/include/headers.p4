@@ -71,7 +71,8 @@ struct metadata_t {
     bit<1>  drop;            // some stage refused the frame ...
     bit<32> drop_reason;     // ... for this DROP_* reason (counted once, in main)
     bit<1>  policy_stage;    // the control plane installed SCSC policies: look them up
-    bit<1>  src_check;       // a pod-facing port: data frames' source names are checked
+    bit<1>  pod_port;        // a pod-facing port: data frames' source names are checked,
+                             // what it punts to the CPU is metered (CoPP)
 }
 
 #endif

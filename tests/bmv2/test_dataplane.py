@@ -267,3 +267,46 @@ def test_a_pod_port_forwards_only_the_sources_it_holds(rig, fib):
         assert rig.wait_counter(rig.drops, "src_not_held", before + 4) == before + 4
     finally:
         rig.sw.write(guard.diff(guard.read(), allow_all))
+
+
+def test_what_a_pod_port_punts_is_policed_by_its_meters(rig, fib):
+    """CoPP: a pod port over its announcement meter (burst 5, 2 per second here)
+    has the excess dropped and counted announce_policed before the CPU; every
+    frame is either punted or counted. Other punts (FIB misses) have a meter of
+    their own; a core port's punts are not metered."""
+    from controller.switch.tables import copp_updates
+    from topologies.topo import Copp
+    rig.sw.write(copp_updates(rig.sw, Copp(announce_pps=2, announce_burst=5, punt_pps=2,
+                                           punt_burst=5), [1]))
+    try:
+        drops0, punts0 = rig.drops(), rig.punts()
+        ann = bytes(layers.frame(defs.TYPE_ANNOUNCE, names.switch_name(), "/A/1", msg_id=5))
+        for _ in range(40):
+            rig.send(1, ann)
+        got = 0
+        while rig.sw.packet_in(timeout=0.5) is not None:
+            got += 1
+        policed = rig.wait_counter(rig.drops, "announce_policed",
+                                   drops0["announce_policed"] + 40 - got) \
+            - drops0["announce_policed"]
+        assert 5 <= got <= 10, got                          # the burst, and a few refilled
+        assert got + policed == 40                          # nothing uncounted
+        assert rig.punts()["announce"] - punts0["announce"] == got
+        for _ in range(40):
+            rig.send(1, req("/nowhere/1"))                  # FIB misses: the other meter
+        misses = 0
+        while rig.sw.packet_in(timeout=0.5) is not None:
+            misses += 1
+        assert 5 <= misses <= 10 and rig.wait_counter(
+            rig.drops, "punt_policed", drops0["punt_policed"] + 40 - misses) \
+            == drops0["punt_policed"] + 40 - misses
+        hello = bytes(layers.frame(defs.TYPE_HELLO, names.switch_name("any"), "/peer"))
+        for _ in range(20):
+            rig.send(2, hello)                              # a core port: never metered
+        core = 0
+        while rig.sw.packet_in(timeout=0.5) is not None:
+            core += 1
+        assert core == 20
+    finally:
+        rig.sw.write(copp_updates(rig.sw, Copp(announce_pps=1_000_000, announce_burst=1_000_000,
+                                               punt_pps=1_000_000, punt_burst=1_000_000), [1]))

@@ -24,7 +24,14 @@ def _key(entity: p4runtime_pb2.Entity):
     if kind == "table_entry":
         e.table_entry.ClearField("action")
         e.table_entry.ClearField("counter_data")
+    elif kind == "meter_entry":
+        e.meter_entry.ClearField("config")
     return e.SerializeToString(deterministic=True)
+
+
+def _indexed(entity: p4runtime_pb2.Entity) -> bool:
+    """A cell of an indexed extern (a meter): always there, only ever modified."""
+    return entity.WhichOneof("entity") == "meter_entry"
 
 
 class FakeP4Runtime(p4runtime_pb2_grpc.P4RuntimeServicer):
@@ -67,8 +74,13 @@ class FakeP4Runtime(p4runtime_pb2_grpc.P4RuntimeServicer):
                     errors.append(p4runtime_pb2.Error(canonical_code=code_pb2.ALREADY_EXISTS,
                                                       message="entry exists"))
                     continue
+                if _indexed(u.entity) and u.type != p4runtime_pb2.Update.MODIFY:
+                    errors.append(p4runtime_pb2.Error(canonical_code=code_pb2.INVALID_ARGUMENT,
+                                                      message="meter cells are only modified"))
+                    continue
                 if u.type in (p4runtime_pb2.Update.MODIFY, p4runtime_pb2.Update.DELETE) \
-                        and k not in self.store and not u.entity.table_entry.is_default_action:
+                        and k not in self.store and not u.entity.table_entry.is_default_action \
+                        and not _indexed(u.entity):
                     errors.append(p4runtime_pb2.Error(canonical_code=code_pb2.NOT_FOUND,
                                                       message="no such entry"))
                     continue
@@ -98,6 +110,11 @@ class FakeP4Runtime(p4runtime_pb2_grpc.P4RuntimeServicer):
                    if e.WhichOneof("entity") == "table_entry"
                    and e.table_entry.table_id == want.table_entry.table_id
                    and not e.table_entry.is_default_action]
+        elif kind == "meter_entry":
+            out = [e for e in self.store.values() if e.WhichOneof("entity") == "meter_entry"
+                   and e.meter_entry.meter_id == want.meter_entry.meter_id
+                   and (not want.meter_entry.HasField("index")
+                        or e.meter_entry.index.index == want.meter_entry.index.index)]
         elif kind == "counter_entry":
             out = [e for e in self.counters
                    if e.WhichOneof("entity") == "counter_entry"

@@ -136,3 +136,38 @@ def test_unreadable_carrier_is_unknown_not_down(monkeypatch):
     agent._poll_carrier(1.0)
     assert calls == []
     assert agent.counters["carrier_unreadable"] == len(agent.intfs)
+
+
+def test_an_unexpected_error_in_the_fib_writer_is_counted_and_it_goes_on(caplog):
+    """Before: an unexpected exception ended the FIB writer thread while hellos
+    went on (a switch that looked alive and never updated)."""
+    import threading
+    with FakeServer() as (fake, addr):
+        agent = make_agent(addr)
+        agent.connect(deadline_s=5)
+        real, calls = agent.write_fib, []
+
+        def flaky():
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("injected")
+            real()
+        agent.write_fib = flaky
+        writer = threading.Thread(target=agent._fib_loop, daemon=True)
+        writer.start()
+        try:
+            now = time.monotonic()
+            agent.router.accept_prefix("/A/1", 1, "02:00:01:00:00:01", now)
+            agent.router.tick(now + 1.0)
+            agent.fib_event.set()
+            deadline = time.monotonic() + 5
+            while names.prefix_key("/A/1") not in Fib(agent.sw).read():
+                assert time.monotonic() < deadline, "the FIB writer never wrote after the error"
+                agent.fib_event.set()
+                time.sleep(0.05)
+            assert agent.counters["fib_writer_errors"] == 1
+            assert "injected" in caplog.text and writer.is_alive()
+        finally:
+            agent.stop_event.set()
+            writer.join(5)
+            agent.sw.close()

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from controller.agent.gateway import Gateway, Job
+from controller.agent.gateway import Gateway, Held, Job
 from controller.routing.router import Config, Port, Router
 from controller.spa.client import SpaUnavailable
 from controller.spa.validate import INVALID, NOT_FOUND, VALID, Verdict
@@ -194,17 +194,57 @@ def test_malformed_announcements_are_counted_by_reason_and_never_queued():
     gw.on_frame(1, no_sig)
     bad = POD.announcement("/B/4").encode(eth_src=POD_MAC).replace(b"/B/4", b"B//4", 1)
     gw.on_frame(1, bad)                                               # a prefix that is no name
-    assert gw.jobs.empty()
+    assert len(gw.jobs) == 0
     assert agent.counters["announce_refused_malformed_frame"] == 1
     assert agent.counters["announce_refused_malformed_missing_tlv"] == 1
     assert agent.counters["announce_refused_malformed_bad_name"] == 1
     gw.on_frame(1, POD.announcement("/B/4").encode(eth_src=POD_MAC))
-    assert gw.jobs.qsize() == 1 and gw.jobs.get().mac == POD_MAC
+    assert len(gw.jobs) == 1 and gw.jobs.get(0).mac == POD_MAC
 
 
 def test_a_pod_cannot_claim_a_switch_name():
     gw, agent, _ = gateway(ScriptedSpa())
     gw.on_frame(1, POD.announcement("/dmsc/sw/sg1").encode(eth_src=POD_MAC))
-    assert gw.jobs.empty() and agent.counters["announce_refused_reserved_name"] == 1
+    assert len(gw.jobs) == 0 and agent.counters["announce_refused_reserved_name"] == 1
     (nack, port), = agent.sw.out
     assert nack.type == defs.TYPE_ANNOUNCE_NACK and port == 1
+
+
+# -- one pod cannot slow the others (bounded, fair intake) ---------------------------
+
+def test_a_flooding_port_is_shed_while_another_ports_claim_and_renewals_go_first():
+    gw, agent, _ = gateway(ScriptedSpa())
+    agent.router.ports[3] = Port("pod", "02:00:00:00:04:03")
+    rogue = Identity.generate()
+    for i in range(200):                                       # a flood of new claims on port 1
+        gw.on_frame(1, rogue.announcement(f"/X/{i}").encode(eth_src=POD_MAC))
+    assert agent.counters["announce_shed_queue_full"] == 200 - gw.jobs.per_port
+    gw.held["/B/4"] = Held("/B/4", 1, POD_MAC, POD.key_id, "/B/4", 1e9, 0.0)
+    gw.on_frame(1, POD.announcement("/B/4").encode(eth_src=POD_MAC))     # a renewal, port 1
+    other = Identity.generate()
+    gw.on_frame(3, other.announcement("/C/9").encode(eth_src="02:00:01:00:00:09"))  # port 3
+    first = [gw.jobs.get(0).ann.prefix for _ in range(3)]
+    assert first == ["/B/4", "/X/0", "/C/9"]                   # renewal, then round robin
+    assert len(gw.jobs) == gw.jobs.per_port - 1
+    assert agent.counters["announce_received"] == 202
+
+
+def test_a_job_that_waited_past_the_window_never_costs_an_spa_call():
+    spa = ScriptedSpa([Verdict(VALID, "ok")])
+    gw, agent, clock = gateway(spa)
+    gw.on_frame(1, POD.announcement("/B/4").encode(eth_src=POD_MAC))
+    clock.now += gw.window_s + 1
+    assert gw.jobs.get(0) is None and len(gw.jobs.expired) == 1
+    assert spa.asked == []
+
+
+def test_a_stale_timestamp_is_answered_by_the_sg_without_the_spa():
+    import time
+    spa = ScriptedSpa()
+    gw, agent, _ = gateway(spa)
+    old = POD.announcement("/B/4", timestamp_ns=time.time_ns() - 3600 * 10**9)
+    gw.on_frame(1, old.encode(eth_src=POD_MAC))
+    assert len(gw.jobs) == 0 and spa.asked == []
+    assert agent.counters["announce_shed_stale"] == 1
+    (nack, port), = agent.sw.out
+    assert nack.type == defs.TYPE_ANNOUNCE_NACK and b"stale_timestamp" in nack.tlv(codec.TLV_BODY)
