@@ -3,8 +3,10 @@ policy stage (ahead of the FIB), and removed when they expire.
 
 A policy set from the SCSC replaces the switch's whole set. It is refused,
 counted (``policy_refused_<why>``) and logged when its HMAC does not verify
-with the domain key (``bad_auth``: an unknown or forged sender), when it is
-for another switch, older than the last one taken (``stale_version``), sent
+with the policy key (``bad_auth``: an unknown or forged sender, or a message
+signed for another purpose: controller/keys.py), when it is for another switch,
+older than the last one taken (``stale_version``), implausibly far ahead of this
+switch's clock (``version_ahead``: one such set would lock the SCSC out), sent
 more than ``STALE_S`` ago (``stale``), or names what this switch cannot
 resolve (``unknown_next``: a neighbour that is not up, an instance this SG does
 not hold). An entry "requests to service S from requester prefix P go to
@@ -22,7 +24,8 @@ import time
 
 from controller.proto import routing_pb2 as rpb
 from controller.proto import scsc_pb2 as spb
-from controller.scsc.auth import verify
+from controller import keys
+from controller.keys import verify
 from controller.scsc.schedule import LOCAL
 from controller.switch import p4names as N
 from controller.switch.p4rt import DELETE, INSERT, MODIFY
@@ -76,11 +79,14 @@ class Policies:
 
     def _check(self, ps) -> dict:
         if not verify(ps, self.key):
-            raise Refused("bad_auth", "HMAC does not verify with the domain key")
+            raise Refused("bad_auth", "HMAC does not verify with the policy key")
         if ps.switch != self.agent.name:
             raise Refused("wrong_switch", f"for {ps.switch!r}, this is {self.agent.name}")
         if ps.version <= self.version:
             raise Refused("stale_version", f"version {ps.version} <= {self.version}")
+        if keys.too_far_ahead(ps.version, self.clock()):
+            raise Refused("version_ahead", f"version {ps.version} is more than "
+                          f"{keys.AHEAD_S:g} s of milliseconds ahead of this clock")
         if not math.isfinite(ps.sent_at) or abs(self.clock() - ps.sent_at) > STALE_S:
             raise Refused("stale", f"sent {self.clock() - ps.sent_at:.1f} s ago")
         if not 0 < ps.lifetime_s <= MAX_LIFETIME_S:

@@ -51,7 +51,8 @@ from controller.agent.policies import Policies
 from controller.agent.probes import Prober
 from controller.proto import scsc_pb2 as scsc_pb
 from controller.proto import scsc_pb2_grpc as scsc_grpc
-from controller.scsc.auth import sign
+from controller import keys
+from controller.keys import sign
 from controller.routing import spf
 from controller.spa.client import SpaClient
 from controller.switch.tables import Fib, SourceGuard, base_entries, copp_updates
@@ -151,8 +152,9 @@ class Agent:
         self.device_id = device_id
         self.grace_s = grace_s
         self.lock = threading.RLock()
+        # ``key`` is the domain secret: each purpose has a key of its own (controller/keys.py)
         self.router = Router(switch, device_id, topo.kind(switch), switch_ports(topo, switch),
-                             key, config, now=time.monotonic())
+                             keys.derive(key, keys.ROUTING), config, now=time.monotonic())
         self.intfs = {p: topo.intf_name(switch, p) for p in self.router.ports}
         self.sw: SwitchConnection | None = None
         self.stop_event = threading.Event()
@@ -168,8 +170,8 @@ class Agent:
         self._lift_overload = False
         self.counters = self.router.counters
         self.no_route_limit = TokenBucket(NO_ROUTE_PER_S, burst=NO_ROUTE_PER_S)
-        self.policies = Policies(self, key)
-        self.key = key
+        self.policies = Policies(self, keys.derive(key, keys.POLICY))
+        self.telemetry_key = keys.derive(key, keys.TELEMETRY)
         self.prober: Prober | None = None
         self.prober_lock = threading.Lock()
         self.scsc_addr = scsc_addr
@@ -574,7 +576,7 @@ class Agent:
             with self.seq_lock:
                 self.telemetry_seq += 1
                 t.seq, t.sent_at = self.telemetry_seq, time.time()
-                ack = stub.Report(sign(t, self.key), timeout=0.5)
+                ack = stub.Report(sign(t, self.telemetry_key), timeout=0.5)
         except grpc.RpcError as exc:
             self.counters["telemetry_unsent"] += 1
             if self.counters["telemetry_unsent"] % 50 == 1:

@@ -60,6 +60,7 @@ from controller.proto import routing_pb2 as pb
 from controller.routing import spf
 from controller.routing.router import Backoff
 from controller.spa.client import SpaClient
+from controller import keys
 from controller.switch import fiblog
 from controller.switch import p4names as N
 from controller.switch.artifacts import BMV2_JSON, P4INFO
@@ -232,7 +233,7 @@ class Controller:
                  key: bytes, *, hello_ms: int = 80, dead_ms: int = 240, grace_s: float = 3.0,
                  spa_addrs=(), lease_s: float = DEFAULT_LEASE_S, carrier_fn=carrier,
                  clock=time.monotonic):
-        self.key = key
+        self.key = keys.derive(key, keys.ROUTING)      # ``key``: the domain secret
         self.hello_ms, self.dead_ms = hello_ms, dead_ms
         self.grace_s = grace_s
         self.clock = clock
@@ -241,7 +242,7 @@ class Controller:
         self.stop_event = threading.Event()
         self.fib_event = threading.Event()
         self.events: queue.Queue = queue.Queue()
-        self.view = View(confs, key, hello_ms / 1000, dead_ms / 1000)
+        self.view = View(confs, self.key, hello_ms / 1000, dead_ms / 1000)
         self.sessions = {n: Session(self, confs[n], *addrs[n]) for n in sorted(confs)}
         self.gateways: dict[str, Gateway] = {}
         for n, s in self.sessions.items():

@@ -37,7 +37,8 @@ import networkx as nx
 from controller.proto.routing_pb2 import Hello
 from controller.routing import spf
 from controller.routing.route import Route
-from controller.routing.router import ROUTING_KINDS, Port, auth_code, open_control_frame
+from controller.keys import auth_code
+from controller.routing.router import ROUTING_KINDS, Port, open_control_frame
 from topologies.topo import CPU_PORT, Copp, NextHop, Topology
 from traffic.wire import codec, defs, names
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from google.protobuf.message import DecodeError
 
 from controller.routing import spf
+from controller.keys import auth_code
 from controller.routing.lsdb import Lsdb, Verdict, key as lsa_key
 from controller.routing.route import Route
 from topologies.topo import CPU_PORT, NextHop
@@ -142,10 +143,6 @@ class Neighbor:
 
     def queue(self, k, seq: int, due: float, gap: float) -> None:
         self.rxmt[k] = (seq, due, gap, 0)
-
-
-def auth_code(key: bytes, msg_type: int, body: bytes) -> bytes:
-    return hmac.digest(key, bytes([msg_type]) + body, "sha256")   # one-shot: OpenSSL, no HMAC object
 
 
 # the routing frames: type -> (the TLV that carries the body, its message)

@@ -13,9 +13,11 @@ signed, with a lifetime of ``lifetime_s``; a set that did not change is
 pushed again every ``push_s``, so policies expire within ``lifetime_s`` of
 the SCSC falling silent and forwarding falls back to SPF.
 
-Telemetry that is malformed, from an unknown sender, forged (bad HMAC),
-replayed (seq not above the last) or stale (sent more than ``stale_s`` ago)
-is refused, counted by reason and logged; the SCSC keeps running.
+Telemetry that is malformed, from an unknown sender, forged (bad HMAC with the
+telemetry key: controller/keys.py), replayed (seq not above the last), too far
+ahead (a seq beyond the clock: it would lock the sender out) or stale (sent more
+than ``stale_s`` ago) is refused, counted by reason and logged; the SCSC keeps
+running. Policy sets are signed with the policy key.
 """
 from __future__ import annotations
 
@@ -37,7 +39,8 @@ from controller.proto import scsc_pb2 as pb
 from controller.proto import scsc_pb2_grpc as pb_grpc
 from controller.routing import spf
 from controller.routing.lsdb import Lsdb
-from controller.scsc.auth import sign, verify
+from controller import keys
+from controller.keys import sign, verify
 from controller.scsc.schedule import Scheduler, Thresholds, hop_delays
 from traffic.wire import names
 from controller.rpc import EXCLUSIVE_PORT, bind
@@ -54,7 +57,10 @@ class Scsc(pb_grpc.ScscServicer):
                  onset_s: float = 0.2,
                  eval_s: float = 0.1, push_s: float = 0.5, lifetime_s: float = 1.5,
                  lsdb_s: float = 1.0, clock=time.time):
-        self.key, self.agents, self.name = key, dict(agents), name
+        # ``key`` is the domain secret: telemetry and policy sets have keys of their own
+        self.telemetry_key = keys.derive(key, keys.TELEMETRY)
+        self.policy_key = keys.derive(key, keys.POLICY)
+        self.agents, self.name = dict(agents), name
         self.scheduler = Scheduler(thresholds, restore_s=restore_s, onset_s=onset_s)
         self.eval_s, self.push_s, self.lifetime_s, self.lsdb_s = eval_s, push_s, lifetime_s, lsdb_s
         self.clock = clock
@@ -88,7 +94,7 @@ class Scsc(pb_grpc.ScscServicer):
         return pb.Ack(ok=True)
 
     def _refusal(self, t) -> str | None:
-        if not verify(t, self.key):
+        if not verify(t, self.telemetry_key):
             return "bad_auth"
         with self.lock:
             known = self.graph is not None and t.sg in self.graph
@@ -97,6 +103,8 @@ class Scsc(pb_grpc.ScscServicer):
             return "unknown_sender"
         if t.seq <= last:
             return "replay"
+        if keys.too_far_ahead(t.seq, self.clock()):
+            return "seq_ahead"          # would lock the sender out (controller/keys.py)
         if not math.isfinite(t.sent_at) or abs(self.clock() - t.sent_at) > STALE_S:
             return "stale"
         for p in t.paths:
@@ -181,7 +189,7 @@ class Scsc(pb_grpc.ScscServicer):
                           scsc=self.name)
         for e in entries:
             ps.entries.add(dst=e.dst, src=list(e.src), next=e.next, instance=e.instance)
-        sign(ps, self.key)
+        sign(ps, self.policy_key)
         try:
             with AdminClient(addr, timeout=1.0) as c:
                 ack = c.set_policies(ps)

@@ -16,7 +16,8 @@ import pytest
 
 from controller.proto import scsc_pb2 as pb
 from controller.proto import scsc_pb2_grpc as pb_grpc
-from controller.scsc.auth import sign
+from controller import keys
+from controller.keys import sign
 from controller.tools.converge import bring_up
 from tests.conftest import ROOT
 from topologies.emu.net import DmscNet
@@ -193,36 +194,51 @@ def test_scsc_killed_policies_expire_traffic_goes_on_then_it_resumes(net):
 
 
 def test_bad_telemetry_and_policies_are_refused_counted_and_change_nothing(net):
-    key = net.key_file.read_bytes()
+    secret = net.key_file.read_bytes()
+    key = keys.derive(secret, keys.TELEMETRY)
+    pkey = keys.derive(secret, keys.POLICY)
+    soon = int((time.time() + 30) * 1000)          # above the agents' seqs, within reach
     with grpc.insecure_channel(net.scsc.addr) as ch:
         stub = pb_grpc.ScscStub(ch)
         cases = {
-            "bad_auth": sign(pb.Telemetry(sg="sg1", seq=1 << 62, sent_at=time.time()), b"not it"),
-            "unknown_sender": sign(pb.Telemetry(sg="sg9", seq=1 << 62, sent_at=time.time()), key),
-            "stale": sign(pb.Telemetry(sg="sg2", seq=1 << 62, sent_at=time.time() - 60), key),
+            "bad_auth": sign(pb.Telemetry(sg="sg1", seq=soon, sent_at=time.time()), b"not it"),
+            "unknown_sender": sign(pb.Telemetry(sg="sg9", seq=soon, sent_at=time.time()), key),
+            "stale": sign(pb.Telemetry(sg="sg2", seq=soon, sent_at=time.time() - 60), key),
             "replay": sign(pb.Telemetry(sg="sg3", seq=1, sent_at=time.time()), key),
-            "malformed": sign(pb.Telemetry(sg="sg4", seq=1 << 62, sent_at=time.time(),
+            "malformed": sign(pb.Telemetry(sg="sg4", seq=soon, sent_at=time.time(),
                                            paths=[pb.PathReport(instance="/B/4", loss=7.0)]), key),
+            "seq_ahead": sign(pb.Telemetry(sg="sr1", seq=2**64 - 1, sent_at=time.time()), key),
         }
         for why, msg in cases.items():
             ack = stub.Report(msg, timeout=2)
             assert not ack.ok and ack.error == why, (why, ack)
+        # the routing key (hellos, LSAs) is not the telemetry key
+        as_lsa = sign(pb.Telemetry(sg="sg1", seq=soon, sent_at=time.time()),
+                      keys.derive(secret, keys.ROUTING))
+        assert stub.Report(as_lsa, timeout=2).error == "bad_auth"
     counters = net.scsc.view().counters
     for why in cases:
         assert counters[f"telemetry_refused_{why}"] >= 1, why
-    forged = sign(pb.PolicySet(switch="sg1", version=1 << 62, lifetime_s=10, sent_at=time.time(),
+    forged = sign(pb.PolicySet(switch="sg1", version=soon, lifetime_s=10, sent_at=time.time(),
                                scsc="evil", entries=[pb.PolicyEntry(dst="/B", src=["/A/1"],
                                                                     next="sr1")]), b"not it")
-    wrong = sign(pb.PolicySet(switch="sg2", version=1 << 62, lifetime_s=10, sent_at=time.time()),
-                 key)
-    nowhere = sign(pb.PolicySet(switch="sg1", version=1 << 62, lifetime_s=10, sent_at=time.time(),
-                                entries=[pb.PolicyEntry(dst="/B", src=["/A/1"], next="sr2")]), key)
+    wrong = sign(pb.PolicySet(switch="sg2", version=soon, lifetime_s=10, sent_at=time.time()),
+                 pkey)
+    nowhere = sign(pb.PolicySet(switch="sg1", version=soon, lifetime_s=10, sent_at=time.time(),
+                                entries=[pb.PolicyEntry(dst="/B", src=["/A/1"], next="sr2")]), pkey)
+    lockout = sign(pb.PolicySet(switch="sg1", version=2**64 - 1, lifetime_s=10,
+                                sent_at=time.time()), pkey)
+    as_telemetry = sign(pb.PolicySet(switch="sg1", version=soon, lifetime_s=10,
+                                     sent_at=time.time()), key)
     with net.admin("sg1") as c:
         assert c.set_policies(forged).error.startswith("bad_auth")
+        assert c.set_policies(as_telemetry).error.startswith("bad_auth")
         assert c.set_policies(wrong).error.startswith("wrong_switch")
         assert c.set_policies(nowhere).error.startswith("unknown_next")    # sr2: no neighbour
+        assert c.set_policies(lockout).error.startswith("version_ahead")
         st = c.state()
-    assert st.counters["policy_refused_bad_auth"] >= 1
+    assert st.counters["policy_refused_bad_auth"] >= 2
+    assert st.counters["policy_refused_version_ahead"] >= 1
     assert steered(net, "sg1") == {}
     assert net.agents["sg1"].alive() and net.scsc.alive()
     assert whoami(net) == "/B/1"

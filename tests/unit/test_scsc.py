@@ -286,6 +286,7 @@ class FakeAgent:
 
         class R:
             neighbors = {3: Neighbor("sr3", 13, 3, "02:00:00:00:0d:03", 0.0, two_way=True)}
+            ports = {}
         self.router = R()
 
         class G:
@@ -294,7 +295,7 @@ class FakeAgent:
 
 
 def policy_set(key, version, entries, sent_at, lifetime=1.5, switch="sg1"):
-    from controller.scsc.auth import sign
+    from controller.keys import sign
     ps = pb.PolicySet(switch=switch, version=version, lifetime_s=lifetime, sent_at=sent_at,
                       scsc="scsc", entries=entries)
     return sign(ps, key)
@@ -305,7 +306,7 @@ def policies(monkeypatch):
     from controller.agent import policies as mod
     monkeypatch.setattr(mod, "policy_entry", lambda sw, dst, src, port, mac, prio:
                         (dst, src, port, mac, prio))
-    monkeypatch.setattr(mod, "policy_stage", lambda sw, on: ("stage", on))
+    monkeypatch.setattr(mod, "policy_stage", lambda sw, on, core: [("stage", on)])
     wall, mono = [1000.0], [50.0]
     return mod.Policies(FakeAgent(), b"k", clock=lambda: wall[0], mono=lambda: mono[0]), wall, mono
 
@@ -343,6 +344,26 @@ def test_policy_sets_refused_by_reason(policies, mutate, why):
     ack = p.set(ps)
     assert not ack.ok and ack.error.startswith(why)
     assert p.agent.counters[f"policy_refused_{why}"] == 1
+
+
+def test_a_policy_set_far_ahead_is_refused_and_does_not_lock_the_scsc_out(policies):
+    """Versions count the SCSC's milliseconds: 2^64-1, once taken, would have
+    made every later set stale_version."""
+    p, wall, _mono = policies
+    ack = p.set(policy_set(b"k", 2**64 - 1, [], wall[0]))
+    assert not ack.ok and ack.error.startswith("version_ahead"), ack
+    assert p.agent.counters["policy_refused_version_ahead"] == 1
+    assert p.set(policy_set(b"k", int(wall[0] * 1000), [], wall[0])).ok    # the real SCSC's
+
+
+def test_a_message_signed_for_another_purpose_does_not_verify():
+    from controller import keys
+    secret = b"domain secret"
+    routing, telemetry, policy = (keys.derive(secret, k) for k in keys.PURPOSES)
+    assert len({routing, telemetry, policy, secret}) == 4
+    t = keys.sign(pb.Telemetry(sg="sg1", seq=1, sent_at=1.0), routing)
+    assert not keys.verify(t, telemetry) and keys.verify(t, routing)
+    assert keys.derive(b"another secret", keys.ROUTING) != routing
 
 
 def test_policy_sets_stale_for_another_switch_or_unresolvable_are_refused(policies):
