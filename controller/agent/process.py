@@ -66,7 +66,7 @@ from controller.switch import p4names as N
 from controller.switch.artifacts import BMV2_JSON, P4INFO
 from topologies.topo import CPU_PORT, Topology
 from traffic.wire import codec, defs, names
-from controller.rpc import EXCLUSIVE_PORT, bind
+from controller.rpc import EXCLUSIVE_PORT, bind, check_listen_addr
 
 log = logging.getLogger("dmsc.agent")
 
@@ -733,7 +733,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--switch", required=True)
     ap.add_argument("--grpc-addr", required=True)
     ap.add_argument("--device-id", type=int, required=True)
-    ap.add_argument("--admin-addr", required=True, help="127.0.0.1:<port>")
+    ap.add_argument("--admin-addr", required=True,
+                    help="unix:/private/dir/NAME.sock (root only) or 127.0.0.1:<port>")
     ap.add_argument("--key-file", required=True, help="domain key for LSA/hello HMACs")
     ap.add_argument("--hello-ms", type=int, default=Config.hello_ms)
     ap.add_argument("--dead-ms", type=int, default=None, help="default: 3 hellos")
@@ -765,8 +766,12 @@ class AgentArgsError(ValueError):
 def build(a: argparse.Namespace, topo: Topology | None = None) -> tuple[Agent, grpc.Server]:
     """The agent and its admin server (started) from parsed arguments;
     ``topo`` saves loading the topology again when several agents share it."""
-    if not a.admin_addr.startswith("127.0.0.1:"):
-        raise AgentArgsError("--admin-addr must be on 127.0.0.1")
+    try:
+        warning = check_listen_addr(a.admin_addr)
+    except ValueError as exc:
+        raise AgentArgsError(f"--admin-addr {exc}") from None
+    if warning:
+        log.warning("%s", warning)
     topo = topo or Topology.load(a.topo)
     key = Path(a.key_file).read_bytes()
     agent = Agent(topo, a.switch, a.grpc_addr, a.device_id, key,

@@ -69,7 +69,7 @@ from controller.switch.p4rt import (MODIFY, PipelineError, SwitchConnection,
 from controller.switch.tables import Fib, SourceGuard, base_entries, copp_updates
 from topologies.topo import Topology
 from traffic.wire import codec, defs, names
-from controller.rpc import EXCLUSIVE_PORT, bind
+from controller.rpc import EXCLUSIVE_PORT, bind, check_listen_addr
 
 log = logging.getLogger("dmsc.central")
 
@@ -604,7 +604,8 @@ def main(argv=None) -> int:
     ap.add_argument("--topo", required=True, help="each switch's own ports, roles and MACs")
     ap.add_argument("--switches", required=True,
                     help="JSON {switch: {grpc_addr, device_id}}: the switches it manages")
-    ap.add_argument("--admin-addr", required=True, help="127.0.0.1:<port>")
+    ap.add_argument("--admin-addr", required=True,
+                    help="unix:/private/dir/central.sock (root only) or 127.0.0.1:<port>")
     ap.add_argument("--key-file", required=True, help="domain key for discovery frames' HMACs")
     ap.add_argument("--hello-ms", type=int, default=80, help="discovery interval")
     ap.add_argument("--dead-ms", type=int, default=None, help="default: 3 intervals")
@@ -617,9 +618,13 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     logging.basicConfig(filename=a.log_file, level=a.log_level,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if not a.admin_addr.startswith("127.0.0.1:"):
-        print("central: --admin-addr must be on 127.0.0.1", file=sys.stderr)
+    try:
+        warning = check_listen_addr(a.admin_addr)
+    except ValueError as exc:
+        print(f"central: --admin-addr {exc}", file=sys.stderr)
         return 2
+    if warning:
+        log.warning("%s", warning)
     topo = Topology.load(a.topo)
     try:
         addrs = load_switches(a.switches)

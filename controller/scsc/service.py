@@ -43,7 +43,7 @@ from controller import keys
 from controller.keys import sign, verify
 from controller.scsc.schedule import Scheduler, Thresholds, hop_delays
 from traffic.wire import names
-from controller.rpc import EXCLUSIVE_PORT, bind
+from controller.rpc import EXCLUSIVE_PORT, bind, check_listen_addr
 
 log = logging.getLogger("dmsc.scsc")
 
@@ -250,7 +250,8 @@ class Scsc(pb_grpc.ScscServicer):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="DMSC SCSC (scheduling center)")
-    ap.add_argument("--addr", required=True, help="127.0.0.1:<port>")
+    ap.add_argument("--addr", required=True,
+                    help="unix:/private/dir/scsc.sock (root only) or 127.0.0.1:<port>")
     ap.add_argument("--key-file", required=True, help="the domain key (signs type-4 messages)")
     ap.add_argument("--agent", action="append", default=[], metavar="NAME=127.0.0.1:PORT",
                     help="an agent's admin address (repeatable): LSDB in, policies out")
@@ -268,9 +269,13 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     logging.basicConfig(filename=a.log_file, level=a.log_level,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if not a.addr.startswith("127.0.0.1:"):
-        print("scsc: --addr must be on 127.0.0.1", file=sys.stderr)
+    try:
+        warning = check_listen_addr(a.addr)
+    except ValueError as exc:
+        print(f"scsc: --addr {exc}", file=sys.stderr)
         return 2
+    if warning:
+        log.warning("%s", warning)
     try:
         agents = dict(x.split("=", 1) for x in a.agent)
         key = Path(a.key_file).read_bytes()

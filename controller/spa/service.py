@@ -23,7 +23,7 @@ from controller.spa.registry import Registry, RegistryError
 from controller.spa.validate import INVALID, Validator, Verdict
 from traffic.wire import defs, names
 from traffic.wire.announce import KINDS, Announcement, key_id_of
-from controller.rpc import EXCLUSIVE_PORT, bind
+from controller.rpc import EXCLUSIVE_PORT, bind, check_listen_addr
 
 log = logging.getLogger("dmsc.spa")
 
@@ -116,8 +116,9 @@ class SpaService(pb_grpc.SpaServicer):
 
 def serve(registry: Registry, addr: str, window_s: float = 30.0):
     """Start the gRPC server; returns (server, service)."""
-    if not addr.startswith("127.0.0.1:"):
-        raise ValueError("the SPA listens on 127.0.0.1 only")
+    warning = check_listen_addr(addr)          # raises ValueError for a bad address
+    if warning:
+        log.warning("%s", warning)
     service = SpaService(registry, window_s)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=EXCLUSIVE_PORT)
     pb_grpc.add_SpaServicer_to_server(service, server)
@@ -130,7 +131,8 @@ def serve(registry: Registry, addr: str, window_s: float = 30.0):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="DMSC SPA (service prefix authentication)")
     ap.add_argument("--registry", required=True, help="registry YAML file")
-    ap.add_argument("--addr", required=True, help="127.0.0.1:<port>")
+    ap.add_argument("--addr", required=True,
+                    help="unix:/private/dir/spa.sock (root only) or 127.0.0.1:<port>")
     ap.add_argument("--window-s", type=float, default=30.0,
                     help="freshness window: timestamps further from now are refused")
     ap.add_argument("--log-file")

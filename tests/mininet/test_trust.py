@@ -158,3 +158,44 @@ def test_a_pod_cannot_speak_as_another_pod(net, reader):
     assert honest == {"sent": 5, "answers": 5}, honest
     assert drops(reader, "sg2")["src_not_held"] == before_drops["src_not_held"] + 50
     assert fibs(reader, topo) == expected_fibs(topo)
+
+
+NOBODY_CONNECT = """
+import socket, sys
+for path in sys.argv[1:]:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(path)
+        print("CONNECTED", path)
+    except OSError as exc:
+        print("REFUSED", path, exc.errno)
+    finally:
+        s.close()
+"""
+
+
+def test_only_root_may_call_the_services(net, tmp_path):
+    """An unprivileged local user (setpriv as nobody) reaches no service's socket:
+    not the SPA's (authorize a prefix), not an agent's or the central controller's
+    admin (install a route); root does."""
+    from controller.rpc import addr_open
+    addrs = [s.addr for s in net.spas]
+    addrs += [net.central.admin_addr] if net.mode == "central" else \
+        [a.admin_addr for a in net.agents.values()]
+    assert addrs and all(a.startswith("unix:") for a in addrs), addrs
+    paths = [a[len("unix:"):] for a in addrs]
+    res = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                          "/usr/bin/python3", "-c", NOBODY_CONNECT, *paths],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    import errno
+    assert res.stdout.split("\n")[:-1] == [f"REFUSED {p} {errno.EACCES}" for p in paths], res.stdout
+    assert all(addr_open(a) for a in addrs)                          # root: served
+    # The CLI as nobody, as the independent check ran it: refused, nothing authorized.
+    cli = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                          str(ROOT / ".venv" / "bin" / "dmsc"), "spa", "allow", "/stolen",
+                          "--keys", "pod1", "--run-dir", str(net.run_dir)],
+                         capture_output=True, text=True, timeout=60, cwd="/")
+    assert cli.returncode != 0
+    with net.spa() as spa:
+        assert "/stolen" not in {a.prefix for a in spa.show().authorizations}

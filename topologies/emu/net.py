@@ -20,11 +20,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import subprocess
 import time
 from pathlib import Path
 
+from controller.rpc import private_socket_dir, unix_addr
 from controller.switch.p4rt import SwitchConnection
 from topologies.emu.apps.agent import (AgentApp, AgentHostApp, HostedAgent, agent_timers,
                                        agents_per_process)
@@ -37,7 +39,7 @@ from topologies.emu.apps.spa import SpaApp, registry_for
 from topologies.emu import registry
 from topologies.emu.failures import Failures
 from topologies.emu.linkcaps import netem_available
-from topologies.emu.process import REPO_ROOT, die_with_parent, free_port, py_env
+from topologies.emu.process import REPO_ROOT, die_with_parent, py_env
 from topologies.expected import served_prefixes
 from topologies.topo import Topology
 from traffic.identity import Identity
@@ -105,6 +107,14 @@ class DmscNet:
         self.scsc_args = list(scsc_args)
         self.failures = Failures(self)
         self.central: CentralApp | None = None  # the centralized mode's controller
+        self._sock_dir: Path | None = None      # the services' Unix sockets (0700, root)
+
+    def sock(self, name: str) -> str:
+        """The address a service of this network listens on: a Unix socket in a
+        directory only root may enter (controller/rpc.py), not 127.0.0.1."""
+        if self._sock_dir is None:
+            self._sock_dir = private_socket_dir(f"dmsc-{self.topo.name[:12]}-")
+        return unix_addr(self._sock_dir, name)
 
     # -- lifecycle ----------------------------------------------------------
     def start(self) -> "DmscNet":
@@ -235,6 +245,9 @@ class DmscNet:
                     except Exception as exc2:
                         log.error("stopping switch %s: %s", sw.name, exc2)
         self._remove_cpu_veths()
+        if self._sock_dir is not None:
+            shutil.rmtree(self._sock_dir, ignore_errors=True)
+            self._sock_dir = None
         if getattr(self, "_record", None) is not None:
             self._record.unlink(missing_ok=True)
             self._record = None
@@ -310,7 +323,7 @@ class DmscNet:
             args += ["--spa", spa.addr]
         if self.probe_ms:
             if self.scsc_addr is None:
-                self.scsc_addr = f"127.0.0.1:{free_port()}"
+                self.scsc_addr = self.sock("scsc")
             # an SG probes the services its pods call; with no "calls" in the
             # topology, every replicated service
             called = sorted({c for p in self.topo.pods() if self.topo.gateway(p) == name
@@ -325,7 +338,7 @@ class DmscNet:
                         device_id=sw.device_id, key_file=self.key_file,
                         log_dir=self.run_dir / "agents", hello_ms=self.hello_ms,
                         dead_ms=self.dead_ms, extra_args=[*args, *extra_args],
-                        admin_addr=admin_addr)
+                        admin_addr=admin_addr or self.sock(f"agent-{name}"))
 
     def start_agent(self, name: str, extra_args=()) -> AgentApp | HostedAgent:
         """Start (or restart, on the same admin port) the agent of one switch
@@ -469,7 +482,8 @@ class DmscNet:
                           for n in self.topo.switches()},
                 key_file=self.key_file, log_dir=self.run_dir / "central",
                 hello_ms=self.hello_ms, dead_ms=self.dead_ms,
-                spa_addrs=[s.addr for s in self.spas], lease_s=self.lease_s)
+                spa_addrs=[s.addr for s in self.spas], lease_s=self.lease_s,
+                admin_addr=self.sock("central"))
         else:
             self._forget(self.central)
         self._started(self.central.start())
@@ -522,7 +536,8 @@ class DmscNet:
     def start_spa(self, name: str = "spa", wait: bool = True) -> SpaApp:
         if self.registry_file is None:
             self.prepare_identities()
-        app = SpaApp(name, registry_file=self.registry_file, log_dir=self.run_dir / "spa")
+        app = SpaApp(name, registry_file=self.registry_file, log_dir=self.run_dir / "spa",
+                     addr=self.sock(name))
         self.spas.append(app)
         self._started(app.start())
         if wait:
@@ -559,7 +574,7 @@ class DmscNet:
     def start_scsc(self, wait: bool = True) -> ScscApp:
         """The SCSC, told every agent's admin address (start the agents first)."""
         if self.scsc_addr is None:
-            self.scsc_addr = f"127.0.0.1:{free_port()}"
+            self.scsc_addr = self.sock("scsc")
         if self.scsc is not None:
             self._forget(self.scsc)
         self.scsc = ScscApp("scsc", key_file=self.key_file,

@@ -21,7 +21,8 @@ from pathlib import Path
 from controller.agent.admin import AdminClient, AdminError
 from controller.routing.router import Config
 from topologies.emu.apps.base import App, AppError, python_module
-from topologies.emu.process import free_port, port_open
+from controller.rpc import addr_open
+from topologies.emu.process import free_port
 
 SWITCHES_PER_CORE = 4      # at the agents' default hello; measured, see docs/routing.md
 
@@ -158,12 +159,9 @@ class HostedAgent:
         self.host.send("start", self.name, self.argv)
         return self
 
-    def _port(self) -> int:
-        return int(self.admin_addr.rsplit(":", 1)[1])
-
     def _wait_closed(self, grace_s: float) -> None:
         deadline = time.monotonic() + grace_s
-        while self.host.alive() and port_open(self._port()):
+        while self.host.alive() and addr_open(self.admin_addr):
             if time.monotonic() > deadline:
                 raise AppError(f"agent {self.name} still serving {grace_s:.0f} s after "
                                f"being told to stop; see {self.host.host_log}")
@@ -180,7 +178,7 @@ class HostedAgent:
             self._wait_closed(5.0)
 
     def alive(self) -> bool:
-        return self.host.alive() and port_open(self._port())
+        return self.host.alive() and addr_open(self.admin_addr)
 
     def check_ready(self) -> bool:
         try:
