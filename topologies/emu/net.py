@@ -139,7 +139,8 @@ class DmscNet:
                 self.mn.addSwitch(sw, cls=BMv2Switch, device_id=t.device_id(sw),
                                   log_dir=str(self.run_dir / "switches"),
                                   log_level=self.log_level, pcap_dir=pcap_dir,
-                                  cpu_intf=self.cpu_intf(sw)[0] if self.cpu_intf(sw) else None)
+                                  cpu_intf=self.cpu_intf(sw)[0] if self.cpu_intf(sw) else None,
+                                  grpc_addr=self.sock(f"sw-{sw}"))
             for pod in t.pods():
                 self.mn.addHost(pod, ip=None, mac=t.mac(pod, 0))
             for u, v, attrs in t.graph.edges(data=True):

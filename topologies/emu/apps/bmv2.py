@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 from topologies.emu.apps.base import App, AppError
-from topologies.emu.process import free_port, port_open
+from controller.rpc import addr_open
+from topologies.emu.process import free_port
 from traffic.wire.defs import CPU_PORT
 
 BMV2_BINARY = "simple_switch_grpc"
@@ -54,7 +55,7 @@ class Bmv2Process(App):
 
     def __init__(self, name: str, device_id: int, ports: dict[int, str], *,
                  log_dir, log_level: str | None = "warn", pcap_dir=None,
-                 grpc_port: int | None = None, binary: str = BMV2_BINARY,
+                 grpc_addr: str | None = None, binary: str = BMV2_BINARY,
                  cpu_intf: str | None = None):
         super().__init__(name, Path(log_dir) / f"{name}.stdout")
         # the CPU port as an interface (packet I/O by raw socket) instead of
@@ -65,12 +66,10 @@ class Bmv2Process(App):
         self.log_dir = Path(log_dir)
         self.log_level = log_level
         self.pcap_dir = pcap_dir
-        self.grpc_port = grpc_port or free_port()
+        # P4Runtime: a Unix socket in a private directory when given (a running
+        # network's switches: no other local user can program them), else 127.0.0.1
+        self.grpc_addr = grpc_addr or f"127.0.0.1:{free_port()}"
         self.binary = binary
-
-    @property
-    def grpc_addr(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
 
     @property
     def switch_log(self) -> Path:
@@ -98,13 +97,13 @@ class Bmv2Process(App):
     def start(self) -> "Bmv2Process":
         if shutil.which(self.binary) is None:
             raise SwitchStartError(f"{self.binary} is not on PATH (install BMv2)")
-        if port_open(self.grpc_port):
-            raise SwitchStartError(f"{self.name}: port {self.grpc_port} is already in use")
+        if addr_open(self.grpc_addr):
+            raise SwitchStartError(f"{self.name}: {self.grpc_addr} is already in use")
         super().start()
         return self
 
     def check_ready(self) -> bool:
-        return port_open(self.grpc_port)
+        return addr_open(self.grpc_addr)
 
     def ready(self, deadline: float | None = None, poll_s: float = 0.02) -> None:
         try:
@@ -149,11 +148,12 @@ class BMv2Switch(Switch):
 
     def __init__(self, name, device_id: int, log_dir: str = "/tmp",
                  log_level: str | None = "warn", pcap_dir=None, cpu_intf: str | None = None,
-                 **kwargs):
+                 grpc_addr: str | None = None, **kwargs):
         super().__init__(name, dpid=f"{device_id + 1:x}", **kwargs)
         self.device_id = device_id
         self.bmv2 = Bmv2Process(name, device_id, {}, log_dir=log_dir,
-                                log_level=log_level, pcap_dir=pcap_dir, cpu_intf=cpu_intf)
+                                log_level=log_level, pcap_dir=pcap_dir, cpu_intf=cpu_intf,
+                                grpc_addr=grpc_addr)
 
     @property
     def grpc_addr(self) -> str:
