@@ -11,6 +11,7 @@ TABLE_INGRESS_CONFIG = "DmscIngress.ingress_config"
 TABLE_POLICY = "DmscIngress.policy.policy"
 TABLE_PORT_MAC = "DmscEgress.rewrite.port_mac"
 TABLE_PORT_ROLE = "DmscIngress.classify.port_role"
+TABLE_SRC_GUARD = "DmscIngress.source_guard.src_guard"
 TABLE_SWITCH_CONFIG = "DmscEgress.probe.switch_config"
 
 # actions
@@ -28,6 +29,8 @@ ACTION_SET_NEXT_HOP = "DmscIngress.fib.set_next_hop"
 ACTION_SET_ROLE = "DmscIngress.classify.set_role"
 ACTION_SET_SRC_MAC = "DmscEgress.rewrite.set_src_mac"
 ACTION_SET_SWITCH_ID = "DmscEgress.probe.set_switch_id"
+ACTION_SRC_HELD = "DmscIngress.source_guard.src_held"
+ACTION_SRC_NOT_HELD = "DmscIngress.source_guard.src_not_held"
 ACTION_VALIDATE_REJECT = "DmscIngress.validate.reject"
 
 # action profiles / selectors
@@ -42,17 +45,25 @@ COUNTER_PUNT_REASONS = "DmscIngress.punt_reasons"
 DIRECT_COUNTER_FIB_COUNTER = "DmscIngress.fib.fib_counter"
 DIRECT_COUNTER_POLICY_COUNTER = "DmscIngress.policy.policy_counter"
 
+# indexed meters
+METER_ANNOUNCE_METER = "DmscIngress.announce_meter"
+METER_PUNT_METER = "DmscIngress.punt_meter"
+
 # match fields: MATCH_<TABLE>_<FIELD>
 MATCH_FIB_DST_KEY = "dst_key"
+MATCH_INGRESS_CONFIG_PORT = "port"
 MATCH_POLICY_DST_KEY = "dst_key"
 MATCH_POLICY_SRC_KEY = "src_key"
 MATCH_PORT_MAC_PORT = "port"
 MATCH_PORT_ROLE_PORT = "port"
+MATCH_SRC_GUARD_PORT = "port"
+MATCH_SRC_GUARD_SRC_KEY = "src_key"
 
 # action parameters: PARAM_<ACTION>_<PARAM>
 PARAM_POLICY_FORWARD_PORT = "port"
 PARAM_POLICY_FORWARD_DMAC = "dmac"
 PARAM_SET_INGRESS_CONFIG_POLICY_STAGE = "policy_stage"
+PARAM_SET_INGRESS_CONFIG_POD_PORT = "pod_port"
 PARAM_SET_NEXT_HOP_PORT = "port"
 PARAM_SET_NEXT_HOP_DMAC = "dmac"
 PARAM_SET_ROLE_ROLE = "role"
@@ -73,4 +84,5 @@ TABLES = frozenset({
     "DmscIngress.fib.fib",
     "DmscIngress.ingress_config",
     "DmscIngress.policy.policy",
+    "DmscIngress.source_guard.src_guard",
 })

@@ -104,7 +104,7 @@ def _p4names_uses():
     uses = []
     for path in sorted(ROOT.glob("**/*.py")):
         rel = path.relative_to(ROOT)
-        if rel.parts[0].startswith(".venv") or rel.parts[0] == "build" or rel.name == "p4names.py":
+        if rel.parts[0].startswith(".") or rel.parts[0] == "build" or rel.name == "p4names.py":
             continue
         tree = ast.parse(path.read_text())
         aliases = {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
@@ -119,7 +119,8 @@ def _p4names_uses():
 def test_every_p4info_name_the_code_uses_exists_in_the_p4info():
     info = load_p4info(P4INFO)
     objects = {o.preamble.name for kind in ("tables", "actions", "counters", "direct_counters",
-                                            "action_profiles") for o in getattr(info, kind)}
+                                            "action_profiles", "meters")
+               for o in getattr(info, kind)}
     fields = {mf.name for t in info.tables for mf in t.match_fields}
     params = {p.name for a in info.actions for p in a.params}
     metadata = {md.name for c in info.controller_packet_metadata for md in c.metadata}
@@ -131,7 +132,7 @@ def test_every_p4info_name_the_code_uses_exists_in_the_p4info():
         value = getattr(N, const)
         if const == "TABLES":
             assert value == {t.preamble.name for t in info.tables}
-        elif const.startswith(("TABLE_", "ACTION_", "COUNTER_", "DIRECT_COUNTER_")):
+        elif const.startswith(("TABLE_", "ACTION_", "COUNTER_", "DIRECT_COUNTER_", "METER_")):
             assert value in objects, f"{path}:{line}: {const}={value!r} is not in the P4Info"
         elif const.startswith("MATCH_"):
             assert value in fields, f"{path}:{line}: {const}={value!r} is no match field"
