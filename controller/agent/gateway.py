@@ -129,7 +129,7 @@ class Gateway:
             return
         age = time.time() - ann.timestamp_ns / 1e9
         if abs(age) > self.window_s:                 # the SPA would say stale: no call
-            self.counters["announce_shed_stale"] += 1
+            self.counters["announce_refused_stale_timestamp"] += 1
             self._answer(job, ok=False, body={
                 "state": "invalid", "reason": "stale_timestamp",
                 "text": f"timestamp {age:+.1f} s from the SG's clock (window {self.window_s:g} s)"})

@@ -107,6 +107,7 @@ def test_degrade_slows_the_pods_answers_and_0_restores(net):
 
 def test_announce_then_withdraw_a_prefix_from_a_pod(net, reader):
     topo = net.topo
+    net.authorize("/A/9", ["pod1"])              # a new instance: the operator grants it
     out = run(net, "announce", pod="pod1", prefix="/A/9")
     assert out["state"] == "accepted", out
     with_9 = {**served_prefixes(topo), "/A/9": {"pod1"}}
@@ -136,6 +137,7 @@ def test_a_hijack_is_refused_and_changes_no_fib(net):
 
 
 def test_kill_and_restart_the_spa(net, reader):
+    net.authorize("/C/9", ["pod2"])              # kept in the registry file over the restart
     run(net, "kill_spa")
     try:
         assert not net.spas[0].alive()

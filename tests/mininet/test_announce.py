@@ -142,6 +142,7 @@ def test_spa_down_fails_closed_and_existing_services_keep_working(net, reader):
     topo = net.topo
     key1 = str(net.key_files["pod1"])
     calls = load(net, "pod2", "/C/2", "/B/4", count=500)       # 5 s of calls throughout
+    net.authorize("/A/9", ["pod1"])                            # a new instance, granted
     net.stop_spa()
     try:
         got = announce(net, "pod1", "--key", key1, "--prefix", "/A/9", timeout=1.5)

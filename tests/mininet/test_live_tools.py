@@ -107,6 +107,7 @@ def test_cli_call_and_probe_by_name(cli):
 
 
 def test_cli_announce_and_withdraw_reach_every_fib(cli, net):
+    net.authorize("/A/77", ["pod4"])             # a new instance: the operator grants it
     out = cli.run("announce pod4 /A/77")
     assert "pod4 announced /A/77: accepted" in out, out
     poll(lambda: "/A/77" in cli.run("fib sg2"), 10, "/A/77 in sg2's FIB")

@@ -184,7 +184,9 @@ def _lsa_frame(lsa: Lsa, key: bytes, mac: str) -> bytes:
 
 def test_bad_lsas_on_the_wire_are_dropped_counted_and_change_nothing(net, reader):
     topo = net.topo
-    key = net.key_file.read_bytes()
+    from controller import keys
+    secret = net.key_file.read_bytes()
+    key = keys.derive(secret, keys.ROUTING)        # what the agents sign LSAs with
     mac = topo.mac("sr3", topo.port("sr3", "sg1"))
     with net.admin("sg1") as c:
         st = c.state()
@@ -194,7 +196,7 @@ def test_bad_lsas_on_the_wire_are_dropped_counted_and_change_nothing(net, reader
     cases = {
         "rx_auth_fail": _lsa_frame(Lsa(origin="evil", seq=5, lifetime_ms=60000, kind="sg",
                                        prefixes=[PrefixEntry(prefix="/B/4", port=1)]),
-                                   b"not the domain key", mac),
+                                   secret, mac),         # the domain secret is no key itself
         "lsa_older": _lsa_frame(Lsa(origin="sr1", seq=max(1, sr1_seq - 1), lifetime_ms=60000,
                                     kind="sr"), key, mac),
         "rx_malformed_body": bytes(layers.frame(
@@ -237,7 +239,7 @@ def test_inspection_commands_show_names(net):
     res = subprocess.run([sys.executable, "-m", "controller.tools.cli", "shell", "sg1",
                           "--run-dir", str(net.run_dir)], capture_output=True, text=True,
                          cwd=str(ROOT), timeout=60)
-    assert "p4runtime_sh --grpc-addr 127.0.0.1:" in res.stdout
+    assert f"p4runtime_sh --grpc-addr {net.switch('sg1').grpc_addr} " in res.stdout
 
 
 def test_unknown_name_gets_a_no_route_error_from_the_first_switch(net):

@@ -245,6 +245,6 @@ def test_a_stale_timestamp_is_answered_by_the_sg_without_the_spa():
     old = POD.announcement("/B/4", timestamp_ns=time.time_ns() - 3600 * 10**9)
     gw.on_frame(1, old.encode(eth_src=POD_MAC))
     assert len(gw.jobs) == 0 and spa.asked == []
-    assert agent.counters["announce_shed_stale"] == 1
+    assert agent.counters["announce_refused_stale_timestamp"] == 1
     (nack, port), = agent.sw.out
     assert nack.type == defs.TYPE_ANNOUNCE_NACK and b"stale_timestamp" in nack.tlv(codec.TLV_BODY)
