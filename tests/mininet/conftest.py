@@ -14,9 +14,13 @@ FIG2 = ROOT / "topologies" / "fig2.yaml"
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory, request):
+    """Figure 2 in the distributed mode, or in the mode a module parametrizes
+    indirectly (``pytest.mark.parametrize("net", [...], indirect=True, scope="module")``)."""
+    mode = getattr(request, "param", "distributed")
     topo = Topology.load(FIG2)
-    n = bring_up(DmscNet(topo, tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])),
-                 timeout=30)                # SPA, agents, pods announcing, FIBs converged
+    name = request.module.__name__.rsplit(".", 1)[-1] + ("" if mode == "distributed" else f"-{mode}")
+    n = bring_up(DmscNet(topo, tmp_path_factory.mktemp(name)),
+                 timeout=30, mode=mode)     # SPA, agents, pods announcing, FIBs converged
     try:
         yield n
     finally:

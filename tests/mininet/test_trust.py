@@ -20,32 +20,15 @@ import pytest
 
 from controller.spa.client import SpaError
 from controller.switch import p4names as N
-from controller.tools.converge import FibReader, bring_up, expected_fibs
+from controller.tools.converge import expected_fibs
 from tests.conftest import ROOT
 from tests.support.attacker import crc32_twin
-from topologies.emu.net import DmscNet
 from topologies.emu.process import py_env
-from topologies.topo import Topology
 from traffic.wire import defs
 
-pytestmark = pytest.mark.mininet
-
-
-@pytest.fixture(scope="module", params=["distributed", "central"])
-def net(tmp_path_factory, request):
-    topo = Topology.load(ROOT / "topologies" / "fig2.yaml")
-    n = bring_up(DmscNet(topo, tmp_path_factory.mktemp(f"fig2-trust-{request.param}")),
-                 timeout=30, mode=request.param)
-    try:
-        yield n
-    finally:
-        n.stop()
-
-
-@pytest.fixture
-def reader(net):
-    with FibReader.for_net(net) as r:
-        yield r
+pytestmark = [pytest.mark.mininet,
+              pytest.mark.parametrize("net", ["distributed", "central"], indirect=True,
+                                      scope="module")]
 
 
 def attack(net, pod, cmd, *args, timeout=3.0) -> dict:
