@@ -542,6 +542,7 @@ def spoof(net, pod: Pod, src: Name, dst: Name, count: int = 50, interval_s: floa
     must drop them (counted src_not_held). Returns the requests sent, the
     answers that came back to anyone, and the SG's src_not_held drops meanwhile."""
     from controller.switch import p4names as N
+    from controller.tools.converge import FibReader
     from traffic.wire import defs
     t = net.topo
     sg = t.gateway(pod)
@@ -549,8 +550,8 @@ def spoof(net, pod: Pod, src: Name, dst: Name, count: int = 50, interval_s: floa
 
     def dropped(sw) -> int:
         return sw.read_counter(N.COUNTER_DROP_REASONS).get(drop_idx, (0, 0))[0]
-    sw = net.p4rt(sg)
-    try:
+    with FibReader.for_net(net, [sg]) as reader:   # a reader: the agent stays primary
+        sw = reader.conns[sg]
         before = dropped(sw)
         res = net.run_in(pod, ["-m", "traffic.client", "--iface", t.intf_name(pod, 0), "--src",
                                names.normalize(src), "--mac", t.mac(pod, 0), "--timeout", "0.2",
@@ -564,8 +565,6 @@ def spoof(net, pod: Pod, src: Name, dst: Name, count: int = 50, interval_s: floa
         while dropped(sw) - before < count and time.monotonic() < deadline:
             time.sleep(0.05)            # counters are read back: let the last frames land
         drops = dropped(sw) - before
-    finally:
-        sw.close()
     return {"pod": pod, "src": src, "dst": dst, "sent": out.get("sent", 0),
             "answered": out.get("ok", 0), "sg": sg, "src_not_held": drops,
             "refused": out.get("ok", 0) == 0 and drops >= out.get("sent", 0)}

@@ -134,6 +134,15 @@ def test_a_hijack_is_refused_and_changes_no_fib(net):
     assert out["spa_state"] == "invalid" and out["fibs_changed"] == []
     forged = run(net, "hijack", pod="pod4", prefix="/B/7", how="bad_signature", watch_s=0.2)
     assert forged["refused"] and forged["reason"] == "bad_signature", forged
+    twin = run(net, "hijack", pod="pod2", prefix="/B/4", how="collision", watch_s=0.2)
+    assert twin["refused"] and twin["reason"] == "key_collision", twin
+    assert twin["prefix"] != "/B/4" and twin["prefix"].endswith("/4") and twin["fibs_changed"] == []
+
+
+def test_spoof_is_dropped_at_the_sg_and_counted(net):
+    out = run(net, "spoof", pod="pod2", src="/A/1", dst="/B/4", count=20)
+    assert out == {**out, "sent": 20, "answered": 0, "sg": "sg2", "src_not_held": 20,
+                   "refused": True}, out
 
 
 def test_kill_and_restart_the_spa(net, reader):
