@@ -599,5 +599,5 @@ def _short(result) -> str:
         return ""
     keep = {k: v for k, v in result.items()
             if k in ("answer", "reason", "refused", "fibs_changed", "state", "flow", "calls",
-                     "from", "ok", "error")}
+                     "from", "ok", "error", "sent", "answered", "src_not_held")}
     return ", ".join(f"{k}={v}" for k, v in keep.items())
