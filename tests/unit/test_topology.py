@@ -164,3 +164,17 @@ def test_pod_calls_and_operator_overrides_are_checked():
                                                            "prefix": "/X"}]})
     with pytest.raises(TopologyError, match="operator_overrides #0: needs exactly"):
         Topology.from_dict({**base, "operator_overrides": [{"sg": "sg1"}]})
+
+
+def test_copp_rates_come_from_the_file_and_bad_ones_are_refused():
+    import yaml
+    from topologies.topo import Copp, Topology, TopologyError
+    base = yaml.safe_load((ROOT / "topologies" / "fig2.yaml").read_text())
+    assert Topology.from_dict(base).copp == Copp()                  # the defaults
+    t = Topology.from_dict({**base, "copp": {"announce_pps": 50, "punt_burst": 10}})
+    assert (t.copp.announce_pps, t.copp.punt_burst, t.copp.punt_pps) == (50, 10, Copp().punt_pps)
+    assert Topology.from_dict(t.to_dict()).copp == t.copp           # saved and loaded
+    for bad, msg in (({"announce_rate": 5}, "unknown field"), ({"punt_pps": 0}, "whole number > 0"),
+                     ({"punt_pps": 1.5}, "whole number > 0"), ([1], "'copp' must map")):
+        with pytest.raises(TopologyError, match=msg):
+            Topology.from_dict({**base, "copp": bad})
