@@ -27,13 +27,13 @@ def mac_str(value: int) -> str:
 
 def base_entries(sw: SwitchConnection, switch_id: int, ports: dict[int, tuple[str, str]]):
     """Updates that configure a freshly pipelined switch: the id written into
-    probe records, and for every port its role ('pod'/'core') and MAC; core
-    ports skip the source-name check (pod ports and unknown ones get it from the
-    ingress_config default), with the policy stage off."""
+    probe records, and for every port its role ('pod'/'core') and MAC; which
+    ports are core-facing (every other port gets the source-name check and the
+    punt meters), with the policy stage off."""
     ups = [(MODIFY, sw.table_entry(N.TABLE_SWITCH_CONFIG, action=N.ACTION_SET_SWITCH_ID,
                                    params={N.PARAM_SET_SWITCH_ID_SWITCH_ID: switch_id},
                                    is_default=True))]
-    ups += [(INSERT, u) for _op, u in policy_stage(sw, False, core_ports(ports))[1:]]
+    ups += policy_stage(sw, False, core_ports(ports))
     for port, (role, mac) in sorted(ports.items()):
         ups.append((INSERT, sw.table_entry(
             N.TABLE_PORT_ROLE, {N.MATCH_PORT_ROLE_PORT: port}, action=N.ACTION_SET_ROLE,
@@ -121,19 +121,28 @@ def core_ports(ports: dict[int, tuple[str, str]]) -> list[int]:
     return sorted(p for p, (role, _mac) in ports.items() if role == "core")
 
 
-def policy_stage(sw: SwitchConnection, on: bool, core: list[int]) -> list:
-    """The updates that turn the switch's SCSC policy stage on or off: the
-    ingress_config default (pod-facing and unknown ports: sources checked) and
-    the entry of each core port (not checked). Off (the pipeline's default),
-    frames skip the policy table: the writer of policies turns it on with the
-    first entry and off with the last."""
-    def cfg(pod_port: int, port: int | None = None):
-        match = {} if port is None else {N.MATCH_INGRESS_CONFIG_PORT: port}
-        return sw.table_entry(N.TABLE_INGRESS_CONFIG, match, action=N.ACTION_SET_INGRESS_CONFIG,
-                              params={N.PARAM_SET_INGRESS_CONFIG_POLICY_STAGE: int(on),
-                                      N.PARAM_SET_INGRESS_CONFIG_POD_PORT: pod_port},
-                              is_default=port is None)
-    return [(MODIFY, cfg(1))] + [(MODIFY, cfg(0, p)) for p in core]
+def core_mask(core) -> int:
+    """The ``core_ports`` bit mask of ingress_config: bit p for core port p < 128
+    (ports from 128 up are pod ports in the P4 program whatever the mask says)."""
+    mask = 0
+    for p in core:
+        if p >= 128:
+            raise ValueError(f"core port {p}: the program's mask holds ports 0-127")
+        mask |= 1 << p
+    return mask
+
+
+def policy_stage(sw: SwitchConnection, on: bool, core) -> list:
+    """The update that turns the switch's SCSC policy stage on or off, as a
+    one-element list: the ingress_config default, which also names the core
+    ports (every other port is a pod port: sources checked, punts metered). Off
+    (the pipeline's default), frames skip the policy table: the writer of
+    policies turns it on with the first entry and off with the last."""
+    return [(MODIFY, sw.table_entry(
+        N.TABLE_INGRESS_CONFIG, action=N.ACTION_SET_INGRESS_CONFIG,
+        params={N.PARAM_SET_INGRESS_CONFIG_POLICY_STAGE: int(on),
+                N.PARAM_SET_INGRESS_CONFIG_CORE_PORTS: core_mask(core)},
+        is_default=True))]
 
 
 def copp_updates(sw: SwitchConnection, copp: Copp, pod_ports) -> list:
