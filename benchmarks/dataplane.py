@@ -54,7 +54,7 @@ from topologies.topo import NextHop  # noqa: E402
 from controller.switch.p4rt import INSERT, SwitchConnection     # noqa: E402
 from controller.switch.artifacts import (BASELINE_JSON, BASELINE_P4INFO,  # noqa: E402
                                          BMV2_JSON, P4INFO, TRIVIAL_JSON, TRIVIAL_P4INFO)
-from topologies.emu.apps.bmv2 import Bmv2Process        # noqa: E402
+from topologies.emu.apps.bmv2 import BUILDS, Bmv2Process, bmv2_binary        # noqa: E402
 from topologies.emu.veth import VethPairs          # noqa: E402
 from traffic.wire import layers                # noqa: E402
 from traffic.wire.link import ETH_P_ALL, RawLink    # noqa: E402
@@ -142,7 +142,8 @@ def run_round(program: str, frames: list[bytes], veths, log_dir, args, setup=Non
     (default: the one named); the profiling script passes variants."""
     h_in, h_out = veths.host_side(1), veths.host_side(2)
     with Bmv2Process(f"bench-{program}", 1, {1: veths.switch_side(1), 2: veths.switch_side(2)},
-                     log_dir=log_dir, log_level=args.bmv2_log_level) as proc:
+                     log_dir=log_dir, log_level=args.bmv2_log_level,
+                     binary=bmv2_binary(args.build)) as proc:
         with SwitchConnection("bench", proc.grpc_addr, 1).connect() as sw:
             (setup or SETUP[program])(sw, args.routes)
             gen = mp.get_context("spawn").Process(
@@ -225,6 +226,9 @@ def main(argv=None) -> int:
     ap.add_argument("--prefixes", "--routes", type=prefix_counts, default=[1000, 10000],
                     help="routes per program, or a comma-separated list (default 1000,10000)")
     ap.add_argument("--size", type=int, default=128, help="frame size in bytes")
+    ap.add_argument("--build", choices=sorted(BUILDS), default="default",
+                    help="the BMv2 build: default (on PATH) or perf (scripts/toolchain.py "
+                         "--flavour perf: no logging macros, -O3)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per round")
     ap.add_argument("--warmup", type=float, default=1.5)

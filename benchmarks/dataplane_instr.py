@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dataplane as dp                                       # noqa: E402
 from controller.switch.p4rt import SwitchConnection          # noqa: E402
-from topologies.emu.apps.bmv2 import Bmv2Process             # noqa: E402
+from topologies.emu.apps.bmv2 import BUILDS, Bmv2Process, bmv2_binary  # noqa: E402
 from topologies.emu.veth import VethPairs                    # noqa: E402
 from traffic.wire.link import ETH_P_ALL, RawLink             # noqa: E402
 
@@ -108,7 +108,8 @@ def measure(program: str, setup, frames: list[bytes], args, veths, work: Path) -
     out = work / f"callgrind.{program}"
     h_in, h_out = veths.host_side(1), veths.host_side(2)
     with CallgrindBmv2(f"instr-{program}", 1, {1: veths.switch_side(1), 2: veths.switch_side(2)},
-                       log_dir=work, log_level="off", out_file=out) as proc:
+                       log_dir=work, log_level="off", out_file=out,
+                       binary=bmv2_binary(args.build)) as proc:
         with SwitchConnection("bench", proc.grpc_addr, 1).connect() as sw:
             setup(sw, args.routes)
             proc.control("-i", "on")
@@ -149,6 +150,9 @@ def main(argv=None) -> int:
                     help="NAME=BMV2_JSON: a variant of the DMSC program (same P4Info) or, "
                          "named ipv4*, of the baseline; repeatable. Default: trivial, ipv4, dmsc")
     ap.add_argument("--top", type=int, default=0, help="functions to print per program")
+    ap.add_argument("--build", choices=sorted(BUILDS), default="default",
+                    help="the BMv2 build: default (on PATH) or perf (scripts/toolchain.py "
+                         "--flavour perf)")
     ap.add_argument("--keep", type=Path, default=None,
                     help="copy each program's callgrind dump of the frames here")
     args = ap.parse_args(argv)

@@ -81,6 +81,14 @@ BUILD_DEPS = (
 PI_CONFIGURE = ("--with-proto", "--without-internal-rpc", "--without-cli", "--without-bmv2")
 BMV2_CONFIGURE = ("--with-pi", "--without-thrift", "--with-nanomsg")
 
+# The performance flavour (``--flavour perf``), as BMv2's docs/performance.md builds it
+# for benchmarking: no logging macros, no event logger, -O3. Installed under a prefix
+# of its own (the default switch keeps its logs for debugging), linked against the
+# default flavour's PI, and found through its rpath.
+PERF_PREFIX = "/usr/local/bmv2-perf"
+PERF_CONFIGURE = ("--disable-logging-macros", "--disable-elogger", "CXXFLAGS=-g -O3")
+FLAVOURS = ("default", "perf")
+
 P4LANG_REPO = "http://download.opensuse.org/repositories/home:/p4lang/xUbuntu_{version}/"
 
 MINUTES_ESTIMATE = 15   # measured on 2 cores (docs/toolchain.md)
@@ -101,6 +109,8 @@ class Facts:
     stamp: dict | None            # the stamp in the prefix, if any
     src_dir: str | None           # DMSC_TOOLCHAIN_SRC
     p4lang_reachable: bool | None = None   # asked only on Ubuntu
+    flavour: str = "default"
+    pi_installed: bool = False    # PI's library in the default prefix (perf links to it)
 
     @property
     def default_prefix(self) -> bool:
@@ -114,16 +124,21 @@ class Step:
     commands: list[tuple[list[str], str | None]] = field(default_factory=list)  # (argv, cwd)
 
 
-def wanted_stamp() -> dict:
-    return {"pins": {p.name: p.commit for p in PINS},
-            "pi_configure": list(PI_CONFIGURE), "bmv2_configure": list(BMV2_CONFIGURE)}
+def wanted_stamp(flavour: str = "default") -> dict:
+    stamp = {"pins": {p.name: p.commit for p in PINS},
+             "pi_configure": list(PI_CONFIGURE), "bmv2_configure": list(BMV2_CONFIGURE)}
+    if flavour == "perf":
+        stamp.update(flavour="perf", bmv2_configure=[*BMV2_CONFIGURE, *PERF_CONFIGURE])
+    return stamp
 
 
 def plan(facts: Facts, work: Path) -> tuple[str, list[Step]]:
     """Decide what to do: (a sentence for the user, the steps). No side effects."""
     binary = Path(facts.prefix) / "bin" / "simple_switch_grpc"
-    if facts.stamp == wanted_stamp() and binary.exists():
+    if facts.stamp == wanted_stamp(facts.flavour) and binary.exists():
         return f"BMv2 up to date in {facts.prefix} (stamp {facts.prefix}/{STAMP_NAME})", []
+    if facts.flavour == "perf":
+        return plan_perf(facts, work)
     if facts.on_path and facts.default_prefix:
         return f"using the simple_switch_grpc on PATH ({facts.on_path}); nothing to build", []
     if not facts.root:
@@ -149,6 +164,26 @@ def plan(facts: Facts, work: Path) -> tuple[str, list[Step]]:
     why = (f"building PI and BMv2 from {where} into {facts.prefix}: "
            f"about {MINUTES_ESTIMATE} minutes on 2 cores")
     return why, steps
+
+
+def plan_perf(facts: Facts, work: Path) -> tuple[str, list[Step]]:
+    """BMv2 alone, the performance flavour, against the default flavour's PI."""
+    if not facts.root:
+        raise ToolchainError(f"building the perf BMv2 into {facts.prefix} needs root: "
+                             "run it with sudo")
+    if not facts.pi_installed:
+        raise ToolchainError("the perf BMv2 links against the PI of the default build, "
+                             f"which is not in {DEFAULT_PREFIX}: run `sudo make setup` first")
+    bmv2 = next(p for p in PINS if p.name == "bmv2")
+    src = source_step(bmv2, facts.src_dir, work / "perf")
+    steps = [Step("deps", "Debian build dependencies",
+                  [(["apt-get", "install", "-y", "-q", "--no-install-recommends", *BUILD_DEPS],
+                    None)]), src]
+    steps += build_steps("bmv2", work / "perf" / "src" / "bmv2",
+                         (*BMV2_CONFIGURE, *PERF_CONFIGURE,
+                          f"LDFLAGS=-Wl,-rpath,{facts.prefix}/lib"), facts.prefix)
+    return (f"building the performance BMv2 (no logging macros, no event logger, -O3) into "
+            f"{facts.prefix}: about 10 minutes on 2 cores"), steps
 
 
 def ubuntu_package_step(facts: Facts) -> Step:
@@ -197,7 +232,8 @@ def build_steps(name: str, tree: Path, configure: tuple[str, ...], prefix: str,
 # ---------------------------------------------------------------------------
 # Reading the facts and running the steps (the parts tests replace).
 
-def read_facts(prefix: str, src_dir: str | None, ask_network: bool = True) -> Facts:
+def read_facts(prefix: str, src_dir: str | None, ask_network: bool = True,
+               flavour: str = "default") -> Facts:
     osr = {}
     try:
         for line in Path("/etc/os-release").read_text().splitlines():
@@ -212,7 +248,9 @@ def read_facts(prefix: str, src_dir: str | None, ask_network: bool = True) -> Fa
         pass
     facts = Facts(os_id=osr.get("ID", ""), os_version=osr.get("VERSION_ID", ""),
                   root=os.geteuid() == 0, prefix=prefix,
-                  on_path=shutil.which("simple_switch_grpc"), stamp=stamp, src_dir=src_dir)
+                  on_path=shutil.which("simple_switch_grpc"), stamp=stamp, src_dir=src_dir,
+                  flavour=flavour,
+                  pi_installed=any(Path(DEFAULT_PREFIX, "lib").glob("libpi.so*")))
     if facts.os_id == "ubuntu" and ask_network and not facts.on_path:
         facts.p4lang_reachable = reachable(P4LANG_REPO.format(version=facts.os_version)
                                            + "Release.key")
@@ -335,10 +373,10 @@ def failure_message(step: Step, reason: str, log_path: Path, lines: int = 15) ->
                       "(finished stages are redone: the build keeps no partial state)"])
 
 
-def write_stamp(prefix: str) -> Path:
+def write_stamp(prefix: str, flavour: str = "default") -> Path:
     path = Path(prefix) / STAMP_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(wanted_stamp(), indent=1) + "\n")
+    path.write_text(json.dumps(wanted_stamp(flavour), indent=1) + "\n")
     return path
 
 
@@ -362,7 +400,11 @@ def verify(prefix: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--prefix", default=os.environ.get("DMSC_TOOLCHAIN_PREFIX", DEFAULT_PREFIX))
+    ap.add_argument("--flavour", choices=FLAVOURS, default="default",
+                    help="perf: BMv2 built for benchmarking, under its own prefix")
+    ap.add_argument("--prefix", default=None,
+                    help=f"install prefix (DMSC_TOOLCHAIN_PREFIX; default {DEFAULT_PREFIX}, "
+                         f"{PERF_PREFIX} for the perf flavour)")
     ap.add_argument("--src", default=os.environ.get("DMSC_TOOLCHAIN_SRC") or None,
                     help="folder of the pinned source tarballs (DMSC_TOOLCHAIN_SRC)")
     ap.add_argument("--work", default=os.environ.get("DMSC_TOOLCHAIN_WORK",
@@ -370,10 +412,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="where sources are unpacked and logs written")
     ap.add_argument("--plan", action="store_true", help="say what would be done, do nothing")
     args = ap.parse_args(argv)
-    prefix = os.path.normpath(os.path.abspath(args.prefix))
+    prefix = args.prefix or os.environ.get("DMSC_TOOLCHAIN_PREFIX") or \
+        (PERF_PREFIX if args.flavour == "perf" else DEFAULT_PREFIX)
+    prefix = os.path.normpath(os.path.abspath(prefix))
     work = Path(args.work).resolve()
     try:
-        facts = read_facts(prefix, args.src, ask_network=not args.plan)
+        facts = read_facts(prefix, args.src, ask_network=not args.plan, flavour=args.flavour)
         why, steps = plan(facts, work)
         print(f"toolchain: {why}", flush=True)
         if args.plan or not steps:
@@ -384,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
             runner.run_step(i, len(steps), step)
         version = verify(prefix)
         if len(steps) > 1:            # a build (not a package): leave the stamp
-            print(f"toolchain: stamp {write_stamp(prefix)}")
+            print(f"toolchain: stamp {write_stamp(prefix, args.flavour)}")
         print(f"toolchain: simple_switch_grpc {version} in {prefix}/bin, "
               f"{(time.monotonic() - started) / 60:.1f} min", flush=True)
         return 0

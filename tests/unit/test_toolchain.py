@@ -258,3 +258,44 @@ def test_require_all_turns_a_missing_tool_into_a_failure():
     assert "1 skipped" in out           # the optional p4c skip stays a skip
     res = _run_inner(False, INNER)
     assert res.returncode == 0 and "failed" not in res.stdout, res.stdout
+
+
+def test_the_perf_flavour_builds_bmv2_alone_against_the_default_pi(tmp_path):
+    prefix = str(tmp_path / "perf")
+    why, steps = tc.plan(facts(prefix=prefix, flavour="perf", pi_installed=True,
+                               src_dir="/s"), tmp_path)
+    assert names(steps) == ["deps", "bmv2-source", "bmv2-configure", "bmv2-build", "bmv2-install"]
+    assert "no logging macros" in why
+    conf = next(s for s in steps if s.name == "bmv2-configure").commands[1][0]
+    assert conf[:5] == ["./configure", f"--prefix={prefix}", "--with-pi", "--without-thrift",
+                        "--with-nanomsg"]
+    assert {"--disable-logging-macros", "--disable-elogger", "CXXFLAGS=-g -O3",
+            f"LDFLAGS=-Wl,-rpath,{prefix}/lib"} <= set(conf)
+    # its sources unpack apart from the default build's
+    unpack = next(s for s in steps if s.name == "bmv2-source").commands[0][0]
+    assert unpack[-1] == str(tmp_path / "perf" / "src" / "bmv2")
+
+
+def test_the_perf_flavour_needs_the_default_pi_and_has_its_own_stamp(tmp_path):
+    with pytest.raises(tc.ToolchainError, match="run `sudo make setup` first"):
+        tc.plan(facts(prefix=str(tmp_path), flavour="perf", pi_installed=False), tmp_path)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "simple_switch_grpc").write_text("")
+    default_stamp = tc.wanted_stamp()
+    _, steps = tc.plan(facts(prefix=str(tmp_path), flavour="perf", pi_installed=True,
+                             stamp=default_stamp), tmp_path)
+    assert steps                                   # a default build's stamp is not the perf one
+    why, steps = tc.plan(facts(prefix=str(tmp_path), flavour="perf", pi_installed=True,
+                               stamp=tc.wanted_stamp("perf")), tmp_path)
+    assert steps == [] and "up to date" in why
+
+
+def test_a_missing_bmv2_build_says_how_to_get_it(monkeypatch):
+    from topologies.emu.apps import bmv2
+    monkeypatch.setattr(bmv2.shutil, "which", lambda name: None)
+    with pytest.raises(bmv2.SwitchStartError, match="toolchain.py --flavour perf"):
+        bmv2.bmv2_binary("perf")
+    with pytest.raises(bmv2.SwitchStartError, match="one of default, perf"):
+        bmv2.bmv2_binary("fast")
+    monkeypatch.setattr(bmv2.shutil, "which", lambda name: name)
+    assert bmv2.bmv2_binary("perf") == "/usr/local/bmv2-perf/bin/simple_switch_grpc"

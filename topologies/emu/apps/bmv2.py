@@ -40,6 +40,23 @@ class SwitchStartError(AppError):
     pass
 
 
+# BMv2 builds: the default one (on PATH, logs available) and the performance one that
+# `scripts/toolchain.py --flavour perf` installs under its own prefix.
+BUILDS = {"default": BMV2_BINARY, "perf": "/usr/local/bmv2-perf/bin/simple_switch_grpc"}
+
+
+def bmv2_binary(build: str = "default") -> str:
+    """The simple_switch_grpc of a build; SwitchStartError saying how to get it."""
+    if build not in BUILDS:
+        raise SwitchStartError(f"no BMv2 build {build!r}; one of {', '.join(BUILDS)}")
+    binary = BUILDS[build]
+    if shutil.which(binary) is None:
+        how = ("sudo python3 scripts/toolchain.py --flavour perf" if build == "perf"
+               else "sudo make setup")
+        raise SwitchStartError(f"the {build} BMv2 build ({binary}) is not installed: run {how}")
+    return binary
+
+
 @functools.lru_cache(maxsize=None)
 def has_thrift(binary: str = BMV2_BINARY) -> bool:
     try:
