@@ -423,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.plan or not steps:
             return 0
         started = time.monotonic()
-        runner = Runner(work / "logs")
+        runner = Runner(work / "logs" if args.flavour == "default" else work / args.flavour / "logs")
         for i, step in enumerate(steps, 1):
             runner.run_step(i, len(steps), step)
         version = verify(prefix)
