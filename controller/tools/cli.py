@@ -370,6 +370,7 @@ def _bring_up(args, topo):
                   hello_ms=getattr(args, "hello_ms", None),
                   probe_ms=getattr(args, "probe_ms", 0),
                   agents_per_process=getattr(args, "agents_per_process", None),
+                  bmv2_build=getattr(args, "bmv2", "default"),
                   packet_io="stream" if getattr(args, "mode", None) == "central"
                   else getattr(args, "packet_io", None))
     conns = {}
@@ -563,6 +564,10 @@ def main(argv=None) -> int:
         p.add_argument("--agents-per-process", type=int, default=None,
                        help="agents sharing a process (1: a process per switch); default: "
                             "by network size")
+        p.add_argument("--bmv2", choices=("default", "perf"), default="default",
+                       help="the BMv2 build: default (logs available) or perf (no logging "
+                            "macros, -O3: about half the switch CPU; sudo python3 "
+                            "scripts/toolchain.py --flavour perf builds it)")
         p.add_argument("--packet-io", choices=("stream", "cpu-port"), default=None,
                        help="agents' packet I/O: the P4Runtime stream, or a veth on the CPU "
                             "port; default: by network size")

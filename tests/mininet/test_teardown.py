@@ -44,3 +44,24 @@ def test_a_network_whose_interfaces_are_taken_says_so(tmp_path):
         net.stop()
     finally:
         subprocess.run(["ip", "link", "del", "sg1-eth2"], check=True)
+
+
+def test_figure_2_runs_on_the_perf_build_of_bmv2(tmp_path):
+    """`dmsc up --bmv2 perf`: the switches are the benchmarking build (no logging
+    macros, -O3) and the network works the same: every announcement in every FIB,
+    a call by name answered."""
+    import shutil
+    from controller.tools.converge import FibReader, bring_up, expected_fibs
+    from topologies.emu.apps.bmv2 import BUILDS
+    if shutil.which(BUILDS["perf"]) is None:
+        pytest.skip("optional: no perf build of BMv2 here (make setup does not build it; "
+                    "sudo python3 scripts/toolchain.py --flavour perf does)")
+    net = bring_up(DmscNet(Topology.load(FIG2), tmp_path / "perf",
+                           bmv2_build="perf"), timeout=30)
+    try:
+        assert all(net.switch(s).bmv2.binary == BUILDS["perf"] for s in net.topo.switches())
+        with FibReader.for_net(net) as r:
+            assert {s: r.read(s) for s in net.topo.switches()} == expected_fibs(net.topo)
+        assert net.call("pod1", "/A/1", "/B/4", "whoami")["from"] == "/B/4"
+    finally:
+        net.stop()

@@ -31,7 +31,7 @@ from controller.switch.p4rt import SwitchConnection
 from topologies.emu.apps.agent import (AgentApp, AgentHostApp, HostedAgent, agent_timers,
                                        agents_per_process)
 from topologies.emu.apps.base import App, AppError, stop_all
-from topologies.emu.apps.bmv2 import BMv2Switch
+from topologies.emu.apps.bmv2 import BMv2Switch, bmv2_binary
 from topologies.emu.apps.central import CentralApp
 from topologies.emu.apps.pod import PodApp
 from topologies.emu.apps.scsc import ScscApp
@@ -78,8 +78,9 @@ class DmscNet:
     def __init__(self, topo: Topology, run_dir, *, log_level: str | None = "warn",
                  pcap: bool = False, hello_ms: int | None = None, lease_s: float = 6.0,
                  probe_ms: int = 0, scsc_args=(), agents_per_process: int | None = None,
-                 packet_io: str | None = None):
+                 packet_io: str | None = None, bmv2_build: str = "default"):
         self.topo = topo
+        self.bmv2_build = bmv2_build           # "default" or "perf" (apps/bmv2.py BUILDS)
         self.packet_io = packet_io or packet_io_default(topo)
         if self.packet_io not in PACKET_IO:
             raise NetError(f"packet_io {self.packet_io!r}: one of {', '.join(PACKET_IO)}")
@@ -133,6 +134,7 @@ class DmscNet:
         if self.pcap:
             pcap_dir = self.run_dir / "pcap"
             pcap_dir.mkdir(exist_ok=True)
+        binary = bmv2_binary(self.bmv2_build)    # SwitchStartError says how to get it
         self.mn = Mininet(topo=None, controller=None, build=False, autoSetMacs=False)
         try:
             t = self.topo
@@ -141,7 +143,7 @@ class DmscNet:
                                   log_dir=str(self.run_dir / "switches"),
                                   log_level=self.log_level, pcap_dir=pcap_dir,
                                   cpu_intf=self.cpu_intf(sw)[0] if self.cpu_intf(sw) else None,
-                                  grpc_addr=self.sock(f"sw-{sw}"))
+                                  grpc_addr=self.sock(f"sw-{sw}"), binary=binary)
             for pod in t.pods():
                 self.mn.addHost(pod, ip=None, mac=t.mac(pod, 0))
             for u, v, attrs in t.graph.edges(data=True):

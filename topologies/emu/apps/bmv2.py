@@ -165,12 +165,12 @@ class BMv2Switch(Switch):
 
     def __init__(self, name, device_id: int, log_dir: str = "/tmp",
                  log_level: str | None = "warn", pcap_dir=None, cpu_intf: str | None = None,
-                 grpc_addr: str | None = None, **kwargs):
+                 grpc_addr: str | None = None, binary: str = BMV2_BINARY, **kwargs):
         super().__init__(name, dpid=f"{device_id + 1:x}", **kwargs)
         self.device_id = device_id
         self.bmv2 = Bmv2Process(name, device_id, {}, log_dir=log_dir,
                                 log_level=log_level, pcap_dir=pcap_dir, cpu_intf=cpu_intf,
-                                grpc_addr=grpc_addr)
+                                grpc_addr=grpc_addr, binary=binary)
 
     @property
     def grpc_addr(self) -> str:
