@@ -11,7 +11,7 @@ from controller.switch.tables import Fib, SourceGuard, base_entries, copp_update
 from controller.routing.route import Route
 from controller.switch.artifacts import BMV2_JSON, P4INFO
 from controller.switch.p4rt import SwitchConnection
-from topologies.expected import reference_fibs
+from topologies.expected import reference_fibs, served_prefixes
 from topologies.topo import Topology
 
 
@@ -34,16 +34,10 @@ def setup_switch(sw: SwitchConnection, topo: Topology, name: str, *,
 
 def static_sources(topo: Topology, name: str) -> set[tuple[int, int, int]]:
     """The source-name table of SG ``name`` with no SPA: each pod port may
-    speak as the instances (and the prefixes above them) the file gives its pod."""
-    held = []
-    for nb in topo.graph.neighbors(name):
-        if topo.kind(nb) != "pod":
-            continue
-        port = topo.port(name, nb)
-        for inst in topo.instances(nb):
-            parts = inst.strip("/").split("/")
-            held += [("/" + "/".join(parts[:d]), port) for d in range(1, len(parts) + 1)]
-    return SourceGuard.wanted(held)
+    speak as the names the file gives its pod (instances and the prefixes above)."""
+    return SourceGuard.wanted((prefix, topo.port(name, pod))
+                              for prefix, pods in served_prefixes(topo).items()
+                              for pod in pods if topo.gateway(pod) == name)
 
 
 def static_routes(topo: Topology, core=None) -> dict[str, dict[str, Route]]:

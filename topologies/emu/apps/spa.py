@@ -14,7 +14,7 @@ from controller.spa.client import SpaClient, SpaUnavailable
 from controller.spa.registry import Registry
 from topologies.emu.apps.base import App, python_module
 from topologies.emu.process import free_port
-from traffic.wire import names
+from topologies.expected import served_prefixes
 
 
 class SpaApp(App):
@@ -49,13 +49,8 @@ class SpaApp(App):
 def registry_for(topo, public_keys: dict[str, bytes]) -> Registry:
     """{pod: raw public key} -> the registry the topology implies."""
     reg = Registry("generated from " + str(topo.source))
-    owners: dict[str, set[str]] = {}
     for pod in topo.pods():
         reg.add_key(pod, public_keys[pod])
-        for inst in topo.instances(pod):
-            parts = names.components(inst)
-            for depth in range(1, len(parts) + 1):
-                owners.setdefault("/" + "/".join(parts[:depth]), set()).add(pod)
-    for prefix, pods in sorted(owners.items()):
+    for prefix, pods in sorted(served_prefixes(topo).items()):
         reg.authorize(prefix, None, sorted(pods))
     return reg
