@@ -4,7 +4,7 @@
 #   make unit     unit tests only (no root, no switch)
 #   make bench    benchmarks (not part of the tests)
 #   make p4       recompile p4src/ into p4src/build/ (needs p4c) and regenerate the names
-#   make protos   regenerate controller/proto/*_pb2*.py and p4/**/*_pb2*.py (needs protoc +
+#   make protos   regenerate controller/proto/*_pb2*.py and P4Runtime's (needs protoc +
 #                 grpc_python_plugin)
 PY := .venv/bin/python
 P4C ?= p4c
@@ -16,7 +16,7 @@ setup:
 	bash scripts/setup.sh
 
 demo: setup
-	$(PY) -m controller.tools.cli demo
+	$(PY) -m dmsc.cli demo
 
 test: setup
 	bash scripts/run-tests.sh
@@ -50,16 +50,22 @@ p4:
 p4names:
 	$(PY) scripts/gen_names.py
 
-# Our .proto files and P4Runtime's (p4/, p4lang/p4runtime v1.4.1): Debian/Ubuntu
-# protoc + grpc_python_plugin (package protobuf-compiler-grpc); outputs committed
-# (docs/decisions.md says why). google/rpc/status.proto: googleapis-common-protos.
+# Our .proto files and P4Runtime's (controller/switch/p4runtime/p4/, p4lang/p4runtime
+# v1.4.1): Debian/Ubuntu protoc + grpc_python_plugin (package protobuf-compiler-grpc);
+# outputs committed (docs/decisions.md says why). google/rpc/status.proto:
+# googleapis-common-protos. P4Runtime's files keep their proto paths (p4/v1/...), and
+# their generated imports are rewritten to live under controller.switch.p4runtime.
 GOOGLEAPIS = $$($(PY) -c 'import google.rpc.status_pb2 as s, pathlib; print(pathlib.Path(s.__file__).resolve().parents[2])')
 GRPC_PLUGIN = --plugin=protoc-gen-grpc=$$(command -v grpc_python_plugin)
+P4RT := controller/switch/p4runtime
 protos:
 	protoc -I . --python_out=. --grpc_out=. $(GRPC_PLUGIN) controller/proto/*.proto
-	protoc -I . -I $(GOOGLEAPIS) --python_out=. \
+	protoc -I $(P4RT) -I $(GOOGLEAPIS) --python_out=$(P4RT) \
 	  p4/v1/p4data.proto p4/config/v1/p4info.proto p4/config/v1/p4types.proto
-	protoc -I . -I $(GOOGLEAPIS) --python_out=. --grpc_out=. $(GRPC_PLUGIN) p4/v1/p4runtime.proto
+	protoc -I $(P4RT) -I $(GOOGLEAPIS) --python_out=$(P4RT) --grpc_out=$(P4RT) $(GRPC_PLUGIN) \
+	  p4/v1/p4runtime.proto
+	sed -i -E 's/^(from|import) p4\./\1 controller.switch.p4runtime.p4./' \
+	  $(P4RT)/p4/v1/*_pb2*.py $(P4RT)/p4/config/v1/*_pb2*.py
 
 clean-runs:
 	rm -rf runs

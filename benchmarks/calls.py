@@ -9,7 +9,7 @@ In one run, on BMv2 in Mininet with the SPA, the agents and announcing pods:
   and the longer path cost);
 * a new service's announcement to reachable from every pod, SPA round trip and
   signature check included: the operator authorizes /N<i> for pod1's key, pod1
-  announces it (traffic.announce), and the time runs from the frame's send to
+  announces it (traffic.send_announcement), and the time runs from the frame's send to
   the last FIB write of the agents (their CLOCK_MONOTONIC, the same clock),
   verified by reading every FIB back. Median of trials.
 
@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controller.switch.artifacts import REPO_ROOT as ROOT             # noqa: E402
-from controller.tools.converge import (FibReader, bring_up, expected_fibs,  # noqa: E402
+from dmsc.converge import (FibReader, bring_up, expected_fibs,  # noqa: E402
                                        wait_converged)
 from topologies.emu.net import DmscNet                                 # noqa: E402
 from topologies.expected import served_prefixes                        # noqa: E402
@@ -45,7 +45,7 @@ ONE_SWITCH = {"name": "one-switch",
 
 def call_load(net: DmscNet, count: int) -> dict:
     t = net.topo
-    res = net.run_in("pod1", ["-m", "traffic.client", "--iface", t.intf_name("pod1", 0),
+    res = net.run_in("pod1", ["-m", "traffic.rmi_client", "--iface", t.intf_name("pod1", 0),
                               "--src", "/A/1", "--mac", t.mac("pod1", 0), "--timeout", "0.5",
                               "--count", str(count), "--interval", "0", "--max-s", "120",
                               "/B/4", "echo"], timeout=180)
@@ -64,7 +64,7 @@ def announce_trials(net: DmscNet, trials: int) -> list[float]:
             for s in t.switches():
                 with net.admin(s) as c:
                     before[s] = c.state().fib_version
-            res = net.run_in("pod1", ["-m", "traffic.announce", "--iface", t.intf_name("pod1", 0),
+            res = net.run_in("pod1", ["-m", "traffic.send_announcement", "--iface", t.intf_name("pod1", 0),
                                       "--mac", t.mac("pod1", 0), "--key", str(net.key_files["pod1"]),
                                       "--prefix", prefix], timeout=30)
             got = json.loads(res.stdout)

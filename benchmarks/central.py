@@ -39,12 +39,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controller.agent.admin import AdminClient                         # noqa: E402
-from controller.central.client import CentralClient                    # noqa: E402
+from controller.central.admin_client import CentralClient                    # noqa: E402
 from controller.switch.artifacts import REPO_ROOT as ROOT              # noqa: E402
-from controller.tools.converge import (FibReader, NotConverged, expected_fibs,  # noqa: E402
+from dmsc.converge import (FibReader, NotConverged, expected_fibs,  # noqa: E402
                                        wait_converged)
 from topologies.emu.net import DmscNet                                 # noqa: E402
-from topologies.emu.process import cpu_seconds, py_env, rss_mb    # noqa: E402
+from topologies.emu.child_processes import cpu_seconds, py_env, rss_mb    # noqa: E402
 from topologies.expected import served_prefixes                        # noqa: E402
 from topologies.topo import Topology                                   # noqa: E402
 
@@ -153,7 +153,7 @@ def reroute_trials(net: DmscNet, trials: int) -> list[float]:
     with FibReader.for_net(net) as reader:
         for _ in range(trials):
             load = net.host("pod1").popen(
-                [sys.executable, "-m", "traffic.client", "--iface", "pod1-eth0", "--src", "/A/1",
+                [sys.executable, "-m", "traffic.rmi_client", "--iface", "pod1-eth0", "--src", "/A/1",
                  "--mac", topo.mac("pod1", 0), "--timeout", "0.05", "--count", "400",
                  "--interval", "0.005", "/B/4", "echo"],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT), env=py_env())

@@ -33,11 +33,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from controller.tools.converge import (FibReader, expected_fibs,  # noqa: E402
+from dmsc.converge import (FibReader, expected_fibs,  # noqa: E402
                                  wait_converged)
 from topologies.generate import from_spec                      # noqa: E402
 from topologies.emu.net import DmscNet                         # noqa: E402
-from topologies.emu.process import cpu_seconds, py_env, rss_mb    # noqa: E402
+from topologies.emu.child_processes import cpu_seconds, py_env, rss_mb    # noqa: E402
 from topologies.expected import served_prefixes                   # noqa: E402
 from topologies.topo import Topology                           # noqa: E402
 
@@ -259,7 +259,7 @@ def reroute_trials(net: DmscNet, trials: int, plan: Plan) -> tuple[list[float], 
         count = max(int(2.0 / pace), int((3 * net.dead_ms / 1000 + 1.0) / pace))
         for _ in range(trials):
             load = net.host(plan.src_pod).popen(
-                [sys.executable, "-m", "traffic.client", "--iface",
+                [sys.executable, "-m", "traffic.rmi_client", "--iface",
                  topo.intf_name(plan.src_pod, 0), "--src", plan.src,
                  "--mac", topo.mac(plan.src_pod, 0), "--timeout", f"{call_timeout:.3f}",
                  "--count", str(count),
@@ -294,13 +294,13 @@ def main(argv=None) -> int:
                          "reroute trials run too (default: fig2)")
     ap.add_argument("--agents-per-process", type=int, default=0,
                     help="agents sharing a process (1: one process each; default 0: by "
-                         "network size, topologies.emu.apps.agent.agents_per_process)")
+                         "network size, topologies.emu.apps.agent_app.agents_per_process)")
     ap.add_argument("--packet-io", choices=("stream", "cpu-port"), default=None,
                     help="agents' packet I/O (default: by network size, "
                          "topologies.emu.net.packet_io_default)")
     ap.add_argument("--hello-ms", type=int, default=None,
                     help="the agents' hello interval (default: by switches per core, "
-                         "topologies.emu.apps.agent.agent_timers); the dead interval is 3 hellos")
+                         "topologies.emu.apps.agent_app.agent_timers); the dead interval is 3 hellos")
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--ready-timeout", type=float, default=None,
                     help="for all agents to start (default: 30 s + 1.5 s per agent)")

@@ -49,12 +49,12 @@ from scapy.packet import Raw                  # noqa: E402
 
 from controller.switch.tables import Fib, base_entries  # noqa: E402
 from controller.routing.route import Route  # noqa: E402
-from topologies.emu.process import cpu_seconds  # noqa: E402
+from topologies.emu.child_processes import cpu_seconds  # noqa: E402
 from topologies.topo import NextHop  # noqa: E402
 from controller.switch.p4rt import INSERT, SwitchConnection     # noqa: E402
 from controller.switch.artifacts import (BASELINE_JSON, BASELINE_P4INFO,  # noqa: E402
                                          BMV2_JSON, P4INFO, TRIVIAL_JSON, TRIVIAL_P4INFO)
-from topologies.emu.apps.bmv2 import BUILDS, Bmv2Process, bmv2_binary        # noqa: E402
+from topologies.emu.apps.bmv2_app import BUILDS, Bmv2Process, bmv2_binary        # noqa: E402
 from topologies.emu.veth import VethPairs          # noqa: E402
 from traffic.wire import layers                # noqa: E402
 from traffic.wire.link import ETH_P_ALL, RawLink    # noqa: E402

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dataplane as dp                                       # noqa: E402
 from controller.switch.p4rt import SwitchConnection          # noqa: E402
-from topologies.emu.apps.bmv2 import BUILDS, Bmv2Process, bmv2_binary  # noqa: E402
+from topologies.emu.apps.bmv2_app import BUILDS, Bmv2Process, bmv2_binary  # noqa: E402
 from topologies.emu.veth import VethPairs                    # noqa: E402
 from traffic.wire.link import ETH_P_ALL, RawLink             # noqa: E402
 

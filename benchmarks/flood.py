@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from controller.switch import p4names as N                             # noqa: E402
 from controller.switch.artifacts import REPO_ROOT as ROOT             # noqa: E402
 from controller.switch import fiblog                                   # noqa: E402
-from controller.tools.converge import FibReader, bring_up              # noqa: E402
+from dmsc.converge import FibReader, bring_up              # noqa: E402
 from topologies.emu.net import DmscNet                                 # noqa: E402
-from topologies.emu.process import py_env, rss_bytes                    # noqa: E402
+from topologies.emu.child_processes import py_env, rss_bytes                    # noqa: E402
 from topologies.topo import Topology                                   # noqa: E402
 from traffic.wire import defs, names                                   # noqa: E402
 
@@ -59,7 +59,7 @@ def topology(folder: Path) -> Topology:
 
 def send_flood(iface: str, mac: str, rate: float, duration: float) -> int:
     """In the pod's namespace: forged announcements at ``rate`` for ``duration`` s."""
-    from traffic.wire.announce import Announcement
+    from traffic.wire.announcement import Announcement
     from traffic.wire.link import RawLink
     link = RawLink(iface)
     sent, start = 0, time.monotonic()
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
                 rx_packets(intf)
             rss0 = rss_bytes(net.agents["sg2"].pid)
             calls = net.host("pod1").popen(
-                [sys.executable, "-m", "traffic.client", "--iface", topo.intf_name("pod1", 0),
+                [sys.executable, "-m", "traffic.rmi_client", "--iface", topo.intf_name("pod1", 0),
                  "--src", "/A/1", "--mac", topo.mac("pod1", 0), "--timeout", "0.5",
                  "--count", str(int((a.duration + 4) / 0.02)), "--interval", "0.02",
                  "--max-s", str(a.duration + 30), "/E/5", "echo"],
@@ -141,7 +141,7 @@ def main(argv=None) -> int:
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT), env=py_env())
             time.sleep(a.duration / 2)
             net.authorize(NEW, ["pod5"])
-            res = net.run_in("pod5", ["-m", "traffic.announce", "--iface", topo.intf_name("pod5", 0),
+            res = net.run_in("pod5", ["-m", "traffic.send_announcement", "--iface", topo.intf_name("pod5", 0),
                                       "--mac", topo.mac("pod5", 0), "--key",
                                       str(net.key_files["pod5"]), "--prefix", NEW], timeout=60)
             got = json.loads(res.stdout or "{}")

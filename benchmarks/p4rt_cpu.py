@@ -36,14 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import google.protobuf                                          # noqa: E402
 from google.protobuf.internal import api_implementation        # noqa: E402
-from p4.v1 import p4runtime_pb2                                 # noqa: E402
+from controller.switch.p4runtime.p4.v1 import p4runtime_pb2                                 # noqa: E402
 
 from controller.switch import p4names as N                      # noqa: E402
 from controller.switch.artifacts import BMV2_JSON, P4INFO       # noqa: E402
 from controller.switch.p4rt import INSERT, SwitchConnection     # noqa: E402
 from controller.switch.tables import Fib                        # noqa: E402
 from controller.routing.route import Route                      # noqa: E402
-from topologies.emu.process import cpu_seconds                 # noqa: E402
+from topologies.emu.child_processes import cpu_seconds                 # noqa: E402
 from topologies.topo import NextHop                             # noqa: E402
 from traffic.wire import names                                  # noqa: E402
 
@@ -153,7 +153,7 @@ def bench_bmv2(n: int) -> dict | str:
         return "needs root"
     if shutil.which("simple_switch_grpc") is None:
         return "needs simple_switch_grpc"
-    from topologies.emu.apps.bmv2 import Bmv2Process
+    from topologies.emu.apps.bmv2_app import Bmv2Process
     from topologies.emu.veth import VethPairs
     with tempfile.TemporaryDirectory() as d, VethPairs(2, "pc") as veths, \
             Bmv2Process("p4rtcpu", 1, {1: veths.switch_side(1), 2: veths.switch_side(2)},

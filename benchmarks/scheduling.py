@@ -32,9 +32,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controller.switch.artifacts import REPO_ROOT as ROOT                      # noqa: E402
-from controller.tools.converge import bring_up                            # noqa: E402
+from dmsc.converge import bring_up                            # noqa: E402
 from topologies.emu.net import DmscNet                                         # noqa: E402
-from topologies.emu.process import py_env                                      # noqa: E402
+from topologies.emu.child_processes import py_env                                      # noqa: E402
 from topologies.topo import Topology                                           # noqa: E402
 
 
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
         try:
             t = net.topo
             calls = net.host("pod1").popen(
-                [sys.executable, "-m", "traffic.client", "--iface", t.intf_name("pod1", 0),
+                [sys.executable, "-m", "traffic.rmi_client", "--iface", t.intf_name("pod1", 0),
                  "--src", "/A/1", "--mac", t.mac("pod1", 0), "--timeout", "2.0",
                  "--count", "100000", "--interval", "0.01", "--max-s", str(20 * a.reps + 30),
                  "/B", "echo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

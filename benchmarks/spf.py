@@ -102,7 +102,7 @@ def bench_fib_rate(n_batched: int, n_single: int) -> tuple[float, float] | str:
         return "needs root"
     if shutil.which("simple_switch_grpc") is None:
         return "needs simple_switch_grpc"
-    from topologies.emu.apps.bmv2 import Bmv2Process
+    from topologies.emu.apps.bmv2_app import Bmv2Process
     from topologies.emu.veth import VethPairs
     with tempfile.TemporaryDirectory() as d, VethPairs(2, "fr") as veths, \
             Bmv2Process("fibrate", 1, {1: veths.switch_side(1), 2: veths.switch_side(2)},

@@ -2,7 +2,7 @@
 
 Generated into the run directory when the topology file names no key file,
 or read from the PEM file it names. The public key, raw (32 bytes) and
-base64, is what the SPA's registry lists; its key id (traffic.wire.announce)
+base64, is what the SPA's registry lists; its key id (traffic.wire.announcement)
 is what announcements carry.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from traffic.wire import defs
-from traffic.wire.announce import NONCE_BYTES, Announcement, key_id_of
+from traffic.wire.announcement import NONCE_BYTES, Announcement, key_id_of
 
 
 class IdentityError(ValueError):

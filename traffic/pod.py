@@ -53,7 +53,7 @@ log = logging.getLogger("dmsc.pod")
 RETRY_MIN_S, RETRY_MAX_S = 0.5, 2.0      # no answer yet
 REFUSED_RETRY_S = 5.0                    # refused: ask again (the operator may authorize it)
 WITHDRAW_WAIT_S = 0.5                    # at exit: how long to wait for withdrawal acks
-MAX_FRAME_BYTES = 1514                   # a 1500-byte MTU's frame (traffic/client.py)
+MAX_FRAME_BYTES = 1514                   # a 1500-byte MTU's frame (traffic/rmi_client.py)
 
 
 def announced_prefixes(instances) -> dict[str, str]:

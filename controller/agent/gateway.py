@@ -43,10 +43,10 @@ import time
 from dataclasses import dataclass
 
 from controller.agent.fair_queue import FairQueue
-from controller.spa.client import SpaClient, SpaUnavailable
+from controller.spa.spa_client import SpaClient, SpaUnavailable
 from controller.spa.validate import WINDOW_S, Verdict
 from traffic.wire import codec, defs, names
-from traffic.wire.announce import Announcement, BadAnnouncement, answer
+from traffic.wire.announcement import Announcement, BadAnnouncement, answer
 
 log = logging.getLogger("dmsc.gateway")
 

@@ -54,7 +54,7 @@ from controller.proto import scsc_pb2_grpc as scsc_grpc
 from controller import keys
 from controller.keys import sign
 from controller.routing import spf
-from controller.spa.client import SpaClient
+from controller.spa.spa_client import SpaClient
 from controller.switch.tables import Fib, SourceGuard, base_entries, copp_updates
 from controller.switch.p4rt import (MODIFY, PipelineError, SwitchConnection, SwitchConnectionError,
                              SwitchError, WriteError)

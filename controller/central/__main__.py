@@ -1,5 +1,5 @@
 import sys
 
-from controller.central.process import main
+from controller.central.central_controller import main
 
 sys.exit(main())

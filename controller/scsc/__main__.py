@@ -1,5 +1,5 @@
 import sys
 
-from controller.scsc.service import main
+from controller.scsc.scsc_service import main
 
 sys.exit(main())

@@ -1,5 +1,5 @@
 import sys
 
-from controller.spa.service import main
+from controller.spa.spa_service import main
 
 sys.exit(main())

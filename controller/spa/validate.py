@@ -36,9 +36,9 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from controller.spa.registry import Authorization, Registry, RegistryError
+from controller.spa.prefix_registry import Authorization, Registry, RegistryError
 from traffic.wire import defs, names
-from traffic.wire.announce import Announcement
+from traffic.wire.announcement import Announcement
 
 VALID, INVALID, NOT_FOUND = "valid", "invalid", "not_found"
 WINDOW_S = 30.0

@@ -32,8 +32,8 @@ import grpc
 from google.protobuf import text_format
 from google.rpc import code_pb2, status_pb2
 
-from p4.config.v1 import p4info_pb2
-from p4.v1 import p4runtime_pb2, p4runtime_pb2_grpc
+from controller.switch.p4runtime.p4.config.v1 import p4info_pb2
+from controller.switch.p4runtime.p4.v1 import p4runtime_pb2, p4runtime_pb2_grpc
 
 log = logging.getLogger("dmsc.p4rt")
 

@@ -16,7 +16,7 @@ from traffic.wire import defs
 from controller.switch.tables import Fib, SourceGuard, base_entries, policy_stage
 from controller.switch.p4rt import DELETE, SwitchConnection
 from tests.conftest import BMV2_JSON, P4INFO
-from topologies.emu.apps.bmv2 import Bmv2Process
+from topologies.emu.apps.bmv2_app import Bmv2Process
 from topologies.emu.veth import VethPairs
 from traffic.wire import layers
 from traffic.wire.link import RawLink

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.tools.converge import FibReader, bring_up
+from dmsc.converge import FibReader, bring_up
 from tests.conftest import ROOT
 from topologies.emu.net import DmscNet
 from topologies.topo import Topology

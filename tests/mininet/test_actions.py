@@ -1,4 +1,4 @@
-"""The run-time actions (controller/tools/actions.py) on Figure 2: each does
+"""The run-time actions (dmsc/actions.py) on Figure 2: each does
 what its help says, seen from the switches (FIBs read over P4Runtime), the
 agents and the pods. The experiment steps and the interactive CLI run these
 same functions. Each test leaves the network as it found it."""
@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from controller.tools.actions import ActionError, run
-from controller.tools.converge import FibReader, expected_fibs, wait_converged
+from dmsc.actions import ActionError, run
+from dmsc.converge import FibReader, expected_fibs, wait_converged
 from topologies.expected import served_prefixes
 from traffic.wire import names
 

@@ -15,9 +15,9 @@ import time
 import pytest
 
 from controller.switch.tables import Fib
-from controller.tools.converge import expected_fibs, wait_converged
+from dmsc.converge import expected_fibs, wait_converged
 from tests.conftest import ROOT
-from topologies.emu.process import py_env
+from topologies.emu.child_processes import py_env
 from topologies.expected import served_prefixes
 from traffic.wire import names
 
@@ -25,9 +25,9 @@ pytestmark = pytest.mark.mininet
 
 
 def announce(net, pod, *args, timeout=3.0):
-    """traffic.announce in a pod's namespace: the SG's answer as a dict."""
+    """traffic.send_announcement in a pod's namespace: the SG's answer as a dict."""
     t = net.topo
-    res = net.run_in(pod, ["-m", "traffic.announce", "--iface", t.intf_name(pod, 0),
+    res = net.run_in(pod, ["-m", "traffic.send_announcement", "--iface", t.intf_name(pod, 0),
                            "--mac", t.mac(pod, 0), "--timeout", str(timeout), *args],
                      timeout=timeout + 20)
     return json.loads(res.stdout.strip() or json.dumps({"error": res.stderr[-400:]}))
@@ -45,7 +45,7 @@ def all_fibs(reader, topo):
 def load(net, pod, src, dst, count, interval=0.01, timeout=0.3):
     t = net.topo
     return net.host(pod).popen(
-        [sys.executable, "-m", "traffic.client", "--iface", t.intf_name(pod, 0), "--src", src,
+        [sys.executable, "-m", "traffic.rmi_client", "--iface", t.intf_name(pod, 0), "--src", src,
          "--mac", t.mac(pod, 0), "--timeout", str(timeout), "--count", str(count),
          "--interval", str(interval), dst, "echo"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT), env=py_env())

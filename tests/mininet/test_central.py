@@ -14,7 +14,7 @@ import time
 import pytest
 
 from controller.switch.tables import Fib
-from controller.tools.converge import FibReader, bring_up, expected_fibs, wait_converged
+from dmsc.converge import FibReader, bring_up, expected_fibs, wait_converged
 from tests.conftest import ROOT
 from topologies.emu.net import DmscNet
 from topologies.topo import Topology
@@ -43,7 +43,7 @@ def core_without(topo, edge):
 
 def announce(net, pod, *args, timeout=3.0):
     t = net.topo
-    res = net.run_in(pod, ["-m", "traffic.announce", "--iface", t.intf_name(pod, 0),
+    res = net.run_in(pod, ["-m", "traffic.send_announcement", "--iface", t.intf_name(pod, 0),
                            "--mac", t.mac(pod, 0), "--timeout", str(timeout), *args],
                      timeout=timeout + 20)
     return json.loads(res.stdout.strip() or json.dumps({"error": res.stderr[-400:]}))

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from controller.tools.experiment import runner, spec
+from dmsc.experiment import runner, spec
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.mininet

@@ -2,14 +2,14 @@
 name, end to end, with no control plane at all.
 
 The test writes every switch's FIB itself, computed from topologies/fig2.yaml
-with networkx (controller.tools.static); the pods announce nothing.
+with networkx (dmsc.static); the pods announce nothing.
 """
 from __future__ import annotations
 
 import pytest
 
 from controller.switch.tables import Fib
-from controller.tools.static import program_static, static_routes
+from dmsc.static import program_static, static_routes
 from tests.conftest import ROOT
 from topologies.emu.net import DmscNet
 from topologies.topo import Topology

@@ -14,14 +14,14 @@ import time
 
 import pytest
 
-from controller.tools import stats
-from controller.tools.converge import FibReader, bring_up, expected_fibs, wait_converged
-from controller.tools.interactive import DmscCLI
-from controller.tools.view import ViewServer
+from dmsc import stats
+from dmsc.converge import FibReader, bring_up, expected_fibs, wait_converged
+from dmsc.interactive import DmscCLI
+from dmsc.live_view import ViewServer
 from tests.conftest import ROOT
 from tests.support.browser import Elements, dump_dom
 from topologies.emu.net import DmscNet
-from topologies.emu.process import py_env
+from topologies.emu.child_processes import py_env
 from topologies.topo import Topology
 
 pytestmark = pytest.mark.mininet
@@ -73,7 +73,7 @@ def converged(net, timeout=20):
 def load(net, pod, src, dst, count, interval=0.01):
     """A bounded call loop in the pod's namespace."""
     return net.host(pod).popen(
-        [sys.executable, "-m", "traffic.client", "--iface", net.topo.intf_name(pod, 0),
+        [sys.executable, "-m", "traffic.rmi_client", "--iface", net.topo.intf_name(pod, 0),
          "--src", src, "--mac", net.topo.mac(pod, 0), "--timeout", "1",
          "--count", str(count), "--interval", str(interval), dst, "echo"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT), env=py_env())
@@ -317,7 +317,7 @@ def test_stats_account_for_every_frame_a_pod_sends(net, quiet_pod2, n, gap):
 
 
 def test_dmsc_stats_prints_and_exports_the_same_numbers(net):
-    res = subprocess.run([sys.executable, "-m", "controller.tools.cli", "stats", "sg2",
+    res = subprocess.run([sys.executable, "-m", "dmsc.cli", "stats", "sg2",
                           "--run-dir", str(net.run_dir), "--json"], capture_output=True,
                          text=True, cwd=ROOT, timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -326,7 +326,7 @@ def test_dmsc_stats_prints_and_exports_the_same_numbers(net):
     for p in d["ports"]:
         assert p["lost_before_p4"] == p["rx_packets"] - p["p4_in"] >= 0
     assert set(d["drops"]) >= {"bad_version", "truncated", "hop_limit"}
-    res = subprocess.run([sys.executable, "-m", "controller.tools.cli", "stats", "sg2",
+    res = subprocess.run([sys.executable, "-m", "dmsc.cli", "stats", "sg2",
                           "--run-dir", str(net.run_dir)], capture_output=True, text=True,
                          cwd=ROOT, timeout=60, env={**os.environ, "COLUMNS": "200"})
     assert res.returncode == 0 and "lost before P4" in res.stdout and "sg2-eth1" in res.stdout
@@ -335,7 +335,7 @@ def test_dmsc_stats_prints_and_exports_the_same_numbers(net):
 # -- a second network on the same names -------------------------------------------------------------
 @pytest.mark.parametrize("cmd", ["up", "demo"])
 def test_a_second_network_names_the_one_running_in_one_line(net, tmp_path, cmd):
-    res = subprocess.run([sys.executable, "-m", "controller.tools.cli", cmd, "--run-dir",
+    res = subprocess.run([sys.executable, "-m", "dmsc.cli", cmd, "--run-dir",
                           str(tmp_path / "second")], capture_output=True, text=True, cwd=ROOT,
                          timeout=120, env={**os.environ, "COLUMNS": "80"})
     assert res.returncode == 1

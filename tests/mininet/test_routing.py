@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from controller.tools.converge import FibReader, expected_fibs, wait_converged
+from dmsc.converge import FibReader, expected_fibs, wait_converged
 from controller.switch.tables import Fib
 from controller.routing.route import Route
 from topologies.topo import NextHop
@@ -77,11 +77,11 @@ def test_switch_down_reroutes_and_switch_restart_gets_its_fib_back(net, reader):
 
 
 def _load(net, pod, src, dst, count, interval=0.01, timeout=1.0):
-    """A bounded call loop in the pod's namespace (traffic.client --count)."""
+    """A bounded call loop in the pod's namespace (traffic.rmi_client --count)."""
     import sys
-    from topologies.emu.process import py_env
+    from topologies.emu.child_processes import py_env
     return net.host(pod).popen(
-        [sys.executable, "-m", "traffic.client", "--iface", net.topo.intf_name(pod, 0),
+        [sys.executable, "-m", "traffic.rmi_client", "--iface", net.topo.intf_name(pod, 0),
          "--src", src, "--mac", net.topo.mac(pod, 0), "--timeout", str(timeout),
          "--count", str(count), "--interval", str(interval), dst, "echo"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT), env=py_env())
@@ -231,12 +231,12 @@ def test_bad_lsas_on_the_wire_are_dropped_counted_and_change_nothing(net, reader
 def test_inspection_commands_show_names(net):
     import sys
     for what in ("lsdb", "rib", "fib"):
-        res = subprocess.run([sys.executable, "-m", "controller.tools.cli", what, "sg1",
+        res = subprocess.run([sys.executable, "-m", "dmsc.cli", what, "sg1",
                               "--run-dir", str(net.run_dir)], capture_output=True, text=True,
                              cwd=str(ROOT), timeout=60)
         assert res.returncode == 0, res.stderr
         assert "/B/4" in res.stdout, res.stdout
-    res = subprocess.run([sys.executable, "-m", "controller.tools.cli", "shell", "sg1",
+    res = subprocess.run([sys.executable, "-m", "dmsc.cli", "shell", "sg1",
                           "--run-dir", str(net.run_dir)], capture_output=True, text=True,
                          cwd=str(ROOT), timeout=60)
     assert f"p4runtime_sh --grpc-addr {net.switch('sg1').grpc_addr} " in res.stdout

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from controller.tools.converge import FibReader, bring_up, expected_fibs, wait_converged
-from topologies.emu.apps.agent import HostedAgent
+from dmsc.converge import FibReader, bring_up, expected_fibs, wait_converged
+from topologies.emu.apps.agent_app import HostedAgent
 from topologies.emu.net import DmscNet
 from topologies.generate import from_spec
 

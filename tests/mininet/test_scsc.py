@@ -18,10 +18,10 @@ from controller.proto import scsc_pb2 as pb
 from controller.proto import scsc_pb2_grpc as pb_grpc
 from controller import keys
 from controller.keys import sign
-from controller.tools.converge import bring_up
+from dmsc.converge import bring_up
 from tests.conftest import ROOT
 from topologies.emu.net import DmscNet
-from topologies.emu.process import py_env
+from topologies.emu.child_processes import py_env
 from topologies.topo import Topology
 
 pytestmark = pytest.mark.mininet
@@ -69,7 +69,7 @@ def whoami(net):
 def load(net, count, interval=0.02):
     t = net.topo
     return net.host("pod1").popen(
-        [sys.executable, "-m", "traffic.client", "--iface", t.intf_name("pod1", 0), "--src",
+        [sys.executable, "-m", "traffic.rmi_client", "--iface", t.intf_name("pod1", 0), "--src",
          "/A/1", "--mac", t.mac("pod1", 0), "--timeout", "2.0", "--count", str(count),
          "--interval", str(interval), "/B", "whoami"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT), env=py_env())
@@ -145,7 +145,7 @@ def test_a_link_cut_to_a_trickle_is_steered_around(net):
     net.failures.link_rate("sr3", "sg4", 0.3)
     # 900-byte calls to /B/4 every 10 ms (0.7 Mbit/s) fill the cut link's queue
     filler = net.host("pod3").popen(
-        [sys.executable, "-m", "traffic.client", "--iface", t.intf_name("pod3", 0), "--src",
+        [sys.executable, "-m", "traffic.rmi_client", "--iface", t.intf_name("pod3", 0), "--src",
          "/D/3", "--mac", t.mac("pod3", 0), "--timeout", "1.0", "--count", "2000",
          "--interval", "0.01", "--max-s", "15", "/B/4", "echo", json.dumps({"pad": "x" * 900})],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(ROOT), env=py_env())

@@ -51,8 +51,8 @@ def test_figure_2_runs_on_the_perf_build_of_bmv2(tmp_path):
     macros, -O3) and the network works the same: every announcement in every FIB,
     a call by name answered."""
     import shutil
-    from controller.tools.converge import FibReader, bring_up, expected_fibs
-    from topologies.emu.apps.bmv2 import BUILDS
+    from dmsc.converge import FibReader, bring_up, expected_fibs
+    from topologies.emu.apps.bmv2_app import BUILDS
     if shutil.which(BUILDS["perf"]) is None:
         pytest.skip("optional: no perf build of BMv2 here (make setup does not build it; "
                     "sudo python3 scripts/toolchain.py --flavour perf does)")

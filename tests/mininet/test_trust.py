@@ -18,12 +18,12 @@ import sys
 
 import pytest
 
-from controller.spa.client import SpaError
+from controller.spa.spa_client import SpaError
 from controller.switch import p4names as N
-from controller.tools.converge import expected_fibs
+from dmsc.converge import expected_fibs
 from tests.conftest import ROOT
 from tests.support.attacker import crc32_twin
-from topologies.emu.process import py_env
+from topologies.emu.child_processes import py_env
 from traffic.wire import defs
 
 pytestmark = [pytest.mark.mininet,
@@ -45,7 +45,7 @@ def victim_calls(net, count=150):
     not divert or lose."""
     t = net.topo
     return net.host("pod3").popen(
-        [sys.executable, "-m", "traffic.client", "--iface", t.intf_name("pod3", 0), "--src", "/D/3",
+        [sys.executable, "-m", "traffic.rmi_client", "--iface", t.intf_name("pod3", 0), "--src", "/D/3",
          "--mac", t.mac("pod3", 0), "--timeout", "0.5", "--count", str(count), "--interval", "0.01",
          "/B/4", "whoami"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT), env=py_env())

@@ -3,7 +3,7 @@
 Frames are built from docs/wire-format.md and docs/spa.md: nothing here imports the
 project's wire code or announce helpers, which share the assumptions under test.
 (``crc32_twin``, the CRC-32 forger, is the testbed's own attack tool,
-controller/tools/attacks.py: a computation, not a frame.)
+dmsc/attacks.py: a computation, not a frame.)
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import struct as _struct
 import time as _time
 import zlib
 
-from controller.tools.attacks import crc32_twin  # noqa: F401  (re-exported for the tests)
+from dmsc.attacks import crc32_twin  # noqa: F401  (re-exported for the tests)
 
 ETHERTYPE = 0x88B5
 T_REQUEST, T_RESPONSE, T_ANNOUNCE, T_ACK, T_NACK, T_PROBE_REPLY = 1, 2, 4, 5, 6, 11

@@ -14,7 +14,7 @@ from concurrent import futures
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, status_pb2
-from p4.v1 import p4runtime_pb2, p4runtime_pb2_grpc
+from controller.switch.p4runtime.p4.v1 import p4runtime_pb2, p4runtime_pb2_grpc
 
 
 def _key(entity: p4runtime_pb2.Entity):

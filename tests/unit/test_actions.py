@@ -1,4 +1,4 @@
-"""Run-time actions' argument checking (controller/tools/actions.py), without a
+"""Run-time actions' argument checking (dmsc/actions.py), without a
 network: unknown actions and parameters, wrong types, names the topology does
 not have (the error lists what exists), processes the network does not run."""
 from __future__ import annotations
@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from controller.tools import actions
-from controller.tools.actions import ActionError, check_params, run
+from dmsc import actions
+from dmsc.actions import ActionError, check_params, run
 from tests.conftest import ROOT
 from topologies.topo import Topology
 

@@ -13,7 +13,7 @@ from controller.agent.admin import AdminClient, AdminError
 from controller.agent.host import AgentHost, HostError
 from tests.conftest import P4INFO, ROOT
 from tests.support.fake_p4rt import FakeServer
-from topologies.emu.process import free_port
+from topologies.emu.child_processes import free_port
 
 pytestmark = pytest.mark.skipif(not P4INFO.exists(), reason="needs p4src/build/dmsc.p4info.txtpb")
 FIG2 = ROOT / "topologies" / "fig2.yaml"

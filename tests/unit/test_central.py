@@ -17,17 +17,17 @@ import time
 
 import pytest
 
-from controller.central.process import Controller, load_switches
-from controller.central.view import View, discovery_frame, switch_confs
+from controller.central.central_controller import Controller, load_switches
+from controller.central.network_view import View, discovery_frame, switch_confs
 from controller.routing.route import PUNT, Route
-from controller.spa.service import serve
+from controller.spa.spa_service import serve
 from controller.switch import p4names as N
 from controller.switch.p4rt import _canonical, load_p4info
-from controller.tools.converge import FibReader, expected_fibs, wait_converged
+from dmsc.converge import FibReader, expected_fibs, wait_converged
 from tests.conftest import P4INFO, ROOT
 from tests.support.fake_p4rt import FakeServer
-from topologies.emu.apps.spa import registry_for
-from topologies.emu.process import free_port
+from topologies.emu.apps.spa_app import registry_for
+from topologies.emu.child_processes import free_port
 from topologies.expected import served_prefixes
 from topologies.topo import Topology
 from traffic.identity import Identity

@@ -6,7 +6,7 @@ from tests.conftest import ROOT
 
 
 def dmsc(*args):
-    return subprocess.run([sys.executable, "-m", "controller.tools.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "dmsc.cli", *args], capture_output=True,
                           text=True, cwd=ROOT, timeout=60)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.tools.converge import NotConverged, wait_converged
+from dmsc.converge import NotConverged, wait_converged
 
 RIGHT, WRONG = {(1, 32): "via port 1"}, {(1, 32): "via port 2"}
 

@@ -5,7 +5,7 @@ Scapy layers, the struct codec, routing_pb2 bodies signed with the router's
 auth_code), written to a pcap and read back by tshark with the dissector;
 every field tshark prints is checked against the values put in. A second
 pcap of malformed frames must give MALFORMED/ERROR expert items and never a
-Lua error. Then display filters, and controller.tools.pcap.show.
+Lua error. Then display filters, and dmsc.pcap.show.
 
 tshark runs with HOME in a temporary directory, so a copy of the plugin
 installed in the personal plugins folder, or personal preferences, cannot
@@ -34,7 +34,7 @@ from scapy.utils import wrpcap
 from controller.proto import routing_pb2
 from controller.proto.routing_pb2 import Adjacency, Hello, Lsa, LsaAck, LsaId, PrefixEntry
 from controller.routing.router import auth_code
-from controller.tools import pcap
+from dmsc import pcap
 from tests.conftest import ROOT
 from traffic.wire import codec, defs, layers, names
 
@@ -575,7 +575,7 @@ def test_display_filters(tshark_env, good_pcap, display_filter, types):
     assert [order[n - 1] for n in numbers(tshark_env, good_pcap, display_filter)] == types
 
 
-# -- controller.tools.pcap --------------------------------------------------------------------
+# -- dmsc.pcap --------------------------------------------------------------------
 @pytest.fixture
 def own_home(monkeypatch, tshark_env):
     monkeypatch.setenv("HOME", tshark_env["HOME"])

@@ -1,4 +1,4 @@
-"""Experiment files (controller/tools/experiment/spec.py): a good file
+"""Experiment files (dmsc/experiment/spec.py): a good file
 resolves with every default, and each kind of bad file is refused with the
 line and the field at fault, before any network starts."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from controller.tools.experiment.spec import ExperimentError, load, loads, parse_duration
+from dmsc.experiment.spec import ExperimentError, load, loads, parse_duration
 from tests.conftest import ROOT
 
 BASE = ROOT / "experiments"

@@ -9,7 +9,7 @@ import pytest
 
 from controller.agent.gateway import Gateway, Held, Job
 from controller.routing.router import Config, Port, Router
-from controller.spa.client import SpaUnavailable
+from controller.spa.spa_client import SpaUnavailable
 from controller.spa.validate import INVALID, NOT_FOUND, VALID, Verdict
 from traffic.identity import Identity
 from traffic.wire import codec, defs, names

@@ -4,8 +4,8 @@ import io
 
 import pytest
 
-from controller.tools import actions
-from controller.tools.interactive import DmscCLI, UsageError, parse_args, usage
+from dmsc import actions
+from dmsc.interactive import DmscCLI, UsageError, parse_args, usage
 from tests.conftest import ROOT
 from topologies.topo import Topology
 

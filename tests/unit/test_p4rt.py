@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 from google.rpc import code_pb2
-from p4.v1 import p4runtime_pb2
+from controller.switch.p4runtime.p4.v1 import p4runtime_pb2
 
 from controller.switch import p4names as N
 from traffic.wire import defs
@@ -14,7 +14,7 @@ from controller.switch.p4rt import (INSERT, NotPrimaryError, P4Type, SwitchConne
                                     SwitchConnectionError, UnknownP4Name, WriteError)
 from tests.conftest import BMV2_JSON, P4INFO
 from tests.support.fake_p4rt import FakeServer
-from topologies.emu.process import free_port
+from topologies.emu.child_processes import free_port
 from traffic.wire import names
 
 pytestmark = pytest.mark.skipif(not P4INFO.exists(), reason="needs p4src/build/dmsc.p4info.txtpb")

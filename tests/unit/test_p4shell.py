@@ -10,7 +10,7 @@ import pytest
 
 from controller.switch import p4names as N
 from controller.switch.p4rt import P4Type, SwitchConnection
-from controller.tools import cli, p4shell
+from dmsc import cli, p4shell
 from tests.conftest import BMV2_JSON, P4INFO, ROOT
 from tests.support.fake_p4rt import FakeServer
 

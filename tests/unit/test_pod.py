@@ -70,7 +70,7 @@ def test_announcer_announces_every_prefix_retries_and_renews(tmp_path):
     from traffic.identity import Identity
     from traffic.pod import RETRY_MIN_S, Announcer
     from traffic.wire import codec
-    from traffic.wire.announce import Announcement, answer
+    from traffic.wire.announcement import Announcement, answer
     now = [10.0]
     ident = Identity.generate()
     a = Announcer(ident, ["/A/1", "/B/1"], mac="02:00:01:00:00:01", gateway_mac="02:00:00:00:01:01",
@@ -119,13 +119,13 @@ def _announcer(tmp_path, now):
 
 
 def _ack(ann, ok=True, body=None):
-    from traffic.wire.announce import answer
+    from traffic.wire.announcement import answer
     return layers.parse(answer(ann, "/dmsc/sw/sg1", ok=ok, body=body or {"lease_s": 6.0},
                                eth_src="02:00:00:00:01:01", eth_dst="02:00:01:00:00:01"))
 
 
 def test_a_withdrawn_prefix_is_withdrawn_signed_and_not_announced_until_asked_again(tmp_path):
-    from traffic.wire.announce import Announcement
+    from traffic.wire.announcement import Announcement
     now = [10.0]
     a = _announcer(tmp_path, now)
     sent = {x.prefix: x for x in (Announcement.from_frame(codec.decode(f)) for f in a.due(now[0]))}
@@ -141,7 +141,7 @@ def test_a_withdrawn_prefix_is_withdrawn_signed_and_not_announced_until_asked_ag
 
 
 def test_an_answer_to_an_earlier_announcement_does_not_undo_a_withdrawal(tmp_path):
-    from traffic.wire.announce import Announcement
+    from traffic.wire.announcement import Announcement
     now = [10.0]
     a = _announcer(tmp_path, now)
     sent = {x.prefix: x for x in (Announcement.from_frame(codec.decode(f)) for f in a.due(now[0]))}

@@ -1,5 +1,6 @@
 """The committed generated protobuf code is current with its .proto files, and
 the controller runs it on protobuf >= 6 with the upb backend."""
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,11 +20,11 @@ def _googleapis_include() -> str:
     return str(Path(status.__file__).resolve().parents[2])
 
 
-def _regenerate(tmp_path, proto: str, grpc_out: bool) -> None:
-    cmd = [PROTOC, "-I", ".", "-I", _googleapis_include(), f"--python_out={tmp_path}", proto]
+def _regenerate(tmp_path, proto: str, grpc_out: bool, include=ROOT) -> None:
+    cmd = [PROTOC, "-I", str(include), "-I", _googleapis_include(), f"--python_out={tmp_path}", proto]
     if grpc_out:
         cmd[1:1] = [f"--grpc_out={tmp_path}", f"--plugin=protoc-gen-grpc={PLUGIN}"]
-    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    res = subprocess.run(cmd, cwd=include, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
 
 
@@ -36,7 +37,8 @@ def test_generated_code_matches_the_proto(tmp_path, proto):
             (ROOT / "controller/proto" / name).read_text(), f"{name} is stale: run `make protos`"
 
 
-P4RUNTIME_PROTOS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "p4").rglob("*.proto"))
+P4RT = ROOT / "controller/switch/p4runtime"
+P4RUNTIME_PROTOS = sorted(str(p.relative_to(P4RT)) for p in P4RT.rglob("*.proto"))
 
 
 def test_p4runtime_protos_are_all_there():
@@ -47,29 +49,39 @@ def test_p4runtime_protos_are_all_there():
 @needs_protoc
 @pytest.mark.parametrize("proto", P4RUNTIME_PROTOS)
 def test_p4runtime_code_matches_its_proto(tmp_path, proto):
+    """Generated with the proto paths P4Runtime's own tools use (p4/v1/...), then
+    moved under controller.switch.p4runtime the way `make protos` does (its sed)."""
     service = proto == "p4/v1/p4runtime.proto"
-    _regenerate(tmp_path, proto, grpc_out=service)
+    _regenerate(tmp_path, proto, grpc_out=service, include=P4RT)
     outs = [proto.replace(".proto", "_pb2.py")] + ([proto.replace(".proto", "_pb2_grpc.py")]
                                                    if service else [])
+    sed = subprocess.run(["make", "-s", "-n", "protos"], cwd=ROOT, capture_output=True,
+                         text=True).stdout
+    rewrite = re.search(r"sed -i -E '([^']+)'", sed).group(1)
+    subprocess.run(["sed", "-i", "-E", rewrite, *[str(tmp_path / o) for o in outs]], check=True)
     for out in outs:
-        assert (tmp_path / out).read_text() == (ROOT / out).read_text(), \
+        assert (tmp_path / out).read_text() == (P4RT / out).read_text(), \
             f"{out} is stale: run `make protos`"
 
 
-def test_p4runtime_code_is_the_repos_not_a_shadowing_package():
-    """PyPI's p4runtime (pre-upb code, protobuf 3.20 pin) installs a `p4` package too;
-    setup removes it from .venv. If it came back, it would be imported instead of ours."""
-    from p4.config.v1 import p4info_pb2
-    from p4.v1 import p4runtime_pb2, p4runtime_pb2_grpc
+def test_p4runtime_code_is_the_repos_not_a_top_level_p4():
+    """PyPI's p4runtime installs a top-level `p4` package; ours lives under the
+    controller, so neither can shadow the other, and nothing of ours imports `p4.`."""
+    from controller.switch.p4runtime.p4.config.v1 import p4info_pb2
+    from controller.switch.p4runtime.p4.v1 import p4runtime_pb2, p4runtime_pb2_grpc
     for mod in (p4runtime_pb2, p4runtime_pb2_grpc, p4info_pb2):
-        assert Path(mod.__file__).resolve().is_relative_to(ROOT / "p4"), mod.__file__
+        assert Path(mod.__file__).resolve().is_relative_to(P4RT), mod.__file__
+    assert not (ROOT / "p4").exists()
+    res = subprocess.run(["git", "grep", "-n", "-E", r"^\s*(from|import) p4\.", "--", "*.py"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert res.stdout == "", res.stdout
 
 
 def test_generated_code_runs_on_protobuf_6_with_upb():
     import google.protobuf
     from google.protobuf.internal import api_implementation
     from controller.proto import routing_pb2
-    from p4.v1 import p4runtime_pb2
+    from controller.switch.p4runtime.p4.v1 import p4runtime_pb2
     major = int(google.protobuf.__version__.split(".")[0])
     assert major >= 6, f"protobuf {google.protobuf.__version__}: the controller needs >= 6 (make setup)"
     lsa = routing_pb2.Lsa(origin="sg1", seq=7)

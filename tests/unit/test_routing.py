@@ -396,7 +396,7 @@ def test_meshes_converge_when_every_frame_is_late(spec):
     # converges on these meshes with 20-300 ms per frame, at the timers the
     # testbed would choose for them
     from topologies.generate import from_spec
-    from topologies.emu.apps.agent import agent_timers
+    from topologies.emu.apps.agent_app import agent_timers
     topo = from_spec(spec)
     hello, dead = agent_timers(len(topo.switches()), cores=2)
     net = SimNet(topo, Config.for_hello(hello, dead),

@@ -4,8 +4,8 @@ from concurrent import futures
 import grpc
 
 from controller.rpc import EXCLUSIVE_PORT, bind
-from topologies.emu import process
-from topologies.emu.process import free_port
+from topologies.emu import child_processes as process
+from topologies.emu.child_processes import free_port
 
 
 def test_a_second_server_on_a_taken_port_fails_instead_of_sharing_it():

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from controller.spa.client import SpaClient, SpaError, SpaUnavailable
-from controller.spa.registry import Registry, RegistryError
-from controller.spa.service import serve
+from controller.spa.spa_client import SpaClient, SpaError, SpaUnavailable
+from controller.spa.prefix_registry import Registry, RegistryError
+from controller.spa.spa_service import serve
 from controller.spa.validate import INVALID, NOT_FOUND, VALID, Validator
-from topologies.emu.process import free_port
+from topologies.emu.child_processes import free_port
 from tests.conftest import ROOT
 from tests.support.attacker import crc32_twin
 from traffic.identity import Identity
-from traffic.wire.announce import Announcement
+from traffic.wire.announcement import Announcement
 
 POD1, POD4, ROGUE = Identity.generate(), Identity.generate(), Identity.generate()
 NOW = 1_800_000_000.0
@@ -280,7 +280,7 @@ def test_an_instance_belongs_to_its_own_key(who, prefix, reason):
 
 
 def test_the_generated_registry_gives_each_instance_to_its_pod_only():
-    from topologies.emu.apps.spa import registry_for
+    from topologies.emu.apps.spa_app import registry_for
     from topologies.topo import Topology
     topo = Topology.load(ROOT / "topologies" / "fig2.yaml")
     keys = {p: Identity.generate() for p in topo.pods()}

@@ -2,7 +2,7 @@
 import pytest
 
 from controller.switch import p4names as N
-from controller.tools import stats
+from dmsc import stats
 from tests.conftest import ROOT
 from topologies.topo import Topology
 from traffic.wire import defs

@@ -291,7 +291,7 @@ def test_the_perf_flavour_needs_the_default_pi_and_has_its_own_stamp(tmp_path):
 
 
 def test_a_missing_bmv2_build_says_how_to_get_it(monkeypatch):
-    from topologies.emu.apps import bmv2
+    from topologies.emu.apps import bmv2_app as bmv2
     monkeypatch.setattr(bmv2.shutil, "which", lambda name: None)
     with pytest.raises(bmv2.SwitchStartError, match="toolchain.py --flavour perf"):
         bmv2.bmv2_binary("perf")

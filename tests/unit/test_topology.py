@@ -142,7 +142,7 @@ def test_unknown_generator_is_refused():
 
 
 def test_agent_timers_keep_100ms_hellos_for_small_networks_and_scale_for_large():
-    from topologies.emu.apps.agent import agent_timers
+    from topologies.emu.apps.agent_app import agent_timers
     assert agent_timers(7, cores=2) == (80, 240)          # Figure 2
     assert agent_timers(8, cores=2) == (80, 240)
     assert agent_timers(16, cores=2) == (160, 480)

@@ -11,5 +11,5 @@ linkcaps  -- what the kernel can impair (htb/tbf always; netem feature-detected)
 
 It sits on top of the model (topologies.topo), the wire format and the
 control plane's client libraries; nothing in controller/ imports it except
-the tools (controller/tools/), which drive it.
+the tools (dmsc/), which drive it.
 """

@@ -28,19 +28,19 @@ from pathlib import Path
 
 from controller.rpc import private_socket_dir, unix_addr
 from controller.switch.p4rt import SwitchConnection
-from topologies.emu.apps.agent import (AgentApp, AgentHostApp, HostedAgent, agent_timers,
+from topologies.emu.apps.agent_app import (AgentApp, AgentHostApp, HostedAgent, agent_timers,
                                        agents_per_process)
-from topologies.emu.apps.base import App, AppError, stop_all
-from topologies.emu.apps.bmv2 import BMv2Switch, bmv2_binary
-from topologies.emu.apps.central import CentralApp
-from topologies.emu.apps.pod import PodApp
-from topologies.emu.apps.scsc import ScscApp
-from controller.spa.registry import Registry
-from topologies.emu.apps.spa import SpaApp, registry_for
-from topologies.emu import registry
+from topologies.emu.apps.app_base import App, AppError, stop_all
+from topologies.emu.apps.bmv2_app import BMv2Switch, bmv2_binary
+from topologies.emu.apps.central_app import CentralApp
+from topologies.emu.apps.pod_app import PodApp
+from topologies.emu.apps.scsc_app import ScscApp
+from controller.spa.prefix_registry import Registry
+from topologies.emu.apps.spa_app import SpaApp, registry_for
+from topologies.emu import running_networks as registry
 from topologies.emu.failures import Failures
 from topologies.emu.linkcaps import netem_available
-from topologies.emu.process import REPO_ROOT, die_with_parent, py_env
+from topologies.emu.child_processes import REPO_ROOT, die_with_parent, py_env
 from topologies.expected import served_prefixes
 from topologies.topo import Topology
 from traffic.identity import Identity
@@ -198,7 +198,7 @@ class DmscNet:
     def _check_interfaces_free(self) -> None:
         """Another network (or its leftovers) holding our interface names makes
         Mininet fail with a raw RTNETLINK error: say which network (its record,
-        topologies/emu/registry.py), whether it still runs, and what to do."""
+        topologies/emu/running_networks.py), whether it still runs, and what to do."""
         taken = sorted(self.interfaces() & set(os.listdir("/sys/class/net")))
         if taken:
             raise NetError(registry.who_holds(
@@ -716,7 +716,7 @@ class DmscNet:
             self._forget(app)
 
     def run_in(self, pod: str, args: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess:
-        """Run a Python module in a pod's namespace (e.g. traffic.client)."""
+        """Run a Python module in a pod's namespace (e.g. traffic.rmi_client)."""
         proc = self.host(pod).popen(die_with_parent([sys.executable, *args]),
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     cwd=str(REPO_ROOT), env=py_env())
@@ -729,12 +729,12 @@ class DmscNet:
 
     def call(self, pod: str, src: str, dst: str, method: str = "echo", args=None,
              deadline_s: float = 10.0, timeout: float = 1.0) -> dict:
-        """One RMI call by name from a pod's namespace (traffic.client), retried
+        """One RMI call by name from a pod's namespace (traffic.rmi_client), retried
         until it succeeds or ``deadline_s`` passes (a serving pod may still be
         starting). Returns the client's JSON: result/from/rtt_ms/hops or error."""
         deadline = time.monotonic() + deadline_s
         while True:
-            res = self.run_in(pod, ["-m", "traffic.client", "--iface", self.topo.intf_name(pod, 0),
+            res = self.run_in(pod, ["-m", "traffic.rmi_client", "--iface", self.topo.intf_name(pod, 0),
                                     "--src", src, "--mac", self.topo.mac(pod, 0),
                                     "--timeout", str(timeout), dst, method,
                                     json.dumps({} if args is None else args)])

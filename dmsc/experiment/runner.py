@@ -1,0 +1,444 @@
+"""Run an experiment: bring the network up, play the steps, record, tear down.
+
+One run = one topology, one mode, one repetition, on a fresh network:
+
+1. ``DMSC_FIBLOG`` names the run's FIB log (controller/switch/fiblog.py), so
+   every agent, or the central controller, appends each FIB write to it;
+2. the network comes up (``bring_up``: SPA, agents or the central controller,
+   the SCSC when the SGs probe, announcing pods) until every FIB equals SPF
+   over the topology; that instant is t = 0 of the run;
+3. the steps run at their times: a ``traffic`` step starts a bounded load
+   loop in the pod's namespace (``traffic.rmi_client --count --records``: every
+   call with its send time, latency, responder and status), every other step
+   is an action of dmsc.actions; each is an event with its
+   result;
+4. meanwhile a sampler reads, every ``record.sample``, each switch's punt
+   counter over P4Runtime (control frames to the CPU) and each process's CPU
+   time and resident memory from /proc;
+5. after ``duration`` (and the loads' end), everything is stopped, and the
+   raw files are written with times relative to t = 0.
+
+Files of a run (docs/experiments.md describes each field): ``calls.jsonl``,
+``fib.jsonl``, ``control.csv``, ``resources.csv``, ``events.jsonl``,
+``run.json`` (cold start, t0, topology, mode, errors), and the network's logs
+under ``net/``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from controller.switch import fiblog
+from controller.switch import p4names as N
+from controller.switch.p4rt import SwitchError
+from dmsc import actions
+from dmsc.converge import bring_up, connect_reader
+from dmsc.experiment.spec import TRAFFIC, Experiment, Step
+from topologies.emu.child_processes import REPO_ROOT, cpu_seconds, die_with_parent, py_env, rss_bytes
+from traffic.wire import defs, names
+
+class RunError(RuntimeError):
+    """A run that could not start (the network did not come up, ...)."""
+
+
+# -- /proc ------------------------------------------------------------------------------------
+def proc_usage(pid: int) -> tuple[float, int] | None:
+    """(CPU seconds used, resident bytes) of a process, None if it is gone."""
+    try:
+        return cpu_seconds(pid), rss_bytes(pid)
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def processes(net) -> list[tuple[str, str, int]]:
+    """(kind, name, pid) of every process the network runs now."""
+    out = []
+    for app in list(net.apps):
+        if app.proc is not None and app.proc.poll() is None:
+            out.append((app.kind, app.name, app.proc.pid))
+    for s in net.topo.switches():
+        b = net.switch(s).bmv2
+        if b.proc is not None and b.proc.poll() is None:
+            out.append(("bmv2", s, b.proc.pid))
+    return out
+
+
+def kernel_rx(intfs) -> int:
+    """Frames the kernel received on these interfaces (a switch's ports, in the
+    root namespace): beside the P4 program's port_in counter, the difference is
+    what was lost before the program (interface and BMv2 capture drops)."""
+    n = 0
+    for i in intfs:
+        try:
+            with open(f"/sys/class/net/{i}/statistics/rx_packets") as f:
+                n += int(f.read())
+        except (OSError, ValueError):
+            pass
+    return n
+
+
+class Sampler(threading.Thread):
+    """Every ``every`` seconds: each switch's punt counter (control frames
+    sent to the CPU port: hellos, LSAs, announcements, discovery, probe
+    replies to the SG), and each process's CPU and memory."""
+
+    def __init__(self, net, t0: float, every: float, control_csv, resources_csv, *,
+                 control: bool = True, resources: bool = True):
+        super().__init__(name="sampler", daemon=True)
+        self.net, self.t0, self.every = net, t0, every
+        self.control, self.resources = control, resources
+        self.stop_event = threading.Event()
+        self.conns: dict = {}
+        self.last_cpu: dict[int, tuple[float, float]] = {}
+        self.cf = open(control_csv, "w", newline="")
+        self.rf = open(resources_csv, "w", newline="")
+        self.cw, self.rw = csv.writer(self.cf), csv.writer(self.rf)
+        self.cw.writerow(["t", "switch", "punted", "port_in", "kernel_rx"])
+        t = net.topo
+        self.intfs = {s: [t.intf_name(s, t.port(s, nb)) for nb in t.graph.neighbors(s)]
+                      for s in t.switches()}
+        self.rw.writerow(["t", "kind", "name", "pid", "cpu_pct", "rss_mb"])
+        self.errors = 0
+
+    def _conn(self, s: str):
+        c = self.conns.get(s)
+        if c is None:
+            sw = self.net.switch(s)
+            if not sw.alive():
+                return None
+            try:
+                c = self.conns[s] = connect_reader(s, sw.grpc_addr, sw.device_id)
+            except SwitchError:
+                return None
+        return c
+
+    def sample_control(self, now: float) -> None:
+        for s in self.net.topo.switches():
+            c = self._conn(s)
+            if c is None:
+                continue
+            try:
+                punted = sum(p for p, _b in c.read_counter(N.COUNTER_PUNT_REASONS).values())
+                port_in = sum(p for i, (p, _b) in c.read_counter(N.COUNTER_PORT_IN).items()
+                              if i != defs.CPU_PORT)           # packet-outs are not received
+            except (SwitchError, Exception):       # a killed switch: reconnect next time
+                self.errors += 1
+                c.close()
+                self.conns.pop(s, None)
+                continue
+            self.cw.writerow([f"{now - self.t0:.3f}", s, punted, port_in,
+                              kernel_rx(self.intfs[s])])
+
+    def sample_resources(self, now: float) -> None:
+        for kind, name, pid in processes(self.net):
+            u = proc_usage(pid)
+            if u is None:
+                continue
+            cpu_s, rss = u
+            prev = self.last_cpu.get(pid)
+            self.last_cpu[pid] = (now, cpu_s)
+            pct = "" if prev is None else f"{100 * (cpu_s - prev[1]) / max(now - prev[0], 1e-6):.1f}"
+            self.rw.writerow([f"{now - self.t0:.3f}", kind, name, pid, pct,
+                              f"{rss / 2**20:.1f}"])
+
+    def sample(self) -> None:
+        now = time.monotonic()
+        if self.control:
+            self.sample_control(now)
+        if self.resources:
+            self.sample_resources(now)
+        self.cf.flush()
+        self.rf.flush()
+
+    def run(self) -> None:
+        nxt = time.monotonic()
+        while not self.stop_event.is_set():
+            self.sample()
+            nxt += self.every
+            self.stop_event.wait(max(0.0, nxt - time.monotonic()))
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.is_alive():
+            self.join(timeout=30)
+        for c in self.conns.values():
+            c.close()
+        self.conns = {}
+        self.cf.close()
+        self.rf.close()
+
+
+# -- traffic -----------------------------------------------------------------------------------
+class Flow:
+    """One traffic step: a bounded load loop in a pod's namespace."""
+
+    def __init__(self, net, step: Step, index: int, out_dir: Path):
+        p = step.params
+        self.name = f"flow{index}"
+        self.step = step
+        self.records = out_dir / f"{self.name}.calls.jsonl"
+        self.count = max(1, int(round(p["rate"] * p["duration"])))
+        t = net.topo
+        src = p["src"] or t.instances(p["pod"])[0]
+        self.cmd = [sys.executable, "-m", "traffic.rmi_client", "--iface",
+                    t.intf_name(p["pod"], 0), "--src", src, "--mac", t.mac(p["pod"], 0),
+                    "--timeout", str(p["timeout"]), "--count", str(self.count),
+                    "--interval", str(1.0 / p["rate"]),
+                    "--max-s", str(p["duration"] + p["timeout"]),
+                    "--records", str(self.records), p["dst"], p["method"]]
+        self.proc = net.host(p["pod"]).popen(die_with_parent(self.cmd), stdout=subprocess.PIPE,
+                                             stderr=subprocess.PIPE, cwd=str(REPO_ROOT),
+                                             env=py_env())
+        self.summary: dict | None = None
+
+    def finish(self, timeout: float) -> dict:
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()                  # SIGTERM: it still prints its summary
+            try:
+                out, err = self.proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                out, err = self.proc.communicate()
+        try:
+            self.summary = json.loads(out.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            self.summary = {"error": err.decode()[-400:]}
+        return self.summary
+
+
+# -- one run -----------------------------------------------------------------------------------
+def run_once(exp: Experiment, topo_spec: str, mode: str, run_dir: Path, *,
+             on_progress=None, bring_up_timeout: float | None = None) -> dict:
+    """One run on a fresh network; its raw files in ``run_dir``; returns run.json's content.
+    ``on_progress(t, total, label)`` is called as the run advances."""
+    from topologies.emu.net import DmscNet
+    run_dir.mkdir(parents=True, exist_ok=True)
+    topo = exp.topos[topo_spec]
+    nsw = len(topo.switches())
+    raw_fib = run_dir / "fib.raw.jsonl"
+    raw_fib.unlink(missing_ok=True)
+    prev_env = os.environ.get(fiblog.ENV)
+    if exp.record["fib"]:
+        os.environ[fiblog.ENV] = str(raw_fib)       # inherited by every process started now
+    info = {"experiment": exp.name, "topology": topo_spec, "mode": mode,
+            "switches": nsw, "pods": len(topo.pods()), "errors": []}
+    progress = on_progress or (lambda *a: None)
+    net = DmscNet(topo, run_dir / "net", probe_ms=exp.network["probe_ms"],
+                  hello_ms=exp.network["hello_ms"], lease_s=exp.network["lease_s"])
+    progress(0.0, exp.duration, f"bringing up {topo_spec} ({mode})")
+    t_start = time.monotonic()
+    try:
+        try:
+            bring_up(net, timeout=bring_up_timeout or (60.0 + 3.0 * nsw), mode=mode)
+        except Exception as exc:
+            info["errors"].append(f"bring-up: {exc}")
+            info["cold_start_s"] = None
+            _write_json(run_dir / "run.json", info)
+            raise RunError(f"{topo_spec} ({mode}) did not come up: {exc}") from exc
+        t0 = time.monotonic()
+        info.update(t0_monotonic=t0, cold_start_s=round(t0 - t_start, 3),
+                    hello_ms=net.hello_ms, dead_ms=net.dead_ms)
+        sampler = Sampler(net, t0, exp.record["sample"], run_dir / "control.csv",
+                          run_dir / "resources.csv", control=exp.record["control"],
+                          resources=exp.record["resources"])
+        sampler.start()
+        flows: list[Flow] = []
+        try:
+            with open(run_dir / "events.jsonl", "w") as ev:
+                for step in exp.steps_for(mode):
+                    _wait_until(t0 + step.at, t0, exp.duration, progress, step.label())
+                    ev.write(json.dumps(_play(net, step, flows, run_dir, t0)) + "\n")
+                    ev.flush()
+                _wait_until(t0 + exp.duration, t0, exp.duration, progress, "recording")
+            for f in flows:
+                left = t0 + f.step.at + f.step.params["duration"] + 10 - time.monotonic()
+                f.finish(timeout=max(5.0, left))
+        finally:
+            for f in flows:
+                if f.proc.poll() is None:
+                    f.finish(timeout=5)
+            sampler.stop()
+        info["sampler_errors"] = sampler.errors
+        info["flows"] = [{"name": f.name, "step_line": f.step.line, **f.step.params,
+                          "summary": f.summary} for f in flows]
+        info["t_end"] = round(time.monotonic() - t0, 3)
+    finally:
+        net.stop()
+        if prev_env is None:
+            os.environ.pop(fiblog.ENV, None)
+        else:
+            os.environ[fiblog.ENV] = prev_env
+    _finish_files(run_dir, info, topo, exp)
+    _write_json(run_dir / "run.json", info)
+    progress(exp.duration, exp.duration, "done")
+    return info
+
+
+def _wait_until(t: float, t0: float, total: float, progress, label: str) -> None:
+    """The experiment's clock: sleep until the step's time (it is the
+    schedule, not a guess at when something is ready), reporting progress."""
+    while True:
+        now = time.monotonic()
+        progress(min(now - t0, total), total, label)
+        if now >= t:
+            return
+        time.sleep(min(0.2, t - now))
+
+
+def _play(net, step: Step, flows: list, run_dir: Path, t0: float) -> dict:
+    t = time.monotonic()
+    ev = {"t": round(t - t0, 4), "at": step.at, "do": step.do, "params": step.params,
+          "label": step.label(), "line": step.line}
+    try:
+        if step.do == TRAFFIC:
+            f = Flow(net, step, len(flows) + 1, run_dir)
+            flows.append(f)
+            ev["result"] = {"flow": f.name, "calls": f.count}
+        else:
+            ev["result"] = actions.run(net, step.do, **step.params)
+    except actions.ActionError as exc:
+        ev["error"] = str(exc)
+    except Exception as exc:          # recorded, and the run goes on: one failed step is data
+        ev["error"] = f"{type(exc).__name__}: {exc}"
+    ev["took_s"] = round(time.monotonic() - t, 4)
+    return ev
+
+
+def _write_json(path: Path, data) -> None:
+    path.write_text(json.dumps(data, indent=1, default=str))
+
+
+def name_index(topo, exp: Experiment) -> dict[str, str]:
+    """{format_key: name} for every prefix the run may have written."""
+    from topologies.expected import served_prefixes
+    known = set(served_prefixes(topo))
+    for s in exp.steps:
+        for k in ("prefix",):
+            if k in s.params:
+                p = s.params[k]
+                parts = names.components(p)
+                known.update("/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    out = {}
+    for p in known:
+        out[names.format_key(*names.prefix_key(p))] = p
+    for s in topo.switches():                     # the switches' own names (punt entries)
+        try:
+            sn = names.switch_name(s)
+            out[names.format_key(*names.prefix_key(sn))] = sn
+        except (names.InvalidName, AttributeError):
+            pass
+    return out
+
+
+def _finish_files(run_dir: Path, info: dict, topo, exp: Experiment) -> None:
+    """Raw logs -> the run's data files, times relative to t = 0."""
+    t0 = info.get("t0_monotonic")
+    if t0 is None:
+        return
+    idx = name_index(topo, exp)
+    raw = run_dir / "fib.raw.jsonl"
+    with open(run_dir / "fib.jsonl", "w") as out:
+        for line in sorted(fiblog.read(raw), key=lambda x: x["t"]):
+            line["t"] = round(line["t"] - t0, 4)
+            line["names"] = [idx.get(k, k) for k in line["prefixes"]]
+            out.write(json.dumps(line) + "\n")
+    raw.unlink(missing_ok=True)
+    with open(run_dir / "calls.jsonl", "w") as out:
+        for f in info.get("flows", []):
+            path = run_dir / f"{f['name']}.calls.jsonl"
+            try:
+                lines = path.read_text().splitlines()
+            except OSError:
+                continue
+            for raw_line in lines:
+                try:
+                    c = json.loads(raw_line)
+                except ValueError:
+                    continue
+                c["t"] = round(c["t"] - t0, 4)
+                c["flow"] = f["name"]
+                out.write(json.dumps(c) + "\n")
+            path.unlink()
+
+
+def versions() -> dict:
+    """What produced the data: the commit, BMv2, Python and its packages, the machine."""
+    import platform
+    from importlib import metadata
+    out = {"date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+           "python": platform.python_version(), "kernel": platform.release(),
+           "cpus": os.cpu_count(), "packages": {}}
+    try:
+        out["git_commit"] = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
+                                           capture_output=True, text=True,
+                                           timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+        out["git_dirty"] = bool(dirty)
+    except (OSError, subprocess.SubprocessError):
+        out["git_commit"] = None
+    try:
+        r = subprocess.run(["simple_switch_grpc", "--version"], capture_output=True, text=True,
+                           timeout=10)
+        out["bmv2"] = (r.stdout or r.stderr).strip()
+    except (OSError, subprocess.SubprocessError):
+        out["bmv2"] = None
+    for pkg in ("grpcio", "protobuf", "scapy", "networkx", "PyYAML", "matplotlib", "rich",
+                "p4runtime", "p4runtime-shell", "cryptography", "mininet"):
+        try:
+            out["packages"][pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        with open("/proc/meminfo") as f:
+            out["mem_total_kb"] = int(f.readline().split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def run_experiment(exp: Experiment, results: Path, *, on_progress=None,
+                   on_run=None, stamp: str | None = None) -> Path:
+    """Every run of an experiment (each topology x mode x repetition) and its
+    report; the results folder ``results/<name>-<time>/``."""
+    from dmsc.experiment import report
+    stamp = stamp or time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    out = Path(results) / f"{exp.name}-{stamp}"
+    out.mkdir(parents=True, exist_ok=False)
+    import yaml
+    (out / "experiment.yaml").write_text(
+        "# the experiment as it ran: every default filled in, times in seconds\n"
+        + yaml.safe_dump(exp.resolved(), sort_keys=False))
+    _write_json(out / "versions.json", versions())
+    runs = []
+    try:
+        for topo_spec in exp.topologies:
+            for mode in exp.modes:
+                for i in range(1, exp.repeat + 1):
+                    rd = out / "runs" / report._slug(topo_spec) / mode / f"run-{i}"
+                    if on_run:
+                        on_run(topo_spec, mode, i)
+                    try:
+                        info = run_once(exp, topo_spec, mode, rd, on_progress=on_progress)
+                    except RunError as exc:
+                        info = json.loads((rd / "run.json").read_text()) \
+                            if (rd / "run.json").exists() else \
+                            {"topology": topo_spec, "mode": mode, "errors": [str(exc)]}
+                    info["dir"] = str(rd.relative_to(out))
+                    runs.append(info)
+    finally:       # interrupted (Ctrl-C, SIGTERM): the report of the runs that finished
+        _write_json(out / "runs.json", runs)
+        if runs:
+            report.write(out)
+    return out
+
+
