@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from controller.agent.admin import AdminClient                         # noqa: E402
+from controller.agent.admin_client import AdminClient                         # noqa: E402
 from controller.central.admin_client import CentralClient                    # noqa: E402
 from controller.switch.artifacts import REPO_ROOT as ROOT              # noqa: E402
 from dmsc.converge import (FibReader, NotConverged, expected_fibs,  # noqa: E402

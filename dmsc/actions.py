@@ -671,7 +671,7 @@ def _state(net, switch: str):
             return net.control_state(switch)
         except Exception as exc:            # gRPC errors of the controller's client
             raise ActionError(f"the central controller does not answer: {exc}") from None
-    from controller.agent.admin import AdminError
+    from controller.agent.admin_client import AdminError
     app = _live_agent(net, switch)
     try:
         with app.admin() as c:
@@ -708,7 +708,7 @@ def rib(net, switch: Switch) -> dict:
 @action
 def policy(net, switch: Switch) -> dict:
     """The SCSC policies in force on a switch (its agent's view)."""
-    from controller.agent.admin import AdminError
+    from controller.agent.admin_client import AdminError
     app = _live_agent(net, switch)
     try:
         with app.admin() as c:

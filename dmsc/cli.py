@@ -43,7 +43,7 @@ from rich.table import Table
 
 import grpc
 
-from controller.agent.admin import AdminClient, AdminError
+from controller.agent.admin_client import AdminClient, AdminError
 from controller.proto import scsc_pb2 as scsc_pb
 from controller.proto import scsc_pb2_grpc as scsc_grpc
 from controller.spa.spa_client import SpaClient, SpaError

@@ -1,5 +1,5 @@
 import sys
 
-from controller.agent.process import main
+from controller.agent.agent_command import main
 
 sys.exit(main())

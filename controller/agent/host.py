@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from controller.agent import process
+from controller.agent import agent_command, router_agent
 from topologies.topo import Topology
 
 log = logging.getLogger("dmsc.agent.host")
@@ -49,7 +49,7 @@ FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
 @dataclass
 class _Running:
-    agent: "process.Agent"
+    agent: "router_agent.Agent"
     server: grpc.Server
     thread: threading.Thread
 
@@ -78,7 +78,7 @@ class AgentHost:
         topo = self._topos.get(a.topo)
         if topo is None:
             topo = self._topos[a.topo] = Topology.load(a.topo)
-        return process.build(a, topo)
+        return agent_command.build(a, topo)
 
     # -- one agent ----------------------------------------------------------------
     def start(self, name: str, argv: list[str] | None = None) -> None:
@@ -89,12 +89,12 @@ class AgentHost:
         with self.lock:
             if name in self.running:
                 raise HostError(f"agent {name} is already running")
-            a = process.parser().parse_args(argv)
+            a = agent_command.parser().parse_args(argv)
             if a.switch != name:
                 raise HostError(f"agent {name}: its arguments are for {a.switch}")
             self._log_to(name, a.log_file, a.log_level)
             agent, server = self.build(a)
-            agent.connect_gate = self.connect_gate
+            agent.session.connect_gate = self.connect_gate
             self.specs[name] = argv
             t = threading.Thread(target=self._run, args=(name, agent, server),
                                  name=f"{name}:protocol", daemon=True)
@@ -171,7 +171,7 @@ class AgentHost:
                 continue
             try:
                 self.command(line)
-            except (HostError, process.AgentArgsError, SystemExit) as exc:
+            except (HostError, agent_command.AgentArgsError, SystemExit) as exc:
                 log.error("%s", exc)
             except Exception:     # noqa: BLE001 (a command's failure stops nothing)
                 log.exception("command %r failed", line.strip()[:80])
@@ -226,7 +226,7 @@ def main(argv=None) -> int:
     for name in specs:
         try:
             host.start(name)
-        except (HostError, process.AgentArgsError, SystemExit) as exc:
+        except (HostError, agent_command.AgentArgsError, SystemExit) as exc:
             log.error("agent %s not started: %s", name, exc)
     log.info("%d agents in this process", len(host.running))
     try:

@@ -70,7 +70,7 @@ class Policies:
             self.counters[f"policy_refused_{exc.why}"] += 1
             log.warning("policy set from %r refused: %s: %s", ps.scsc, exc.why, exc)
             return spb.Ack(ok=False, error=f"{exc.why}: {exc}")
-        with self.agent.fib_lock:
+        with self.agent.fib.lock:
             self._write(want)
             self.version, self.scsc = ps.version, ps.scsc
             self.expires_at = self.mono() + ps.lifetime_s if want else math.inf

@@ -1,7 +1,7 @@
 """Client of the central controller's admin service (inspection, overrides)."""
 from __future__ import annotations
 
-from controller.agent.admin import GrpcAdminClient
+from controller.agent.admin_client import GrpcAdminClient
 from controller.proto import central_pb2 as cpb
 from controller.proto import central_pb2_grpc as cpb_grpc
 from controller.proto import routing_pb2 as pb

@@ -51,8 +51,9 @@ from pathlib import Path
 import grpc
 
 from controller.agent.gateway import DEFAULT_LEASE_S, Gateway
-from controller.agent.process import (AGENT_ELECTION_ID, NO_ROUTE_PER_S, TokenBucket,
-                                      carrier)
+from controller.agent.no_route_replies import NoRouteReplies
+from controller.agent.port_carrier import carrier
+from controller.agent.switch_session import AGENT_ELECTION_ID
 from controller.central.network_view import SwitchConf, View, discovery_frame, switch_confs
 from controller.proto import central_pb2 as cpb
 from controller.proto import central_pb2_grpc as cpb_grpc
@@ -68,7 +69,7 @@ from controller.switch.p4rt import (MODIFY, PipelineError, SwitchConnection,
                                     SwitchConnectionError, SwitchError, WriteError)
 from controller.switch.tables import Fib, SourceGuard, base_entries, copp_updates
 from topologies.topo import Topology
-from traffic.wire import codec, defs, names
+from traffic.wire import defs, names
 from controller.rpc import EXCLUSIVE_PORT, bind, check_listen_addr
 
 log = logging.getLogger("dmsc.central")
@@ -94,7 +95,7 @@ class Session:
         self.fib_version = 0
         self.fib_written_at = 0.0
         self.counters: collections.Counter = collections.Counter()
-        self.no_route_limit = TokenBucket(NO_ROUTE_PER_S, burst=NO_ROUTE_PER_S)
+        self.no_route = NoRouteReplies(self.name, self.counters)
         self.thread = threading.Thread(target=self._run, name=f"session-{self.name}",
                                        daemon=True)
 
@@ -381,34 +382,10 @@ class Controller:
             else:
                 s.counters["announce_refused_not_an_sg"] += 1
         elif reason == defs.PUNT_NO_ROUTE:
-            frame = self._no_route_answer(s, pin.payload)
+            frame = s.no_route.answer(pin.payload)     # as an agent answers
             if frame is not None:
                 out.append((name, frame, {"flags": defs.PKTOUT_ROUTE}))
         # PUNT_LOCAL: frames to an SG's own name (probe replies): no prober here, counted
-
-    def _no_route_answer(self, s: Session, raw: bytes) -> bytes | None:
-        """As an agent does: a request or probe with no route gets an ERROR
-        (no_route) routed back to its source, at most NO_ROUTE_PER_S a second
-        per switch; nothing else is answered."""
-        try:
-            pkt = codec.decode(raw)
-        except ValueError:
-            s.counters["no_route_malformed"] += 1
-            return None
-        if pkt.type not in (defs.TYPE_REQUEST, defs.TYPE_PROBE) or not pkt.src_name:
-            s.counters["no_route_not_answered"] += 1
-            return None
-        if not s.no_route_limit.take():
-            s.counters["no_route_rate_limited"] += 1
-            return None
-        try:
-            frame = codec.error(pkt, names.switch_name(s.name), codec.STATUS_NO_ROUTE,
-                                f"no route to {pkt.dst_name} at {s.name}")
-        except names.InvalidName:
-            s.counters["no_route_not_answered"] += 1
-            return None
-        s.counters["no_route_answered"] += 1
-        return frame
 
     def _poll_carrier(self, now: float) -> None:
         for name in self.view.connected:

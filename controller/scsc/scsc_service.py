@@ -34,7 +34,7 @@ from pathlib import Path
 
 import grpc
 
-from controller.agent.admin import AdminClient, AdminError
+from controller.agent.admin_client import AdminClient, AdminError
 from controller.proto import scsc_pb2 as pb
 from controller.proto import scsc_pb2_grpc as pb_grpc
 from controller.routing import spf

@@ -8,7 +8,7 @@ import pytest
 
 from controller.switch import p4names as N
 from traffic.wire import defs
-from controller.agent.process import Agent
+from controller.agent.router_agent import Agent
 from controller.switch.tables import Fib
 from controller.routing.route import PUNT, Route
 from topologies.topo import NextHop
@@ -38,7 +38,7 @@ def test_fresh_switch_gets_pipeline_and_base_tables():
                 roles[d["match"][N.MATCH_PORT_ROLE_PORT]] = d["action"][1][N.PARAM_SET_ROLE_ROLE]
             assert roles == {1: defs.ROLE_POD, 2: defs.ROLE_CORE, 3: defs.ROLE_CORE}
             assert len(agent.sw.read_table(N.TABLE_PORT_MAC)) == 3
-            assert agent.fib_deletes_allowed                       # nothing to protect
+            assert agent.fib.deletes_allowed                       # nothing to protect
         finally:
             agent.sw.close()
 
@@ -52,17 +52,17 @@ def test_restarted_agent_keeps_unknown_entries_until_it_may_delete():
         agent = make_agent(addr, grace_s=60)
         agent.connect(deadline_s=5)                # existing pipeline: not pushed again
         try:
-            assert not agent.fib_deletes_allowed
+            assert not agent.fib.deletes_allowed
             assert agent.router.overload          # a restart: no transit through it yet
             now = time.monotonic()                # the agent's clock (connect used it)
             agent.router.accept_prefix("/A/1", 1, "02:00:01:00:00:01", now)
             agent.router.tick(now + 1.0)
-            agent.write_fib()
+            agent.fib.write()
             own = names.prefix_key(names.switch_name("sg1"))      # its name: to its agent
             keys = set(Fib(agent.sw).read())
             assert keys == {names.prefix_key("/old"), names.prefix_key("/A/1"), own}
-            agent.fib_deletes_allowed = True
-            agent.write_fib()
+            agent.fib.deletes_allowed = True
+            agent.fib.write()
             fib = Fib(agent.sw).read()
             assert set(fib) == {names.prefix_key("/A/1"), own}
             assert fib[own] == Route(special=PUNT)
@@ -89,7 +89,7 @@ def test_no_route_answer_is_an_error_routed_back_by_name():
     from traffic.wire import codec
     agent = make_agent("127.0.0.1:1")
     agent.sw = RecordingSwitch()
-    agent._answer_no_route(_request_bytes())
+    agent.answer_no_route(_request_bytes())
     (frame, flags), = agent.sw.out
     f = codec.decode(frame)
     assert f.type == defs.TYPE_ERROR and f.msg_id == 7 and f.dst_name == "/A/1"
@@ -102,15 +102,15 @@ def test_no_route_answers_are_rate_limited_and_the_rest_counted():
     agent = make_agent("127.0.0.1:1")
     agent.sw = RecordingSwitch()
     now = [0.0]
-    from controller.agent.process import NO_ROUTE_PER_S, TokenBucket
-    agent.no_route_limit = TokenBucket(NO_ROUTE_PER_S, burst=NO_ROUTE_PER_S, clock=lambda: now[0])
+    from controller.agent.no_route_replies import NO_ROUTE_PER_S, TokenBucket
+    agent.no_route.limit = TokenBucket(NO_ROUTE_PER_S, burst=NO_ROUTE_PER_S, clock=lambda: now[0])
     for i in range(200):                       # a burst at one instant
-        agent._answer_no_route(_request_bytes(msg_id=i))
+        agent.answer_no_route(_request_bytes(msg_id=i))
     assert len(agent.sw.out) == NO_ROUTE_PER_S
     assert agent.counters["no_route_rate_limited"] == 200 - NO_ROUTE_PER_S
     now[0] += 0.1                              # a tenth of a second refills 5 tokens
     for i in range(20):
-        agent._answer_no_route(_request_bytes(msg_id=1000 + i))
+        agent.answer_no_route(_request_bytes(msg_id=1000 + i))
     assert len(agent.sw.out) == NO_ROUTE_PER_S + 5
 
 
@@ -119,8 +119,8 @@ def test_errors_and_garbage_are_never_answered():
     agent = make_agent("127.0.0.1:1")
     agent.sw = RecordingSwitch()
     req = layers.parse(_request_bytes())
-    agent._answer_no_route(bytes(layers.error(req, "/B/4", 1, "x")))   # no error storms
-    agent._answer_no_route(b"\x00" * 20)
+    agent.answer_no_route(bytes(layers.error(req, "/B/4", 1, "x")))   # no error storms
+    agent.answer_no_route(b"\x00" * 20)
     assert agent.sw.out == []
     assert agent.counters["no_route_not_answered"] == 1
     assert agent.counters["no_route_malformed"] == 1
@@ -132,10 +132,10 @@ def test_unreadable_carrier_is_unknown_not_down(monkeypatch):
     agent = make_agent("127.0.0.1:1")
     calls = []
     monkeypatch.setattr(agent.router, "on_port_status", lambda *a: calls.append(a))
-    agent.intfs = {p: f"no-such-intf-{p}" for p in agent.intfs}
-    agent._poll_carrier(1.0)
+    agent.carrier.intfs = {p: f"no-such-intf-{p}" for p in agent.carrier.intfs}
+    agent.carrier.poll(agent.router, 1.0)
     assert calls == []
-    assert agent.counters["carrier_unreadable"] == len(agent.intfs)
+    assert agent.counters["carrier_unreadable"] == len(agent.carrier.intfs)
 
 
 def test_an_unexpected_error_in_the_fib_writer_is_counted_and_it_goes_on(caplog):
@@ -145,25 +145,25 @@ def test_an_unexpected_error_in_the_fib_writer_is_counted_and_it_goes_on(caplog)
     with FakeServer() as (fake, addr):
         agent = make_agent(addr)
         agent.connect(deadline_s=5)
-        real, calls = agent.write_fib, []
+        real, calls = agent.fib.write, []
 
         def flaky():
             calls.append(1)
             if len(calls) == 1:
                 raise RuntimeError("injected")
             real()
-        agent.write_fib = flaky
-        writer = threading.Thread(target=agent._fib_loop, daemon=True)
+        agent.fib.write = flaky
+        writer = threading.Thread(target=agent.fib.loop, daemon=True)
         writer.start()
         try:
             now = time.monotonic()
             agent.router.accept_prefix("/A/1", 1, "02:00:01:00:00:01", now)
             agent.router.tick(now + 1.0)
-            agent.fib_event.set()
+            agent.fib.event.set()
             deadline = time.monotonic() + 5
             while names.prefix_key("/A/1") not in Fib(agent.sw).read():
                 assert time.monotonic() < deadline, "the FIB writer never wrote after the error"
-                agent.fib_event.set()
+                agent.fib.event.set()
                 time.sleep(0.05)
             assert agent.counters["fib_writer_errors"] == 1
             assert "injected" in caplog.text and writer.is_alive()

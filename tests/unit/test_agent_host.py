@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from controller.agent import process
-from controller.agent.admin import AdminClient, AdminError
+from controller.agent import agent_command
+from controller.agent.admin_client import AdminClient, AdminError
 from controller.agent.host import AgentHost, HostError
 from tests.conftest import P4INFO, ROOT
 from tests.support.fake_p4rt import FakeServer
@@ -60,7 +60,7 @@ def hosted(tmp_path):
                            "--key-file", str(key), "--log-file", str(tmp_path / f"{name}.log")]
 
         def build(a):
-            agent, server = process.build(a)
+            agent, server = agent_command.build(a)
             tick = agent.router.tick
 
             def maybe_crash(now):

@@ -124,7 +124,7 @@ def test_the_check_catches_a_wrong_way_import(tmp_path, module, imports, wrong):
     assert bool(found) == wrong, found
 
 
-@pytest.mark.parametrize("module", ["controller.agent.process", "controller.routing.router",
+@pytest.mark.parametrize("module", ["controller.agent.agent_command", "controller.routing.router",
                                     "traffic.wire.codec", "controller.central.central_controller"])
 def test_agents_and_the_codec_do_not_load_scapy(module):
     """Agents use the struct codec only: importing them loads no Scapy (a

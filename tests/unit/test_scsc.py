@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import types
 
 import networkx as nx
 import pytest
@@ -280,7 +281,7 @@ class FakeAgent:
         from controller.routing.router import Neighbor
         self.name = "sg1"
         self.lock = threading.RLock()
-        self.fib_lock = threading.Lock()
+        self.fib = types.SimpleNamespace(lock=threading.Lock())     # the FIB writer's lock
         self.counters = collections.Counter()
         self.sw = FakeSw()
 

@@ -18,7 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from controller.agent.admin import AdminClient, AdminError
+from controller.agent.admin_client import AdminClient, AdminError
 from controller.routing.router import Config
 from topologies.emu.apps.app_base import App, AppError, python_module
 from controller.rpc import addr_open

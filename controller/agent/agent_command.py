@@ -1,0 +1,118 @@
+"""The agent's process: ``python -m controller.agent``, one per SG/SR.
+
+    python -m controller.agent --topo topologies/fig2.yaml --switch sg1 \\
+        --grpc-addr 127.0.0.1:50001 --device-id 1 --admin-addr 127.0.0.1:50101 \\
+        --key-file runs/x/domain.key
+
+:func:`build` makes the agent (controller/agent/router_agent.py) from the
+arguments and starts its local admin service (controller/agent/admin_service.py:
+inspection and the operator override ``AcceptPrefix``, a prefix accepted
+without the SPA, named as such in the log); nothing a pod sends reaches it.
+An agent host (controller/agent/host.py) builds several agents the same way.
+SIGTERM stops the agent and leaves the switch forwarding.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+
+from controller.agent.admin_service import AdminService
+from controller.agent.gateway import DEFAULT_LEASE_S
+from controller.agent.router_agent import Agent
+from controller.proto import routing_pb2_grpc as pb_grpc
+from controller.routing.router import Config
+from controller.rpc import EXCLUSIVE_PORT, bind, check_listen_addr
+from topologies.topo import Topology
+
+log = logging.getLogger("dmsc.agent")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description="DMSC SG/SR agent")
+    ap.add_argument("--topo", required=True)
+    ap.add_argument("--switch", required=True)
+    ap.add_argument("--grpc-addr", required=True)
+    ap.add_argument("--device-id", type=int, required=True)
+    ap.add_argument("--admin-addr", required=True,
+                    help="unix:/private/dir/NAME.sock (root only) or 127.0.0.1:<port>")
+    ap.add_argument("--key-file", required=True, help="domain key for LSA/hello HMACs")
+    ap.add_argument("--hello-ms", type=int, default=Config.hello_ms)
+    ap.add_argument("--dead-ms", type=int, default=None, help="default: 3 hellos")
+    ap.add_argument("--rxmt-ms", type=int, default=None,
+                    help="first LSA retransmit (default: 2.5 hellos, at least 250 ms)")
+    ap.add_argument("--grace-s", type=float, default=3.0)
+    ap.add_argument("--spa", action="append", default=[], metavar="127.0.0.1:PORT",
+                    help="an SPA address (repeatable: the next is used when one is down)")
+    ap.add_argument("--lease-s", type=float, default=DEFAULT_LEASE_S,
+                    help="lease of an accepted prefix; pods re-announce before it runs out")
+    ap.add_argument("--scsc", help="the SCSC's address (127.0.0.1:PORT): telemetry goes there")
+    ap.add_argument("--probe-ms", type=int, default=0,
+                    help="an SG probes its targets this often (0: no probes)")
+    ap.add_argument("--probe-service", action="append", default=[],
+                    help="probe only this service's instances (repeatable; default: every "
+                         "replicated service)")
+    ap.add_argument("--cpu-intf",
+                    help="the veth on the switch's CPU port (BMv2 -i 255@<its peer>, no "
+                         "--cpu-port): packet I/O through it instead of the P4Runtime stream")
+    ap.add_argument("--log-file")
+    ap.add_argument("--log-level", default="INFO")
+    return ap
+
+
+class AgentArgsError(ValueError):
+    """Agent arguments that cannot work (the message says why)."""
+
+
+def build(a: argparse.Namespace, topo: Topology | None = None) -> tuple[Agent, grpc.Server]:
+    """The agent and its admin server (started) from parsed arguments;
+    ``topo`` saves loading the topology again when several agents share it."""
+    try:
+        warning = check_listen_addr(a.admin_addr)
+    except ValueError as exc:
+        raise AgentArgsError(f"--admin-addr {exc}") from None
+    if warning:
+        log.warning("%s", warning)
+    topo = topo or Topology.load(a.topo)
+    key = Path(a.key_file).read_bytes()
+    agent = Agent(topo, a.switch, a.grpc_addr, a.device_id, key,
+                  Config.for_hello(a.hello_ms, a.dead_ms, a.rxmt_ms), grace_s=a.grace_s,
+                  spa_addrs=a.spa, lease_s=a.lease_s, scsc_addr=a.scsc, probe_ms=a.probe_ms,
+                  probe_services=a.probe_service, cpu_intf=a.cpu_intf)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=3,
+                                                    thread_name_prefix=f"{a.switch}:admin"),
+                         options=EXCLUSIVE_PORT)
+    pb_grpc.add_AgentAdminServicer_to_server(AdminService(agent), server)
+    if not bind(server, a.admin_addr):
+        raise AgentArgsError(f"admin address {a.admin_addr} cannot be bound (in use?)")
+    server.start()
+    return agent, server
+
+
+def main(argv=None) -> int:
+    a = parser().parse_args(argv)
+    logging.basicConfig(filename=a.log_file, level=a.log_level,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        agent, server = build(a)
+    except AgentArgsError as exc:
+        print(f"agent: {exc}", file=sys.stderr)
+        return 2
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: agent.stop_event.set())
+    log.info("agent %s starting (switch %s, admin %s)", a.switch, a.grpc_addr, a.admin_addr)
+    try:
+        agent.run()
+    finally:
+        server.stop(grace=None)
+        log.info("agent stopping; counters %s", dict(agent.counters))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
