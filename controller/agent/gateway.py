@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 from controller.agent.fair_queue import FairQueue
 from controller.spa.spa_client import SpaClient, SpaUnavailable
-from controller.spa.validate import WINDOW_S, Verdict
+from controller.spa.validate import WINDOW_S, AnnounceVerdict
 from traffic.wire import codec, defs, names
 from traffic.wire.announcement import Announcement, BadAnnouncement, answer
 
@@ -203,7 +203,7 @@ class Gateway:
         self._spa_back()
         self.apply(job, verdict, (self.clock() - t0) * 1000)
 
-    def apply(self, job: Job, verdict: Verdict, spa_ms: float = 0.0) -> None:
+    def apply(self, job: Job, verdict: AnnounceVerdict, spa_ms: float = 0.0) -> None:
         ann, now = job.ann, self.clock()
         with self.agent.lock:
             h = self.held.get(ann.prefix)

@@ -19,7 +19,8 @@ from controller.proto.routing_pb2 import Lsa
 PURGE_HOLD_S = 5.0
 
 
-class Verdict(enum.Enum):
+class LsaVerdict(enum.Enum):
+    """How a received LSA compares with the copy the LSDB holds."""
     NEWER = "newer"      # installed: flood it, recompute
     SAME = "same"        # already have it: just acknowledge
     OLDER = "older"      # we have a newer one: send ours back
@@ -61,20 +62,20 @@ class Lsdb:
         self.changed: set[str] = set()   # origins changed since SPF last built its graph
         self.spf_state = None            # SPF's graph, kept up to date from `changed`
 
-    def compare(self, lsa: Lsa) -> Verdict:
+    def compare(self, lsa: Lsa) -> LsaVerdict:
         have = self.entries.get(key(lsa))
         if have is None:
-            return Verdict.NEWER if lsa.lifetime_ms > 0 else Verdict.SAME
+            return LsaVerdict.NEWER if lsa.lifetime_ms > 0 else LsaVerdict.SAME
         if lsa.seq != have.lsa.seq:
-            return Verdict.NEWER if lsa.seq > have.lsa.seq else Verdict.OLDER
+            return LsaVerdict.NEWER if lsa.seq > have.lsa.seq else LsaVerdict.OLDER
         if lsa.lifetime_ms == 0 and not have.purged:
-            return Verdict.NEWER             # purge of the copy we hold
-        return Verdict.SAME
+            return LsaVerdict.NEWER             # purge of the copy we hold
+        return LsaVerdict.SAME
 
-    def install(self, lsa: Lsa, now: float) -> Verdict:
+    def install(self, lsa: Lsa, now: float) -> LsaVerdict:
         """Install ``lsa`` if it is newer than what we hold."""
         verdict = self.compare(lsa)
-        if verdict is Verdict.NEWER:
+        if verdict is LsaVerdict.NEWER:
             life = lsa.lifetime_ms / 1000 if lsa.lifetime_ms else PURGE_HOLD_S
             copy = Lsa()
             copy.CopyFrom(lsa)

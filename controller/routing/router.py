@@ -37,7 +37,7 @@ from google.protobuf.message import DecodeError
 
 from controller.routing import spf
 from controller.keys import auth_code
-from controller.routing.lsdb import Lsdb, Verdict, key as lsa_key
+from controller.routing.lsdb import Lsdb, LsaVerdict, key as lsa_key
 from controller.routing.route import Route
 from topologies.topo import CPU_PORT, NextHop
 from controller.proto.routing_pb2 import Adjacency, Hello, Lsa, LsaAck, LsaId, PrefixEntry
@@ -506,7 +506,7 @@ class Router:
         self.counters["lsa_originated"] += 1
 
     def _install_own(self, lsa: Lsa, now: float) -> None:
-        if self.lsdb.install(lsa, now) is Verdict.NEWER:
+        if self.lsdb.install(lsa, now) is LsaVerdict.NEWER:
             self._flood(lsa_key(lsa), now, except_port=None)
             self._schedule_spf(now)
 
@@ -555,13 +555,13 @@ class Router:
             return
         verdict = self.lsdb.install(lsa, now)
         self.counters[f"lsa_{verdict.value}"] += 1
-        if verdict is Verdict.NEWER:
+        if verdict is LsaVerdict.NEWER:
             self.last_change = now
             self._ack(port, lsa)
             nb.rxmt.pop(k, None)
             self._flood(k, now, except_port=port)
             self._schedule_spf(now)
-        elif verdict is Verdict.SAME:
+        elif verdict is LsaVerdict.SAME:
             self._ack(port, lsa)
             if k in nb.rxmt and nb.rxmt[k][0] == lsa.seq:
                 del nb.rxmt[k]                   # it has ours: implicit ack

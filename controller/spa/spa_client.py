@@ -12,7 +12,7 @@ import grpc
 
 from controller.proto import spa_pb2 as pb
 from controller.proto import spa_pb2_grpc as pb_grpc
-from controller.spa.validate import Verdict
+from controller.spa.validate import AnnounceVerdict
 from traffic.wire.announcement import Announcement
 
 log = logging.getLogger("dmsc.spa.client")
@@ -61,16 +61,16 @@ class SpaClient:
     def addr(self) -> str:
         return self.addrs[self.current]
 
-    def check(self, ann: Announcement, sg: str, port: int) -> Verdict:
+    def check(self, ann: Announcement, sg: str, port: int) -> AnnounceVerdict:
         req = pb.CheckRequest(sg=sg, port=port, announcement=pb.Announcement(
             msg_type=ann.msg_type, prefix=ann.prefix, key_id=ann.key_id,
             timestamp_ns=ann.timestamp_ns, nonce=ann.nonce, signature=ann.signature))
         v = self._call("Check", req)
-        return Verdict(v.state, v.reason, v.text)
+        return AnnounceVerdict(v.state, v.reason, v.text)
 
-    def revalidate(self, sg: str, held) -> list[Verdict]:
+    def revalidate(self, sg: str, held) -> list[AnnounceVerdict]:
         req = pb.RevalidateRequest(sg=sg, held=[pb.Held(prefix=p, key_id=k) for p, k in held])
-        return [Verdict(v.state, v.reason, v.text) for v in self._call("Revalidate", req).verdicts]
+        return [AnnounceVerdict(v.state, v.reason, v.text) for v in self._call("Revalidate", req).verdicts]
 
     def _admin(self, method: str, request) -> None:
         rep = self._call(method, request)

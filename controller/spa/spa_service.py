@@ -20,7 +20,7 @@ import grpc
 from controller.proto import spa_pb2 as pb
 from controller.proto import spa_pb2_grpc as pb_grpc
 from controller.spa.prefix_registry import Registry, RegistryError
-from controller.spa.validate import INVALID, Validator, Verdict
+from controller.spa.validate import INVALID, Validator, AnnounceVerdict
 from traffic.wire import defs, names
 from traffic.wire.announcement import KINDS, Announcement, key_id_of
 from controller.rpc import EXCLUSIVE_PORT, bind, check_listen_addr
@@ -28,7 +28,7 @@ from controller.rpc import EXCLUSIVE_PORT, bind, check_listen_addr
 log = logging.getLogger("dmsc.spa")
 
 
-def _pb(v: Verdict) -> pb.Verdict:
+def _pb(v: AnnounceVerdict) -> pb.Verdict:
     return pb.Verdict(state=v.state, reason=v.reason, text=v.text)
 
 

@@ -46,7 +46,9 @@ MAX_NONCES = 1_000_000       # memory bound; the oldest are forgotten first (the
 
 
 @dataclass(frozen=True)
-class Verdict:
+class AnnounceVerdict:
+    """The SPA's judgement of one announcement (or of a held prefix, revalidated):
+    ``state`` VALID, INVALID or NOT_FOUND (RFC 6811's), ``reason`` the counter's name."""
     state: str
     reason: str
     text: str = ""
@@ -69,7 +71,7 @@ class Validator:
         self.announced = names.KeyGuard()
         self.announced_at: collections.OrderedDict = collections.OrderedDict()
 
-    def _count(self, v: Verdict) -> Verdict:
+    def _count(self, v: AnnounceVerdict) -> AnnounceVerdict:
         self.counters[f"{v.state}_{v.reason}"] += 1
         return v
 
@@ -91,17 +93,17 @@ class Validator:
         self.announced_at.pop(prefix, None)
         self.announced_at[prefix] = now
 
-    def collision(self, prefix: str) -> Verdict | None:
+    def collision(self, prefix: str) -> AnnounceVerdict | None:
         """``key_collision`` when ``prefix`` shares a switch key with a different
         name the SPA knows (authorized or announced); ``bad_prefix`` when it is
         no routable name."""
         try:
             other = self.registry.guard.conflict(prefix) or self.announced.conflict(prefix)
         except names.InvalidName as exc:
-            return Verdict(INVALID, "bad_prefix", str(exc))
+            return AnnounceVerdict(INVALID, "bad_prefix", str(exc))
         if other is None:
             return None
-        return Verdict(INVALID, "key_collision",
+        return AnnounceVerdict(INVALID, "key_collision",
                        f"{prefix} has the switch key of {other}, a different name")
 
     def authorize_prefix(self, prefix: str, max_depth: int | None, keys) -> Authorization:
@@ -116,22 +118,22 @@ class Validator:
                                 f"announced name (a second name for a key is refused)")
         return self.registry.authorize(prefix, max_depth, keys)
 
-    def check(self, ann: Announcement, where: tuple[str, int] = ("", 0)) -> Verdict:
+    def check(self, ann: Announcement, where: tuple[str, int] = ("", 0)) -> AnnounceVerdict:
         """The verdict on one announcement (or withdrawal) from SG port ``where``."""
         now = self.clock()
         self._forget_old(now)
         name = self.registry.by_key_id.get(ann.key_id)
         if name is None:
-            return self._count(Verdict(INVALID, "unknown_key", f"no key {ann.key_id} in the registry"))
+            return self._count(AnnounceVerdict(INVALID, "unknown_key", f"no key {ann.key_id} in the registry"))
         try:
             Ed25519PublicKey.from_public_bytes(self.registry.keys[name]).verify(
                 ann.signature, ann.signed_bytes())
         except InvalidSignature:
-            return self._count(Verdict(INVALID, "bad_signature",
+            return self._count(AnnounceVerdict(INVALID, "bad_signature",
                                        f"signature does not verify with key {name}"))
         age = now - ann.timestamp_ns / 1e9
         if abs(age) > self.window_s:
-            return self._count(Verdict(INVALID, "stale_timestamp",
+            return self._count(AnnounceVerdict(INVALID, "stale_timestamp",
                                        f"timestamp {age:+.1f} s from the SPA's clock "
                                        f"(window {self.window_s:g} s)"))
         k = (ann.key_id, ann.nonce)
@@ -140,10 +142,10 @@ class Validator:
             _t, where0, sig0, verdict0 = seen
             if where0 == where and sig0 == ann.signature:
                 return self._count(verdict0)          # the SG retrying: same answer
-            return self._count(Verdict(INVALID, "replay",
+            return self._count(AnnounceVerdict(INVALID, "replay",
                                        f"nonce already used by key {name}"))
         if ann.msg_type == defs.TYPE_WITHDRAW:
-            v = Verdict(VALID, "ok", f"withdrawal signed by {name}")
+            v = AnnounceVerdict(VALID, "ok", f"withdrawal signed by {name}")
             self.announced_at.pop(ann.prefix, None)
             self.announced.discard(ann.prefix)
         else:
@@ -153,37 +155,37 @@ class Validator:
         self.nonces[k] = (now, where, ann.signature, v)
         return self._count(v)
 
-    def authorize(self, prefix: str, key_id: str) -> Verdict:
+    def authorize(self, prefix: str, key_id: str) -> AnnounceVerdict:
         """RFC 6811 states for (prefix, key): no authentication, no counting."""
         try:
             depth = len(names.components(prefix))
         except names.InvalidName as exc:
-            return Verdict(INVALID, "bad_prefix", str(exc))
+            return AnnounceVerdict(INVALID, "bad_prefix", str(exc))
         name = self.registry.by_key_id.get(key_id)
         if name is None:
-            return Verdict(INVALID, "unknown_key", f"no key {key_id} in the registry")
+            return AnnounceVerdict(INVALID, "unknown_key", f"no key {key_id} in the registry")
         covering = self.registry.covering(prefix)
         if not covering:
-            return Verdict(NOT_FOUND, "not_covered", f"no authorization covers {prefix}")
+            return AnnounceVerdict(NOT_FOUND, "not_covered", f"no authorization covers {prefix}")
         # The most specific covering authorization owns the name: a wider one's
         # max_depth never hands a name that has an owner to another key.
         owner = max(covering, key=lambda a: a.depth)
         listed = [a for a in covering if name in a.keys]
         if name not in owner.keys:
             if listed:        # a pod of the same service reaching for a sibling's name
-                return Verdict(INVALID, "owned_by_other",
+                return AnnounceVerdict(INVALID, "owned_by_other",
                                f"{prefix} belongs to key(s) {', '.join(owner.keys)} "
                                f"({owner.prefix}); key {name}'s authorization for "
                                f"{', '.join(a.prefix for a in listed)} does not reach it")
-            return Verdict(INVALID, "key_not_authorized",
+            return AnnounceVerdict(INVALID, "key_not_authorized",
                            f"{prefix} is authorized to {_list(covering)}, not to key {name}")
         if depth > owner.max_depth:
-            return Verdict(INVALID, "too_deep",
+            return AnnounceVerdict(INVALID, "too_deep",
                            f"{prefix} has {depth} components; key {name} may announce at "
                            f"most {owner.max_depth} under {owner.prefix}")
-        return Verdict(VALID, "ok", f"{prefix} authorized to key {name}")
+        return AnnounceVerdict(VALID, "ok", f"{prefix} authorized to key {name}")
 
-    def revalidate(self, held) -> list[Verdict]:
+    def revalidate(self, held) -> list[AnnounceVerdict]:
         """Verdicts for [(prefix, key id)] an SG holds (after a revocation)."""
         out = []
         for prefix, key_id in held:

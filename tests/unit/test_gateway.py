@@ -10,7 +10,7 @@ import pytest
 from controller.agent.gateway import Gateway, Held, Job
 from controller.routing.router import Config, Port, Router
 from controller.spa.spa_client import SpaUnavailable
-from controller.spa.validate import INVALID, NOT_FOUND, VALID, Verdict
+from controller.spa.validate import INVALID, NOT_FOUND, VALID, AnnounceVerdict
 from traffic.identity import Identity
 from traffic.wire import codec, defs, names
 
@@ -60,13 +60,13 @@ class ScriptedSpa:
 
     def check(self, ann, sg, port):
         self.asked.append((ann.prefix, sg, port))
-        a = self.answers.pop(0) if self.answers else Verdict(VALID, "ok")
+        a = self.answers.pop(0) if self.answers else AnnounceVerdict(VALID, "ok")
         if isinstance(a, Exception):
             raise a
         return a
 
     def revalidate(self, sg, held):
-        a = self.reval.pop(0) if self.reval else [Verdict(VALID, "ok") for _ in held]
+        a = self.reval.pop(0) if self.reval else [AnnounceVerdict(VALID, "ok") for _ in held]
         if isinstance(a, Exception):
             raise a
         return a
@@ -100,9 +100,9 @@ def test_valid_enters_the_lsa_and_is_acked_on_the_pod_port():
     assert agent.counters["announce_accepted"] == 1 and agent.woken >= 1
 
 
-@pytest.mark.parametrize("verdict", [Verdict(INVALID, "key_not_authorized", "x"),
-                                     Verdict(NOT_FOUND, "not_covered", "x"),
-                                     Verdict(INVALID, "replay", "x")])
+@pytest.mark.parametrize("verdict", [AnnounceVerdict(INVALID, "key_not_authorized", "x"),
+                                     AnnounceVerdict(NOT_FOUND, "not_covered", "x"),
+                                     AnnounceVerdict(INVALID, "replay", "x")])
 def test_anything_but_valid_is_refused_counted_and_nacked(verdict):
     gw, agent, _ = gateway(ScriptedSpa([verdict]))
     gw.handle(job())
@@ -130,7 +130,7 @@ def test_spa_down_fails_closed_then_accepts_when_it_is_back():
 
 
 def test_spa_down_keeps_and_renews_what_is_held():
-    spa = ScriptedSpa([Verdict(VALID, "ok"), SpaUnavailable("down")])
+    spa = ScriptedSpa([AnnounceVerdict(VALID, "ok"), SpaUnavailable("down")])
     gw, agent, clock = gateway(spa, lease_s=6.0)
     gw.handle(job())
     clock.now += 5.0
@@ -154,7 +154,7 @@ def test_an_expired_lease_withdraws_the_prefix():
 
 
 def test_revocation_found_by_recheck_withdraws_and_tells_the_pod():
-    spa = ScriptedSpa(revalidate=[[Verdict(NOT_FOUND, "not_covered", "revoked")]])
+    spa = ScriptedSpa(revalidate=[[AnnounceVerdict(NOT_FOUND, "not_covered", "revoked")]])
     gw, agent, _ = gateway(spa)
     gw.handle(job())
     gw.recheck()
@@ -230,7 +230,7 @@ def test_a_flooding_port_is_shed_while_another_ports_claim_and_renewals_go_first
 
 
 def test_a_job_that_waited_past_the_window_never_costs_an_spa_call():
-    spa = ScriptedSpa([Verdict(VALID, "ok")])
+    spa = ScriptedSpa([AnnounceVerdict(VALID, "ok")])
     gw, agent, clock = gateway(spa)
     gw.on_frame(1, POD.announcement("/B/4").encode(eth_src=POD_MAC))
     clock.now += gw.window_s + 1

@@ -11,7 +11,7 @@ from scapy.layers.l2 import Ether
 
 from controller.routing import spf
 from controller.routing.route import Route
-from controller.routing.lsdb import PURGE_HOLD_S, Lsdb, Verdict
+from controller.routing.lsdb import PURGE_HOLD_S, Lsdb, LsaVerdict
 from controller.proto.routing_pb2 import Adjacency, Lsa, PrefixEntry
 from controller.routing.router import MAX_PREFIXES_PER_FRAGMENT, Config, auth_code
 from tests.conftest import ROOT
@@ -49,11 +49,11 @@ def lsa(origin="x", seq=1, life=10_000, frag=0, **kw):
 
 def test_lsdb_newer_sequence_wins():
     db = Lsdb()
-    assert db.install(lsa(seq=2), 0) is Verdict.NEWER
-    assert db.install(lsa(seq=2), 0) is Verdict.SAME
-    assert db.install(lsa(seq=1), 0) is Verdict.OLDER
+    assert db.install(lsa(seq=2), 0) is LsaVerdict.NEWER
+    assert db.install(lsa(seq=2), 0) is LsaVerdict.SAME
+    assert db.install(lsa(seq=1), 0) is LsaVerdict.OLDER
     assert db.get("x").lsa.seq == 2
-    assert db.install(lsa(seq=3), 0) is Verdict.NEWER
+    assert db.install(lsa(seq=3), 0) is LsaVerdict.NEWER
 
 
 def test_lsdb_ages_live_lsas_into_purges_then_removes_them():
@@ -64,7 +64,7 @@ def test_lsdb_ages_live_lsas_into_purges_then_removes_them():
     purges, removed = db.age(1.0)
     assert [p.origin for p in purges] == ["x"] and not purges[0].adjacencies
     assert db.live() == []
-    assert db.install(lsa(seq=1), 1.1) is Verdict.SAME      # late old copy refused
+    assert db.install(lsa(seq=1), 1.1) is LsaVerdict.SAME      # late old copy refused
     purges, removed = db.age(1.0 + PURGE_HOLD_S)
     assert removed == [("x", 0)] and db.entries == {}
 
@@ -72,7 +72,7 @@ def test_lsdb_ages_live_lsas_into_purges_then_removes_them():
 def test_lsdb_purge_of_the_same_sequence_wins():
     db = Lsdb()
     db.install(lsa(seq=4), 0)
-    assert db.install(lsa(seq=4, life=0), 0) is Verdict.NEWER
+    assert db.install(lsa(seq=4, life=0), 0) is LsaVerdict.NEWER
     assert db.live() == []
 
 
