@@ -1,7 +1,9 @@
-"""What every gRPC server of the testbed shares: where it may listen, and how.
+"""What every gRPC service of the testbed shares: where its server may listen,
+and how; the plumbing of its clients (:class:`GrpcClient`).
 
 Who may administer: every service's methods (the SPA's Authorize, AddKey, Revoke;
-each agent's AcceptPrefix, SetPolicies; the SCSC; the central controller) are for
+each agent's AcceptPrefix and, on its policy channel, SetPolicies; the SCSC; the
+central controller) are for
 root only. A running network's services listen on Unix sockets in a directory of
 their own, mode 0700 and owned by root (``private_socket_dir``): the kernel refuses
 any other user's connect, before gRPC sees a byte. docs/decisions.md says why Unix
@@ -20,6 +22,8 @@ import socket
 import stat
 import tempfile
 from pathlib import Path
+
+import grpc
 
 EXCLUSIVE_PORT = [("grpc.so_reuseport", 0)]
 UNIX = "unix:"
@@ -77,3 +81,42 @@ def addr_open(addr: str, timeout: float = 0.2) -> bool:
     with socket.socket() as s:
         s.settimeout(timeout)
         return s.connect_ex((host, int(port))) == 0
+
+
+class RpcError(RuntimeError):
+    """A call that failed (the service did not answer, or refused)."""
+
+
+class GrpcClient:
+    """A service's client: one channel, one stub, every failure raised as
+    ``error`` naming ``what`` answered at ``addr``. The agents' admin and policy
+    clients and the central controller's client are made of it."""
+    stub_class = None
+    error = RpcError
+    what = "service"
+
+    def __init__(self, addr: str, timeout: float = 3.0):
+        self.addr = addr
+        self.timeout = timeout
+        self.channel = grpc.insecure_channel(addr)
+        self.stub = self.stub_class(self.channel)
+
+    def _call(self, fn, req):
+        try:
+            return fn(req, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise self.error(f"{self.what} at {self.addr}: {exc.code().name} "
+                             f"{exc.details()}") from None
+
+    def _ok(self, rep) -> None:
+        if not rep.ok:
+            raise self.error(rep.error)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

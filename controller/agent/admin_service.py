@@ -1,7 +1,8 @@
 """An agent's admin service for the operator (gRPC AgentAdmin, routing.proto):
-inspection (GetState, GetPolicies) and the operator's overrides, a prefix
-accepted without the SPA (``AcceptPrefix``, named as such in the log) or
-withdrawn. It listens where controller/rpc.py allows (a private Unix socket, or
+inspection (GetState, GetPolicies: the SCSC's policies in force) and the
+operator's overrides, a prefix accepted without the SPA (``AcceptPrefix``,
+named as such in the log) or withdrawn. The SCSC's pushes come on a channel of
+their own (controller/agent/policy_service.py). It listens where controller/rpc.py allows (a private Unix socket, or
 127.0.0.1); nothing a pod sends reaches it. The client is
 controller/agent/admin_client.py.
 """
@@ -21,9 +22,6 @@ class AdminService(pb_grpc.AgentAdminServicer):
 
     def GetState(self, request, context):
         return agent_state(self.agent)
-
-    def SetPolicies(self, request, context):
-        return self.agent.policies.set(request)
 
     def GetPolicies(self, request, context):
         return self.agent.policies.view()

@@ -5,9 +5,11 @@
         --key-file runs/x/domain.key
 
 :func:`build` makes the agent (controller/agent/router_agent.py) from the
-arguments and starts its local admin service (controller/agent/admin_service.py:
-inspection and the operator override ``AcceptPrefix``, a prefix accepted
-without the SPA, named as such in the log); nothing a pod sends reaches it.
+arguments and starts its local admin service for the operator
+(controller/agent/admin_service.py: inspection and the operator override
+``AcceptPrefix``, a prefix accepted without the SPA, named as such in the log)
+and, on an address of its own, the SCSC's policy channel
+(controller/agent/policy_service.py); nothing a pod sends reaches either.
 An agent host (controller/agent/host.py) builds several agents the same way.
 SIGTERM stops the agent and leaves the switch forwarding.
 """
@@ -24,7 +26,9 @@ import grpc
 
 from controller.agent.admin_service import AdminService
 from controller.agent.gateway import DEFAULT_LEASE_S
+from controller.agent.policy_service import PolicyService
 from controller.agent.router_agent import Agent
+from controller.proto import policy_pb2_grpc
 from controller.proto import routing_pb2_grpc as pb_grpc
 from controller.routing.router import Config
 from controller.rpc import EXCLUSIVE_PORT, bind, check_listen_addr
@@ -41,6 +45,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--device-id", type=int, required=True)
     ap.add_argument("--admin-addr", required=True,
                     help="unix:/private/dir/NAME.sock (root only) or 127.0.0.1:<port>")
+    ap.add_argument("--policy-addr",
+                    help="the SCSC's policy channel to this agent (LSDB out, policies in), "
+                         "apart from the admin service: unix:/private/dir/NAME.sock (root "
+                         "only) or 127.0.0.1:<port>; none: no SCSC can steer this switch")
     ap.add_argument("--key-file", required=True, help="domain key for LSA/hello HMACs")
     ap.add_argument("--hello-ms", type=int, default=Config.hello_ms)
     ap.add_argument("--dead-ms", type=int, default=None, help="default: 3 hellos")
@@ -69,29 +77,60 @@ class AgentArgsError(ValueError):
     """Agent arguments that cannot work (the message says why)."""
 
 
-def build(a: argparse.Namespace, topo: Topology | None = None) -> tuple[Agent, grpc.Server]:
-    """The agent and its admin server (started) from parsed arguments;
-    ``topo`` saves loading the topology again when several agents share it."""
-    try:
-        warning = check_listen_addr(a.admin_addr)
-    except ValueError as exc:
-        raise AgentArgsError(f"--admin-addr {exc}") from None
-    if warning:
-        log.warning("%s", warning)
+class Servers:
+    """An agent's gRPC servers (admin; the policy channel when it has one),
+    stopped together."""
+
+    def __init__(self, *servers: grpc.Server):
+        self.servers = servers
+
+    def stop(self, grace: float | None = None) -> None:
+        for s in self.servers:
+            s.stop(grace)
+
+
+def _serve(name: str, addr: str, flag: str, add_servicer, workers: int) -> grpc.Server:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers,
+                                                    thread_name_prefix=name),
+                         options=EXCLUSIVE_PORT)
+    add_servicer(server)
+    if not bind(server, addr):
+        raise AgentArgsError(f"{flag} {addr} cannot be bound (in use?)")
+    server.start()
+    return server
+
+
+def build(a: argparse.Namespace, topo: Topology | None = None) -> tuple[Agent, Servers]:
+    """The agent and its servers (started: the admin service, and the policy
+    channel when ``--policy-addr`` is given) from parsed arguments; ``topo``
+    saves loading the topology again when several agents share it."""
+    for flag, addr in (("--admin-addr", a.admin_addr), ("--policy-addr", a.policy_addr)):
+        if addr is None:
+            continue
+        try:
+            warning = check_listen_addr(addr)
+        except ValueError as exc:
+            raise AgentArgsError(f"{flag} {exc}") from None
+        if warning:
+            log.warning("%s", warning)
     topo = topo or Topology.load(a.topo)
     key = Path(a.key_file).read_bytes()
     agent = Agent(topo, a.switch, a.grpc_addr, a.device_id, key,
                   Config.for_hello(a.hello_ms, a.dead_ms, a.rxmt_ms), grace_s=a.grace_s,
                   spa_addrs=a.spa, lease_s=a.lease_s, scsc_addr=a.scsc, probe_ms=a.probe_ms,
                   probe_services=a.probe_service, cpu_intf=a.cpu_intf)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=3,
-                                                    thread_name_prefix=f"{a.switch}:admin"),
-                         options=EXCLUSIVE_PORT)
-    pb_grpc.add_AgentAdminServicer_to_server(AdminService(agent), server)
-    if not bind(server, a.admin_addr):
-        raise AgentArgsError(f"admin address {a.admin_addr} cannot be bound (in use?)")
-    server.start()
-    return agent, server
+    servers = [_serve(f"{a.switch}:admin", a.admin_addr, "--admin-addr",
+                      lambda s: pb_grpc.add_AgentAdminServicer_to_server(AdminService(agent), s),
+                      workers=3)]
+    if a.policy_addr:
+        try:
+            servers.append(_serve(f"{a.switch}:policy", a.policy_addr, "--policy-addr",
+                                  lambda s: policy_pb2_grpc.add_AgentPolicyServicer_to_server(
+                                      PolicyService(agent), s), workers=2))
+        except AgentArgsError:
+            servers[0].stop(None)
+            raise
+    return agent, Servers(*servers)
 
 
 def main(argv=None) -> int:
@@ -105,7 +144,8 @@ def main(argv=None) -> int:
         return 2
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: agent.stop_event.set())
-    log.info("agent %s starting (switch %s, admin %s)", a.switch, a.grpc_addr, a.admin_addr)
+    log.info("agent %s starting (switch %s, admin %s, policy channel %s)", a.switch,
+             a.grpc_addr, a.admin_addr, a.policy_addr or "none")
     try:
         agent.run()
     finally:

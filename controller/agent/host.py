@@ -38,8 +38,6 @@ import sys
 import threading
 from dataclasses import dataclass
 
-import grpc
-
 from controller.agent import agent_command, router_agent
 from topologies.topo import Topology
 
@@ -50,7 +48,7 @@ FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 @dataclass
 class _Running:
     agent: "router_agent.Agent"
-    server: grpc.Server
+    server: "agent_command.Servers"       # its admin service and policy channel
     thread: threading.Thread
 
 

@@ -26,7 +26,7 @@ from controller.proto import routing_pb2 as rpb
 from controller.proto import scsc_pb2 as spb
 from controller import keys
 from controller.keys import verify
-from controller.scsc.schedule import LOCAL
+from controller.policy_channel import LOCAL
 from controller.switch import p4names as N
 from controller.switch.p4rt import DELETE, INSERT, MODIFY
 from controller.switch.tables import policy_entry, policy_stage

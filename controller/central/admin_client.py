@@ -1,7 +1,7 @@
 """Client of the central controller's admin service (inspection, overrides)."""
 from __future__ import annotations
 
-from controller.agent.admin_client import GrpcAdminClient
+from controller.rpc import GrpcClient
 from controller.proto import central_pb2 as cpb
 from controller.proto import central_pb2_grpc as cpb_grpc
 from controller.proto import routing_pb2 as pb
@@ -11,7 +11,7 @@ class CentralError(RuntimeError):
     pass
 
 
-class CentralClient(GrpcAdminClient):
+class CentralClient(GrpcClient):
     stub_class = cpb_grpc.CentralAdminStub
     error = CentralError
     what = "central controller"

@@ -11,10 +11,9 @@ from google.protobuf import symbol_database as _symbol_database
 _sym_db = _symbol_database.Default()
 
 
-from controller.proto import scsc_pb2 as controller_dot_proto_dot_scsc__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63ontroller/proto/routing.proto\x12\x0c\x64msc.routing\x1a\x1b\x63ontroller/proto/scsc.proto\"j\n\x05Hello\x12\x0e\n\x06router\x18\x01 \x01(\t\x12\x11\n\trouter_id\x18\x02 \x01(\r\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x10\n\x08hello_ms\x18\x04 \x01(\r\x12\x0f\n\x07\x64\x65\x61\x64_ms\x18\x05 \x01(\r\x12\r\n\x05heard\x18\x06 \x03(\t\"9\n\tAdjacency\x12\x10\n\x08neighbor\x18\x01 \x01(\t\x12\x0c\n\x04\x63ost\x18\x02 \x01(\r\x12\x0c\n\x04port\x18\x03 \x01(\r\"+\n\x0bPrefixEntry\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x0c\n\x04port\x18\x02 \x01(\r\"\xd7\x01\n\x03Lsa\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x11\n\torigin_id\x18\x02 \x01(\r\x12\x10\n\x08\x66ragment\x18\x03 \x01(\r\x12\x0b\n\x03seq\x18\x04 \x01(\x04\x12\x13\n\x0blifetime_ms\x18\x05 \x01(\r\x12\x0c\n\x04kind\x18\x06 \x01(\t\x12,\n\x0b\x61\x64jacencies\x18\x07 \x03(\x0b\x32\x17.dmsc.routing.Adjacency\x12+\n\x08prefixes\x18\x08 \x03(\x0b\x32\x19.dmsc.routing.PrefixEntry\x12\x10\n\x08overload\x18\t \x01(\x08\"6\n\x05LsaId\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x10\n\x08\x66ragment\x18\x02 \x01(\r\x12\x0b\n\x03seq\x18\x03 \x01(\x04\"\x82\x01\n\x06LsaAck\x12 \n\x03ids\x18\x01 \x03(\x0b\x32\x13.dmsc.routing.LsaId\x12\x0f\n\x07summary\x18\x02 \x01(\x08\x12\"\n\x05\x66irst\x18\x03 \x01(\x0b\x32\x13.dmsc.routing.LsaId\x12!\n\x04last\x18\x04 \x01(\x0b\x32\x13.dmsc.routing.LsaId\"\x0e\n\x0cStateRequest\"x\n\x08Neighbor\x12\x0e\n\x06router\x18\x01 \x01(\t\x12\x0c\n\x04port\x18\x02 \x01(\r\x12\x0b\n\x03mac\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x18\n\x10last_heard_age_s\x18\x05 \x01(\x01\x12\x18\n\x10\x64\x65\x61\x64_interval_ms\x18\x06 \x01(\r\"6\n\x07NextHop\x12\x0c\n\x04port\x18\x01 \x01(\r\x12\x10\n\x08neighbor\x18\x02 \x01(\t\x12\x0b\n\x03mac\x18\x03 \x01(\t\"c\n\x08RibEntry\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x0f\n\x07origins\x18\x02 \x03(\t\x12\x0c\n\x04\x63ost\x18\x03 \x01(\x01\x12(\n\tnext_hops\x18\x04 \x03(\x0b\x32\x15.dmsc.routing.NextHop\"\x83\x03\n\nAgentState\x12\x0e\n\x06router\x18\x01 \x01(\t\x12\x11\n\trouter_id\x18\x02 \x01(\r\x12)\n\tneighbors\x18\x03 \x03(\x0b\x32\x16.dmsc.routing.Neighbor\x12\x1f\n\x04lsdb\x18\x04 \x03(\x0b\x32\x11.dmsc.routing.Lsa\x12#\n\x03rib\x18\x05 \x03(\x0b\x32\x16.dmsc.routing.RibEntry\x12\x38\n\x08\x63ounters\x18\x06 \x03(\x0b\x32&.dmsc.routing.AgentState.CountersEntry\x12\x10\n\x08spf_runs\x18\x07 \x01(\x04\x12\x13\n\x0b\x66ib_version\x18\x08 \x01(\x04\x12\x16\n\x0e\x66ib_written_at\x18\t \x01(\x01\x12&\n\x04held\x18\n \x03(\x0b\x32\x18.dmsc.routing.HeldPrefix\x12\x0f\n\x07pending\x18\x0b \x01(\r\x1a/\n\rCountersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"u\n\nHeldPrefix\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x0c\n\x04port\x18\x02 \x01(\r\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\x14\n\x0clease_left_s\x18\x04 \x01(\x01\x12\x13\n\x0b\x61\x63\x63\x65pted_at\x18\x05 \x01(\x01\x12\x0e\n\x06spa_ms\x18\x06 \x01(\x01\"z\n\nPolicyView\x12\x0b\n\x03\x64st\x18\x01 \x01(\t\x12\x0b\n\x03src\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x0b\n\x03mac\x18\x04 \x01(\t\x12\x10\n\x08instance\x18\x05 \x01(\t\x12\x14\n\x0c\x65xpires_in_s\x18\x06 \x01(\x01\x12\x0f\n\x07packets\x18\x07 \x01(\x04\"n\n\rPoliciesReply\x12*\n\x08policies\x18\x01 \x03(\x0b\x32\x18.dmsc.routing.PolicyView\x12\x0c\n\x04scsc\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x12\n\nchanged_at\x18\x04 \x01(\x01\":\n\rPrefixRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x0c\n\x04port\x18\x02 \x01(\r\x12\x0b\n\x03mac\x18\x03 \x01(\t\"(\n\x0bPrefixReply\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\r\n\x05\x65rror\x18\x02 \x01(\t2\xdd\x02\n\nAgentAdmin\x12@\n\x08GetState\x12\x1a.dmsc.routing.StateRequest\x1a\x18.dmsc.routing.AgentState\x12\x33\n\x0bSetPolicies\x12\x14.dmsc.scsc.PolicySet\x1a\x0e.dmsc.scsc.Ack\x12\x46\n\x0bGetPolicies\x12\x1a.dmsc.routing.StateRequest\x1a\x1b.dmsc.routing.PoliciesReply\x12\x46\n\x0c\x41\x63\x63\x65ptPrefix\x12\x1b.dmsc.routing.PrefixRequest\x1a\x19.dmsc.routing.PrefixReply\x12H\n\x0eWithdrawPrefix\x12\x1b.dmsc.routing.PrefixRequest\x1a\x19.dmsc.routing.PrefixReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63ontroller/proto/routing.proto\x12\x0c\x64msc.routing\"j\n\x05Hello\x12\x0e\n\x06router\x18\x01 \x01(\t\x12\x11\n\trouter_id\x18\x02 \x01(\r\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x10\n\x08hello_ms\x18\x04 \x01(\r\x12\x0f\n\x07\x64\x65\x61\x64_ms\x18\x05 \x01(\r\x12\r\n\x05heard\x18\x06 \x03(\t\"9\n\tAdjacency\x12\x10\n\x08neighbor\x18\x01 \x01(\t\x12\x0c\n\x04\x63ost\x18\x02 \x01(\r\x12\x0c\n\x04port\x18\x03 \x01(\r\"+\n\x0bPrefixEntry\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x0c\n\x04port\x18\x02 \x01(\r\"\xd7\x01\n\x03Lsa\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x11\n\torigin_id\x18\x02 \x01(\r\x12\x10\n\x08\x66ragment\x18\x03 \x01(\r\x12\x0b\n\x03seq\x18\x04 \x01(\x04\x12\x13\n\x0blifetime_ms\x18\x05 \x01(\r\x12\x0c\n\x04kind\x18\x06 \x01(\t\x12,\n\x0b\x61\x64jacencies\x18\x07 \x03(\x0b\x32\x17.dmsc.routing.Adjacency\x12+\n\x08prefixes\x18\x08 \x03(\x0b\x32\x19.dmsc.routing.PrefixEntry\x12\x10\n\x08overload\x18\t \x01(\x08\"6\n\x05LsaId\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x10\n\x08\x66ragment\x18\x02 \x01(\r\x12\x0b\n\x03seq\x18\x03 \x01(\x04\"\x82\x01\n\x06LsaAck\x12 \n\x03ids\x18\x01 \x03(\x0b\x32\x13.dmsc.routing.LsaId\x12\x0f\n\x07summary\x18\x02 \x01(\x08\x12\"\n\x05\x66irst\x18\x03 \x01(\x0b\x32\x13.dmsc.routing.LsaId\x12!\n\x04last\x18\x04 \x01(\x0b\x32\x13.dmsc.routing.LsaId\"\x0e\n\x0cStateRequest\"x\n\x08Neighbor\x12\x0e\n\x06router\x18\x01 \x01(\t\x12\x0c\n\x04port\x18\x02 \x01(\r\x12\x0b\n\x03mac\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x18\n\x10last_heard_age_s\x18\x05 \x01(\x01\x12\x18\n\x10\x64\x65\x61\x64_interval_ms\x18\x06 \x01(\r\"6\n\x07NextHop\x12\x0c\n\x04port\x18\x01 \x01(\r\x12\x10\n\x08neighbor\x18\x02 \x01(\t\x12\x0b\n\x03mac\x18\x03 \x01(\t\"c\n\x08RibEntry\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x0f\n\x07origins\x18\x02 \x03(\t\x12\x0c\n\x04\x63ost\x18\x03 \x01(\x01\x12(\n\tnext_hops\x18\x04 \x03(\x0b\x32\x15.dmsc.routing.NextHop\"\x83\x03\n\nAgentState\x12\x0e\n\x06router\x18\x01 \x01(\t\x12\x11\n\trouter_id\x18\x02 \x01(\r\x12)\n\tneighbors\x18\x03 \x03(\x0b\x32\x16.dmsc.routing.Neighbor\x12\x1f\n\x04lsdb\x18\x04 \x03(\x0b\x32\x11.dmsc.routing.Lsa\x12#\n\x03rib\x18\x05 \x03(\x0b\x32\x16.dmsc.routing.RibEntry\x12\x38\n\x08\x63ounters\x18\x06 \x03(\x0b\x32&.dmsc.routing.AgentState.CountersEntry\x12\x10\n\x08spf_runs\x18\x07 \x01(\x04\x12\x13\n\x0b\x66ib_version\x18\x08 \x01(\x04\x12\x16\n\x0e\x66ib_written_at\x18\t \x01(\x01\x12&\n\x04held\x18\n \x03(\x0b\x32\x18.dmsc.routing.HeldPrefix\x12\x0f\n\x07pending\x18\x0b \x01(\r\x1a/\n\rCountersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"u\n\nHeldPrefix\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x0c\n\x04port\x18\x02 \x01(\r\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\x14\n\x0clease_left_s\x18\x04 \x01(\x01\x12\x13\n\x0b\x61\x63\x63\x65pted_at\x18\x05 \x01(\x01\x12\x0e\n\x06spa_ms\x18\x06 \x01(\x01\"z\n\nPolicyView\x12\x0b\n\x03\x64st\x18\x01 \x01(\t\x12\x0b\n\x03src\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x0b\n\x03mac\x18\x04 \x01(\t\x12\x10\n\x08instance\x18\x05 \x01(\t\x12\x14\n\x0c\x65xpires_in_s\x18\x06 \x01(\x01\x12\x0f\n\x07packets\x18\x07 \x01(\x04\"n\n\rPoliciesReply\x12*\n\x08policies\x18\x01 \x03(\x0b\x32\x18.dmsc.routing.PolicyView\x12\x0c\n\x04scsc\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x12\n\nchanged_at\x18\x04 \x01(\x01\":\n\rPrefixRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x0c\n\x04port\x18\x02 \x01(\r\x12\x0b\n\x03mac\x18\x03 \x01(\t\"(\n\x0bPrefixReply\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\r\n\x05\x65rror\x18\x02 \x01(\t2\xa8\x02\n\nAgentAdmin\x12@\n\x08GetState\x12\x1a.dmsc.routing.StateRequest\x1a\x18.dmsc.routing.AgentState\x12\x46\n\x0bGetPolicies\x12\x1a.dmsc.routing.StateRequest\x1a\x1b.dmsc.routing.PoliciesReply\x12\x46\n\x0c\x41\x63\x63\x65ptPrefix\x12\x1b.dmsc.routing.PrefixRequest\x1a\x19.dmsc.routing.PrefixReply\x12H\n\x0eWithdrawPrefix\x12\x1b.dmsc.routing.PrefixRequest\x1a\x19.dmsc.routing.PrefixReplyb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'controller.proto.routing_pb2', globals())
@@ -23,40 +22,40 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
   _AGENTSTATE_COUNTERSENTRY._options = None
   _AGENTSTATE_COUNTERSENTRY._serialized_options = b'8\001'
-  _HELLO._serialized_start=77
-  _HELLO._serialized_end=183
-  _ADJACENCY._serialized_start=185
-  _ADJACENCY._serialized_end=242
-  _PREFIXENTRY._serialized_start=244
-  _PREFIXENTRY._serialized_end=287
-  _LSA._serialized_start=290
-  _LSA._serialized_end=505
-  _LSAID._serialized_start=507
-  _LSAID._serialized_end=561
-  _LSAACK._serialized_start=564
-  _LSAACK._serialized_end=694
-  _STATEREQUEST._serialized_start=696
-  _STATEREQUEST._serialized_end=710
-  _NEIGHBOR._serialized_start=712
-  _NEIGHBOR._serialized_end=832
-  _NEXTHOP._serialized_start=834
-  _NEXTHOP._serialized_end=888
-  _RIBENTRY._serialized_start=890
-  _RIBENTRY._serialized_end=989
-  _AGENTSTATE._serialized_start=992
-  _AGENTSTATE._serialized_end=1379
-  _AGENTSTATE_COUNTERSENTRY._serialized_start=1332
-  _AGENTSTATE_COUNTERSENTRY._serialized_end=1379
-  _HELDPREFIX._serialized_start=1381
-  _HELDPREFIX._serialized_end=1498
-  _POLICYVIEW._serialized_start=1500
-  _POLICYVIEW._serialized_end=1622
-  _POLICIESREPLY._serialized_start=1624
-  _POLICIESREPLY._serialized_end=1734
-  _PREFIXREQUEST._serialized_start=1736
-  _PREFIXREQUEST._serialized_end=1794
-  _PREFIXREPLY._serialized_start=1796
-  _PREFIXREPLY._serialized_end=1836
-  _AGENTADMIN._serialized_start=1839
-  _AGENTADMIN._serialized_end=2188
+  _HELLO._serialized_start=48
+  _HELLO._serialized_end=154
+  _ADJACENCY._serialized_start=156
+  _ADJACENCY._serialized_end=213
+  _PREFIXENTRY._serialized_start=215
+  _PREFIXENTRY._serialized_end=258
+  _LSA._serialized_start=261
+  _LSA._serialized_end=476
+  _LSAID._serialized_start=478
+  _LSAID._serialized_end=532
+  _LSAACK._serialized_start=535
+  _LSAACK._serialized_end=665
+  _STATEREQUEST._serialized_start=667
+  _STATEREQUEST._serialized_end=681
+  _NEIGHBOR._serialized_start=683
+  _NEIGHBOR._serialized_end=803
+  _NEXTHOP._serialized_start=805
+  _NEXTHOP._serialized_end=859
+  _RIBENTRY._serialized_start=861
+  _RIBENTRY._serialized_end=960
+  _AGENTSTATE._serialized_start=963
+  _AGENTSTATE._serialized_end=1350
+  _AGENTSTATE_COUNTERSENTRY._serialized_start=1303
+  _AGENTSTATE_COUNTERSENTRY._serialized_end=1350
+  _HELDPREFIX._serialized_start=1352
+  _HELDPREFIX._serialized_end=1469
+  _POLICYVIEW._serialized_start=1471
+  _POLICYVIEW._serialized_end=1593
+  _POLICIESREPLY._serialized_start=1595
+  _POLICIESREPLY._serialized_end=1705
+  _PREFIXREQUEST._serialized_start=1707
+  _PREFIXREQUEST._serialized_end=1765
+  _PREFIXREPLY._serialized_start=1767
+  _PREFIXREPLY._serialized_end=1807
+  _AGENTADMIN._serialized_start=1810
+  _AGENTADMIN._serialized_end=2106
 # @@protoc_insertion_point(module_scope)

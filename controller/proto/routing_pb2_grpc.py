@@ -3,7 +3,6 @@
 import grpc
 
 from controller.proto import routing_pb2 as controller_dot_proto_dot_routing__pb2
-from controller.proto import scsc_pb2 as controller_dot_proto_dot_scsc__pb2
 
 
 class AgentAdminStub(object):
@@ -19,11 +18,6 @@ class AgentAdminStub(object):
                 '/dmsc.routing.AgentAdmin/GetState',
                 request_serializer=controller_dot_proto_dot_routing__pb2.StateRequest.SerializeToString,
                 response_deserializer=controller_dot_proto_dot_routing__pb2.AgentState.FromString,
-                )
-        self.SetPolicies = channel.unary_unary(
-                '/dmsc.routing.AgentAdmin/SetPolicies',
-                request_serializer=controller_dot_proto_dot_scsc__pb2.PolicySet.SerializeToString,
-                response_deserializer=controller_dot_proto_dot_scsc__pb2.Ack.FromString,
                 )
         self.GetPolicies = channel.unary_unary(
                 '/dmsc.routing.AgentAdmin/GetPolicies',
@@ -47,13 +41,6 @@ class AgentAdminServicer(object):
 
     def GetState(self, request, context):
         """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def SetPolicies(self, request, context):
-        """from the SCSC
-        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -83,11 +70,6 @@ def add_AgentAdminServicer_to_server(servicer, server):
                     servicer.GetState,
                     request_deserializer=controller_dot_proto_dot_routing__pb2.StateRequest.FromString,
                     response_serializer=controller_dot_proto_dot_routing__pb2.AgentState.SerializeToString,
-            ),
-            'SetPolicies': grpc.unary_unary_rpc_method_handler(
-                    servicer.SetPolicies,
-                    request_deserializer=controller_dot_proto_dot_scsc__pb2.PolicySet.FromString,
-                    response_serializer=controller_dot_proto_dot_scsc__pb2.Ack.SerializeToString,
             ),
             'GetPolicies': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPolicies,
@@ -128,23 +110,6 @@ class AgentAdmin(object):
         return grpc.experimental.unary_unary(request, target, '/dmsc.routing.AgentAdmin/GetState',
             controller_dot_proto_dot_routing__pb2.StateRequest.SerializeToString,
             controller_dot_proto_dot_routing__pb2.AgentState.FromString,
-            options, channel_credentials,
-            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
-
-    @staticmethod
-    def SetPolicies(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(request, target, '/dmsc.routing.AgentAdmin/SetPolicies',
-            controller_dot_proto_dot_scsc__pb2.PolicySet.SerializeToString,
-            controller_dot_proto_dot_scsc__pb2.Ack.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from controller.policy_channel import LOCAL
 from traffic.wire import names
 
-LOCAL = "local:"
 HOP_MS_SCALE = 10.0        # path weight: cost x (1 + the next switch's residence ms / this)
 MIN_LOSS_SAMPLES = 10      # a loss figure over fewer probes says little (routes still forming)
 

@@ -6,8 +6,10 @@
 It learns the topology from the routing protocol, not from a topology file:
 every ``lsdb_s`` it reads the LSDB of the first agent that answers (any
 agent's LSDB is the whole domain's) and builds SPF's graph from it
-(controller.routing.spf.graph). The agent addresses are its management plane,
-as an SDN controller knows its devices. Every ``eval_s`` it evaluates
+(controller.routing.spf.graph). The agent addresses are their policy
+channels (controller/policy_channel.py: LSDB in, policies out, apart from the
+operator's admin service), its management plane, as an SDN controller knows
+its devices. Every ``eval_s`` it evaluates
 (controller/scsc/schedule.py) and pushes each switch its whole policy set,
 signed, with a lifetime of ``lifetime_s``; a set that did not change is
 pushed again every ``push_s``, so policies expire within ``lifetime_s`` of
@@ -34,13 +36,13 @@ from pathlib import Path
 
 import grpc
 
-from controller.agent.admin_client import AdminClient, AdminError
 from controller.proto import scsc_pb2 as pb
 from controller.proto import scsc_pb2_grpc as pb_grpc
 from controller.routing import spf
 from controller.routing.lsdb import Lsdb
 from controller import keys
 from controller.keys import sign, verify
+from controller.policy_channel import PolicyClient, PolicyError
 from controller.scsc.schedule import Scheduler, Thresholds, hop_delays
 from traffic.wire import names
 from controller.rpc import EXCLUSIVE_PORT, bind, check_listen_addr
@@ -123,14 +125,14 @@ class Scsc(pb_grpc.ScscServicer):
     def refresh_topology(self) -> bool:
         for name, addr in self.agents.items():
             try:
-                with AdminClient(addr, timeout=1.0) as c:
-                    st = c.state()
-            except AdminError:
+                with PolicyClient(addr, timeout=1.0) as c:
+                    lsas = c.lsdb()
+            except PolicyError:
                 continue
             db = Lsdb()
             now = time.monotonic()
             ids = {}
-            for lsa in st.lsdb:
+            for lsa in lsas:
                 db.install(lsa, now)
                 ids[lsa.origin_id] = lsa.origin
             g = spf.graph(db)
@@ -191,9 +193,9 @@ class Scsc(pb_grpc.ScscServicer):
             ps.entries.add(dst=e.dst, src=list(e.src), next=e.next, instance=e.instance)
         sign(ps, self.policy_key)
         try:
-            with AdminClient(addr, timeout=1.0) as c:
+            with PolicyClient(addr, timeout=1.0) as c:
                 ack = c.set_policies(ps)
-        except AdminError as exc:
+        except PolicyError as exc:
             self.counters["push_failed"] += 1
             log.warning("policy push to %s failed: %s", switch, exc)
             return
@@ -254,7 +256,8 @@ def main(argv=None) -> int:
                     help="unix:/private/dir/scsc.sock (root only) or 127.0.0.1:<port>")
     ap.add_argument("--key-file", required=True, help="the domain key (signs type-4 messages)")
     ap.add_argument("--agent", action="append", default=[], metavar="NAME=127.0.0.1:PORT",
-                    help="an agent's admin address (repeatable): LSDB in, policies out")
+                    help="an agent's policy channel (its --policy-addr; repeatable): LSDB "
+                         "in, policies out (controller/policy_channel.py)")
     ap.add_argument("--delay-ms", type=float, default=100.0)
     ap.add_argument("--jitter-ms", type=float, default=50.0)
     ap.add_argument("--bandwidth-mbps", type=float, default=0.0, help="0: not a condition")

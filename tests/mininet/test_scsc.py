@@ -18,6 +18,7 @@ from controller.proto import scsc_pb2 as pb
 from controller.proto import scsc_pb2_grpc as pb_grpc
 from controller import keys
 from controller.keys import sign
+from controller.policy_channel import PolicyClient
 from dmsc.converge import bring_up
 from tests.conftest import ROOT
 from topologies.emu.net import DmscNet
@@ -238,12 +239,13 @@ def test_bad_telemetry_and_policies_are_refused_counted_and_change_nothing(net):
                                 sent_at=time.time()), pkey)
     as_telemetry = sign(pb.PolicySet(switch="sg1", version=soon, lifetime_s=10,
                                      sent_at=time.time()), key)
-    with net.admin("sg1") as c:
+    with PolicyClient(net.agents["sg1"].policy_addr) as c:        # the SCSC's channel
         assert c.set_policies(forged).error.startswith("bad_auth")
         assert c.set_policies(as_telemetry).error.startswith("bad_auth")
         assert c.set_policies(wrong).error.startswith("wrong_switch")
         assert c.set_policies(nowhere).error.startswith("unknown_next")    # sr2: no neighbour
         assert c.set_policies(lockout).error.startswith("version_ahead")
+    with net.admin("sg1") as c:
         st = c.state()
     assert st.counters["policy_refused_bad_auth"] >= 2
     assert st.counters["policy_refused_version_ahead"] >= 1

@@ -160,11 +160,12 @@ for path in sys.argv[1:]:
 def test_only_root_may_call_the_services(net, tmp_path):
     """An unprivileged local user (setpriv as nobody) reaches no service's socket:
     not the SPA's (authorize a prefix), not an agent's or the central controller's
-    admin (install a route), not a switch's P4Runtime (write a FIB); root does."""
+    admin (install a route), not an agent's policy channel (steer traffic), not a
+    switch's P4Runtime (write a FIB); root does."""
     from controller.rpc import addr_open
     addrs = [s.addr for s in net.spas]
     addrs += [net.central.admin_addr] if net.mode == "central" else \
-        [a.admin_addr for a in net.agents.values()]
+        [x for a in net.agents.values() for x in (a.admin_addr, a.policy_addr)]
     addrs += [net.switch(s).grpc_addr for s in net.topo.switches()]     # P4Runtime itself
     assert addrs and all(a.startswith("unix:") for a in addrs), addrs
     paths = [a[len("unix:"):] for a in addrs]

@@ -171,3 +171,51 @@ def test_an_unexpected_error_in_the_fib_writer_is_counted_and_it_goes_on(caplog)
             agent.stop_event.set()
             writer.join(5)
             agent.sw.close()
+
+
+def test_the_scsc_policy_channel_is_apart_from_the_operator_admin_service(tmp_path):
+    """The SCSC's policy channel (LSDB out, signed policy sets in) listens on an
+    address of its own: the operator's admin service takes no policy set, the
+    policy channel no operator call, and a set pushed there is checked with the
+    policy key."""
+    import shutil
+    from controller import keys
+    from controller.agent import agent_command
+    from controller.agent.admin_client import AdminClient, AdminError
+    from controller.keys import sign
+    from controller.policy_channel import PolicyClient, PolicyError
+    from controller.proto import scsc_pb2
+    from controller.rpc import private_socket_dir, unix_addr
+    key_file = tmp_path / "domain.key"
+    key_file.write_bytes(b"k" * 32)
+    sock_dir = private_socket_dir()
+    admin, policy = unix_addr(sock_dir, "agent-sg1"), unix_addr(sock_dir, "policy-sg1")
+    a = agent_command.parser().parse_args([
+        "--topo", str(ROOT / "topologies" / "fig2.yaml"), "--switch", "sg1",
+        "--grpc-addr", "127.0.0.1:1", "--device-id", "1", "--admin-addr", admin,
+        "--policy-addr", policy, "--key-file", str(key_file)])
+    agent, servers = agent_command.build(a)
+    pkey = keys.derive(key_file.read_bytes(), keys.POLICY)
+
+    def policy_set(key, switch="sg1"):
+        return sign(scsc_pb2.PolicySet(switch=switch, version=int(time.time() * 1000),
+                                       lifetime_s=1.0, sent_at=time.time()), key)
+    try:
+        with agent.lock:
+            agent.router.tick(time.monotonic())           # its own LSA into its LSDB
+        with PolicyClient(policy) as c:
+            assert {lsa.origin for lsa in c.lsdb()} == {"sg1"}
+            assert c.set_policies(policy_set(b"not it")).error.startswith("bad_auth")
+            assert c.set_policies(policy_set(keys.derive(b"k" * 32, keys.TELEMETRY))) \
+                .error.startswith("bad_auth")
+            assert c.set_policies(policy_set(pkey, "sg2")).error.startswith("wrong_switch")
+        assert agent.counters["policy_refused_bad_auth"] == 2
+        with AdminClient(admin) as c:
+            assert c.state().router == "sg1"
+        with PolicyClient(admin) as c, pytest.raises(PolicyError, match="UNIMPLEMENTED"):
+            c.set_policies(policy_set(pkey))
+        with AdminClient(policy) as c, pytest.raises(AdminError, match="UNIMPLEMENTED"):
+            c.state()
+    finally:
+        servers.stop(None)
+        shutil.rmtree(sock_dir, ignore_errors=True)

@@ -33,6 +33,7 @@ import ast
 import subprocess
 import sys
 
+import networkx as nx
 import pytest
 
 from tests.conftest import ROOT
@@ -122,6 +123,51 @@ def test_the_check_catches_a_wrong_way_import(tmp_path, module, imports, wrong):
     bad.write_text(f"def f():\n    {imports}\n")
     found = violations([(module, bad)])
     assert bool(found) == wrong, found
+
+
+def package_of(module: str) -> str:
+    """A module's package at two levels: controller.agent.gateway -> controller.agent,
+    controller.keys -> controller.keys, dmsc.experiment.runner -> dmsc.experiment."""
+    return ".".join(module.split(".")[:2])
+
+
+def package_cycles(modules=None) -> list[str]:
+    """The cycles in the graph of our packages at two levels (controller.agent,
+    controller.scsc, controller.routing, topologies.emu, dmsc.experiment,
+    traffic.wire, ...), an edge for every import of one from a module of the
+    other (function-local ones too); each cycle with an import behind each step."""
+    g = nx.DiGraph()
+    for module, path in (our_modules() if modules is None else modules):
+        for line, imported in imports_of(path):
+            a, b = package_of(module), package_of(imported)
+            if imported.startswith(OURS) and a != b and not g.has_edge(a, b):
+                g.add_edge(a, b, where=f"{path.name}:{line}")
+    out = []
+    for cycle in nx.simple_cycles(g):
+        first = cycle.index(min(cycle))              # the same text however it is found
+        cycle = cycle[first:] + cycle[:first]
+        steps = zip(cycle, cycle[1:] + cycle[:1])
+        out.append(" -> ".join(f"{a} ({g.edges[a, b]['where']})" for a, b in steps))
+    return sorted(out)
+
+
+def test_no_package_imports_one_that_imports_it_back():
+    """Packages import each other one way, within a layer too: a cycle (agent
+    -> scsc -> agent) means a shared piece belongs lower, where both may use it."""
+    assert package_cycles() == []
+
+
+@pytest.mark.parametrize("back, cycle", [("from controller.agent import fake_a", True),
+                                         ("from controller.routing import spf", False)])
+def test_the_cycle_check_reports_a_written_cycle(tmp_path, back, cycle):
+    """The cycle checker on two modules written for the test: agent -> scsc, and
+    scsc back to the agent (even inside a function) or elsewhere."""
+    a, b = tmp_path / "fake_a.py", tmp_path / "fake_b.py"
+    a.write_text("from controller.scsc import fake_b\n")
+    b.write_text(f"def f():\n    {back}\n")
+    found = package_cycles([("controller.agent.fake_a", a), ("controller.scsc.fake_b", b)])
+    assert found == (["controller.agent (fake_a.py:1) -> controller.scsc (fake_b.py:2)"]
+                     if cycle else []), found
 
 
 @pytest.mark.parametrize("module", ["controller.agent.agent_command", "controller.routing.router",

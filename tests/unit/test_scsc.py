@@ -12,7 +12,8 @@ import pytest
 
 from controller.agent.probes import PathStats, Prober, Record, jitter_update, records, train_bandwidth_mbps
 from controller.proto import scsc_pb2 as pb
-from controller.scsc.schedule import LOCAL, Scheduler, Thresholds
+from controller.policy_channel import LOCAL
+from controller.scsc.schedule import Scheduler, Thresholds
 from traffic.wire import codec, defs, layers, names
 
 

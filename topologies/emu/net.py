@@ -308,14 +308,15 @@ class DmscNet:
 
     def _start_host(self, host_name: str, names, extra_args) -> AgentHostApp:
         log_dir = self.run_dir / "agents"
-        specs, admin = {}, {}
+        specs, apps = {}, {}
         for name in names:
-            app = self._agent_app(name, extra_args, None)
-            specs[name], admin[name] = app.args(), app.admin_addr
+            apps[name] = self._agent_app(name, extra_args, None)
+            specs[name] = apps[name].args()
         host = AgentHostApp(host_name, specs, log_dir)
         self._started(host.start())
         for name in names:
-            self.agents[name] = HostedAgent(host, name, admin[name], specs[name])
+            self.agents[name] = HostedAgent(host, name, apps[name].admin_addr,
+                                            apps[name].policy_addr, specs[name])
         return host
 
     def _agent_app(self, name: str, extra_args, admin_addr) -> AgentApp:
@@ -342,7 +343,8 @@ class DmscNet:
                         device_id=sw.device_id, key_file=self.key_file,
                         log_dir=self.run_dir / "agents", hello_ms=self.hello_ms,
                         dead_ms=self.dead_ms, extra_args=[*args, *extra_args],
-                        admin_addr=admin_addr or self.sock(f"agent-{name}"))
+                        admin_addr=admin_addr or self.sock(f"agent-{name}"),
+                        policy_addr=self.sock(f"policy-{name}"))
 
     def start_agent(self, name: str, extra_args=()) -> AgentApp | HostedAgent:
         """Start (or restart, on the same admin port) the agent of one switch
@@ -594,13 +596,13 @@ class DmscNet:
 
     # -- the SCSC --------------------------------------------------------------------
     def start_scsc(self, wait: bool = True) -> ScscApp:
-        """The SCSC, told every agent's admin address (start the agents first)."""
+        """The SCSC, told every agent's policy channel (start the agents first)."""
         if self.scsc_addr is None:
             self.scsc_addr = self.sock("scsc")
         if self.scsc is not None:
             self._forget(self.scsc)
         self.scsc = ScscApp("scsc", key_file=self.key_file,
-                            agents={n: a.admin_addr for n, a in self.agents.items()},
+                            agents={n: a.policy_addr for n, a in self.agents.items()},
                             log_dir=self.run_dir / "scsc", addr=self.scsc_addr,
                             extra_args=self.scsc_args)
         self._started(self.scsc.start())

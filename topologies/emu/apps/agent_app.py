@@ -5,7 +5,8 @@
 (``python -m controller.agent.host``), each reached through a
 :class:`HostedAgent` that behaves like an AgentApp for one switch (start, stop,
 kill, ready, alive, admin) by commands on the host's standard input.
-An agent is ready when its admin service (gRPC on 127.0.0.1) answers a GetState.
+An agent is ready when its admin service answers a GetState. Each agent also
+serves the SCSC's policy channel on an address of its own (``policy_addr``).
 :func:`agent_timers` picks the hello and dead intervals for a network's size,
 :func:`agents_per_process` how many agents share a process.
 """
@@ -64,7 +65,8 @@ class AgentApp(App):
 
     def __init__(self, name: str, *, topo_file: str, grpc_addr: str, device_id: int,
                  key_file, log_dir, hello_ms: int, dead_ms: int,
-                 admin_addr: str | None = None, extra_args=()):
+                 admin_addr: str | None = None, policy_addr: str | None = None,
+                 extra_args=()):
         log_dir = Path(log_dir)
         super().__init__(name, log_dir / f"{name}.stdout")
         self.agent_log = log_dir / f"{name}.log"
@@ -74,6 +76,7 @@ class AgentApp(App):
         self.key_file = key_file
         self.hello_ms, self.dead_ms = hello_ms, dead_ms
         self.admin_addr = admin_addr or f"127.0.0.1:{free_port()}"
+        self.policy_addr = policy_addr or f"127.0.0.1:{free_port()}"
         self.extra_args = list(extra_args)
 
     def args(self) -> list[str]:
@@ -81,7 +84,8 @@ class AgentApp(App):
         so does an agent host for each of its agents)."""
         return ["--topo", str(self.topo_file), "--switch", self.name,
                 "--grpc-addr", self.grpc_addr, "--device-id", str(self.device_id),
-                "--admin-addr", self.admin_addr, "--key-file", str(self.key_file),
+                "--admin-addr", self.admin_addr, "--policy-addr", self.policy_addr,
+                "--key-file", str(self.key_file),
                 "--log-file", str(self.agent_log),
                 "--hello-ms", str(self.hello_ms), "--dead-ms", str(self.dead_ms),
                 *self.extra_args]
@@ -146,8 +150,10 @@ class HostedAgent:
     kind = "agent"
     start_timeout_s = 20.0
 
-    def __init__(self, host: AgentHostApp, name: str, admin_addr: str, argv: list[str]):
-        self.host, self.name, self.admin_addr, self.argv = host, name, admin_addr, argv
+    def __init__(self, host: AgentHostApp, name: str, admin_addr: str, policy_addr: str,
+                 argv: list[str]):
+        self.host, self.name, self.argv = host, name, argv
+        self.admin_addr, self.policy_addr = admin_addr, policy_addr
         self.proc = None            # stop_all() leaves it to its host
         self.agent_log = Path(host.spec_file).parent / f"{name}.log"
 

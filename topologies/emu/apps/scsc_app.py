@@ -1,6 +1,7 @@
 """ScscApp: the SCSC process (``python -m controller.scsc``) on 127.0.0.1.
 
-Given every agent's admin address (LSDB in, policies out) and the domain key.
+Given every agent's policy channel (LSDB in, policies out:
+controller/policy_channel.py) and the domain key.
 Ready when its gRPC service answers a View.
 """
 from __future__ import annotations
