@@ -3,7 +3,8 @@
 #   make test     set up (once) and run all tests (unit + bmv2 + mininet)
 #   make unit     unit tests only (no root, no switch)
 #   make bench    benchmarks (not part of the tests)
-#   make p4       recompile p4src/ into p4src/build/ (needs p4c) and regenerate the names
+#   make p4       recompile p4src/ (the DMSC program and the mesh baseline's IPv4 one) into
+#                 p4src/build/ (needs p4c) and regenerate the names
 #   make protos   regenerate controller/proto/*_pb2*.py and P4Runtime's (needs protoc +
 #                 grpc_python_plugin)
 PY := .venv/bin/python
@@ -39,6 +40,10 @@ p4:
 	  -o $(P4_BUILD) --p4runtime-files $(P4_BUILD)/dmsc.p4info.txtpb p4src/main.p4
 	mv $(P4_BUILD)/main.json $(P4_BUILD)/dmsc.json
 	rm -f $(P4_BUILD)/main.p4i
+	$(P4C) --target bmv2 --arch v1model --std p4-16 \
+	  -o $(P4_BUILD) --p4runtime-files $(P4_BUILD)/mesh_ipv4.p4info.txtpb p4src/mesh/ipv4.p4
+	mv $(P4_BUILD)/ipv4.json $(P4_BUILD)/mesh_ipv4.json
+	rm -f $(P4_BUILD)/ipv4.p4i
 	$(P4C) --target bmv2 --arch v1model --std p4-16 \
 	  -o benchmarks/build --p4runtime-files benchmarks/build/ipv4_lpm.p4info.txtpb benchmarks/ipv4_lpm.p4
 	rm -f benchmarks/build/ipv4_lpm.p4i

@@ -16,6 +16,7 @@ command -v tcpdump >/dev/null || need_apt+=(tcpdump)
 command -v tshark >/dev/null || need_apt+=(tshark)     # the DMSC dissector's tests, dmsc pcap
 command -v grpc_python_plugin >/dev/null || need_apt+=(protobuf-compiler-grpc)  # make protos, its test
 /usr/bin/python3 -c 'import ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+command -v haproxy >/dev/null || need_apt+=(haproxy)   # the mesh baseline's sidecars (docs/mesh.md)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -25,6 +26,14 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} (Debian packages)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# The sidecars run only inside Mininet hosts' namespaces (one haproxy per pod): the
+# distribution's system service must not run or listen in the root namespace.
+if [ "$(id -u)" -eq 0 ] && [ -e /lib/systemd/system/haproxy.service ]; then
+  systemctl disable --now haproxy.service >/dev/null 2>&1 || {
+    rm -f /etc/systemd/system/multi-user.target.wants/haproxy.service
+    service haproxy stop >/dev/null 2>&1 || true
+    update-rc.d haproxy disable >/dev/null 2>&1 || true; }
 fi
 
 # Optional, for the tests only: headless Chromium for the live view's browser test

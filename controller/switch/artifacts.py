@@ -17,6 +17,11 @@ BUILD = P4SRC / "build"
 P4INFO = BUILD / "dmsc.p4info.txtpb"
 BMV2_JSON = BUILD / "dmsc.json"
 
+# The service-mesh baseline's IPv4 program (`--mode mesh`, docs/mesh.md).
+MESH_P4 = P4SRC / "mesh" / "ipv4.p4"
+MESH_P4INFO = BUILD / "mesh_ipv4.p4info.txtpb"
+MESH_JSON = BUILD / "mesh_ipv4.json"
+
 BASELINE_P4 = REPO_ROOT / "benchmarks" / "ipv4_lpm.p4"
 BASELINE_BUILD = REPO_ROOT / "benchmarks" / "build"
 BASELINE_P4INFO = BASELINE_BUILD / "ipv4_lpm.p4info.txtpb"

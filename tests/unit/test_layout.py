@@ -9,7 +9,9 @@ Each layer may import the layers listed for it in ``MAY_IMPORT`` and nothing els
 of ours. The centralized baseline (controller.central) sits above the agents: it
 may use their code (the gateway duties, SPF), but nothing else in the control
 plane imports it (DMSC's distributed mode never depends on the baseline it is
-measured against).
+measured against). The service-mesh baseline (controller.mesh) is the same:
+it may use the control plane's code, nothing in the control plane imports it,
+and it does not import the central baseline either.
 
 Every import statement counts, function-local ones included.
 """
@@ -45,6 +47,7 @@ LAYER_OF_PREFIX = {
     "traffic": "pods",                  # the pods' programs: pod, client, identity, tools
     "controller": "control",
     "controller.central": "central",
+    "controller.mesh": "mesh",          # the service-mesh baseline, beside the central one
     "topologies.emu": "emulation",
     "dmsc": "tools",
 }
@@ -54,8 +57,9 @@ MAY_IMPORT = {
     "pods": {"wire", "pods"},
     "control": {"wire", "model", "control"},
     "central": {"wire", "model", "control", "central"},
-    "emulation": {"wire", "model", "pods", "control", "central", "emulation"},
-    "tools": {"wire", "model", "pods", "control", "central", "emulation", "tools"},
+    "mesh": {"wire", "model", "control", "mesh"},
+    "emulation": {"wire", "model", "pods", "control", "central", "mesh", "emulation"},
+    "tools": {"wire", "model", "pods", "control", "central", "mesh", "emulation", "tools"},
 }
 OURS = ("controller", "topologies", "traffic", "dmsc")
 
@@ -113,6 +117,8 @@ def test_imports_run_one_way():
     ("traffic.fake", "from controller.spa import spa_client", True),             # pods -> control
     ("topologies.emu.fake", "from dmsc.live_view import serve", True),           # emu -> tools
     ("controller.central.fake", "from controller.routing import spf", False),
+    ("controller.agent.fake", "from controller.mesh import ipv4_routes", True),    # agents -> mesh
+    ("controller.mesh.fake", "from controller.central import network_view", True),  # mesh -> central
     ("topologies.emu.fake", "from traffic.identity import Identity", False),
     ("dmsc.fake", "from topologies.emu.net import DmscNet", False),
 ])

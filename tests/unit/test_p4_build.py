@@ -62,6 +62,7 @@ def compile_to(src, outdir):
                                         "on PATH to recompile p4src/")
 @pytest.mark.parametrize("src, json_out, p4info_out", [
     ("p4src/main.p4", "p4src/build/dmsc.json", "p4src/build/dmsc.p4info.txtpb"),
+    ("p4src/mesh/ipv4.p4", "p4src/build/mesh_ipv4.json", "p4src/build/mesh_ipv4.p4info.txtpb"),
     ("benchmarks/ipv4_lpm.p4", "benchmarks/build/ipv4_lpm.json",
      "benchmarks/build/ipv4_lpm.p4info.txtpb"),
     ("benchmarks/trivial.p4", "benchmarks/build/trivial.json",
