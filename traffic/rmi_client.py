@@ -101,6 +101,19 @@ class Client:
         """One request by name; the reply, or CallTimeout, RemoteError (an
         ERROR frame: its status and who sent it) or PayloadTooLarge. Frames are
         built and parsed with the struct codec: no Scapy on this path."""
+        t0 = time.monotonic()
+        msg_id = self.send_request(dst, method, args)
+        pkt = self._wait(msg_id, t0 + (self.timeout if timeout is None else timeout))
+        rtt = time.monotonic() - t0
+        out = self.outcome(pkt, rtt)
+        if isinstance(out, RemoteError):
+            raise out
+        return out
+
+    def send_request(self, dst: str, method: str, args=None) -> int:
+        """Send one REQUEST without waiting; its msg_id (the open loop,
+        traffic/loadgen.py, matches the answers itself). PayloadTooLarge
+        before anything is sent."""
         msg_id = self._next_id
         self._next_id = (self._next_id + 1) & 0xFFFFFFFF or 1
         body = json.dumps({} if args is None else args, separators=(",", ":")).encode()
@@ -110,19 +123,36 @@ class Client:
         if len(frame) > MAX_FRAME_BYTES:
             raise PayloadTooLarge(f"request of {len(frame)} bytes does not fit in one "
                                   f"{MAX_FRAME_BYTES}-byte frame (no fragmentation)")
-        t0 = time.monotonic()
         self.link.send(frame)
-        pkt = self._wait(msg_id, t0 + (self.timeout if timeout is None else timeout))
-        rtt = time.monotonic() - t0
+        return msg_id
+
+    def next_answer(self, timeout: float):
+        """The next RESPONSE or ERROR addressed to this caller within
+        ``timeout`` seconds, as ``(msg_id, Reply or RemoteError)`` (the Reply's
+        rtt_s is 0: the caller times it), or None."""
+        raw = self.link.recv(timeout)
+        if raw is None:
+            return None
+        try:
+            pkt = codec.decode(raw)
+        except ValueError:
+            return None
+        if pkt.type not in (defs.TYPE_RESPONSE, defs.TYPE_ERROR) or pkt.dst_name != self.name:
+            return None
+        return pkt.msg_id, self.outcome(pkt, 0.0)
+
+    @staticmethod
+    def outcome(pkt: codec.Frame, rtt: float):
+        """A RESPONSE as a Reply, an ERROR as a RemoteError (returned, not raised)."""
         if pkt.type == defs.TYPE_ERROR:
             raw = pkt.tlv(codec.TLV_STATUS) or b"\xff\xff"
             code = int.from_bytes(raw[:2], "big") if len(raw) >= 2 else -1
-            raise RemoteError(code, raw[2:].decode("utf-8", "replace"), pkt.src_name)
+            return RemoteError(code, raw[2:].decode("utf-8", "replace"), pkt.src_name)
         try:
             result = json.loads(pkt.tlv(codec.TLV_BODY, b"null") or b"null")
         except ValueError as exc:
-            raise RemoteError(codec.STATUS_BAD_REQUEST, f"unreadable reply body: {exc}",
-                              pkt.src_name) from None
+            return RemoteError(codec.STATUS_BAD_REQUEST, f"unreadable reply body: {exc}",
+                               pkt.src_name)
         return Reply(result, pkt.src_name, rtt, codec.DEFAULT_HOP_LIMIT - pkt.hop_limit)
 
     def probe(self, dst: str, *, timeout: float | None = None) -> "ProbeReply":

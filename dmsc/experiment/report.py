@@ -6,7 +6,9 @@ Everything here reads only the results folder (``runs.json``, each run's
 (``dmsc experiment --report DIR``). How each figure is computed is written in
 docs/experiments.md; in short:
 
-* success: calls answered / calls sent; latency percentiles over answered calls;
+* success: calls answered / calls scheduled (a call the load generator
+  could not send in time is not answered); latency percentiles over answered
+  calls, from an HdrHistogram (open loop: from each call's intended send time);
 * longest outage: per flow, from the send time of the first failed call of a
   run of failures to the send time of the next answered call (or the flow's
   last call), the longest over all flows;
@@ -70,15 +72,30 @@ def _csv(path: Path) -> list[dict]:
 
 # -- figures of one run ----------------------------------------------------------------------------
 def call_figures(calls: list[dict]) -> dict:
-    sent = len(calls)
+    """Every scheduled call counts: answered / scheduled (a call the load
+    generator never sent, ``not_sent``, is not answered); latency percentiles
+    from an HdrHistogram of the answered calls' latencies (open loop: from the
+    intended send time); the generator's lateness against its schedule."""
+    from traffic.loadgen import NOT_SENT, new_histogram, percentiles_ms
+    scheduled = len(calls)
     ok = [c for c in calls if c["status"] == "ok"]
-    lat = sorted(c["latency_ms"] for c in ok)
+    h = new_histogram()
+    for c in ok:
+        h.record_value(max(1, round(c["latency_ms"] * 1000)))
+    late = new_histogram()
+    for c in calls:
+        if c.get("late_ms") is not None:
+            late.record_value(max(1, round(c["late_ms"] * 1000)))
+    q = percentiles_ms(h)
 
-    def pct(q):
-        return round(lat[min(len(lat) - 1, int(q * len(lat)))], 2) if lat else None
-    return {"sent": sent, "ok": len(ok), "failed": sent - len(ok),
-            "success_pct": round(100.0 * len(ok) / sent, 2) if sent else None,
-            "p50_ms": pct(0.5), "p99_ms": pct(0.99),
+    def r2(v):
+        return None if v is None else round(v, 2)
+    not_sent = sum(1 for c in calls if c["status"] == NOT_SENT)
+    return {"scheduled": scheduled, "sent": scheduled - not_sent, "not_sent": not_sent,
+            "ok": len(ok), "failed": scheduled - len(ok),
+            "success_pct": round(100.0 * len(ok) / scheduled, 2) if scheduled else None,
+            "p50_ms": r2(q["p50_ms"]), "p99_ms": r2(q["p99_ms"]), "p999_ms": r2(q["p999_ms"]),
+            "loadgen_late_p99_ms": r2(percentiles_ms(late)["p99_ms"]),
             "longest_outage_ms": longest_outage_ms(calls),
             "responders": dict(sorted(_count(c.get("responder") for c in ok).items()))}
 
@@ -240,6 +257,25 @@ def _med(xs):
     return round(statistics.median(xs), 2), min(xs), max(xs)
 
 
+def traffic_loops(exp: dict) -> str:
+    """A sentence saying how the traffic steps loaded the network."""
+    steps = [s for s in exp.get("steps", []) if s.get("do") == "traffic"]
+    if not steps:
+        return ""
+    kinds = sorted({(s.get("loop", "closed"), s.get("arrivals", "constant")) for s in steps})
+    parts = []
+    for loop, arrivals in kinds:
+        if loop == "open":
+            parts.append(f"open loop ({arrivals} arrivals: calls sent on a schedule "
+                         "whatever the answers do; each call's latency from its intended "
+                         "send time; a call the generator could not send in time counts as "
+                         "not answered)")
+        else:
+            parts.append("closed loop (one call in flight, the next sent when the last "
+                         "returns: latency is service time, a stall is not counted)")
+    return "Traffic: " + "; ".join(parts) + "."
+
+
 def _fmt(triple, unit="", n_runs=1) -> str:
     m, lo, hi = triple
     if m is None:
@@ -271,10 +307,13 @@ def summarize(runs: list[dict]) -> dict:
             "runs": len(rs), "ok_runs": len(ok),
             "switches": rs[0].get("switches"),
             "success_pct": _med([x["calls"]["success_pct"] for x in f]),
-            "sent": _med([x["calls"]["sent"] for x in f]),
+            "scheduled": _med([x["calls"].get("scheduled", x["calls"]["sent"]) for x in f]),
+            "not_sent": _med([x["calls"].get("not_sent") for x in f]),
             "responders": _sum_counts([x["calls"]["responders"] for x in f]),
             "p50_ms": _med([x["calls"]["p50_ms"] for x in f]),
             "p99_ms": _med([x["calls"]["p99_ms"] for x in f]),
+            "p999_ms": _med([x["calls"].get("p999_ms") for x in f]),
+            "loadgen_late_p99_ms": _med([x["calls"].get("loadgen_late_p99_ms") for x in f]),
             "longest_outage_ms": _med([x["calls"]["longest_outage_ms"] for x in f]),
             "cold_start_s": _med([x["cold_start_s"] for x in f]),
             "control_frames_per_s": _med([x["control_frames_per_s"] for x in f]),
@@ -461,14 +500,20 @@ def write(out: Path) -> Path:
           "", f"Regenerate: `sudo .venv/bin/dmsc experiment {exp['source']}"
           + (" --both" if len(modes) > 1 else "") + "`; rebuild this report from the data: "
           f"`dmsc experiment --report <results dir>`. Files: docs/experiments.md.", ""]
+    loops = traffic_loops(exp)
+    if loops:
+        L += [loops, ""]
     L += ["## Summary", ""]
     cols = [(t, m) for t in topos for m in modes if (t, m) in summary]
     head = "| | " + " | ".join(f"{t} {m}" if len(topos) > 1 else m for t, m in cols) + " |"
     L += [head, "|---" * (len(cols) + 1) + "|"]
     rows = [("switches", "switches", ""), ("cold start to converged", "cold_start_s", " s"),
-            ("calls sent", "sent", ""), ("calls answered", "success_pct", " %"),
+            ("calls scheduled", "scheduled", ""), ("calls answered", "success_pct", " %"),
+            ("calls not sent (load generator behind)", "not_sent", ""),
             ("answered by", "responders", ""),
             ("latency p50", "p50_ms", " ms"), ("latency p99", "p99_ms", " ms"),
+            ("latency p99.9", "p999_ms", " ms"),
+            ("load generator late p99", "loadgen_late_p99_ms", " ms"),
             ("longest outage", "longest_outage_ms", " ms"),
             ("control frames / s (all switches)", "control_frames_per_s", ""),
             ("frames lost before the P4 program", "lost_before_p4", ""),

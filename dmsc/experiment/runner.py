@@ -8,10 +8,11 @@ One run = one topology, one mode, one repetition, on a fresh network:
    the SCSC when the SGs probe, announcing pods) until every FIB equals SPF
    over the topology; that instant is t = 0 of the run;
 3. the steps run at their times: a ``traffic`` step starts a bounded load
-   loop in the pod's namespace (``traffic.rmi_client --count --records``: every
-   call with its send time, latency, responder and status), every other step
-   is an action of dmsc.actions; each is an event with its
-   result;
+   in the pod's namespace (``traffic.loadgen --records``: the open loop by
+   default, calls on a schedule whatever the answers do; every scheduled call
+   with its intended and actual send time, latency from the intended time,
+   responder and status), every other step is an action of dmsc.actions; each
+   is an event with its result;
 4. meanwhile a sampler reads, every ``record.sample``, each switch's punt
    counter over P4Runtime (control frames to the CPU) and each process's CPU
    time and resident memory from /proc;
@@ -41,6 +42,7 @@ from dmsc import actions
 from dmsc.converge import bring_up, connect_reader
 from dmsc.experiment.spec import TRAFFIC, Experiment, Step
 from topologies.emu.child_processes import REPO_ROOT, cpu_seconds, die_with_parent, py_env, rss_bytes
+from traffic import loadgen
 from traffic.wire import defs, names
 
 class RunError(RuntimeError):
@@ -176,21 +178,26 @@ class Sampler(threading.Thread):
 
 # -- traffic -----------------------------------------------------------------------------------
 class Flow:
-    """One traffic step: a bounded load loop in a pod's namespace."""
+    """One traffic step: a bounded load in a pod's namespace (traffic.loadgen:
+    the open loop unless the step says ``loop: closed``)."""
 
     def __init__(self, net, step: Step, index: int, out_dir: Path):
         p = step.params
         self.name = f"flow{index}"
         self.step = step
         self.records = out_dir / f"{self.name}.calls.jsonl"
-        self.count = max(1, int(round(p["rate"] * p["duration"])))
+        loop, arrivals = p.get("loop", "open"), p.get("arrivals", "constant")
+        self.count = len(loadgen.schedule(p["rate"], p["duration"], arrivals=arrivals,
+                                          seed=p.get("seed"))) if loop == "open" \
+            else max(1, int(round(p["rate"] * p["duration"])))
         t = net.topo
         src = p["src"] or t.instances(p["pod"])[0]
-        self.cmd = [sys.executable, "-m", "traffic.rmi_client", "--iface",
+        self.cmd = [sys.executable, "-m", "traffic.loadgen", "--iface",
                     t.intf_name(p["pod"], 0), "--src", src, "--mac", t.mac(p["pod"], 0),
-                    "--timeout", str(p["timeout"]), "--count", str(self.count),
-                    "--interval", str(1.0 / p["rate"]),
-                    "--max-s", str(p["duration"] + p["timeout"]),
+                    "--loop", loop, "--rate", str(p["rate"]), "--duration", str(p["duration"]),
+                    "--arrivals", arrivals, "--seed", str(p.get("seed", 1)),
+                    "--timeout", str(p["timeout"]),
+                    "--deadline", str(p["duration"] + p["timeout"] + 2),
                     "--records", str(self.records), p["dst"], p["method"]]
         self.proc = net.host(p["pod"]).popen(die_with_parent(self.cmd), stdout=subprocess.PIPE,
                                              stderr=subprocess.PIPE, cwd=str(REPO_ROOT),
@@ -358,13 +365,19 @@ def _finish_files(run_dir: Path, info: dict, topo, exp: Experiment) -> None:
                 lines = path.read_text().splitlines()
             except OSError:
                 continue
+            calls = []
             for raw_line in lines:
                 try:
                     c = json.loads(raw_line)
                 except ValueError:
                     continue
                 c["t"] = round(c["t"] - t0, 4)
+                if c.get("t_sent") is not None:
+                    c["t_sent"] = round(c["t_sent"] - t0, 4)
                 c["flow"] = f["name"]
+                calls.append(c)
+            calls.sort(key=lambda c: c["t"])     # the open loop writes them as they end
+            for c in calls:
                 out.write(json.dumps(c) + "\n")
             path.unlink()
 

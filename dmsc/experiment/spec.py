@@ -51,7 +51,8 @@ class Step:
     def label(self) -> str:
         if self.do == TRAFFIC:
             return f"traffic {self.params['pod']}->{self.params['dst']} " \
-                   f"{self.params['rate']:g}/s"
+                   f"{self.params['rate']:g}/s" \
+                   + (" closed loop" if self.params.get("loop") == "closed" else "")
         args = " ".join(str(v) for k, v in self.params.items()
                         if k in ("a", "b", "switch", "pod", "prefix", "dst"))
         return f"{self.do} {args}".strip()
@@ -201,7 +202,10 @@ TOP = {"name": False, "description": False, "topology": True, "mode": False,
 NETWORK = {"probe_ms": False, "hello_ms": False, "lease_s": False}
 RECORD = {"calls": False, "fib": False, "control": False, "resources": False, "sample": False}
 TRAFFIC_PARAMS = {"pod": True, "dst": True, "rate": True, "duration": True, "src": False,
-                  "method": False, "timeout": False}
+                  "method": False, "timeout": False, "loop": False, "arrivals": False,
+                  "seed": False}
+LOOPS = ("open", "closed")                 # traffic.loadgen: open (on a schedule) or closed
+ARRIVALS = ("constant", "poisson")
 
 
 def load_topology(spec: str, base: Path) -> Topology:
@@ -432,4 +436,17 @@ def _traffic(doc, node, fld, pnodes, topos, duration, at) -> dict:
                               "a duration") if "timeout" in pnodes else 0.5
     if not 0.01 <= p["timeout"] <= 10:
         raise doc.err(pnodes["timeout"][1], f"{fld}.timeout", "must be between 10ms and 10s")
+    for k, choices in (("loop", LOOPS), ("arrivals", ARRIVALS)):
+        p[k] = choices[0]
+        if k in pnodes:
+            p[k] = doc.string(pnodes[k][1], f"{fld}.{k}")
+            if p[k] not in choices:
+                raise doc.err(pnodes[k][1], f"{fld}.{k}",
+                              f"one of {', '.join(choices)}; not {p[k]!r}")
+    if p["loop"] == "closed" and p["arrivals"] != "constant":
+        raise doc.err(pnodes["arrivals"][1], f"{fld}.arrivals",
+                      "a closed loop sends the next call when the last returns: "
+                      "arrivals apply to the open loop only")
+    p["seed"] = doc.integer(pnodes["seed"][1], f"{fld}.seed", 0, 2**31 - 1) \
+        if "seed" in pnodes else 1
     return p

@@ -43,7 +43,8 @@ steps:
     assert [(s.at, s.do) for s in exp.steps] == [(0.5, "traffic"), (2.0, "link_down"),
                                                  (5.0, "link_up")]
     assert exp.steps[0].params == {"pod": "pod1", "dst": "/B", "rate": 20.0, "duration": 9.0,
-                                   "src": None, "method": "echo", "timeout": 0.5}
+                                   "src": None, "method": "echo", "timeout": 0.5,
+                                   "loop": "open", "arrivals": "constant", "seed": 1}
     assert exp.steps[1].line == 7          # the file's line of the step
     r = exp.resolved()
     assert r["record"] == {"calls": True, "fib": True, "control": True, "resources": True,
@@ -158,3 +159,34 @@ def test_only_restricts_a_step_to_one_mode():
                        "only: distributed}\n  - {at: 2s, do: kill_central, only: central}\n")
     assert [s.do for s in exp.steps_for("distributed")] == ["kill_agent"]
     assert [s.do for s in exp.steps_for("central")] == ["kill_central"]
+
+
+def test_traffic_says_its_loop_and_arrivals():
+    exp = check(HEAD + """\
+steps:
+  - {at: 0s, do: traffic, pod: pod1, dst: /B, rate: 20/s, duration: 9s, arrivals: poisson,
+     seed: 7}
+  - {at: 0s, do: traffic, pod: pod2, dst: /B, rate: 20/s, duration: 9s, loop: closed}
+""")
+    assert [(s.params["loop"], s.params["arrivals"], s.params["seed"]) for s in exp.steps] \
+        == [("open", "poisson", 7), ("closed", "constant", 1)]
+    assert exp.steps[1].label() == "traffic pod2->/B 20/s closed loop"
+    refused(HEAD + """\
+steps:
+  - {at: 0s, do: traffic, pod: pod1, dst: /B, rate: 20/s, duration: 9s, loop: half-open}
+""", 5, "steps[0].loop", "one of open, closed; not 'half-open'")
+    refused(HEAD + """\
+steps:
+  - at: 0s
+    do: traffic
+    pod: pod1
+    dst: /B
+    rate: 20/s
+    duration: 9s
+    loop: closed
+    arrivals: poisson
+""", 12, "steps[0].arrivals", "arrivals apply to the open loop only")
+    refused(HEAD + """\
+steps:
+  - {at: 0s, do: traffic, pod: pod1, dst: /B, rate: 20/s, duration: 9s, arrivals: bursty}
+""", 5, "steps[0].arrivals", "one of constant, poisson")

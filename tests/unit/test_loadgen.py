@@ -1,0 +1,177 @@
+"""The open-loop load generator: on schedule whatever the answers do, latency
+from the intended send time (coordinated omission corrected), every
+scheduled call accounted for. A fake server on a fake clock: exact figures."""
+from __future__ import annotations
+
+import heapq
+import json
+
+import pytest
+
+from traffic.loadgen import NOT_SENT, OpenLoop, decode_histogram, schedule
+from traffic.rmi_client import RemoteError, Reply, load as closed_load
+from traffic.wire import codec
+
+
+class FakeServer:
+    """A client and its server on one fake clock (``clock()``). Each call is
+    answered ``service_s`` after it is sent; a call sent during ``stall``
+    (from, to), seconds after the start, is answered at ``to`` (the server
+    stopped answering); ``send_block`` (at, s): the first send at or after
+    ``at`` takes ``s`` seconds (the generator itself stalls); ``errors``: the
+    call numbers answered with a no_route ERROR."""
+
+    def __init__(self, service_s=0.001, stall=None, send_block=None, errors=()):
+        self.service_s, self.stall, self.send_block = service_s, stall, send_block
+        self.errors = set(errors)
+        self.now = self.t0 = 1000.0
+        self.heap, self.n = [], 0
+
+    def clock(self):
+        return self.now
+
+    def send_request(self, dst, method, args):
+        if self.send_block and self.now - self.t0 >= self.send_block[0]:
+            self.now += self.send_block[1]
+            self.send_block = None
+        self.n += 1
+        due = self.now + self.service_s
+        if self.stall and self.stall[0] <= self.now - self.t0 < self.stall[1]:
+            due = max(due, self.t0 + self.stall[1])
+        heapq.heappush(self.heap, (due, self.n))
+        return self.n
+
+    def next_answer(self, timeout):
+        if self.heap and self.heap[0][0] <= self.now + timeout:
+            due, n = heapq.heappop(self.heap)
+            self.now = max(self.now, due)
+            if n in self.errors:
+                return n, RemoteError(codec.STATUS_NO_ROUTE, "no route", "/dmsc-sg1")
+            return n, Reply({}, "/B/4", 0.0, 3)
+        self.now += timeout
+        return None
+
+    # the closed loop's interface
+    def call(self, dst, method, args, timeout):
+        n = self.send_request(dst, method, args)
+        while True:
+            got = self.next_answer(timeout)
+            if got is not None and got[0] == n:
+                return Reply({}, "/B/4", self.service_s, 3)
+
+    def sleep(self, s):
+        self.now += s
+
+
+def run(srv, **kw):
+    recs = []
+    out = OpenLoop(srv, "/B/4", "echo", {}, record=recs.append, clock=srv.clock, **kw).run()
+    recs.sort(key=lambda r: r["t"])
+    return out, recs
+
+
+def test_constant_and_poisson_schedules():
+    assert schedule(4, 1.0) == [0.0, 0.25, 0.5, 0.75]
+    assert len(schedule(100, 2.5)) == 250
+    p = schedule(200, 10.0, arrivals="poisson", seed=7)
+    assert p == schedule(200, 10.0, arrivals="poisson", seed=7)       # reproducible
+    assert p != schedule(200, 10.0, arrivals="poisson", seed=8)
+    assert 1800 < len(p) < 2200 and p == sorted(p) and p[-1] < 10.0
+    gaps = [b - a for a, b in zip(p, p[1:])]
+    assert max(gaps) > 5 * min(gaps)                                   # not evenly spaced
+    assert len(schedule(1000, 100.0, max_count=50)) == 50
+    with pytest.raises(ValueError):
+        schedule(10, 1.0, arrivals="bursty")
+
+
+def test_sends_on_time_when_the_answers_are_late():
+    srv = FakeServer(service_s=0.2)                 # every answer 200 ms after its call
+    out, recs = run(srv, rate=100, duration=0.6, timeout=1.0)
+    assert out["scheduled"] == out["sent"] == out["ok"] == 60
+    # 200 ms of calls at 100/s (21 when a call and an answer fall on the same
+    # instant: the send goes first); a closed loop has 1
+    assert out["max_in_flight"] in (20, 21)
+    assert all(r["t_sent"] == r["t"] and r["late_ms"] == 0 for r in recs)   # on schedule
+    assert all(r["latency_ms"] == 200 for r in recs)
+    assert out["p99_ms"] == pytest.approx(200, rel=1e-3)
+
+
+def test_the_closed_loop_would_have_sent_a_fraction_of_them():
+    srv = FakeServer(service_s=0.2)
+    out = closed_load(srv, "/B/4", "echo", {}, count=60, interval=0.01, timeout=1.0,
+                      max_s=0.65, clock=srv.clock, sleep=srv.sleep)
+    assert out["sent"] == 4                         # one call in flight: 0, 0.2, 0.4, 0.6 s
+
+
+def test_a_server_stall_shows_in_the_histogram_for_the_calls_scheduled_during_it():
+    # the server answers nothing from 0.4 s to 0.7 s: a call due at t waits 0.7 - t
+    srv = FakeServer(service_s=0.001, stall=(0.4, 0.7))
+    out, recs = run(srv, rate=100, duration=1.0, timeout=1.0)
+    assert out["ok"] == out["scheduled"] == 100
+    h = decode_histogram(out["histogram"])
+    assert h.get_total_count() == 100
+    assert h.get_max_value() == pytest.approx(299_000, rel=2e-3)     # us: due at 0.401 s
+    stalled = [r for r in recs if r["latency_ms"] > 1.5]
+    assert len(stalled) == 30                       # the calls due in [0.4, 0.7)
+    assert [round(r["latency_ms"]) for r in stalled] == list(range(299, 0, -10))
+    assert out["p50_ms"] == pytest.approx(1.0, rel=2e-3) and out["p90_ms"] > 150
+
+
+def test_the_generators_own_stall_is_counted_from_the_intended_time():
+    # the send due at 0.3 s takes 150 ms: the calls due meanwhile leave late,
+    # and their latency counts the wait though each call itself was fast
+    srv = FakeServer(service_s=0.001, send_block=(0.3, 0.15))
+    out, recs = run(srv, rate=100, duration=0.8, timeout=1.0)
+    assert out["ok"] == 80
+    late = [r for r in recs if r["late_ms"] > 1]
+    assert len(late) == 15                           # due at 0.30 ... 0.44 s
+    assert late[0]["latency_ms"] == pytest.approx(151, abs=0.01)
+    assert max(r["service_ms"] for r in recs) == pytest.approx(1, abs=0.01)
+    assert out["late"]["max_ms"] == pytest.approx(150, rel=2e-3)
+
+
+def test_a_call_the_generator_could_not_send_in_time_is_not_answered():
+    # the send due at 0.2 s takes 400 ms with a 200 ms time-out: the calls due
+    # in (0.2, 0.4] s could not be answered in time and are not sent
+    srv = FakeServer(service_s=0.001, send_block=(0.2, 0.4))
+    out, recs = run(srv, rate=100, duration=1.0, timeout=0.2)
+    assert len(recs) == out["scheduled"] == 100
+    not_sent = [r for r in recs if r["status"] == NOT_SENT]
+    assert out["not_sent"] == len(not_sent) == 20
+    assert all(r["t_sent"] is None and r["late_ms"] is None and r["latency_ms"] is None
+               for r in not_sent)
+    # the blocked call itself left 400 ms late and timed out
+    assert out["errors"] == {NOT_SENT: 20, "timeout": 1} and out["answered_pct"] == 79.0
+
+
+def test_time_outs_errors_and_late_answers():
+    srv = FakeServer(service_s=0.001, stall=(0.2, 0.5), errors={3})
+    out, recs = run(srv, rate=50, duration=0.6, timeout=0.1)
+    by = {}
+    for r in recs:
+        by[r["status"]] = by.get(r["status"], 0) + 1
+    # held from 0.2 to 0.5 s: the 10 calls due before 0.4 s time out (100 ms),
+    # the 5 due from 0.4 s are answered at 0.5 s, in time
+    assert by == {"ok": 19, "timeout": 10, "no_route": 1} == {**out["errors"], "ok": 19}
+    assert out["late_answers"] == 10
+    assert all(r["latency_ms"] is None for r in recs if r["status"] != "ok")
+    assert recs[2]["responder"] == "/dmsc-sg1"
+
+
+def test_bounded_by_the_deadline_and_stoppable():
+    srv = FakeServer(service_s=0.001)
+    out, recs = run(srv, rate=100, duration=10.0, timeout=0.1, deadline_s=0.5)
+    assert srv.now - srv.t0 < 0.6
+    assert len(recs) == out["scheduled"] == 1000     # every scheduled call accounted for
+    assert out["ok"] == 50 and out["not_sent"] == 950
+    srv = FakeServer(service_s=0.001)
+    out = OpenLoop(srv, "/B/4", "echo", {}, rate=100, duration=10.0, timeout=0.1,
+                   clock=srv.clock).run(lambda: srv.now - srv.t0 > 0.3)
+    assert out["scheduled"] == 1000 and out["sent"] == 30 and out["not_sent"] == 970
+
+
+def test_the_cli_refuses_more_than_the_cap(capsys):
+    from traffic.loadgen import main
+    assert main(["--iface", "lo", "--src", "/A/1", "--rate", "1000", "--duration", "2000",
+                 "/B/4", "echo"]) == 2
+    assert "capped" in json.loads(capsys.readouterr().out)["error"]
