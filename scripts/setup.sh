@@ -65,7 +65,7 @@ for old in p4runtime-shell p4runtime; do
 done
 # -I: no current directory on sys.path, so this checks what the venv itself imports.
 venv_ok='
-import scapy, networkx, numpy, yaml, rich, pytest, grpc, cryptography, controller
+import scapy, networkx, numpy, yaml, rich, pytest, grpc, cryptography, hdrh, controller
 import controller.switch.p4runtime.p4.v1.p4runtime_pb2, google.rpc.status_pb2, google.protobuf as pb
 from google.protobuf.internal import api_implementation
 assert int(pb.__version__.split(".")[0]) >= 6, pb.__version__
