@@ -29,6 +29,11 @@ It answers, on its one interface:
 Anything else is counted and dropped; a malformed frame never stops the pod.
 On SIGTERM/SIGINT it writes its counters to the log and exits 0.
 
+With ``--app FILE`` (an application file, traffic/callgraph.py), the
+instances of the file's services serve its methods: their own work, then
+calls by name to other services, then the answer; each method call is a span
+appended to ``--trace-file`` (JSON lines).
+
 Run it as ``python -m traffic.pod --iface pod4-eth0 --instance /B/4 --key pod4.key``.
 """
 from __future__ import annotations
@@ -44,6 +49,7 @@ import time
 
 from pathlib import Path
 
+from traffic import callgraph
 from traffic.identity import Identity, IdentityError
 from traffic.wire import codec, defs, names
 from traffic.wire.link import RawLink
@@ -210,7 +216,8 @@ METHODS = {"echo": _echo, "whoami": _whoami, "add": _add}
 class Pod:
     def __init__(self, iface: str, instances: list[str], *, mac: str = "00:00:00:00:00:00",
                  gateway_mac: str = codec.BROADCAST, identity: Identity | None = None,
-                 status_file=None):
+                 status_file=None, app: "callgraph.Application | None" = None,
+                 span_sink=None):
         self.iface = iface
         self.instances = [names.normalize(i) for i in instances]
         self.mac = mac
@@ -220,6 +227,8 @@ class Pod:
         self.pending_frames: list[bytes] = []    # withdrawals the control file asked for
         self.announcer = None if identity is None else Announcer(
             identity, self.instances, mac=mac, gateway_mac=gateway_mac, status_file=status_file)
+        self.app = None if app is None else callgraph.AppServer(
+            app, mac=mac, gateway_mac=gateway_mac, span_sink=span_sink)
 
     def serving(self, name: str) -> str | None:
         """The instance that serves ``name``, if any."""
@@ -244,6 +253,10 @@ class Pod:
             self.counters["rx_probe"] += 1
             inst = self.serving(pkt.dst_name or "") or self.instances[0]
             return codec.probe_reply(pkt, inst, **kw)
+        if pkt.type in (defs.TYPE_RESPONSE, defs.TYPE_ERROR) and self.app is not None \
+                and self.app.on_answer(pkt, time.monotonic()):
+            self.counters["rx_app_answer"] += 1
+            return None
         if pkt.type in (defs.TYPE_ANNOUNCE_ACK, defs.TYPE_ANNOUNCE_NACK) \
                 and self.announcer is not None and self.announcer.on_answer(pkt):
             self.counters[f"rx_{defs.TYPE_NAMES[pkt.type]}"] += 1
@@ -273,6 +286,8 @@ class Pod:
             return codec.error(pkt, me, codec.STATUS_UNKNOWN_NAME,
                               f"{dst} is not served here", **kw)
         method = pkt.text(codec.TLV_METHOD, "")
+        if self.app is not None and self.app.serves(inst):
+            return self.app.on_request(pkt, inst, method, time.monotonic())
         fn = METHODS.get(method)
         if fn is None:
             self.counters["tx_error_unknown_method"] += 1
@@ -355,10 +370,19 @@ class Pod:
                 while delayed and delayed[0][0] <= now:
                     link.send(heapq.heappop(delayed)[2])
                 wait = 0.05 if not delayed else min(0.05, max(0.0, delayed[0][0] - now))
+                if self.app is not None:
+                    for frame in self.app.due(now):
+                        link.send(frame)
+                    wake = self.app.next_wake()
+                    if wake is not None:
+                        wait = min(wait, max(0.0, wake - now))
                 raw = link.recv(wait)
                 if raw is None:
                     continue
                 reply = self.handle(raw)
+                if self.app is not None:            # what the frame set going (calls, answers)
+                    for frame in self.app.due(time.monotonic()):
+                        link.send(frame)
                 if reply is None:
                     continue
                 if self.service_s:                  # answered later, without blocking
@@ -395,19 +419,34 @@ def main(argv=None) -> int:
     ap.add_argument("--status-file", help="write the announcements' state here (JSON)")
     ap.add_argument("--control-file", help="JSON {\"service_ms\": N, \"extra\": [instances], "
                     "\"withdrawn\": [prefixes]}, read when it changes")
+    ap.add_argument("--app", help="an application file (traffic/callgraph.py): serve its "
+                    "services' methods")
+    ap.add_argument("--trace-file", help="with --app: append each method call's span here")
     ap.add_argument("--duration", type=float, default=None)
     ap.add_argument("--log-level", default="INFO")
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    trace_out = None
     try:
         identity = Identity.load(args.key) if args.key else None
+        app = callgraph.load(args.app) if args.app else None
+        sink = None
+        if app is not None and args.trace_file:
+            trace_out = open(args.trace_file, "a", buffering=1)
+
+            def sink(span):
+                trace_out.write(json.dumps(span, separators=(",", ":")) + "\n")
         pod = Pod(args.iface, args.instance, mac=args.mac, gateway_mac=args.gateway_mac,
-                  identity=identity, status_file=args.status_file)
-    except (names.InvalidName, IdentityError) as exc:
+                  identity=identity, status_file=args.status_file, app=app, span_sink=sink)
+    except (names.InvalidName, IdentityError, callgraph.AppError) as exc:
         print(f"pod: {exc}", file=sys.stderr)
         return 2
-    pod.serve(args.duration, args.control_file)
+    try:
+        pod.serve(args.duration, args.control_file)
+    finally:
+        if trace_out is not None:
+            trace_out.close()
     return 0
 
 
