@@ -114,7 +114,8 @@ class OpenLoop:
     def __init__(self, client, dst: str, method: str, args=None, *, rate: float,
                  duration: float, timeout: float, arrivals: str = "constant",
                  seed: int | None = None, deadline_s: float | None = None,
-                 max_count: int = MAX_CALLS, record=None, clock=time.monotonic):
+                 max_count: int = MAX_CALLS, record=None, clock=time.monotonic,
+                 trace_prefix: str | None = None):
         self.client, self.dst, self.method, self.args = client, dst, method, args
         self.rate, self.duration, self.timeout = rate, duration, timeout
         self.arrivals, self.seed = arrivals, seed
@@ -122,6 +123,7 @@ class OpenLoop:
                                 max_count=max_count)
         self.deadline_s = deadline_s if deadline_s is not None else duration + timeout + 5.0
         self.record, self.clock = record, clock
+        self.trace_prefix = trace_prefix    # call i carries {"trace": prefix + i} (call graphs)
         n = len(self.offsets)
         self.t_sent: list[float | None] = [None] * n
         self.status: list[str | None] = [None] * n
@@ -133,7 +135,9 @@ class OpenLoop:
         self.late = new_histogram()                 # actual send - intended, us
         self.errors: collections.Counter = collections.Counter()
         self.responders: collections.Counter = collections.Counter()
-        self.late_answers = 0
+        self.late_answers = 0                # answers after their call's deadline
+        self.foreign_answers = 0             # to calls not ours (another generator's, same name)
+        self.expired: set[int] = set()       # msg_ids of calls that timed out
         self.max_inflight = 0
         self.start = 0.0
 
@@ -154,7 +158,8 @@ class OpenLoop:
         else:
             self.errors[status] += 1
         if self.record is not None:
-            self.record({"t": intended, "t_sent": sent,
+            self.record({**({"trace": f"{self.trace_prefix}{i}"} if self.trace_prefix else {}),
+                         "t": intended, "t_sent": sent,
                          "late_ms": None if sent is None else round((sent - intended) * 1000, 3),
                          "latency_ms": None if lat is None else round(lat * 1000, 3),
                          "service_ms": None if svc is None else round(svc * 1000, 3),
@@ -171,21 +176,30 @@ class OpenLoop:
                 return
             self.pending.popleft()
             self.inflight.pop(self.msg_of[i], None)
+            self.expired.add(self.msg_of[i])
             self._finish(i, "timeout")
 
     def _answer(self, msg_id: int, out, now: float) -> None:
         i = self.inflight.pop(msg_id, None)
-        if i is None or self.status[i] is not None \
-                or now > self.start + self.offsets[i] + self.timeout:
-            self.late_answers += 1          # after its deadline (or not ours): not used
+        if i is None and msg_id not in self.expired:
+            self.foreign_answers += 1
+        elif i is None or now > self.start + self.offsets[i] + self.timeout:
+            self.late_answers += 1          # after its deadline: not used
+            if i is not None:
+                self.expired.add(msg_id)
+                self.pending.remove(i)
+                self._finish(i, "timeout")
         elif isinstance(out, RemoteError):
             self._finish(i, out.status_name, responder=out.responder)
         else:
             self._finish(i, "ok", t_answer=now, responder=out.responder)
 
     def _send(self, i: int, due: float) -> None:
+        args = self.args
+        if self.trace_prefix:
+            args = {**(args or {}), "trace": f"{self.trace_prefix}{i}"}
         try:
-            msg_id = self.client.send_request(self.dst, self.method, self.args)
+            msg_id = self.client.send_request(self.dst, self.method, args)
         except CallError as exc:             # refused before sending (too large)
             self._finish(i, exc.status_name)
             return
@@ -256,6 +270,7 @@ class OpenLoop:
                "sent_rate_per_s": round(sent / max(end - self.start, 1e-9), 1) if sent > 1
                else None,
                "max_in_flight": self.max_inflight, "late_answers": self.late_answers,
+               "foreign_answers": self.foreign_answers,
                **percentiles_ms(self.latency),
                "service": percentiles_ms(self.service),
                "late": percentiles_ms(self.late),
@@ -282,6 +297,8 @@ def main(argv=None) -> int:
                     help="end the whole run this many seconds after its start "
                     "(default: duration + timeout + 5)")
     ap.add_argument("--records", help="append every call to this file as a JSON line")
+    ap.add_argument("--trace-prefix", help="open loop: call i carries the trace id PREFIX<i> "
+                    "in its arguments (an application's pods record its tree under it)")
     ap.add_argument("dst")
     ap.add_argument("method")
     ap.add_argument("args", nargs="?", default="{}", help="JSON arguments")
@@ -311,7 +328,7 @@ def main(argv=None) -> int:
             if a.loop == "open":
                 summary = OpenLoop(c, dst, a.method, args, rate=a.rate, duration=a.duration,
                                    timeout=a.timeout, arrivals=a.arrivals, seed=a.seed,
-                                   deadline_s=deadline,
+                                   deadline_s=deadline, trace_prefix=a.trace_prefix,
                                    record=record if out else None).run(lambda: bool(stop))
             else:
                 def closed_record(rec):

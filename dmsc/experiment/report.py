@@ -595,6 +595,7 @@ def write(out: Path) -> Path:
             plot_control(first, out / f"control-{slug}.png",
                          f"{exp['name']}{sfx}: control traffic ({_which(first)})", exp["duration"])
             L += [f"## Control traffic{sfx}", "", f"![control](control-{slug}.png)", ""]
+        L += call_graph_section(out, first, sfx)
         res_rows = []
         for m, f in figs.items():
             for kind, v in f["resources"].items():
@@ -616,6 +617,88 @@ def write(out: Path) -> Path:
     path = out / "report.md"
     path.write_text("\n".join(L))
     return path
+
+
+def call_graph_figures(spans: list[dict], app=None) -> dict:
+    """From a run's spans (spans.jsonl): per root method, the requests, the
+    share whose tree is the file's call graph (with ``app``), the root span's
+    time p50/p99 and per hop (caller > callee, by depth) the caller's latency,
+    the callee's own time and the difference (network and queues), p50/p99,
+    and the instances that answered."""
+    from traffic import callgraph
+    from traffic.loadgen import new_histogram, percentiles_ms
+    roots = callgraph.trees(spans)
+    by_root: dict = defaultdict(lambda: {"requests": 0, "ok": 0, "match": 0, "h": new_histogram()})
+    hop: dict = {}
+    for root in roots.values():
+        k = f"{root['service']}.{root['method']}"
+        r = by_root[k]
+        r["requests"] += 1
+        if root["status"] == "ok":
+            r["ok"] += 1
+            r["h"].record_value(max(1, round((root["t_out"] - root["t_in"]) * 1e6)))
+        if app is not None and not callgraph.check_tree(root, app):
+            r["match"] += 1
+        for h in callgraph.hops(root):
+            key = (k, h["depth"], h["caller"], h["callee"])
+            x = hop.setdefault(key, {"calls": 0, "failed": 0, "lat": new_histogram(),
+                                     "net": new_histogram(), "instances": defaultdict(int)})
+            x["calls"] += 1
+            if h["status"] != "ok":
+                x["failed"] += 1
+                continue
+            x["lat"].record_value(max(1, round(h["latency_ms"] * 1000)))
+            if h["network_ms"] is not None:
+                x["net"].record_value(max(1, round(h["network_ms"] * 1000)))
+            x["instances"][h["instance"]] += 1
+    out = {}
+    for k, r in by_root.items():
+        q = percentiles_ms(r["h"])
+        out[k] = {"requests": r["requests"], "ok": r["ok"],
+                  "match_pct": round(100 * r["match"] / r["requests"], 2) if app else None,
+                  "p50_ms": q["p50_ms"], "p99_ms": q["p99_ms"], "hops": []}
+    for (k, depth, caller, callee), x in hop.items():
+        lq, nq = percentiles_ms(x["lat"]), percentiles_ms(x["net"])
+        out[k]["hops"].append({"depth": depth, "caller": caller, "callee": callee,
+                               "calls": x["calls"], "failed": x["failed"],
+                               "p50_ms": lq["p50_ms"], "p99_ms": lq["p99_ms"],
+                               "network_p99_ms": nq["p99_ms"],
+                               "instances": dict(sorted(x["instances"].items()))})
+    return out
+
+
+def call_graph_section(out: Path, first: dict, sfx: str) -> list[str]:
+    """The report's call-graph section: where each request's time went."""
+    runs = {m: _jsonl(d / "spans.jsonl") for m, d in first.items()}
+    if not any(runs.values()):
+        return []
+    app = None
+    if (out / "application.yaml").exists():
+        from traffic import callgraph
+        app = callgraph.load(out / "application.yaml")
+    L = [f"## Call graph{sfx} ({_which(first)})", "",
+         "Each request's tree, put back together from the spans the pods wrote "
+         "(`spans.jsonl`): per root method, the requests, the share whose tree is the "
+         "application file's call graph, the front end's own time (p50/p99); per hop, "
+         "the caller's latency p50/p99, its network-and-queue part p99 (caller's latency "
+         "minus the callee's own time) and the instances that answered.", ""]
+    for m, spans in runs.items():
+        figs = call_graph_figures(spans, app)
+        for root, f in sorted(figs.items()):
+            L += [f"**{m}, {root}**: {f['requests']} requests, {f['ok']} answered"
+                  + (f", {f['match_pct']:g} % trees as the file says" if app else "")
+                  + f"; in the front end p50 {_fmt((f['p50_ms'], 0, 0), ' ms')}, "
+                  f"p99 {_fmt((f['p99_ms'], 0, 0), ' ms')}.", "",
+                  "| depth | call | calls | failed | latency p50 | p99 | network p99 | "
+                  "answered by |", "|---|---|---|---|---|---|---|---|"]
+            for h in sorted(f["hops"], key=lambda h: (h["depth"], h["caller"], h["callee"])):
+                inst = ", ".join(f"{i} {n}" for i, n in h["instances"].items()) or "-"
+                L.append(f"| {h['depth']} | {h['caller']} > {h['callee']} | {h['calls']} | "
+                         f"{h['failed']} | {_fmt((h['p50_ms'], 0, 0), ' ms')} | "
+                         f"{_fmt((h['p99_ms'], 0, 0), ' ms')} | "
+                         f"{_fmt((h['network_p99_ms'], 0, 0), ' ms')} | {inst} |")
+            L.append("")
+    return L
 
 
 def typical_run(runs: list[dict]) -> dict | None:

@@ -198,6 +198,7 @@ class Flow:
                     "--arrivals", arrivals, "--seed", str(p.get("seed", 1)),
                     "--timeout", str(p["timeout"]),
                     "--deadline", str(p["duration"] + p["timeout"] + 2),
+                    "--trace-prefix", f"{self.name}-",
                     "--records", str(self.records), p["dst"], p["method"]]
         self.proc = net.host(p["pod"]).popen(die_with_parent(self.cmd), stdout=subprocess.PIPE,
                                              stderr=subprocess.PIPE, cwd=str(REPO_ROOT),
@@ -239,7 +240,8 @@ def run_once(exp: Experiment, topo_spec: str, mode: str, run_dir: Path, *,
             "switches": nsw, "pods": len(topo.pods()), "errors": []}
     progress = on_progress or (lambda *a: None)
     net = DmscNet(topo, run_dir / "net", probe_ms=exp.network["probe_ms"],
-                  hello_ms=exp.network["hello_ms"], lease_s=exp.network["lease_s"])
+                  hello_ms=exp.network["hello_ms"], lease_s=exp.network["lease_s"],
+                  app_file=exp.app_path)
     progress(0.0, exp.duration, f"bringing up {topo_spec} ({mode})")
     t_start = time.monotonic()
     try:
@@ -279,6 +281,8 @@ def run_once(exp: Experiment, topo_spec: str, mode: str, run_dir: Path, *,
         info["t_end"] = round(time.monotonic() - t0, 3)
     finally:
         net.stop()
+        if exp.app_path is not None:
+            info["span_files"] = [str(net.span_file(p)) for p in topo.pods()]
         if prev_env is None:
             os.environ.pop(fiblog.ENV, None)
         else:
@@ -380,6 +384,18 @@ def _finish_files(run_dir: Path, info: dict, topo, exp: Experiment) -> None:
             for c in calls:
                 out.write(json.dumps(c) + "\n")
             path.unlink()
+    spans = info.pop("span_files", None)
+    if spans:
+        from traffic.callgraph import read_spans
+        with open(run_dir / "spans.jsonl", "w") as out:
+            for sp in sorted(read_spans(spans), key=lambda x: x["t_in"]):
+                sp["t_in"] = round(sp["t_in"] - t0, 6)
+                sp["t_out"] = round(sp["t_out"] - t0, 6)
+                for c in sp.get("calls", []):
+                    for k in ("sent", "answered"):
+                        if c.get(k) is not None:
+                            c[k] = round(c[k] - t0, 6)
+                out.write(json.dumps(sp, separators=(",", ":")) + "\n")
 
 
 def versions() -> dict:
@@ -432,6 +448,8 @@ def run_experiment(exp: Experiment, results: Path, *, on_progress=None,
         "# the experiment as it ran: every default filled in, times in seconds\n"
         + yaml.safe_dump(exp.resolved(), sort_keys=False))
     _write_json(out / "versions.json", versions())
+    if exp.app_path is not None:             # the report checks the trees against it
+        (out / "application.yaml").write_text(exp.app_path.read_text())
     runs = []
     try:
         for topo_spec in exp.topologies:

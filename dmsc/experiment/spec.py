@@ -22,6 +22,7 @@ from controller.switch.artifacts import REPO_ROOT
 from dmsc import actions
 from topologies.generate import from_spec
 from topologies.topo import Topology, TopologyError
+from traffic import callgraph
 from traffic.wire import names
 
 MODES = ("distributed", "central")
@@ -77,6 +78,8 @@ class Experiment:
     steps: list[Step]
     record: dict
     topos: dict = field(default_factory=dict)     # spec -> Topology
+    application: str | None = None   # an application file (traffic/callgraph.py), as given
+    app_path: Path | None = None     # ... resolved
 
     def steps_for(self, mode: str) -> list[Step]:
         return [s for s in self.steps if s.only in (None, mode)]
@@ -86,6 +89,7 @@ class Experiment:
         return {"name": self.name, "source": self.source, "description": self.description,
                 "topology": self.topologies if len(self.topologies) > 1 else self.topologies[0],
                 "mode": self.modes if len(self.modes) > 1 else self.modes[0],
+                **({"application": self.application} if self.application else {}),
                 "duration": self.duration, "repeat": self.repeat, "network": dict(self.network),
                 "record": dict(self.record), "steps": [s.as_dict() for s in self.steps]}
 
@@ -197,8 +201,9 @@ class _Doc:
 
 
 # -- the file ------------------------------------------------------------------------------
-TOP = {"name": False, "description": False, "topology": True, "mode": False,
-       "duration": True, "repeat": False, "network": False, "steps": False, "record": False}
+TOP = {"name": False, "description": False, "topology": True, "application": False,
+       "mode": False, "duration": True, "repeat": False, "network": False, "steps": False,
+       "record": False}
 NETWORK = {"probe_ms": False, "hello_ms": False, "lease_s": False}
 RECORD = {"calls": False, "fib": False, "control": False, "resources": False, "sample": False}
 TRAFFIC_PARAMS = {"pod": True, "dst": True, "rate": True, "duration": True, "src": False,
@@ -274,6 +279,27 @@ def loads(text: str, *, source: str = "<experiment>", base: Path | None = None,
         except (TopologyError, OSError, ValueError) as exc:
             raise doc.err(node, fld, str(exc)) from None
 
+    application = app_path = None
+    if "application" in top:
+        anode = top["application"][1]
+        application = doc.string(anode, "application")
+        app_path = next((c for c in (base / application, REPO_ROOT / application)
+                         if c.is_file()), None)
+        if app_path is None:
+            raise doc.err(anode, "application", f"no application file {application!r} "
+                                                f"(looked in {base} and {REPO_ROOT})")
+        try:
+            app = callgraph.load(app_path)
+        except callgraph.AppError as exc:
+            raise doc.err(anode, "application", str(exc)) from None
+        for spec, topo in topos.items():
+            served = {app.service_of(i).key for p in topo.pods() for i in topo.instances(p)
+                      if app.service_of(i) is not None}
+            missing = [k for k in app.services if k not in served]
+            if missing:
+                raise doc.err(anode, "application", f"no instance of {', '.join(missing)} "
+                                                    f"in topology {spec}")
+
     # mode
     if "mode" in top:
         mnode = top["mode"][1]
@@ -334,7 +360,8 @@ def loads(text: str, *, source: str = "<experiment>", base: Path | None = None,
     return Experiment(name=name, source=source, description=description,
                       topologies=[s for s, _n, _f in tspecs], modes=run_modes,
                       duration=duration, repeat=repeat, network=network, steps=steps,
-                      record=record, topos=topos)
+                      record=record, topos=topos, application=application,
+                      app_path=app_path)
 
 
 def _step(doc: _Doc, node, fld: str, topos: dict, duration: float, network: dict,

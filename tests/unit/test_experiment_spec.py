@@ -190,3 +190,15 @@ steps:
 steps:
   - {at: 0s, do: traffic, pod: pod1, dst: /B, rate: 20/s, duration: 9s, arrivals: bursty}
 """, 5, "steps[0].arrivals", "one of constant, poisson")
+
+
+def test_an_application_is_checked_against_the_file_and_the_topology(tmp_path):
+    exp = load(BASE / "social-network.yaml")
+    assert exp.app_path.resolve() == (ROOT / "apps" / "social-network.yaml").resolve()
+    assert exp.resolved()["application"] == "../apps/social-network.yaml"
+    (tmp_path / "bad.yaml").write_text("services:\n  a:\n    methods:\n      m: {calls: [b.m]}\n")
+    refused(HEAD + f"application: {tmp_path / 'bad.yaml'}\n", 4, "application",
+            "bad.yaml, line 4, services.a.methods.m.calls[0]: no service 'b'")
+    refused(HEAD + "application: ../apps/social-network.yaml\n", 4, "application",
+            "no instance of frontend, compose, unique_id")      # fig2 serves none of them
+    refused(HEAD + "application: nowhere.yaml\n", 4, "application", "no application file")

@@ -175,3 +175,13 @@ def test_the_cli_refuses_more_than_the_cap(capsys):
     assert main(["--iface", "lo", "--src", "/A/1", "--rate", "1000", "--duration", "2000",
                  "/B/4", "echo"]) == 2
     assert "capped" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_each_call_can_carry_its_trace_id():
+    srv = FakeServer(service_s=0.001)
+    sent = []
+    orig = srv.send_request
+    srv.send_request = lambda dst, method, args: (sent.append(args), orig(dst, method, args))[1]
+    out, recs = run(srv, rate=10, duration=0.3, timeout=0.1, trace_prefix="flow1-")
+    assert sent == [{"trace": "flow1-0"}, {"trace": "flow1-1"}, {"trace": "flow1-2"}]
+    assert [r["trace"] for r in recs] == ["flow1-0", "flow1-1", "flow1-2"]

@@ -78,8 +78,12 @@ class DmscNet:
     def __init__(self, topo: Topology, run_dir, *, log_level: str | None = "warn",
                  pcap: bool = False, hello_ms: int | None = None, lease_s: float = 6.0,
                  probe_ms: int = 0, scsc_args=(), agents_per_process: int | None = None,
-                 packet_io: str | None = None, bmv2_build: str = "default"):
+                 packet_io: str | None = None, bmv2_build: str = "default",
+                 app_file=None):
         self.topo = topo
+        # an application file (traffic/callgraph.py): every pod serves its services'
+        # methods and writes its spans to pods/<pod>.spans.jsonl
+        self.app_file = Path(app_file).resolve() if app_file else None
         self.bmv2_build = bmv2_build           # "default" or "perf" (apps/bmv2.py BUILDS)
         self.packet_io = packet_io or packet_io_default(topo)
         if self.packet_io not in PACKET_IO:
@@ -698,6 +702,8 @@ class DmscNet:
         sg = t.gateway(pod)
         control = self.run_dir / "pods" / f"{pod}.control.json"
         args = ["--gateway-mac", t.mac(sg, t.port(sg, pod)), "--control-file", str(control)]
+        if self.app_file is not None:
+            args += ["--app", str(self.app_file), "--trace-file", str(self.span_file(pod))]
         if announce:
             if pod not in self.key_files:
                 self.prepare_identities()
@@ -710,6 +716,10 @@ class DmscNet:
             self._forget(old)
         self.pods[pod] = app
         return self._started(app.start())
+
+    def span_file(self, pod: str) -> Path:
+        """Where a pod serving an application writes its spans."""
+        return self.run_dir / "pods" / f"{pod}.spans.jsonl"
 
     def stop_pod(self, pod: str) -> None:
         app = self.pods.pop(pod, None)
