@@ -205,3 +205,25 @@ def test_an_unknown_method_is_an_error_at_once():
     pkt = codec.decode(request("/front", "nope", "t4"))
     err = codec.decode(s.on_request(pkt, "/front/1", "nope", 0.0))
     assert err.type == defs.TYPE_ERROR and err.tlv(codec.TLV_STATUS)[:2] == b"\x00\x03"
+
+
+def test_the_reports_call_graph_figures():
+    from dmsc.experiment.report import call_graph_figures
+    app = loads(SMALL)
+    mesh = Mesh(app, ["/front/1", "/mid/1", "/leaf/1", "/leaf/2"])
+    for i in range(4):
+        mesh.send(request("/front", "get", f"t{i}", msg_id=10 + i))
+    mesh.run(until=1.0)
+    figs = call_graph_figures(mesh.spans, app)
+    f = figs["front.get"]
+    assert (f["requests"], f["ok"], f["match_pct"]) == (4, 4, 100.0)
+    by = {(h["depth"], h["caller"], h["callee"]): h for h in f["hops"]}
+    assert sorted(by) == [(1, "front.get", "leaf.get"), (1, "front.get", "leaf.put"),
+                          (1, "front.get", "mid.get"), (2, "mid.get", "leaf.get")]
+    leaf = by[(1, "front.get", "leaf.get")]
+    assert leaf["calls"] == 4 and leaf["failed"] == 0
+    assert sum(leaf["instances"].values()) == 4 and set(leaf["instances"]) <= {"/leaf/1", "/leaf/2"}
+    assert by[(1, "front.get", "mid.get")]["p50_ms"] >= 7.0       # mid's 2 ms + leaf's 5 ms
+    assert by[(2, "mid.get", "leaf.get")]["network_p99_ms"] == pytest.approx(0.4, rel=0.01)
+    wrong = loads(SMALL.replace("          - {call: leaf.put, request_bytes: 200}\n", ""))
+    assert call_graph_figures(mesh.spans, wrong)["front.get"]["match_pct"] == 0.0
