@@ -57,7 +57,9 @@ MAY_IMPORT = {
     "pods": {"wire", "pods"},
     "control": {"wire", "model", "control"},
     "central": {"wire", "model", "control", "central"},
-    "mesh": {"wire", "model", "control", "mesh"},
+    # the sidecar agent runs in the pod and signs its registrations with the
+    # pod's key (traffic.identity), as the DMSC pod signs its announcements
+    "mesh": {"wire", "model", "pods", "control", "mesh"},
     "emulation": {"wire", "model", "pods", "control", "central", "mesh", "emulation"},
     "tools": {"wire", "model", "pods", "control", "central", "mesh", "emulation", "tools"},
 }
