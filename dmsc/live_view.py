@@ -115,6 +115,27 @@ def read_intf(intf: str, root: Path = Path("/sys/class/net")) -> dict[str, int] 
         return None
 
 
+def steered_links(topo, d: dict) -> tuple[list[list[str]], str | None]:
+    """What a steering decision ``d`` (as :func:`scsc_decisions` lists it)
+    highlights on the drawing: the links, each as [from, to] in the direction
+    the requests travel, and the pod of the chosen instance. The links are the
+    ingress SG's pods to their SG (the policy matches every instance behind
+    that SG as the source), the path's hops, and the last switch to the
+    chosen instance's pod. ([], None) when the decision steers nothing."""
+    path = [n for n in d.get("path", []) if n in topo.graph]
+    if not d.get("chosen") or not path:
+        return [], None
+    links = [[p, path[0]] for p in topo.pods() if topo.gateway(p) == path[0]]
+    links += [[u, v] for u, v in zip(path, path[1:]) if topo.graph.has_edge(u, v)]
+    try:
+        pod = topo.pod_of(d["chosen"])
+    except ValueError:                  # TopologyError: an instance no pod serves
+        pod = None
+    if pod is not None and topo.graph.has_edge(path[-1], pod):
+        links.append([path[-1], pod])
+    return links, pod
+
+
 def scsc_decisions(addr: str | None, timeout: float = 1.0) -> dict:
     """The SCSC's decisions: {"state": "none"|"up"|"unreachable", "decisions": [...]}."""
     if not addr:
@@ -215,16 +236,25 @@ class ViewSource:
         return {"topology": t.name, "time": time.time(), "nodes": nodes, "links": links,
                 "mode": getattr(net, "mode", "distributed"),
                 "central": None if central is None else {"alive": central.alive()},
-                "scsc": scsc_decisions(net.scsc_addr if net.scsc is not None else None)}
+                "scsc": self._scsc()}
+
+    def _scsc(self) -> dict:
+        """The SCSC's decisions, each with what it highlights (:func:`steered_links`)."""
+        net = self.net
+        sc = scsc_decisions(net.scsc_addr if net.scsc is not None else None)
+        for d in sc["decisions"]:
+            d["links"], d["pod"] = steered_links(net.topo, d)
+        return sc
 
 
 class _Handler(BaseHTTPRequestHandler):
     source: ViewSource          # set on the subclass the server makes
 
     def do_GET(self):  # noqa: N802 (http.server's name)
-        if self.path in ("/", "/index.html"):
+        path = self.path.split("?")[0]
+        if path in ("/", "/index.html"):
             body, ctype = PAGE.read_bytes(), "text/html; charset=utf-8"
-        elif self.path.split("?")[0] == "/state.json":
+        elif path == "/state.json":
             try:
                 body = json.dumps(self.source.state()).encode()
             except Exception as exc:               # the page shows it; the server goes on
