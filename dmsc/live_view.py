@@ -61,30 +61,29 @@ def _clearance(g, pos) -> float:
     return worst / span
 
 
-def _spread_layout(g, seeds) -> dict[str, tuple[float, float]]:
-    """networkx's spring layout from each seed; the one whose links pass
-    furthest from the other nodes (deterministic: fixed seeds)."""
-    if len(g) < 2:
-        return {n: (0.0, 0.0) for n in g}
-    best, best_score = None, -1.0
-    for seed in seeds:
-        pos = {n: (float(x), float(y)) for n, (x, y) in
-               nx.spring_layout(g, seed=seed, iterations=300).items()}
-        score = _clearance(g, pos)
-        if score > best_score:
-            best, best_score = pos, score
-    return best
+def _crossings(g, pos) -> int:
+    """How many pairs of links cross (links sharing an end do not)."""
+    def side(a, b, c):
+        return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+    edges = list(g.edges())
+    n = 0
+    for i, (a, b) in enumerate(edges):
+        for c, d in edges[i + 1:]:
+            if {a, b} & {c, d}:
+                continue
+            pa, pb, pc, pd = pos[a], pos[b], pos[c], pos[d]
+            if side(pa, pb, pc) * side(pa, pb, pd) < 0 and side(pc, pd, pa) * side(pc, pd, pb) < 0:
+                n += 1
+    return n
 
 
-def layout(topo, seed: int = 7) -> dict[str, tuple[float, float]]:
-    """Positions in [0.05, 0.95]^2 (SVG y grows downwards). The switches:
-    networkx's force-directed layout of the core graph from a few fixed seeds,
-    the one with the most room between links and nodes (the same topology is
-    drawn the same way every time); each pod: outside its SG,
-    on the line from the core's centre through the SG, so pods ring the core
-    instead of pulling it apart."""
-    core = topo.core_graph()
-    pos = _spread_layout(core, seeds=range(seed, seed + 8))
+MAX_EDGES_CROSSINGS = 200     # above this, counting crossings for each seed costs too much
+
+
+def _place_pods(topo, pos) -> dict[str, tuple[float, float]]:
+    """Each pod outside its SG, on the line from the core's centre through
+    the SG (pods of one SG fan out), so pods ring the core."""
+    pos = dict(pos)
     cx = sum(x for x, _ in pos.values()) / max(1, len(pos))
     cy = sum(y for _, y in pos.values()) / max(1, len(pos))
     for pod in topo.pods():
@@ -97,13 +96,35 @@ def layout(topo, seed: int = 7) -> dict[str, tuple[float, float]]:
         ux, uy = dx / norm, dy / norm
         ux, uy = ux - turn * uy, uy + turn * ux
         pos[pod] = (x + 0.35 * ux, y + 0.35 * uy)
-    xs = [p[0] for p in pos.values()]
-    ys = [p[1] for p in pos.values()]
-    span = max(max(xs) - min(xs), max(ys) - min(ys)) or 1.0     # one scale: no distortion
-    ox = (1 - (max(xs) - min(xs)) / span) * 0.45                # centred on the short side
-    oy = (1 - (max(ys) - min(ys)) / span) * 0.45
-    return {n: (round(0.05 + ox + 0.9 * (x - min(xs)) / span, 4),
-                round(0.05 + oy + 0.9 * (y - min(ys)) / span, 4)) for n, (x, y) in pos.items()}
+    return pos
+
+
+def layout(topo, seed: int = 7, tries: int = 12) -> dict[str, tuple[float, float]]:
+    """Positions in [0.05, 0.95]^2 (SVG y grows downwards; the page
+    stretches them to its drawing). The switches: networkx's force-directed
+    layout of the core graph from ``tries`` fixed seeds, pods placed outside
+    their SGs (:func:`_place_pods`); of those, the one with the fewest
+    crossing links, then the most room between links and nodes (the same
+    topology is drawn the same way every time). The page then moves nodes
+    apart where their labels would touch (dmsc/live_view.html)."""
+    core, g = topo.core_graph(), topo.graph
+    best, best_score = None, None
+    for s in range(seed, seed + tries):
+        core_pos = ({n: (0.0, 0.0) for n in core} if len(core) < 2 else
+                    {n: (float(x), float(y)) for n, (x, y) in
+                     nx.spring_layout(core, seed=s, iterations=300).items()})
+        pos = _place_pods(topo, core_pos)
+        crossings = _crossings(g, pos) if g.number_of_edges() <= MAX_EDGES_CROSSINGS else 0
+        score = (crossings, -_clearance(g, pos))
+        if best_score is None or score < best_score:
+            best, best_score = pos, score
+        if len(core) < 2:
+            break
+    xs = [p[0] for p in best.values()]
+    ys = [p[1] for p in best.values()]
+    wx, wy = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    return {n: (round(0.05 + 0.9 * (x - min(xs)) / wx, 4),
+                round(0.05 + 0.9 * (y - min(ys)) / wy, 4)) for n, (x, y) in best.items()}
 
 
 def read_intf(intf: str, root: Path = Path("/sys/class/net")) -> dict[str, int] | None:
