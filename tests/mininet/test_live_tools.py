@@ -211,21 +211,39 @@ def test_view_shows_every_switch_traffic_and_a_cut_link(net, cli):
 
 
 def test_view_shows_the_scscs_steering(net, cli):
-    """pod1's own /B/1 degraded: the SCSC steers sg1's calls to /B/ to /B/4;
-    the page lists the decision and draws its path."""
+    """pod1's own /B/1 degraded: the SCSC steers sg1's calls to /B to /B/4;
+    the page lists the decision, highlights the path's links from pod1 to
+    pod4 and rings pod4, and takes the highlight away when the steering ends."""
+    def steering():
+        return [d for d in v.source.state()["scsc"]["decisions"] if d["chosen"]]
+
+    def highlighted(dom):
+        links = dom.with_attr("data-link")
+        return ({frozenset(k.split("|")) for k, e in links.items()
+                 if "steered" in e["class"].split()},
+                {k for k, e in dom.with_attr("data-node").items() if "chosen" in e["class"].split()})
     with ViewServer(net) as v:
         cli.run("degrade pod1 200")
         try:
-            poll(lambda: any(d["chosen"] == "/B/4" and d["sg"] == "sg1"
-                             for d in v.source.state()["scsc"]["decisions"]), 15,
+            poll(lambda: any(d["chosen"] == "/B/4" and d["sg"] == "sg1" for d in steering()), 15,
                  "the SCSC steering sg1's /B to /B/4")
             dom = Elements(dump_dom(v.url))
         finally:
             cli.run("degrade pod1 0")
         rows = [e["text"] for e in dom.items if e["tag"] == "tr"]
         assert any("sg1" in r and "/B/4" in r for r in rows), rows
-        steer = [e for e in dom.items if e["tag"] == "polyline" and e.get("data-sg") == "sg1"]
-        assert steer and steer[0]["data-service"] == "/B"
+        (g,) = [e for e in dom.items if e["tag"] == "g" and e.get("data-sg") == "sg1"]
+        assert g["data-service"] == "/B" and g["data-chosen"] == "/B/4"
+        path = g["data-path"].split()
+        assert path[0] == "sg1" and path[-1] == "sg4", path
+        hops = {frozenset(h) for h in zip(path, path[1:])}
+        assert highlighted(dom) == (hops | {frozenset(("pod1", "sg1")), frozenset(("sg4", "pod4"))},
+                                    {"pod4"})
+
+        poll(lambda: not steering(), 20, "the steering to end after the hysteresis")
+        dom = Elements(dump_dom(v.url))
+        assert highlighted(dom) == (set(), set())
+        assert not [e for e in dom.items if e["tag"] == "g" and e.get("data-sg")]
 
 
 # -- dmsc stats: every loss ----------------------------------------------------------------------
