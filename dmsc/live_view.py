@@ -3,15 +3,18 @@
 ``dmsc up --view [--view-port N]`` serves it while the network runs:
 
     GET /            the page (dmsc/live_view.html: inline SVG and
-                     JavaScript, nothing fetched from anywhere else)
+                     JavaScript, nothing fetched from anywhere else; link
+                     rates as width and colour, steered paths highlighted,
+                     docs/cli.md says what it encodes). ``/?boxes``: the
+                     page also writes its labels' rendered boxes into the
+                     DOM (the browser tests read them)
     GET /state.json  what the page draws, polled once a second
 
 The state (:meth:`ViewSource.state`) is read from the running network each
 time, never cached beyond one sampling interval:
 
-- nodes: every switch and pod at a position from networkx's spring layout
-  of the core (fixed seed, computed once), pods outside their SG, with whether its process runs (a killed BMv2, a
-  stopped pod);
+- nodes: every switch and pod at a position from :func:`layout` (computed
+  once), with whether its process runs (a killed BMv2, a stopped pod);
 - links: each link's state (``up``; ``cut`` when failure injection cut it,
   ``net.failures.cut``; ``dead`` when a switch or pod at one end is not
   running) and its traffic in both directions, in frames/s and kbit/s, from
@@ -20,7 +23,8 @@ time, never cached beyond one sampling interval:
   between two samples;
 - the SCSC's current decisions (its gRPC ``View``, as ``dmsc scsc`` shows
   them): which SG steers which service to which instance over which path, and
-  why; or that the network has no SCSC, or that it does not answer.
+  why, each with the links and the pod it highlights (:func:`steered_links`);
+  or that the network has no SCSC, or that it does not answer.
 
 The server is the standard library's ThreadingHTTPServer bound to 127.0.0.1
 only, in a daemon thread (:class:`ViewServer`); the experiment runner and tests
