@@ -211,9 +211,13 @@ def test_view_shows_every_switch_traffic_and_a_cut_link(net, cli):
 
 
 def test_view_shows_the_scscs_steering(net, cli):
-    """pod1's own /B/1 degraded: the SCSC steers sg1's calls to /B to /B/4;
-    the page lists the decision, highlights the path's links from pod1 to
-    pod4 and rings pod4, and takes the highlight away when the steering ends."""
+    """pod1's own /B/1 (and /A/1) degraded: the SCSC steers sg1's calls to /B
+    to /B/4 (and sg3's to pod4's instances too); the page lists the decisions,
+    highlights each steered path's links from the requesting SG's pods to the
+    chosen instance's pod, rings that pod, and takes the highlight away when
+    the steering ends."""
+    t = net.topo
+
     def steering():
         return [d for d in v.source.state()["scsc"]["decisions"] if d["chosen"]]
 
@@ -232,13 +236,19 @@ def test_view_shows_the_scscs_steering(net, cli):
             cli.run("degrade pod1 0")
         rows = [e["text"] for e in dom.items if e["tag"] == "tr"]
         assert any("sg1" in r and "/B/4" in r for r in rows), rows
-        (g,) = [e for e in dom.items if e["tag"] == "g" and e.get("data-sg") == "sg1"]
-        assert g["data-service"] == "/B" and g["data-chosen"] == "/B/4"
-        path = g["data-path"].split()
-        assert path[0] == "sg1" and path[-1] == "sg4", path
-        hops = {frozenset(h) for h in zip(path, path[1:])}
-        assert highlighted(dom) == (hops | {frozenset(("pod1", "sg1")), frozenset(("sg4", "pod4"))},
-                                    {"pod4"})
+        groups = [e for e in dom.items if e["tag"] == "g" and e.get("data-sg")]
+        assert any((g["data-sg"], g["data-service"], g["data-chosen"]) == ("sg1", "/B", "/B/4")
+                   for g in groups), groups
+        want_links, want_pods = set(), set()
+        for g in groups:                  # every steering on the page: its SG's pods to the instance
+            path, pod = g["data-path"].split(), t.pod_of(g["data-chosen"])
+            assert t.kind(path[0]) == "sg" and t.gateway(pod) == path[-1], (path, pod)
+            want_links |= {frozenset(h) for h in zip(path, path[1:])}
+            want_links |= {frozenset((p, path[0])) for p in t.pods() if t.gateway(p) == path[0]}
+            want_links.add(frozenset((path[-1], pod)))
+            want_pods.add(pod)
+        assert {frozenset(("pod1", "sg1")), frozenset(("sg4", "pod4"))} <= want_links
+        assert highlighted(dom) == (want_links, want_pods)
 
         poll(lambda: not steering(), 20, "the steering to end after the hysteresis")
         dom = Elements(dump_dom(v.url))
