@@ -682,21 +682,21 @@ def call_graph_section(out: Path, first: dict, sfx: str) -> list[str]:
          "application file's call graph, the front end's own time (p50/p99); per hop, "
          "the caller's latency p50/p99, its network-and-queue part p99 (caller's latency "
          "minus the callee's own time) and the instances that answered.", ""]
+    def ms(v):
+        return _fmt((None if v is None else round(v, 2), 0, 0), " ms")
     for m, spans in runs.items():
         figs = call_graph_figures(spans, app)
         for root, f in sorted(figs.items()):
             L += [f"**{m}, {root}**: {f['requests']} requests, {f['ok']} answered"
                   + (f", {f['match_pct']:g} % trees as the file says" if app else "")
-                  + f"; in the front end p50 {_fmt((f['p50_ms'], 0, 0), ' ms')}, "
-                  f"p99 {_fmt((f['p99_ms'], 0, 0), ' ms')}.", "",
+                  + f"; in the front end p50 {ms(f['p50_ms'])}, p99 {ms(f['p99_ms'])}.", "",
                   "| depth | call | calls | failed | latency p50 | p99 | network p99 | "
                   "answered by |", "|---|---|---|---|---|---|---|---|"]
             for h in sorted(f["hops"], key=lambda h: (h["depth"], h["caller"], h["callee"])):
                 inst = ", ".join(f"{i} {n}" for i, n in h["instances"].items()) or "-"
                 L.append(f"| {h['depth']} | {h['caller']} > {h['callee']} | {h['calls']} | "
-                         f"{h['failed']} | {_fmt((h['p50_ms'], 0, 0), ' ms')} | "
-                         f"{_fmt((h['p99_ms'], 0, 0), ' ms')} | "
-                         f"{_fmt((h['network_p99_ms'], 0, 0), ' ms')} | {inst} |")
+                         f"{h['failed']} | {ms(h['p50_ms'])} | {ms(h['p99_ms'])} | "
+                         f"{ms(h['network_p99_ms'])} | {inst} |")
             L.append("")
     return L
 
