@@ -15,22 +15,6 @@ and it does not import the central baseline either.
 
 Every import statement counts, function-local ones included.
 """
-"""The layout's promises, checked from the source (AST), so they stay true.
-
-Imports run one way (README, "Layout"):
-
-    traffic.wire  <-  topology model  <-  control plane  <-  emulation  <-  tools
-                  <-  pods (traffic.pod, client, identity, announce)
-
-The centralized baseline (controller.central) sits beside the agents in the
-control plane: it may use their code (the gateway duties, SPF), but nothing
-else in the control plane imports it (DMSC's distributed mode never depends
-on the baseline it is measured against).
-
-The emulation may use traffic.identity (it makes the pods' keys).
-
-Every import statement counts, function-local ones included.
-"""
 import ast
 import subprocess
 import sys
