@@ -158,7 +158,9 @@ def test_bad_discovery_frames_are_counted_and_change_nothing(mangle, counter):
     view.on_discovery("sr1", 3, forged, 0.0)
     view.on_discovery("sg1", 1, good, 0.0)          # on a pod port
     assert view.heard == {}
-    assert view.counters["rx_auth_fail"] >= 1 and view.counters["rx_ctrl_on_pod_port"] == 1
+    # the forged frame is one more auth failure (the mangled one may have been one)
+    assert view.counters["rx_auth_fail"] == (2 if counter == "rx_auth_fail" else 1)
+    assert view.counters["rx_ctrl_on_pod_port"] == 1
 
 
 def test_pod_prefixes_only_behind_pod_ports_and_never_switch_names():
@@ -288,6 +290,13 @@ def run_controller(fabric, spa_addr=None, grace_s=0.0):
     return ctl, t
 
 
+def wait_connected(ctl, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while ctl.view.connected != set(FIG2.switches()):
+        assert time.monotonic() < deadline, f"connected to {sorted(ctl.view.connected)} only"
+        time.sleep(0.02)
+
+
 def announce_all(fabric, idents):
     for pod in FIG2.pods():
         sg = FIG2.gateway(pod)
@@ -304,9 +313,7 @@ def test_the_controller_programs_every_switch_from_discovery_and_announcements(f
     ctl, t = run_controller(fabric, spa_addr)
     reader = None
     try:
-        deadline = time.monotonic() + 10
-        while ctl.view.connected != set(FIG2.switches()) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_connected(ctl)
         announce_all(fabric, idents)
         reader = FibReader({s: (a, FIG2.device_id(s)) for s, a in fabric.addrs.items()})
         wait_converged(reader, expected_fibs(FIG2), timeout=30)
@@ -340,9 +347,7 @@ def test_the_controller_programs_every_switch_from_discovery_and_announcements(f
 def test_a_restarted_controller_deletes_nothing_during_its_grace(fabric):
     ctl, t = run_controller(fabric)
     try:
-        deadline = time.monotonic() + 10
-        while ctl.view.connected != set(FIG2.switches()) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_connected(ctl)
         for prefix, pods in served_prefixes(FIG2).items():
             for pod in pods:
                 sg = FIG2.gateway(pod)

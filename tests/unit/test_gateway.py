@@ -83,8 +83,8 @@ def gateway(spa, lease_s=6.0):
     return Gateway(agent, spa, lease_s=lease_s, clock=clock), agent, clock
 
 
-def job(prefix="/B/4", withdraw=False, port=1):
-    ann = POD.announcement(prefix, withdraw=withdraw, src="/B/4", msg_id=9)
+def job(prefix="/B/4", withdraw=False, port=1, identity=POD):
+    ann = identity.announcement(prefix, withdraw=withdraw, src="/B/4", msg_id=9)
     return Job(ann, port, POD_MAC, 100.0)
 
 
@@ -168,8 +168,25 @@ def test_withdrawal_only_from_the_holding_port_and_key():
     gw.handle(job(withdraw=True, port=3))         # another port: refused
     assert "/B/4" in pod_prefixes(agent)
     assert agent.counters["announce_refused_not_held"] == 1
+    other = Identity.generate()                   # the holding port, another key (the SPA
+    gw.handle(job(withdraw=True, port=1, identity=other))   # says valid): refused
+    assert "/B/4" in pod_prefixes(agent) and gw.held["/B/4"].key_id == POD.key_id
+    assert agent.counters["announce_refused_not_held"] == 2
+    assert answers(agent)[-1] == (defs.TYPE_ANNOUNCE_NACK, "/B/4", 1)
     gw.handle(job(withdraw=True, port=1))
     assert pod_prefixes(agent) == {} and agent.counters["withdraw_accepted"] == 1
+
+
+def test_with_no_spa_answering_a_withdrawal_only_from_the_holding_port_and_key():
+    spa = ScriptedSpa([AnnounceVerdict(VALID, "ok")] + [SpaUnavailable("down")] * 3)
+    gw, agent, _ = gateway(spa)
+    gw.handle(job())
+    gw.handle(job(withdraw=True, port=3))                               # another port
+    gw.handle(job(withdraw=True, port=1, identity=Identity.generate()))  # another key
+    assert "/B/4" in pod_prefixes(agent) and agent.counters["withdraw_accepted_without_spa"] == 0
+    assert answers(agent) == [(defs.TYPE_ANNOUNCE_ACK, "/B/4", 1)]      # no answer to either
+    gw.handle(job(withdraw=True, port=1))                               # its own key and port
+    assert pod_prefixes(agent) == {} and agent.counters["withdraw_accepted_without_spa"] == 1
 
 
 def test_a_prefix_held_for_one_port_is_refused_on_another():
