@@ -6,6 +6,7 @@ process are removed at the end of the module, even after a failure.
 """
 from __future__ import annotations
 
+import select
 import time
 from dataclasses import dataclass
 
@@ -68,6 +69,32 @@ class Rig:
     def punts(self) -> dict[str, int]:
         cells = self.sw.read_counter(N.COUNTER_PUNT_REASONS)
         return {name: cells.get(idx, (0, 0))[0] for idx, name in defs.PUNT_REASONS.items()}
+
+    def collect(self, ports, n: int, timeout: float = 5.0) -> dict[int, list[bytes]]:
+        """Frames arriving on ``ports`` until ``n`` have, or ``timeout`` passes
+        (then fewer: the caller's count fails)."""
+        got: dict[int, list[bytes]] = {p: [] for p in ports}
+        deadline = time.monotonic() + timeout
+        socks = {self.links[p].sock: p for p in ports}
+        while sum(map(len, got.values())) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            ready, _, _ = select.select(list(socks), [], [], left)
+            for sock in ready:
+                raw = self.links[socks[sock]].recv(0)
+                if raw is not None:
+                    got[socks[sock]].append(raw)
+        return got
+
+    def packet_ins(self, n: int, timeout: float = 5.0) -> list:
+        """Packet-ins until ``n`` have arrived or ``timeout`` passes."""
+        out, deadline = [], time.monotonic() + timeout
+        while len(out) < n and (left := deadline - time.monotonic()) > 0:
+            pin = self.sw.packet_in(timeout=left)
+            if pin is not None:
+                out.append(pin)
+        return out
 
     def wait_counter(self, read, key: str, at_least: int, timeout: float = 2.0) -> int:
         """Poll a counter until it reaches ``at_least`` or the deadline passes."""
