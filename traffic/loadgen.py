@@ -256,6 +256,20 @@ class OpenLoop:
                     self._finish(j, "timeout" if self.t_sent[j] is not None else NOT_SENT)
         return self.summary()
 
+    def longest_outage_ms(self) -> float:
+        """From the intended time of the first call of a run of unanswered
+        calls to that of the next answered one (or the last call), the longest."""
+        worst, start = 0.0, None
+        for off, st in zip(self.offsets, self.status):
+            if st != "ok":
+                if start is None:
+                    start = off
+            elif start is not None:
+                worst, start = max(worst, off - start), None
+        if start is not None:
+            worst = max(worst, self.offsets[-1] - start)
+        return round(worst * 1000, 1)
+
     def summary(self) -> dict:
         n = len(self.offsets)
         ok = sum(1 for s in self.status if s == "ok")
@@ -271,6 +285,7 @@ class OpenLoop:
                else None,
                "max_in_flight": self.max_inflight, "late_answers": self.late_answers,
                "foreign_answers": self.foreign_answers,
+               "longest_outage_ms": self.longest_outage_ms(),
                **percentiles_ms(self.latency),
                "service": percentiles_ms(self.service),
                "late": percentiles_ms(self.late),

@@ -154,6 +154,7 @@ def test_time_outs_errors_and_late_answers():
     # the 5 due from 0.4 s are answered at 0.5 s, in time
     assert by == {"ok": 19, "timeout": 10, "no_route": 1} == {**out["errors"], "ok": 19}
     assert out["late_answers"] == 10
+    assert out["longest_outage_ms"] == 200.0          # from the first time-out (0.2 s) to 0.4 s
     assert all(r["latency_ms"] is None for r in recs if r["status"] != "ok")
     assert recs[2]["responder"] == "/dmsc-sg1"
 
