@@ -16,11 +16,26 @@ and the generator's own lateness p99 (a generator late by more than a few ms
 is the bottleneck, not the network: the line says so). A plot of the
 percentiles against offered load goes to ``--plot``.
 
+``--instances N`` (1,000 by default; 0 skips it) then measures many instances
+and their churn, distributed mode, on Figure 2's four pods: N instances over
+``--services`` services (``/s<k>/<j>``, spread over the pods so each service
+has instances on several), announced and authorized like any other; the
+cold start to every FIB complete (every switch's FIB equal to SPF over all
+of them), the SPA's verdicts per second over it, LSA fragments in each
+agent's LSDB, FIB entries per switch, the agents' memory. Then churn: for
+``--churn-s`` seconds, ``--churn-per-s`` instance changes a second on pod3
+(20 instances of ``/churn`` added, then alternately one added and the oldest
+withdrawn, so each lives about 2 s at 20 changes a second: a
+control file the pod reads, as autoscaling would start and stop instances),
+while pod1 calls two stable instances (on pod2 and pod4) open loop at 50/s
+each: calls to stable instances lost, FIB writes per second (every switch,
+from the writers' FIB log), and each added instance's time from its
+announcement (the control file's write) to in every FIB (p50/p99).
+
 Last line: ``knee_rps=... p99_ms_half_knee=... base_p99_ms=... central_knee_rps=...
-central_p99_ms_half_knee=...`` (knee and p99 of the distributed mode first).
-The 1,000-instance and churn keys the issue names (``instances``,
-``cold_start_s``, ``churn_per_s``, ``churn_lost``, ``announce_p99_ms``) are not
-measured by this version and so not printed. Run as root.
+central_p99_ms_half_knee=... instances=... cold_start_s=... churn_per_s=...
+churn_lost=... announce_p99_ms=...`` (knee and p99 of the distributed mode
+first; a key is printed only when it was measured). Run as root.
 """
 from __future__ import annotations
 
@@ -30,12 +45,18 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from controller.switch import fiblog                                 # noqa: E402
 from controller.switch.artifacts import REPO_ROOT as ROOT             # noqa: E402
-from dmsc.converge import bring_up                                   # noqa: E402
+from dmsc.converge import FibReader, bring_up, expected_fibs, wait_converged   # noqa: E402
+from dmsc.experiment.runner import processes, proc_usage            # noqa: E402
+from traffic.wire import names                                       # noqa: E402
 from topologies.emu.child_processes import die_with_parent, py_env   # noqa: E402
 from topologies.emu.net import DmscNet                               # noqa: E402
 from topologies.topo import Topology                                 # noqa: E402
@@ -43,13 +64,17 @@ from topologies.topo import Topology                                 # noqa: E40
 LATE_WARN_MS = 5.0           # the generator's lateness p99 above which it, not the network, limits
 
 
-def step(net, rate: float, seconds: float, timeout: float) -> dict:
+def start_load(net, rate: float, seconds: float, timeout: float, dst: str = "/B/4"):
     t = net.topo
     cmd = [sys.executable, "-m", "traffic.loadgen", "--iface", t.intf_name("pod1", 0),
            "--src", "/A/1", "--mac", t.mac("pod1", 0), "--rate", str(rate),
-           "--duration", str(seconds), "--timeout", str(timeout), "/B/4", "echo"]
-    proc = net.host("pod1").popen(die_with_parent(cmd), stdout=subprocess.PIPE,
+           "--duration", str(seconds), "--timeout", str(timeout), dst, "echo"]
+    return net.host("pod1").popen(die_with_parent(cmd), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, cwd=str(ROOT), env=py_env())
+
+
+def step(net, rate: float, seconds: float, timeout: float) -> dict:
+    proc = start_load(net, rate, seconds, timeout)
     try:
         out, err = proc.communicate(timeout=seconds + timeout + 60)
     except subprocess.TimeoutExpired:
@@ -100,6 +125,129 @@ def sweep(mode: str, rates: list[float], seconds: float, timeout: float) -> dict
     return {"mode": mode, "steps": steps, "knee": knee, "half": half}
 
 
+# -- many instances and their churn ------------------------------------------------------------
+PODS = ("pod1", "pod2", "pod3", "pod4")
+WARM_ADDS = 20        # churn's first changes all add: then each withdrawn instance lived ~2 s
+
+
+def scale_topology(instances: int, services: int) -> Topology:
+    """Figure 2 with ``instances`` instances over ``services`` services on its
+    four pods (instance j of service k on pod (k + j) mod 4; pod1 keeps /A/1,
+    the caller's name)."""
+    spec = yaml.safe_load((ROOT / "topologies" / "fig2.yaml").read_text())
+    per = {p: [] for p in PODS}
+    per["pod1"].append("/A/1")
+    for n in range(instances):
+        k, j = n % services, n // services + 1
+        per[PODS[(k + j) % 4]].append(f"/s{k}/{j}")
+    for p in PODS:
+        spec["nodes"][p] = {"kind": "pod", "instances": per[p]}
+    spec["name"] = f"fig2-{instances}-instances"
+    return Topology.from_dict(spec, source=f"<fig2 with {instances} instances>")
+
+
+def pct(xs: list[float], q: float):
+    xs = sorted(xs)
+    return round(xs[min(len(xs) - 1, int(q * len(xs)))], 1) if xs else None
+
+
+def many_instances(instances: int, services: int, churn_per_s: float, churn_s: float) -> dict:
+    topo = scale_topology(instances, services)
+    stable = [next(i for i in topo.instances(p) if i.startswith("/s")) for p in ("pod2", "pod4")]
+    out: dict = {"instances": instances, "services": services}
+    with tempfile.TemporaryDirectory(prefix="dmsc-load-scale-") as d:
+        log = Path(d) / "fib.log"
+        prev = os.environ.get(fiblog.ENV)
+        os.environ[fiblog.ENV] = str(log)           # the writers' FIB log (agents inherit it)
+        # a 30 s lease: renewing 250 prefixes a pod every 2 s would be 125/s of
+        # announcements against the SG's 200/s announce meter
+        net = DmscNet(topo, Path(d) / "net", lease_s=30.0)
+        t0 = time.monotonic()
+        try:
+            bring_up(net, timeout=900, mode="distributed")
+            out["cold_start_s"] = round(time.monotonic() - t0, 1)
+            with FibReader.for_net(net) as r:
+                out["fib_entries"] = {s: len(r.read(s)) for s in topo.switches()}
+            out["lsa_fragments"] = {}
+            for s in topo.switches():
+                with net.admin(s) as c:
+                    st = c.state()
+                out["lsa_fragments"][s] = len(st.lsdb)
+            with net.spa() as spa:
+                cnt = dict(spa.show().counters)
+            verdicts = sum(v for k, v in cnt.items()
+                           if not k.startswith(("revalidate_", "bad_request")))
+            out["spa_verdicts"] = verdicts
+            out["spa_verdicts_per_s"] = round(verdicts / out["cold_start_s"], 1)
+            rss = [proc_usage(pid) for kind, _n, pid in processes(net)
+                   if kind in ("agent", "agent host")]
+            out["agent_rss_mb"] = round(sum(u[1] for u in rss if u) / 2**20, 1)
+            print(f"{instances} instances over {services} services on 4 pods: cold start "
+                  f"{out['cold_start_s']} s to every FIB complete; SPA verdicts {verdicts} "
+                  f"({out['spa_verdicts_per_s']}/s over the cold start); FIB entries "
+                  f"{out['fib_entries']}; LSDB fragments {out['lsa_fragments']}; agents "
+                  f"{out['agent_rss_mb']} MB", flush=True)
+
+            # churn: instances of /churn on pod3, added and withdrawn, while pod1 calls
+            # two stable instances
+            n_changes = int(churn_per_s * churn_s)
+            net.authorize("/churn", ["pod3"], max_depth=1)
+            loads = [start_load(net, 50, churn_s + 2, 1.0, dst) for dst in stable]
+            time.sleep(1.0)
+            extra, withdrawn, added_at = [], [], {}
+            t_churn = time.monotonic()
+            log_start = len(fiblog.read(log))
+            for i in range(n_changes):
+                due = t_churn + i / churn_per_s
+                time.sleep(max(0.0, due - time.monotonic()))
+                live = [x for x in extra if x not in withdrawn]
+                if i < WARM_ADDS or i % 2 == 0 or not live:
+                    name = f"/churn/{i}"
+                    extra.append(name)
+                    added_at[name] = time.monotonic()
+                else:
+                    withdrawn.append(live[0])
+                net.update_pod_control("pod3", extra=extra, withdrawn=withdrawn)
+            t_end = time.monotonic()
+            sums = [json.loads(p.communicate(timeout=churn_s + 60)[0].decode()
+                               .strip().splitlines()[-1]) for p in loads]
+            time.sleep(3.0)                         # the last announcements reach the FIBs
+            lines = fiblog.read(log)[log_start:]
+            writes = [x for x in lines if t_churn <= x["t"] <= t_end]
+            first: dict = {}
+            for x in lines:
+                for key in x["prefixes"]:
+                    first.setdefault((key, x["switch"]), x["t"])
+            to_fib = []
+            for name, t in added_at.items():
+                key = names.format_key(*names.prefix_key(name))
+                ts = [first.get((key, s)) for s in topo.switches()]
+                if all(v is not None and v >= t for v in ts):
+                    to_fib.append((max(ts) - t) * 1000)
+            out.update(churn_per_s=churn_per_s, churn_s=churn_s, churn_changes=n_changes,
+                       churn_added=len(added_at),
+                       churn_calls=sum(x["scheduled"] for x in sums),
+                       churn_lost=sum(x["scheduled"] - x["ok"] for x in sums),
+                       churn_errors=[x["errors"] for x in sums],
+                       fib_writes_per_s=round(len(writes) / (t_end - t_churn), 1),
+                       announce_in_fib=len(to_fib),
+                       announce_p50_ms=pct(to_fib, 0.5), announce_p99_ms=pct(to_fib, 0.99))
+            print(f"churn: {n_changes} changes at {churn_per_s:g}/s on pod3 "
+                  f"({len(added_at)} instances added, {n_changes - len(added_at)} withdrawn); "
+                  f"calls to stable instances {stable}: {out['churn_lost']} of "
+                  f"{out['churn_calls']} lost {out['churn_errors']}; FIB writes "
+                  f"{out['fib_writes_per_s']}/s (all switches); an added instance in every FIB "
+                  f"after p50 {out['announce_p50_ms']} ms, p99 {out['announce_p99_ms']} ms "
+                  f"({len(to_fib)} of {len(added_at)} seen in every FIB)", flush=True)
+        finally:
+            net.stop()
+            if prev is None:
+                os.environ.pop(fiblog.ENV, None)
+            else:
+                os.environ[fiblog.ENV] = prev
+    return out
+
+
 def plot(results: list[dict], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -135,19 +283,33 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=1.0)
     ap.add_argument("--plot", default="load.png")
     ap.add_argument("--json", help="write every step's summary here")
+    ap.add_argument("--instances", type=int, default=1000,
+                    help="many instances and their churn (0: skip)")
+    ap.add_argument("--services", type=int, default=100)
+    ap.add_argument("--churn-per-s", type=float, default=20.0)
+    ap.add_argument("--churn-s", type=float, default=60.0)
+    ap.add_argument("--skip-knee", action="store_true", help="only the many instances")
     a = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("load benchmark: needs root", file=sys.stderr)
         return 2
     rates = [float(x) for x in a.rates.split(",")]
-    results = [sweep(m, rates, a.step_s, a.timeout) for m in a.modes.split(",")]
-    plot(results, Path(a.plot))
+    results = [] if a.skip_knee else [sweep(m, rates, a.step_s, a.timeout)
+                                      for m in a.modes.split(",")]
+    scale = None
+    if a.instances:
+        try:
+            scale = many_instances(a.instances, a.services, a.churn_per_s, a.churn_s)
+        except Exception as exc:             # the knee's figures still print
+            print(f"many instances: failed: {type(exc).__name__}: {exc}", flush=True)
+    if results:
+        plot(results, Path(a.plot))
+        print(f"plot: {a.plot}")
     if a.json:
         for r in results:
             for s in r["steps"] + ([r["half"]] if r["half"] else []):
                 s.pop("histogram", None)
-        Path(a.json).write_text(json.dumps(results, indent=1))
-    print(f"plot: {a.plot}")
+        Path(a.json).write_text(json.dumps({"knee": results, "scale": scale}, indent=1))
     keys = []
     for r in results:
         pre = "" if r["mode"] == "distributed" else f"{r['mode']}_"
@@ -157,6 +319,11 @@ def main(argv=None) -> int:
         keys += [f"{pre}knee_rps={knee if knee is None else f'{knee:g}'}",
                  f"{pre}p99_ms_half_knee={r['half']['p99_ms'] if r['half'] else None}",
                  f"{pre}base_p99_ms={r['steps'][0]['p99_ms']}"]
+    if scale is not None:
+        keys += [f"{k}={scale[k]}" for k in ("instances", "cold_start_s", "spa_verdicts_per_s",
+                                              "agent_rss_mb", "churn_per_s", "churn_lost",
+                                              "fib_writes_per_s", "announce_p99_ms")
+                 if scale.get(k) is not None]
     print(" ".join(keys))
     return 0
 
