@@ -255,17 +255,21 @@ def plot(results: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.2), sharey=True,
                              squeeze=False)
     for ax, r in zip(axes[0], results):
-        pts = sorted(r["steps"] + ([r["half"]] if r["half"] else []), key=lambda s: s["offered"])
+        pts = r["steps"]
         x = [s["offered"] for s in pts]
-        for key, label in (("p50_ms", "p50"), ("p99_ms", "p99"), ("p999_ms", "p99.9")):
-            ax.plot(x, [s[key] for s in pts], marker="o", label=label)
+        for c, (key, label) in enumerate((("p50_ms", "p50"), ("p99_ms", "p99"),
+                                           ("p999_ms", "p99.9"))):
+            ax.plot(x, [s[key] for s in pts], marker="o", color=f"C{c}", label=label)
+            if r["half"]:                     # the step at half the knee, run after it
+                ax.plot([r["half"]["offered"]], [r["half"][key]], marker="x", ls="",
+                        color=f"C{c}", markersize=9)
         if r["knee"]:
             ax.axvline(r["knee"]["offered"], color="grey", ls="--",
                        label=f"knee {r['knee']['offered']:g}/s")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("offered load (calls/s, open loop)")
-        ax.set_title(f"Figure 2, pod1 -> /B/4, {r['mode']}")
+        ax.set_title(f"Figure 2, pod1 -> /B/4, {r['mode']} (x: half the knee, again)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
     axes[0][0].set_ylabel("latency from intended send (ms)")
