@@ -10,6 +10,7 @@ import pytest
 
 from dmsc.actions import ActionError, run
 from dmsc.converge import FibReader, expected_fibs, wait_converged
+from tests.support.wait import poll
 from topologies.expected import served_prefixes
 from traffic.wire import names
 
@@ -78,7 +79,7 @@ def test_reads_of_a_switch(net):
     r = {e["prefix"]: e for e in run(net, "rib", switch="sg1")["routes"]}
     assert [h["neighbour"] for h in r["/B/4"]["next_hops"]] == ["sr3"]
     lsdb = run(net, "lsdb", switch="sg1")
-    assert {x["origin"] for x in lsdb["lsas"]} >= set(net.topo.switches())
+    assert {x["origin"] for x in lsdb["lsas"]} == set(net.topo.switches())
     assert run(net, "policy", switch="sg1")["policies"] == []       # no SCSC here
 
 
@@ -118,7 +119,20 @@ def test_announce_then_withdraw_a_prefix_from_a_pod(net, reader):
     assert out["state"] == "withdrawn", out
     # well within the lease (6 s): the signed withdrawal, not the expiry, removed it
     wait_converged(reader, expected_fibs(topo), timeout=3)
-    time.sleep(net.lease_s / 3 + 0.5)              # past the pod's next renewal: still gone
+
+    def sg1_counters():
+        with net.admin("sg1") as c:
+            return dict(c.state().counters)
+    c0 = sg1_counters()
+    # a whole renewal period of pod1's since the withdrawal: 5 renewals of its 4
+    # other prefixes (each renewed once a period), so one of them twice; /A/9,
+    # due once within that period had the pod not withdrawn it, was not announced
+    poll(lambda: sg1_counters().get("announce_renewed", 0) - c0.get("announce_renewed", 0) >= 5,
+         net.lease_s + 2, "pod1 renewing its other prefixes")
+    with net.admin("sg1") as c:
+        st = c.state()
+    assert "/A/9" not in {h.prefix for h in st.held}
+    assert st.counters.get("announce_accepted", 0) == c0.get("announce_accepted", 0)
     assert names.prefix_key("/A/9") not in reader.read("sg3")
     # an instance of the topology, withdrawn and announced again
     run(net, "withdraw", pod="pod4", prefix="/B/4")
