@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -151,7 +152,8 @@ def pct(xs: list[float], q: float):
     return round(xs[min(len(xs) - 1, int(q * len(xs)))], 1) if xs else None
 
 
-def many_instances(instances: int, services: int, churn_per_s: float, churn_s: float) -> dict:
+def many_instances(instances: int, services: int, churn_per_s: float, churn_s: float,
+                   bring_up_s: float = 300.0) -> dict:
     topo = scale_topology(instances, services)
     stable = [next(i for i in topo.instances(p) if i.startswith("/s")) for p in ("pod2", "pod4")]
     out: dict = {"instances": instances, "services": services}
@@ -164,7 +166,7 @@ def many_instances(instances: int, services: int, churn_per_s: float, churn_s: f
         net = DmscNet(topo, Path(d) / "net", lease_s=30.0)
         t0 = time.monotonic()
         try:
-            bring_up(net, timeout=900, mode="distributed")
+            bring_up(net, timeout=bring_up_s, mode="distributed")
             out["cold_start_s"] = round(time.monotonic() - t0, 1)
             with FibReader.for_net(net) as r:
                 out["fib_entries"] = {s: len(r.read(s)) for s in topo.switches()}
@@ -297,6 +299,9 @@ def main(argv=None) -> int:
     if os.geteuid() != 0:
         print("load benchmark: needs root", file=sys.stderr)
         return 2
+    # SIGTERM (a `timeout` around the run) unwinds like Ctrl-C, so each network's
+    # `finally: net.stop()` removes its hosts, switches and interfaces
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     rates = [float(x) for x in a.rates.split(",")]
     results = [] if a.skip_knee else [sweep(m, rates, a.step_s, a.timeout)
                                       for m in a.modes.split(",")]
