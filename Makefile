@@ -34,6 +34,7 @@ bench: setup
 	$(PY) benchmarks/calls.py
 	$(PY) benchmarks/scheduling.py
 	$(PY) benchmarks/flood.py
+	$(PY) benchmarks/load.py --plot load.png
 
 p4:
 	$(P4C) --target bmv2 --arch v1model --std p4-16 \
