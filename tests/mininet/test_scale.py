@@ -5,6 +5,7 @@ killing one switch's agent inside a shared process is that one switch's
 control plane dying, and it comes back."""
 from __future__ import annotations
 
+import networkx as nx
 import pytest
 
 from dmsc.converge import FibReader, bring_up, expected_fibs, wait_converged
@@ -34,7 +35,10 @@ def test_grid_cold_start_converges_and_carries_calls(grid):
     src, dst = topo.pods()[0], topo.pods()[-1]
     out = grid.call(src, topo.instances(src)[0], topo.instances(dst)[0])
     assert "error" not in out, out
-    assert out["hops"] >= 4                                           # across the grid
+    assert out["from"] == topo.instances(dst)[0], out
+    # back across the grid on a shortest path: every switch on it (networkx over the file)
+    sg_src, sg_dst = topo.gateway(src), topo.gateway(dst)
+    assert out["hops"] == nx.shortest_path_length(topo.core_graph(), sg_src, sg_dst) + 1, out
 
 
 def test_killing_one_shared_agent_is_that_switch_only(grid):
