@@ -17,6 +17,7 @@ command -v tshark >/dev/null || need_apt+=(tshark)     # the DMSC dissector's te
 command -v grpc_python_plugin >/dev/null || need_apt+=(protobuf-compiler-grpc)  # make protos, its test
 /usr/bin/python3 -c 'import ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v haproxy >/dev/null || need_apt+=(haproxy)   # the mesh baseline's sidecars (docs/mesh.md)
+command -v ethtool >/dev/null || need_apt+=(ethtool)   # the mesh's pods: TCP checksums not offloaded
 
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

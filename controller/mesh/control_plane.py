@@ -1,8 +1,9 @@
 """The mesh control plane: istiod's role in the service-mesh baseline (docs/mesh.md).
 
-Pods register their instances (``Register``: a signed announcement, exactly as
-a DMSC pod sends its SG, checked by the SPA, so the security story is the
-same: a name the registry does not grant that key is refused). Every sidecar
+Pods register their instances (``Register``: signed announcements of the
+instance and of each service prefix above it, exactly as a DMSC pod sends
+its SG, each checked by the SPA, so the security story is the same: a name
+the registry does not grant that key is refused). Every sidecar
 subscribes (``Stream``) and gets the endpoint state first whole, then again on
 every change:
 
@@ -34,6 +35,7 @@ import grpc
 from controller.mesh.haproxy import clusters_of
 from controller.proto import mesh_pb2 as pb
 from controller.proto import mesh_pb2_grpc as pb_grpc
+from controller.spa.validate import INVALID, AnnounceVerdict
 from traffic.wire import defs, names
 from traffic.wire.announcement import Announcement
 
@@ -100,6 +102,18 @@ class EndpointState:
         return push
 
 
+def announcement_of(a: pb.Announcement) -> Announcement:
+    if a.msg_type not in (defs.TYPE_ANNOUNCE, defs.TYPE_WITHDRAW):
+        raise ValueError(f"message type {a.msg_type} is not announce/withdraw")
+    return Announcement(a.msg_type, names.normalize(a.prefix), a.key_id, a.timestamp_ns,
+                        bytes(a.nonce), bytes(a.signature))
+
+
+def announcement_pb(a: Announcement) -> pb.Announcement:
+    return pb.Announcement(msg_type=a.msg_type, prefix=a.prefix, key_id=a.key_id,
+                           timestamp_ns=a.timestamp_ns, nonce=a.nonce, signature=a.signature)
+
+
 class Subscriber:
     def __init__(self, sidecar: str, delta: bool):
         self.sidecar, self.delta = sidecar, delta
@@ -121,9 +135,27 @@ class MeshControlPlane(pb_grpc.MeshControlServicer):
         self.stopping = threading.Event()
 
     # -- registration ------------------------------------------------------
-    def register(self, pod: str, address: str, port: int, ann: Announcement) -> pb.RegisterReply:
+    def register(self, pod: str, address: str, port: int, ann: Announcement,
+                 covering=()) -> pb.RegisterReply:
+        """An instance joins (or leaves) at ``address:port``. ``covering``: the
+        pod's signed announcements of the prefixes above the instance (an
+        endpoint of /B/4 also serves /B): each one must be valid too, as each
+        of a DMSC pod's announcements must, or nothing changes."""
         where = self.pod_ports.get(pod, 0)
         v = self.check(ann, MESH_SG, where)
+        if v.valid and ann.msg_type == defs.TYPE_ANNOUNCE:
+            want = set(clusters_of(ann.prefix)) - {names.normalize(ann.prefix)}
+            got = {names.normalize(c.prefix): c for c in covering}
+            for prefix in sorted(want):
+                c = got.get(prefix)
+                if c is None or c.key_id != ann.key_id or c.msg_type != ann.msg_type:
+                    v = AnnounceVerdict(INVALID, "not_covered",
+                                        f"no announcement of {prefix} by the same key")
+                    break
+                v = self.check(c, MESH_SG, where)
+                if not v.valid:
+                    v = AnnounceVerdict(v.state, v.reason, f"{prefix}: {v.text}")
+                    break
         with self.lock:
             self.counters["registrations"] += 1
             if not v.valid:
@@ -201,16 +233,13 @@ class MeshControlPlane(pb_grpc.MeshControlServicer):
 
     # -- gRPC ----------------------------------------------------------------
     def Register(self, request, context):
-        a = request.announcement
         try:
-            ann = Announcement(a.msg_type, names.normalize(a.prefix), a.key_id, a.timestamp_ns,
-                               bytes(a.nonce), bytes(a.signature))
-            if a.msg_type not in (defs.TYPE_ANNOUNCE, defs.TYPE_WITHDRAW):
-                raise ValueError(f"message type {a.msg_type} is not announce/withdraw")
+            ann = announcement_of(request.announcement)
+            covering = [announcement_of(c) for c in request.covering]
         except (names.InvalidName, ValueError) as exc:
             return pb.RegisterReply(ok=False, state="invalid", reason="bad_request", text=str(exc))
         try:
-            return self.register(request.pod, request.address, request.port, ann)
+            return self.register(request.pod, request.address, request.port, ann, covering)
         except Exception as exc:            # the SPA unreachable: not a "no", ask again
             log.warning("registration of %s from %s not checked: %s", ann.prefix, request.pod, exc)
             context.abort(grpc.StatusCode.UNAVAILABLE, f"SPA: {exc}")

@@ -30,6 +30,7 @@ from pathlib import Path
 import grpc
 
 from controller.mesh import haproxy
+from controller.mesh.control_plane import announcement_pb
 from controller.proto import mesh_pb2 as pb
 from controller.proto import mesh_pb2_grpc as pb_grpc
 from traffic.identity import Identity
@@ -168,13 +169,12 @@ class Sidecar:
             if done or self.identity is None:
                 continue
             a = self.identity.announcement(inst)
+            covering = [announcement_pb(self.identity.announcement(c))
+                        for c in haproxy.clusters_of(inst) if c != inst]
             try:
                 rep = stub.Register(pb.RegisterRequest(
                     pod=self.pod, address=self.address, port=haproxy.INBOUND_PORT,
-                    announcement=pb.Announcement(msg_type=a.msg_type, prefix=a.prefix,
-                                                 key_id=a.key_id, timestamp_ns=a.timestamp_ns,
-                                                 nonce=a.nonce, signature=a.signature)),
-                    timeout=2.0)
+                    announcement=announcement_pb(a), covering=covering), timeout=2.0)
             except grpc.RpcError as exc:
                 log.info("register %s: %s (will retry)", inst, exc.code().name)
                 return

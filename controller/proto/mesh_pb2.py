@@ -13,7 +13,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63ontroller/proto/mesh.proto\x12\tdmsc.mesh\"x\n\x0c\x41nnouncement\x12\x10\n\x08msg_type\x18\x01 \x01(\r\x12\x0e\n\x06prefix\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\x14\n\x0ctimestamp_ns\x18\x04 \x01(\x04\x12\r\n\x05nonce\x18\x05 \x01(\x0c\x12\x11\n\tsignature\x18\x06 \x01(\x0c\"l\n\x0fRegisterRequest\x12\x0b\n\x03pod\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12-\n\x0c\x61nnouncement\x18\x04 \x01(\x0b\x32\x17.dmsc.mesh.Announcement\"Y\n\rRegisterReply\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x04\";\n\x08\x45ndpoint\x12\x10\n\x08instance\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\"?\n\x07\x43luster\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\tendpoints\x18\x02 \x03(\x0b\x32\x13.dmsc.mesh.Endpoint\"+\n\tSubscribe\x12\x0f\n\x07sidecar\x18\x01 \x01(\t\x12\r\n\x05\x64\x65lta\x18\x02 \x01(\x08\"g\n\x04Push\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\r\n\x05\x64\x65lta\x18\x02 \x01(\x08\x12$\n\x08\x63lusters\x18\x03 \x03(\x0b\x32\x12.dmsc.mesh.Cluster\x12\x19\n\x11removed_instances\x18\x04 \x03(\t\"\x0e\n\x0cStatsRequest\"\x9a\x01\n\nStatsReply\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x11\n\tendpoints\x18\x02 \x01(\x04\x12\x13\n\x0bsubscribers\x18\x03 \x01(\x04\x12\x0f\n\x07\x63hanges\x18\x04 \x01(\x04\x12\x0e\n\x06pushes\x18\x05 \x01(\x04\x12\x12\n\npush_bytes\x18\x06 \x01(\x04\x12\x0f\n\x07refused\x18\x07 \x01(\x04\x12\r\n\x05\x63pu_s\x18\x08 \x01(\x01\x32\xbb\x01\n\x0bMeshControl\x12@\n\x08Register\x12\x1a.dmsc.mesh.RegisterRequest\x1a\x18.dmsc.mesh.RegisterReply\x12\x31\n\x06Stream\x12\x14.dmsc.mesh.Subscribe\x1a\x0f.dmsc.mesh.Push0\x01\x12\x37\n\x05Stats\x12\x17.dmsc.mesh.StatsRequest\x1a\x15.dmsc.mesh.StatsReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63ontroller/proto/mesh.proto\x12\tdmsc.mesh\"x\n\x0c\x41nnouncement\x12\x10\n\x08msg_type\x18\x01 \x01(\r\x12\x0e\n\x06prefix\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\x14\n\x0ctimestamp_ns\x18\x04 \x01(\x04\x12\r\n\x05nonce\x18\x05 \x01(\x0c\x12\x11\n\tsignature\x18\x06 \x01(\x0c\"\x97\x01\n\x0fRegisterRequest\x12\x0b\n\x03pod\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12-\n\x0c\x61nnouncement\x18\x04 \x01(\x0b\x32\x17.dmsc.mesh.Announcement\x12)\n\x08\x63overing\x18\x05 \x03(\x0b\x32\x17.dmsc.mesh.Announcement\"Y\n\rRegisterReply\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x04\";\n\x08\x45ndpoint\x12\x10\n\x08instance\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\"?\n\x07\x43luster\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\tendpoints\x18\x02 \x03(\x0b\x32\x13.dmsc.mesh.Endpoint\"+\n\tSubscribe\x12\x0f\n\x07sidecar\x18\x01 \x01(\t\x12\r\n\x05\x64\x65lta\x18\x02 \x01(\x08\"g\n\x04Push\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\r\n\x05\x64\x65lta\x18\x02 \x01(\x08\x12$\n\x08\x63lusters\x18\x03 \x03(\x0b\x32\x12.dmsc.mesh.Cluster\x12\x19\n\x11removed_instances\x18\x04 \x03(\t\"\x0e\n\x0cStatsRequest\"\x9a\x01\n\nStatsReply\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x11\n\tendpoints\x18\x02 \x01(\x04\x12\x13\n\x0bsubscribers\x18\x03 \x01(\x04\x12\x0f\n\x07\x63hanges\x18\x04 \x01(\x04\x12\x0e\n\x06pushes\x18\x05 \x01(\x04\x12\x12\n\npush_bytes\x18\x06 \x01(\x04\x12\x0f\n\x07refused\x18\x07 \x01(\x04\x12\r\n\x05\x63pu_s\x18\x08 \x01(\x01\x32\xbb\x01\n\x0bMeshControl\x12@\n\x08Register\x12\x1a.dmsc.mesh.RegisterRequest\x1a\x18.dmsc.mesh.RegisterReply\x12\x31\n\x06Stream\x12\x14.dmsc.mesh.Subscribe\x1a\x0f.dmsc.mesh.Push0\x01\x12\x37\n\x05Stats\x12\x17.dmsc.mesh.StatsRequest\x1a\x15.dmsc.mesh.StatsReplyb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'controller.proto.mesh_pb2', globals())
@@ -22,22 +22,22 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
   _ANNOUNCEMENT._serialized_start=42
   _ANNOUNCEMENT._serialized_end=162
-  _REGISTERREQUEST._serialized_start=164
-  _REGISTERREQUEST._serialized_end=272
-  _REGISTERREPLY._serialized_start=274
-  _REGISTERREPLY._serialized_end=363
-  _ENDPOINT._serialized_start=365
-  _ENDPOINT._serialized_end=424
-  _CLUSTER._serialized_start=426
-  _CLUSTER._serialized_end=489
-  _SUBSCRIBE._serialized_start=491
-  _SUBSCRIBE._serialized_end=534
-  _PUSH._serialized_start=536
-  _PUSH._serialized_end=639
-  _STATSREQUEST._serialized_start=641
-  _STATSREQUEST._serialized_end=655
-  _STATSREPLY._serialized_start=658
-  _STATSREPLY._serialized_end=812
-  _MESHCONTROL._serialized_start=815
-  _MESHCONTROL._serialized_end=1002
+  _REGISTERREQUEST._serialized_start=165
+  _REGISTERREQUEST._serialized_end=316
+  _REGISTERREPLY._serialized_start=318
+  _REGISTERREPLY._serialized_end=407
+  _ENDPOINT._serialized_start=409
+  _ENDPOINT._serialized_end=468
+  _CLUSTER._serialized_start=470
+  _CLUSTER._serialized_end=533
+  _SUBSCRIBE._serialized_start=535
+  _SUBSCRIBE._serialized_end=578
+  _PUSH._serialized_start=580
+  _PUSH._serialized_end=683
+  _STATSREQUEST._serialized_start=685
+  _STATSREQUEST._serialized_end=699
+  _STATSREPLY._serialized_start=702
+  _STATSREPLY._serialized_end=856
+  _MESHCONTROL._serialized_start=859
+  _MESHCONTROL._serialized_end=1046
 # @@protoc_insertion_point(module_scope)

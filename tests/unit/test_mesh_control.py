@@ -8,7 +8,9 @@ import threading
 import grpc
 import pytest
 
-from controller.mesh.control_plane import Endpoint, EndpointState, MeshControlPlane, serve
+from controller.mesh.control_plane import (Endpoint, EndpointState, MeshControlPlane,
+                                           announcement_pb, serve)
+from controller.mesh.haproxy import clusters_of
 from controller.proto import mesh_pb2 as pb
 from controller.proto import mesh_pb2_grpc as pb_grpc
 from controller.spa.prefix_registry import Registry
@@ -29,8 +31,10 @@ def plane() -> MeshControlPlane:
                             {"pod1": 1, "pod4": 4, "rogue": 9})
 
 
-def register(p, ident, pod, inst, addr, withdraw=False):
-    return p.register(pod, addr, 15006, ident.announcement(inst, withdraw=withdraw))
+def register(p, ident, pod, inst, addr, withdraw=False, covering=True):
+    """The instance's announcement and, with ``covering``, its service prefix's."""
+    above = [ident.announcement(c) for c in clusters_of(inst) if c != inst] if covering else []
+    return p.register(pod, addr, 15006, ident.announcement(inst, withdraw=withdraw), above)
 
 
 def drain(sub):
@@ -109,7 +113,10 @@ def test_the_spas_refusals_apply_and_push_nothing():
     assert not rep.ok and rep.state == "invalid" and rep.reason == "key_not_authorized"
     rep = register(p, POD1, "pod1", "/B/1", "10.0.1.1")        # /B is pod4's only
     assert not rep.ok
-    assert not drain(sub) and p.counters["refused"] == 2 and not p.state.endpoints
+    # an instance granted, but not the service above it: not an endpoint of /B
+    rep = register(p, POD4, "pod4", "/B/4", "10.0.4.1", covering=False)
+    assert not rep.ok and rep.reason == "not_covered"
+    assert not drain(sub) and p.counters["refused"] == 3 and not p.state.endpoints
     # a withdrawal by a key that may announce the prefix but does not hold it
     assert register(p, POD4, "pod4", "/A/4", "10.0.4.1").ok
     rep = register(p, POD1, "pod1", "/A/4", "10.0.1.1", withdraw=True)
@@ -129,12 +136,10 @@ def test_over_grpc_a_sidecar_gets_the_whole_state_then_the_change(tmp_path):
         stream = stub.Stream(pb.Subscribe(sidecar="pod4", delta=True), timeout=10)
         first = next(stream)
         assert not first.delta and [c.name for c in first.clusters] == ["/A", "/A/1"]
-        a = POD4.announcement("/B/4")
-        rep = stub.Register(pb.RegisterRequest(pod="pod4", address="10.0.4.1", port=15006,
-                            announcement=pb.Announcement(
-                                msg_type=a.msg_type, prefix=a.prefix, key_id=a.key_id,
-                                timestamp_ns=a.timestamp_ns, nonce=a.nonce,
-                                signature=a.signature)))
+        rep = stub.Register(pb.RegisterRequest(
+            pod="pod4", address="10.0.4.1", port=15006,
+            announcement=announcement_pb(POD4.announcement("/B/4")),
+            covering=[announcement_pb(POD4.announcement("/B"))]))
         assert rep.ok
         second = next(stream)
         assert second.delta and {c.name for c in second.clusters} == {"/B", "/B/4"}

@@ -113,6 +113,7 @@ class DmscNet:
         self.scsc_args = list(scsc_args)
         self.failures = Failures(self)
         self.central: CentralApp | None = None  # the centralized mode's controller
+        self.mesh = None                        # the service-mesh baseline (topologies/emu/mesh.py)
         self._sock_dir: Path | None = None      # the services' Unix sockets (0700, root)
 
     def sock(self, name: str) -> str:
@@ -237,6 +238,8 @@ class DmscNet:
         dozens of agents stopped one by one took minutes), then Mininet."""
         apps, self.apps = list(reversed(self.apps)), []
         self.agents, self.pods = {}, {}
+        if self.mesh is not None:
+            self.mesh.close()
         try:
             stop_all(apps)
         except Exception as exc:        # keep cleaning up
@@ -463,7 +466,10 @@ class DmscNet:
     # -- the centralized mode -------------------------------------------------------
     @property
     def mode(self) -> str:
-        """"central" once a central controller was started, else "distributed"."""
+        """"central" once a central controller was started, "mesh" once the
+        service-mesh baseline was, else "distributed"."""
+        if self.mesh is not None:
+            return "mesh"
         return "central" if self.central is not None else "distributed"
 
     def start_central(self, wait: bool = True) -> CentralApp:
@@ -652,9 +658,12 @@ class DmscNet:
         """SPA, agents (``mode`` "distributed") or the central controller
         ("central"), overrides, the SCSC (when the SGs probe), pods: the
         network's control plane in order."""
-        if mode not in ("distributed", "central"):
-            raise NetError(f"mode {mode!r}: use 'distributed' or 'central'")
+        if mode not in ("distributed", "central", "mesh"):
+            raise NetError(f"mode {mode!r}: use 'distributed', 'central' or 'mesh'")
         self.start_spa()
+        if mode == "mesh":
+            self.start_mesh(pods=pods, wait=wait)
+            return
         if mode == "central":
             self.start_central(wait=wait)
         else:
@@ -665,6 +674,29 @@ class DmscNet:
         if pods:
             for pod in self.topo.pods():
                 self.start_pod(pod)
+
+    def start_mesh(self, pods: bool = True, wait: bool = True, **kw):
+        """The service-mesh baseline (docs/mesh.md) instead of DMSC's control
+        plane: the IPv4 program and SPF routes on every switch, the mesh
+        control plane, and in every pod its app over HTTP and its sidecar."""
+        from topologies.emu.mesh import MeshMode
+        if any(a.alive() for a in self.agents.values()) or self.central is not None:
+            raise NetError("DMSC's control plane is running: the mesh mode replaces it")
+        if self.probe_ms:
+            raise NetError("probes and the SCSC are DMSC's (distributed mode)")
+        if not self.spas:
+            self.start_spa()
+        self.mesh = MeshMode(self, **kw)
+        self.mesh.program_fabric()
+        self.mesh.start_control_plane(wait=wait)
+        self.write_state()
+        if pods:
+            for pod in self.topo.pods():
+                self.mesh.start_pod(pod, wait=False)
+            if wait:
+                for pod in self.topo.pods():
+                    self.mesh.sidecars[pod].ready()
+        return self.mesh
 
     def announcements(self, pod: str) -> dict:
         """The pod's view of its announcements (its status file), {} before it wrote one."""
