@@ -374,6 +374,15 @@ def _bring_up(args, topo):
             for pod in topo.pods():
                 net.start_pod(pod, announce=False)
             return net, conns
+        if getattr(args, "mode", "distributed") == "mesh":
+            net.start_spa()
+            net.start_mesh()
+            took = net.mesh.wait_endpoints(net.mesh.all_endpoints(), timeout=60)
+            console.print(f"service mesh (docs/mesh.md): IPv4 on every switch, the mesh "
+                          f"control plane on {net.mesh.control.addr}, HAProxy sidecars in "
+                          f"{len(topo.pods())} pods; every endpoint in every sidecar "
+                          f"{took:.2f}s after they started")
+            return net, conns
         central = getattr(args, "mode", "distributed") == "central"
         console.print(f"{'central controller' if central else 'agents'}: hello {net.hello_ms} "
                       f"ms, dead interval {net.dead_ms} ms; leases {net.lease_s:g} s")
@@ -447,6 +456,10 @@ def cmd_up(args) -> int:
     if not _prerequisites_ok("start"):
         return 2
     topo = load_topology(args.topo)
+    if getattr(args, "mode", None) == "mesh" and (args.view or args.cli):
+        console.print("[red]--view and --cli show DMSC's control plane; the mesh mode has "
+                      "none of it (docs/mesh.md)[/red]")
+        return 2
     net, conns = _bring_up(args, topo)
     view = None
     try:
@@ -477,6 +490,24 @@ def cmd_up(args) -> int:
         _tear_down(net, conns, args.run_dir)
 
 
+def _mesh_demo(net, src: str, dst: str, src_pod: str, method: str) -> int:
+    """The demo's calls through the service mesh: by instance, then by service."""
+    targets = [dst] + ([names.normalize("/" + names.components(dst)[0])]
+                       if len(names.components(dst)) > 1 else [])
+    for target in targets:
+        out = net.mesh.call(src_pod, src, target, method, {"hello": "mesh"}, deadline_s=15.0)
+        if "error" in out:
+            console.print(f"[red]call {src} -> {target} failed:[/red] {out['error']}")
+            return 1
+        console.print(f"[green]{src} called {target} {method}()[/green] through its sidecar: "
+                      f"result {out['result']} from [bold]{out['from']}[/bold], round trip "
+                      f"{out['rtt_ms']} ms")
+    st = net.mesh.stats()
+    console.print(f"mesh control plane: {st.endpoints} endpoints, {st.changes} changes, "
+                  f"{st.pushes} pushes to {st.subscribers} sidecars, {st.push_bytes:,} bytes")
+    return 0
+
+
 def cmd_demo(args) -> int:
     if not _prerequisites_ok("run the demo"):
         return 2
@@ -486,6 +517,11 @@ def cmd_demo(args) -> int:
     src_pod = topo.pod_of(src)
     console.rule(f"DMSC demo: {topo.name} on BMv2 in Mininet")
     net, conns = _bring_up(args, topo)
+    if net.mode == "mesh":
+        try:
+            return _mesh_demo(net, src, dst, src_pod, args.method)
+        finally:
+            _tear_down(net, conns, args.run_dir)
     try:
         if not args.static:
             console.print(announcement_paths(net, net.t_pods))
@@ -540,9 +576,12 @@ def main(argv=None) -> int:
         p.add_argument("--probe-ms", type=int, default=0,
                        help="SGs probe the instances their pods call this often and report "
                             "to the SCSC, which steers around degraded ones (0: no SCSC)")
-        p.add_argument("--mode", choices=("distributed", "central"), default="distributed",
+        p.add_argument("--mode", choices=("distributed", "central", "mesh"),
+                       default="distributed",
                        help="distributed: one agent per switch (DMSC); central: one controller "
-                            "computes and writes every FIB (the baseline, docs/central.md)")
+                            "computes and writes every FIB (the baseline, docs/central.md); "
+                            "mesh: IPv4, HAProxy sidecars and one mesh control plane "
+                            "(the service mesh the draft argues against, docs/mesh.md)")
         p.add_argument("--hello-ms", type=int, default=None,
                        help="agents' hello interval (dead interval: 3 hellos); default: "
                             "80 ms, more for networks larger than 4 switches per core")
