@@ -13,7 +13,7 @@ import time
 import pytest
 
 from controller.mesh import haproxy
-from controller.mesh.ipv4_routes import TABLE_ROUTES
+from controller.mesh.ipv4_routes import TABLE_ROUTES, Ipv4Routes
 from tests.conftest import ROOT
 from topologies.emu.net import DmscNet
 from topologies.topo import Topology
@@ -135,3 +135,17 @@ def test_with_the_control_plane_killed_existing_endpoints_keep_serving(net):
     # back: every sidecar resubscribes and is given the whole state again
     wait_for(lambda: all(net.mesh.sidecar_status(p)["connected"] for p in net.topo.pods()),
              timeout=15, what="sidecars to reconnect")
+
+
+def test_a_cut_link_is_routed_around_and_calls_keep_working(net):
+    t = net.topo
+    sw = net.mesh.conns["sg3"]
+    before = {h.port for h in Ipv4Routes(sw).read()["10.0.4.0/24"]}
+    assert before == {t.port("sg3", "sr3")}           # sg3 -> sr3 -> sg4: the shortest
+    net.failures.link_down("sg3", "sr3")
+    try:
+        assert {h.port for h in Ipv4Routes(sw).read()["10.0.4.0/24"]} == {t.port("sg3", "sr1")}
+        out = net.mesh.load("pod3", "/D/3", "/B/4", count=30, interval=0.01)
+        assert out["ok"] == 30, out
+    finally:
+        net.failures.link_up("sg3", "sr3")

@@ -217,3 +217,19 @@ def test_a_slowed_instance_costs_retries_until_its_checks_eject_it(rig):
     rig.apps["/A/4"].slow(0)                                   # back to speed: checked back in
     wait_for(lambda: rig.status("/A/4") == "UP", timeout=10, what="/A/4 back up")
     assert set(rig.calls("/A", 6)) == {"/A/1", "/A/4"}
+
+
+def test_an_endpoint_that_moves_is_re_addressed_in_place(rig):
+    rig.push(["/A/1"])
+    wait_for(lambda: rig.status("/A/1") == "UP", what="checks")
+    moved = pb.Push(version=rig.table.version + 1, delta=False, clusters=[
+        pb.Cluster(name=n, endpoints=[pb.Endpoint(instance="/A/1", address="127.0.0.1",
+                                                  port=rig.apps["/A/7"].port)])
+        for n in ("/A", "/A/1")])
+    assert rig.table.apply(moved) == {"added": 0, "removed": 0, "moved": 2}
+    assert rig.calls("/A", 4) == {"/A/7": 4}          # the new address's app answers
+    unknown = pb.Push(version=rig.table.version + 1, delta=True, clusters=[
+        pb.Cluster(name="/Q", endpoints=[pb.Endpoint(instance="/Q/1", address="127.0.0.1",
+                                                     port=rig.apps["/A/4"].port)])])
+    assert rig.table.apply(unknown) == {"added": 0, "removed": 0, "moved": 0}
+    assert rig.table.counters["unknown_cluster"] == 1

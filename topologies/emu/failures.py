@@ -34,6 +34,7 @@ class Failures:
             if out.strip():
                 raise FailureError(f"cutting {intf}: {out.strip()}")
         self.cut.add(frozenset((a, b)))
+        self._reroute_mesh()
 
     def link_up(self, a: str, b: str) -> None:
         bw = self.net.topo.graph.edges[a, b].get("bw")
@@ -44,6 +45,14 @@ class Failures:
             if bw is not None:                       # restore the link's shaping
                 node.intf(intf).config(bw=float(bw))
         self.cut.discard(frozenset((a, b)))
+        self._reroute_mesh()
+
+    def _reroute_mesh(self) -> None:
+        """The mesh baseline's IPv4 fabric has no routing protocol of its own:
+        its SPF routes are written again without the cut links at once (an IGP
+        that noticed instantly: the mesh's best case, docs/mesh.md)."""
+        if getattr(self.net, "mesh", None) is not None:
+            self.net.mesh.program_fabric(down_links=[tuple(link) for link in self.cut])
 
     def link_rate(self, a: str, b: str, mbit: float) -> None:
         """Cut the link's bandwidth to ``mbit`` Mbit/s in both directions (tbf,
