@@ -178,14 +178,16 @@ class MeshMode:
         return out
 
     def call(self, pod: str, src: str, dst: str, method: str = "echo", args=None,
-             deadline_s: float = 10.0, timeout: float = 1.0, extra=()) -> dict:
+             deadline_s: float = 10.0, timeout: float = 1.0, extra=(),
+             run_timeout: float | None = None) -> dict:
         """One call by name through the pod's sidecar (traffic.http_client), retried
         until it succeeds or ``deadline_s`` passes. The client's JSON."""
         deadline = time.monotonic() + deadline_s
         while True:
             res = self.run_in(pod, ["-m", "traffic.http_client", "--src", src, "--timeout",
                                     str(timeout), *extra, dst, method,
-                                    json.dumps({} if args is None else args)], timeout + 30)
+                                    json.dumps({} if args is None else args)],
+                              run_timeout or timeout + 30)
             out = json.loads(res.stdout.strip().splitlines()[-1] if res.stdout.strip()
                              else json.dumps({"error": res.stderr[-300:]}))
             if "error" not in out or time.monotonic() > deadline or extra:
@@ -210,7 +212,8 @@ class MeshMode:
                  "--max-s", str(count * interval * 4 + 30)]
         if records:
             extra += ["--records", str(records)]
-        return self.call(pod, src, dst, "echo", {}, timeout=timeout, extra=extra)
+        return self.call(pod, src, dst, "echo", {}, timeout=timeout, extra=extra,
+                         run_timeout=count * interval * 4 + 60)
 
     def close(self) -> None:
         for c in self.conns.values():
