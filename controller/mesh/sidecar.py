@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -141,7 +142,10 @@ class Sidecar:
                                       map_file=str(mapf), policy=self.policy))
         sock.unlink(missing_ok=True)
         log_path = self.run_dir / f"{self.pod}.haproxy.log"
-        self.proc = subprocess.Popen([self.haproxy_bin, "-db", "-f", str(cfg)],
+        cmd = [self.haproxy_bin, "-db", "-f", str(cfg)]
+        if shutil.which("setpriv"):          # HAProxy ends with its agent, even a killed one
+            cmd = ["setpriv", "--pdeathsig", "TERM", "--", *cmd]
+        self.proc = subprocess.Popen(cmd,
                                      stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
         rt = haproxy.Runtime(str(sock))
         try:
