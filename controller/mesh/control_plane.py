@@ -21,6 +21,7 @@ unix:/run/dir/mesh.sock --spa 127.0.0.1:50051``.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import queue
 import resource
@@ -29,6 +30,7 @@ import sys
 import threading
 from concurrent import futures
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 
@@ -124,10 +126,17 @@ class Subscriber:
 class MeshControlPlane(pb_grpc.MeshControlServicer):
     """``check(ann, sg, port) -> AnnounceVerdict``: the SPA (SpaClient.check)."""
 
-    def __init__(self, check, pod_ports: dict[str, int] | None = None):
+    def __init__(self, check, pod_ports: dict[str, int] | None = None, state_file=None):
         self.check = check
         self.pod_ports = dict(pod_ports or {})
         self.state = EndpointState()
+        # the registered endpoints survive a restart, as Istio's live in the
+        # Kubernetes API: a control plane that comes back serves what it had
+        self.state_file = Path(state_file) if state_file else None
+        if self.state_file is not None and self.state_file.exists():
+            doc = json.loads(self.state_file.read_text())
+            self.state.version = doc["version"]
+            self.state.endpoints = {e["instance"]: Endpoint(**e) for e in doc["endpoints"]}
         self.lock = threading.Lock()
         self.subscribers: list[Subscriber] = []
         self.counters = {"changes": 0, "pushes": 0, "push_bytes": 0, "refused": 0,
@@ -178,12 +187,21 @@ class MeshControlPlane(pb_grpc.MeshControlServicer):
                 changed = self.state.register(Endpoint(inst, address, port, pod, ann.key_id))
                 push = self.state.delta(inst, None) if changed else None
             if changed:
+                self._save()
                 self.counters["changes"] += 1
                 self._fan_out(push)
                 log.info("%s %s at %s:%d (%s): version %d pushed to %d sidecars", ann.kind,
                          inst, address, port, pod, self.state.version, len(self.subscribers))
             return pb.RegisterReply(ok=True, state=v.state, reason=v.reason, text=v.text,
                                     version=self.state.version)
+
+    def _save(self) -> None:
+        if self.state_file is None:
+            return
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"version": self.state.version, "endpoints": [
+            vars(e) for _i, e in sorted(self.state.endpoints.items())]}))
+        tmp.replace(self.state_file)
 
     def _fan_out(self, delta_push: pb.Push) -> None:
         """One message per subscriber: the whole state, or the delta. Under the lock."""
@@ -276,12 +294,13 @@ def main(argv=None) -> int:
     ap.add_argument("--spa", action="append", required=True, help="the SPA's address")
     ap.add_argument("--pod-port", action="append", default=[],
                     help="POD=N: the SPA's port number for the pod (replay window per pod)")
+    ap.add_argument("--state-file", help="the registered endpoints, kept across restarts")
     ap.add_argument("--log-level", default="INFO")
     a = ap.parse_args(argv)
     logging.basicConfig(level=a.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     spa = SpaClient(a.spa)
     pod_ports = {k: int(v) for k, v in (p.split("=", 1) for p in a.pod_port)}
-    plane = MeshControlPlane(spa.check, pod_ports)
+    plane = MeshControlPlane(spa.check, pod_ports, a.state_file)
     server = serve(plane, a.listen)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

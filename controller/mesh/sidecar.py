@@ -189,16 +189,20 @@ class Sidecar:
                 log.warning("register %s refused: %s %s %s", inst, rep.state, rep.reason, rep.text)
                 self.registered[inst] = True       # refused is an answer: not asked again
 
-    def read_control(self) -> None:
+    def read_control(self) -> bool:
+        """New instances in the pod's control file (``extra``); True if any."""
         try:
             ctl = json.loads(self.control_file.read_text())
             extra = [names.normalize(i) for i in ctl.get("extra", [])]
         except (OSError, ValueError, TypeError, AttributeError, names.InvalidName):
-            return
+            return False
+        new = False
         for inst in extra:
             if inst not in self.registered:
                 self.registered[inst] = False
+                new = True
                 log.info("new instance %s: registering it", inst)
+        return new
 
     def watch_control(self) -> None:
         mtime = None
@@ -209,15 +213,20 @@ class Sidecar:
                 continue
             if m != mtime:
                 mtime = m
-                self.read_control()
+                if self.read_control():
+                    self.register_pending(self._stub())   # now, not at the next push
 
     def run(self) -> None:
         """Subscribe, apply, reconnect until stopped."""
         if self.control_file is not None:
             threading.Thread(target=self.watch_control, daemon=True).start()
         backoff = RECONNECT_S[0]
+        first = True
         while not self.stop.is_set():
             stub = self._stub()
+            if not first:        # a control plane that came back may have lost us: again
+                self.registered = {i: False for i in self.registered}
+            first = False
             self.register_pending(stub)
             call = stub.Stream(pb.Subscribe(sidecar=self.pod, delta=self.delta))
             cancel = threading.Thread(target=self._cancel_on_stop, args=(call,), daemon=True)

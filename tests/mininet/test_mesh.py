@@ -132,9 +132,13 @@ def test_with_the_control_plane_killed_existing_endpoints_keep_serving(net):
         assert out["failed"] == 0, out
     finally:
         net.mesh.start_control_plane()
-    # back: every sidecar resubscribes and is given the whole state again
+    # back: every sidecar resubscribes and is given the whole state again, which
+    # the restarted control plane kept (nothing lost, nothing pushed as changed)
     wait_for(lambda: all(net.mesh.sidecar_status(p)["connected"] for p in net.topo.pods()),
              timeout=15, what="sidecars to reconnect")
+    net.mesh.wait_endpoints(net.mesh.all_endpoints(), timeout=5)
+    assert net.mesh.stats().changes == 0
+    assert net.mesh.load("pod3", "/D/3", "/A", count=20, interval=0.01)["failed"] == 0
 
 
 def test_a_cut_link_is_routed_around_and_calls_keep_working(net):

@@ -151,3 +151,20 @@ def test_over_grpc_a_sidecar_gets_the_whole_state_then_the_change(tmp_path):
     finally:
         p.stopping.set()
         server.stop(0).wait()
+
+
+def test_a_restarted_control_plane_serves_the_endpoints_it_had(tmp_path):
+    r = Registry()
+    r.add_key("pod1", POD1.public_raw)
+    r.authorize("/A", 2, ["pod1"])
+    v = Validator(r)
+    check = lambda ann, sg, port: v.check(ann, (sg, port))   # noqa: E731
+    first = MeshControlPlane(check, state_file=tmp_path / "endpoints.json")
+    assert register(first, POD1, "pod1", "/A/1", "10.0.1.1").ok
+    again = MeshControlPlane(check, state_file=tmp_path / "endpoints.json")
+    whole = again.subscribe("pod4", delta=False).queue.get_nowait()
+    assert whole.version == 1
+    assert {c.name: [(e.instance, e.address) for e in c.endpoints] for c in whole.clusters} == {
+        "/A": [("/A/1", "10.0.1.1")], "/A/1": [("/A/1", "10.0.1.1")]}
+    # a refresh of what it kept is no change
+    assert register(again, POD1, "pod1", "/A/1", "10.0.1.1").ok and again.counters["changes"] == 0

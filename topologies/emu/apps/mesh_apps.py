@@ -34,6 +34,7 @@ class MeshControlApp(App):
             args += ["--spa", spa]
         for pod, port in sorted(self.pod_ports.items()):
             args += ["--pod-port", f"{pod}={port}"]
+        args += ["--state-file", str(self.log_path.parent / "endpoints.json")]
         return python_module("controller.mesh.control_plane", *args)
 
     def stats(self, timeout: float = 2.0) -> pb.StatsReply:
