@@ -26,8 +26,15 @@ the generator used per forwarded frame.
 IPv4 frames carry 127.x.y.z destinations: they never leave the veth pair, and
 no address outside this machine appears on the wire.
 
-Last line: ``ratio_<n>=<dmsc pps / ipv4 pps>`` for each prefix count (median
-of the rounds) and ``ratio=`` the lowest of them.
+Each round measures the three programs one after the other, in an order that
+rotates from round to round, so that no program always runs first (or last)
+on a machine whose load drifts. The ratio of a round is dmsc's rate over
+ipv4's in that round; the figure is the median of the rounds' ratios, printed
+with their spread (lowest-highest).
+
+Last line: ``ratio_<n>=<median of the rounds' dmsc pps / ipv4 pps>
+spread_<n>=<lowest>-<highest>`` for each prefix count, and ``ratio=`` the
+lowest median.
 Run as root: ``sudo .venv/bin/python benchmarks/dataplane.py``.
 """
 from __future__ import annotations
@@ -187,14 +194,23 @@ def measure(routes: int, args, veths, log_dir) -> dict[str, list[dict]]:
     return results
 
 
+def round_ratios(results: dict) -> list[float]:
+    """dmsc/ipv4 forwarding rate of each round: the two programs measured in the
+    same round (minutes apart at most) share the machine's state of that moment."""
+    return [d["forwarded_pps"] / max(i["forwarded_pps"], 1e-9)
+            for d, i in zip(results["dmsc"], results["ipv4"])]
+
+
 def summarize(routes: int, results: dict, args) -> float:
     def med(p, k):
         return statistics.median(x[k] for x in results[p])
     print(f"prefixes={routes} frame_bytes={args.size} rounds={args.rounds} "
-          f"duration_s={args.duration}")
+          f"duration_s={args.duration} build={args.build}")
     for p in PROGRAMS:
+        rates = [x["forwarded_pps"] for x in results[p]]
         print(f"  {p:7s}: median forwarded {med(p, 'forwarded_pps'):6.0f} pps "
-              f"(switch CPU {med(p, 'switch_us_per_frame'):5.1f} us/frame); generator offered "
+              f"(rounds {min(rates):.0f}-{max(rates):.0f}; switch CPU "
+              f"{med(p, 'switch_us_per_frame'):5.1f} us/frame); generator offered "
               f"{med(p, 'offered_pps'):6.0f} pps "
               f"({med(p, 'offered_pps') / max(med(p, 'forwarded_pps'), 1):.1f}x forwarded)")
     fwd = {p: med(p, "forwarded_pps") for p in PROGRAMS}
@@ -202,16 +218,21 @@ def summarize(routes: int, results: dict, args) -> float:
     print("  generator is not the bottleneck: it offered more than 1.5x what the switch forwarded"
           if limited else
           "  WARNING: the generator offered less than 1.5x the forwarded rate; it may be the limit")
-    ratio = fwd["dmsc"] / fwd["ipv4"]
+    per_round = round_ratios(results)
+    ratio = statistics.median(per_round)
+    print(f"  forwarding rate dmsc/ipv4 by round (the order rotates): "
+          + " ".join(f"{r:.3f}" for r in per_round))
+    print(f"  forwarding rate dmsc/ipv4: median {ratio:.3f} over {len(per_round)} rounds, "
+          f"spread {min(per_round):.3f}-{max(per_round):.3f}   (medians of rates: dmsc/ipv4 "
+          f"{fwd['dmsc'] / fwd['ipv4']:.3f}   dmsc/trivial {fwd['dmsc'] / fwd['trivial']:.3f}   "
+          f"ipv4/trivial {fwd['ipv4'] / fwd['trivial']:.3f})")
     cpu = {p: med(p, "switch_us_per_frame") for p in PROGRAMS}
-    print(f"  forwarding rate: dmsc/ipv4 {ratio:.3f}   dmsc/trivial {fwd['dmsc'] / fwd['trivial']:.3f}"
-          f"   ipv4/trivial {fwd['ipv4'] / fwd['trivial']:.3f}")
     # The same comparison from the switch's CPU time per frame: steadier than
     # rates when other processes share the cores.
     print(f"  switch CPU per frame, inverted: ipv4/dmsc {cpu['ipv4'] / cpu['dmsc']:.3f}   "
           f"trivial/dmsc {cpu['trivial'] / cpu['dmsc']:.3f}   "
           f"trivial/ipv4 {cpu['trivial'] / cpu['ipv4']:.3f}")
-    return ratio
+    return ratio, (min(per_round), max(per_round))
 
 
 def prefix_counts(text: str) -> list[int]:
@@ -229,7 +250,8 @@ def main(argv=None) -> int:
     ap.add_argument("--build", choices=sorted(BUILDS), default="default",
                     help="the BMv2 build: default (on PATH) or perf (scripts/toolchain.py "
                          "--flavour perf: no logging macros, -O3)")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="rounds; each runs the three programs, in an order that rotates")
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per round")
     ap.add_argument("--warmup", type=float, default=1.5)
     ap.add_argument("--max-frames", type=int, default=5_000_000, help="generator cap per round")
@@ -239,11 +261,13 @@ def main(argv=None) -> int:
     if os.geteuid() != 0:
         print("dataplane benchmark: needs root (veths, raw sockets)", file=sys.stderr)
         return 2
-    ratios = {}
+    ratios, spreads = {}, {}
     with tempfile.TemporaryDirectory(prefix="dmsc-bench-") as log_dir, VethPairs(2, "db") as veths:
         for routes in args.prefixes:
-            ratios[routes] = summarize(routes, measure(routes, args, veths, log_dir), args)
-    print(" ".join(f"ratio_{n}={r:.3f}" for n, r in ratios.items())
+            ratios[routes], spreads[routes] = summarize(
+                routes, measure(routes, args, veths, log_dir), args)
+    print(" ".join(f"ratio_{n}={r:.3f} spread_{n}={spreads[n][0]:.3f}-{spreads[n][1]:.3f}"
+                   for n, r in ratios.items())
           + f" ratio={min(ratios.values()):.3f}")
     return 0
 
