@@ -19,6 +19,11 @@ whoever started the pod. ``--control-file`` (JSON, read when it changes;
   service the pod starts at run time);
 * ``withdrawn``: prefixes the pod withdraws (signed, as when it leaves) and
   stops announcing; taken off the list, they are announced again.
+``--timing-file`` gets, every second, how late the pod answered against its
+service time (a fidelity monitor, dmsc/fidelity.py): per answer, the time it
+left minus the time its request was received and the service time, in the
+shared lateness histogram (traffic/wire/lateness.py): ``{"overrun": {...},
+"max_ms": ...}``.
 
 It answers, on its one interface:
 * REQUEST to a name it serves -> RESPONSE (RMI-style: method + JSON args);
@@ -52,6 +57,7 @@ from pathlib import Path
 from traffic import callgraph
 from traffic.identity import Identity, IdentityError
 from traffic.wire import codec, defs, names
+from traffic.wire.lateness import Histogram
 from traffic.wire.link import RawLink
 
 log = logging.getLogger("dmsc.pod")
@@ -59,6 +65,7 @@ log = logging.getLogger("dmsc.pod")
 RETRY_MIN_S, RETRY_MAX_S = 0.5, 2.0      # no answer yet
 REFUSED_RETRY_S = 5.0                    # refused: ask again (the operator may authorize it)
 WITHDRAW_WAIT_S = 0.5                    # at exit: how long to wait for withdrawal acks
+TIMING_EVERY_S = 1.0                     # the timing file's period
 MAX_FRAME_BYTES = 1514                   # a 1500-byte MTU's frame (traffic/rmi_client.py)
 
 
@@ -224,6 +231,7 @@ class Pod:
         self.gateway_mac = gateway_mac
         self.counters = collections.Counter()
         self.service_s = 0.0
+        self.overrun = Histogram()               # answers' lateness past the service time
         self.pending_frames: list[bytes] = []    # withdrawals the control file asked for
         self.announcer = None if identity is None else Announcer(
             identity, self.instances, mac=mac, gateway_mac=gateway_mac, status_file=status_file)
@@ -335,7 +343,14 @@ class Pod:
                 log.info("withdrawing %d prefixes (control file)", len(frames))
             self.pending_frames += frames
 
-    def serve(self, duration: float | None = None, control_file=None) -> None:
+    def write_timing(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps({"overrun": self.overrun.to_dict(),
+                                   "max_ms": round(self.overrun.max_ms, 3)}))
+        tmp.replace(path)                        # a reader never sees half a file
+
+    def serve(self, duration: float | None = None, control_file=None,
+              timing_file=None) -> None:
         stop = []
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.append(True))
@@ -350,6 +365,8 @@ class Pod:
             control_mtime = None
             delayed: list = []           # (due, seq, frame): answers waiting out the service time
             seq = 0
+            timing = Path(timing_file) if timing_file else None
+            timing_at, timing_n = 0.0, -1
             while not stop and (deadline is None or time.monotonic() < deadline):
                 if control is not None:
                     try:
@@ -367,8 +384,15 @@ class Pod:
                         link.send(frame)
                         self.counters["tx_announce"] += 1
                 now = time.monotonic()
+                if timing is not None and now >= timing_at:
+                    timing_at = now + TIMING_EVERY_S
+                    if self.overrun.total != timing_n:
+                        timing_n = self.overrun.total
+                        self.write_timing(timing)
                 while delayed and delayed[0][0] <= now:
-                    link.send(heapq.heappop(delayed)[2])
+                    due = heapq.heappop(delayed)
+                    link.send(due[2])
+                    self.overrun.add(time.monotonic() - due[0])
                 wait = 0.05 if not delayed else min(0.05, max(0.0, delayed[0][0] - now))
                 if self.app is not None:
                     for frame in self.app.due(now):
@@ -379,6 +403,7 @@ class Pod:
                 raw = link.recv(wait)
                 if raw is None:
                     continue
+                received = time.monotonic()
                 reply = self.handle(raw)
                 if self.app is not None:            # what the frame set going (calls, answers)
                     for frame in self.app.due(time.monotonic()):
@@ -387,9 +412,12 @@ class Pod:
                     continue
                 if self.service_s:                  # answered later, without blocking
                     seq += 1
-                    heapq.heappush(delayed, (time.monotonic() + self.service_s, seq, reply))
+                    heapq.heappush(delayed, (received + self.service_s, seq, reply))
                 else:
                     link.send(reply)
+                    self.overrun.add(time.monotonic() - received)
+            if timing is not None:
+                self.write_timing(timing)
             if self.announcer is not None:
                 self._withdraw_all(link)
         log.info("pod stopping; counters %s", json.dumps(dict(self.counters), sort_keys=True))
@@ -422,6 +450,8 @@ def main(argv=None) -> int:
     ap.add_argument("--app", help="an application file (traffic/callgraph.py): serve its "
                     "services' methods")
     ap.add_argument("--trace-file", help="with --app: append each method call's span here")
+    ap.add_argument("--timing-file", help="write the answers' lateness past the service time "
+                    "here (JSON, every second)")
     ap.add_argument("--duration", type=float, default=None)
     ap.add_argument("--log-level", default="INFO")
     args = ap.parse_args(argv)
@@ -443,7 +473,7 @@ def main(argv=None) -> int:
         print(f"pod: {exc}", file=sys.stderr)
         return 2
     try:
-        pod.serve(args.duration, args.control_file)
+        pod.serve(args.duration, args.control_file, args.timing_file)
     finally:
         if trace_out is not None:
             trace_out.close()

@@ -207,13 +207,19 @@ def load(client, dst: str, method: str, args, *, count: int, interval: float,
     ``record(dict)``, if given, gets every call as it ends: ``t`` (send time,
     ``clock``'s), ``latency_ms`` (None when it failed), ``responder`` (the
     instance that answered, or sent the error; None on a time-out) and
-    ``status`` ("ok" or the error's status name)."""
+    ``status`` ("ok" or the error's status name), ``late_ms`` (how late the
+    loop sent this call against its schedule after sleeping for it: the
+    generator's own lateness, a fidelity monitor; None when the previous call
+    took longer than the interval, so there was no sleep). The summary has
+    ``late_p99_ms`` and ``late_max_ms`` over those calls."""
     ok, failed, worst_gap, gap_start = 0, 0, 0.0, None
     errors: dict[str, int] = {}
     responders: dict[str, int] = {}
     lat = []
     t_start = t_next = clock()
     sent = 0
+    late_ms: float | None = None
+    lates: list[float] = []
     for _ in range(count):
         t = clock()
         if t - t_start > max_s or stopped():
@@ -229,7 +235,7 @@ def load(client, dst: str, method: str, args, *, count: int, interval: float,
                 gap_start = None
             if record is not None:
                 record({"t": t, "latency_ms": round(r.rtt_s * 1000, 3),
-                        "responder": r.responder, "status": "ok"})
+                        "responder": r.responder, "status": "ok", "late_ms": late_ms})
         except CallError as exc:
             failed += 1
             errors[exc.status_name] = errors.get(exc.status_name, 0) + 1
@@ -237,11 +243,14 @@ def load(client, dst: str, method: str, args, *, count: int, interval: float,
                 gap_start = t
             if record is not None:
                 record({"t": t, "latency_ms": None, "status": exc.status_name,
-                        "responder": getattr(exc, "responder", None)})
+                        "responder": getattr(exc, "responder", None), "late_ms": late_ms})
         t_next += interval
         delay = t_next - clock()
+        late_ms = None
         if delay > 0:
             sleep(delay)      # pacing of a bounded load loop
+            late_ms = round(max(0.0, clock() - t_next) * 1000, 3)
+            lates.append(late_ms)
     if gap_start is not None:
         worst_gap = max(worst_gap, clock() - gap_start)
     lat.sort()
@@ -252,7 +261,9 @@ def load(client, dst: str, method: str, args, *, count: int, interval: float,
     return {"sent": sent, "ok": ok, "failed": failed, "errors": errors,
             "responders": responders, "rate_per_s": round(sent / elapsed, 1),
             "longest_outage_ms": round(worst_gap * 1000, 1),
-            "p50_ms": pct(0.5), "p90_ms": pct(0.9), "p99_ms": pct(0.99)}
+            "p50_ms": pct(0.5), "p90_ms": pct(0.9), "p99_ms": pct(0.99),
+            "late_p99_ms": sorted(lates)[min(len(lates) - 1, int(0.99 * len(lates)))]
+            if lates else None, "late_max_ms": max(lates) if lates else None}
 
 
 def main(argv=None) -> int:

@@ -23,8 +23,11 @@ docs/experiments.md; in short:
   bmv2, spa, scsc, pod) at each sample; the control plane is agent (and agent host) + central
   + spa + scsc.
 
-With repetitions, each figure is the median over the runs, with the range
-(min-max) beside it.
+Each run has a fidelity verdict (dmsc/fidelity.py: ``ok``, ``degraded``,
+``invalid`` or ``unknown`` for a run recorded without the monitors) with its
+reasons. With repetitions, each figure is the median over the runs that are
+not ``invalid``, with the range (min-max) beside it; the report says how many
+runs were left out.
 """
 from __future__ import annotations
 
@@ -237,8 +240,16 @@ def run_figures(run_dir: Path, info: dict) -> dict:
             "resources": resource_figures(_csv(run_dir / "resources.csv")),
             "cold_start_s": info.get("cold_start_s"),
             "fib_writes_after_t0": sum(1 for x in fib if x["t"] >= 0),
+            "fidelity": fidelity_of(run_dir, info),
             "errors": list(info.get("errors", [])) + [f"step {e['label']}: {e['error']}"
                                                       for e in events if e.get("error")]}
+
+
+def fidelity_of(run_dir: Path, info: dict) -> dict:
+    """The run's verdict from its files (the same as run.json's when the
+    runner wrote one; a report rebuilt from older data computes it here)."""
+    from dmsc import fidelity
+    return fidelity.run_verdict(run_dir).to_dict()
 
 
 # -- aggregation ---------------------------------------------------------------------------------------
@@ -292,8 +303,10 @@ def summarize(runs: list[dict]) -> dict:
         groups[(r["topology"], r["mode"])].append(r)
     out = {}
     for key, rs in groups.items():
-        ok = [r for r in rs if "figures" in r]
+        measured = [r for r in rs if "figures" in r]
+        ok = [r for r in measured if r["figures"].get("fidelity", {}).get("level") != "invalid"]
         f = [r["figures"] for r in ok]
+        verdicts = [r["figures"].get("fidelity", {}).get("level", "unknown") for r in measured]
         n_events = max((len(x["events"]) for x in f), default=0)
         ev = []
         for i in range(n_events):
@@ -305,6 +318,9 @@ def summarize(runs: list[dict]) -> dict:
                        "runs": len(vals)})
         out[key] = {
             "runs": len(rs), "ok_runs": len(ok),
+            "invalid_runs": verdicts.count("invalid"),
+            "fidelity": {v: verdicts.count(v) for v in ("ok", "degraded", "invalid", "unknown")
+                         if v in verdicts},
             "switches": rs[0].get("switches"),
             "success_pct": _med([x["calls"]["success_pct"] for x in f]),
             "scheduled": _med([x["calls"].get("scheduled", x["calls"]["sent"]) for x in f]),
@@ -347,14 +363,85 @@ def _mark_events(ax, events, label=True):
                         rotation=90, va="top", ha="right", fontsize=7, color="dimgrey")
 
 
+def monitor_series(run_dir: Path) -> dict:
+    """The fidelity monitors over time, for the plots: host (t, CPU pressure %,
+    least busy core %), the load generator's lateness per call, and per sample
+    interval the worst bucket the pods' overrun / agents' tick lateness
+    reached and the frames lost before P4 (all ports)."""
+    from dmsc import fidelity
+    host = fidelity.read_host_csv(_csv(run_dir / "host.csv"))
+    out = {"host_t": [h["t"] for h in host],
+           "pressure": [h["cpu_pressure_pct"] for h in host],
+           "busy_min": [min(h["busy_pct"]) if h["busy_pct"] else None for h in host],
+           "late": [(c["t"], c["late_ms"]) for c in _jsonl(run_dir / "calls.jsonl")
+                    if c.get("late_ms") is not None]}
+    for name, fn in (("pods", "pods.csv"), ("ticks", "ticks.csv")):
+        prev: dict = {}
+        worst: dict = defaultdict(float)
+        for r in _csv(run_dir / fn):
+            h = fidelity.Histogram.from_dict(r)
+            before = prev.get(r["name"])
+            prev[r["name"]] = h
+            if before is None:
+                continue
+            d = h.since(before)
+            if d.total:
+                t = round(float(r["t"]) / BIN_S) * BIN_S
+                worst[t] = max(worst[t], d.quantile_ms(1.0))
+        out[name] = sorted(worst.items())
+    lost = defaultdict(int)
+    prev_p: dict = {}
+    for r in _csv(run_dir / "ports.csv"):
+        k = (r["switch"], r["port"])
+        cur = (int(r["kernel_rx"]), int(r["p4_in"]))
+        b = prev_p.get(k)
+        prev_p[k] = cur
+        if b is not None and cur[1] >= b[1]:
+            lost[round(float(r["t"]) / BIN_S) * BIN_S] += max(0, (cur[0] - b[0]) - (cur[1] - b[1]))
+    out["lost"] = sorted(lost.items())
+    return out
+
+
+def _plot_monitors(ax_host, ax_late, run_dir: Path, events) -> None:
+    m = monitor_series(run_dir)
+    if m["host_t"]:
+        ax_host.plot(m["host_t"], [v if v is not None else float("nan") for v in m["pressure"]],
+                     color="C3", label="some task waited for a CPU (% of time)")
+        ax_host.plot(m["host_t"], [v if v is not None else float("nan") for v in m["busy_min"]],
+                     color="C7", linewidth=0.8, label="least busy core (%)")
+    ax_host.set_ylim(-5, 105)
+    ax_host.set_ylabel("host CPU (%)")
+    if m["host_t"]:
+        ax_host.legend(loc="upper right", fontsize=7)
+    _mark_events(ax_host, events, label=False)
+    if m["late"]:
+        ax_late.scatter([t for t, _ in m["late"]], [max(v, 0.01) for _, v in m["late"]], s=3,
+                        color="C0", label="load generator: call sent late")
+    for key, colour, lab in (("pods", "C1", "pods: answer past its service time (worst)"),
+                             ("ticks", "C2", "agents: protocol tick late (worst)")):
+        if m[key]:
+            ax_late.step([t for t, _ in m[key]], [min(v, 2000) for _, v in m[key]], where="mid",
+                         color=colour, label=lab)
+    if m["lost"] and any(v for _, v in m["lost"]):
+        ax_late.scatter([t for t, v in m["lost"] if v], [v for _, v in m["lost"] if v],
+                        marker="v", color="red", s=12, label="frames lost before P4 (count)")
+    ax_late.set_yscale("log")
+    ax_late.set_ylabel("lateness (ms)")
+    ax_late.set_xlabel("time since the network converged (s)")
+    if ax_late.get_legend_handles_labels()[0]:
+        ax_late.legend(loc="upper right", fontsize=7)
+    _mark_events(ax_late, events, label=False)
+
+
 def plot_calls(run_dirs: dict[str, Path], path: Path, title: str) -> None:
     """Latency of each answered call, coloured by the instance that answered
-    (top), and the share answered per 0.5 s (bottom), one column per mode,
-    events marked."""
+    (top), the share answered per 0.5 s, and below them the fidelity monitors
+    over the same time (host CPU; the load generator's, pods' and agents'
+    lateness, frames lost before P4), one column per mode, events marked."""
     plt = _plt()
     modes = list(run_dirs)
-    fig, axes = plt.subplots(2, len(modes), figsize=(6.5 * len(modes), 5.5), squeeze=False,
-                             sharex=True)
+    fig, axes = plt.subplots(4, len(modes), figsize=(6.5 * len(modes), 10), squeeze=False,
+                             sharex=True, gridspec_kw={"height_ratios": [3, 2, 1.5, 1.5]})
     for j, mode in enumerate(modes):
         calls = _jsonl(run_dirs[mode] / "calls.jsonl")
         events = _jsonl(run_dirs[mode] / "events.jsonl")
@@ -385,8 +472,8 @@ def plot_calls(run_dirs: dict[str, Path], path: Path, title: str) -> None:
         ax2.step(xs, [100 * bins[x][0] / bins[x][1] for x in xs], where="post")
         ax2.set_ylim(-5, 105)
         ax2.set_ylabel(f"answered per {BIN_S:g} s (%)")
-        ax2.set_xlabel("time since the network converged (s)")
         _mark_events(ax2, events, label=False)
+        _plot_monitors(axes[2][j], axes[3][j], run_dirs[mode], events)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -503,6 +590,7 @@ def write(out: Path) -> Path:
     loops = traffic_loops(exp)
     if loops:
         L += [loops, ""]
+    L += fidelity_lines(runs, summary, topos, modes)
     L += ["## Summary", ""]
     cols = [(t, m) for t in topos for m in modes if (t, m) in summary]
     head = "| | " + " | ".join(f"{t} {m}" if len(topos) > 1 else m for t, m in cols) + " |"
@@ -530,6 +618,7 @@ def write(out: Path) -> Path:
             else:
                 cells.append(_fmt(v, unit, n_rep))
         L.append(f"| {label} | " + " | ".join(cells) + " |")
+    L.append("| fidelity | " + " | ".join(_fidelity_cell(summary[c]) for c in cols) + " |")
     L.append("")
     # events
     for t in topos:
@@ -701,11 +790,49 @@ def call_graph_section(out: Path, first: dict, sfx: str) -> list[str]:
     return L
 
 
+def _fidelity_cell(s: dict) -> str:
+    counts = s.get("fidelity") or {}
+    cell = ", ".join(f"{n} {lvl}" for lvl, n in counts.items()) or "-"
+    if s.get("invalid_runs"):
+        cell += f" (left out of the figures: {s['invalid_runs']} of {s['runs']})"
+    return cell
+
+
+def fidelity_lines(runs: list[dict], summary: dict, topos, modes) -> list[str]:
+    """The report's fidelity section: every run's verdict and its reasons."""
+    L = ["## Fidelity", "",
+         "Did the emulation keep up? Each run's verdict from its monitors (host CPU, frames "
+         "lost before the P4 program, the load generator's, pods' and agents' lateness; "
+         "thresholds in docs/experiments.md, \"Fidelity\"). Figures below leave out "
+         "`invalid` runs.", ""]
+    for r in runs:
+        f = r.get("figures", {}).get("fidelity")
+        name = f"{r['topology']} {r['mode']} {Path(r.get('dir', '')).name}".strip()
+        if f is None:
+            L.append(f"- {name}: no figures (the run did not start)")
+            continue
+        L.append(f"- {name}: **fidelity={f['level']}**: {_reason(f)}")
+    L.append("")
+    return L
+
+
+def _reason(f: dict) -> str:
+    from dmsc.fidelity import Verdict
+    v = Verdict.from_dict(f)
+    m = f.get("measured", {})
+    shown = {k: v for k, v in m.items() if v is not None}
+    return v.reason + (" (" + ", ".join(f"{k} {v:g}" for k, v in shown.items()) + ")"
+                       if shown else "")
+
+
 def typical_run(runs: list[dict]) -> dict | None:
     """Of the runs of one topology and mode that have figures, the one whose
     share of calls answered is the median (the lower middle of an even count;
-    the first run when there are no calls): the run the time plots show."""
+    the first run when there are no calls), of the runs not ``invalid`` if
+    there are any: the run the time plots show."""
     rs = [r for r in runs if "figures" in r]
+    valid = [r for r in rs if r["figures"].get("fidelity", {}).get("level") != "invalid"]
+    rs = valid or rs                    # an invalid run is shown only when every run is
     if not rs:
         return None
     key = [(r["figures"]["calls"]["success_pct"] or 0.0, i) for i, r in enumerate(rs)]

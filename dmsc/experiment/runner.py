@@ -15,14 +15,18 @@ One run = one topology, one mode, one repetition, on a fresh network:
    is an event with its result;
 4. meanwhile a sampler reads, every ``record.sample``, each switch's punt
    counter over P4Runtime (control frames to the CPU) and each process's CPU
-   time and resident memory from /proc;
+   time and resident memory from /proc, and the fidelity monitors
+   (dmsc/fidelity.py): the host's CPU, each port's frames lost before the P4
+   program, the pods' answers past their service time (and the load
+   generator's lateness in every call's record);
 5. after ``duration`` (and the loads' end), everything is stopped, and the
    raw files are written with times relative to t = 0.
 
 Files of a run (docs/experiments.md describes each field): ``calls.jsonl``,
 ``fib.jsonl``, ``control.csv``, ``resources.csv``, ``events.jsonl``,
-``run.json`` (cold start, t0, topology, mode, errors), and the network's logs
-under ``net/``.
+``host.csv``, ``ports.csv``, ``pods.csv``, ``run.json`` (cold start, t0,
+topology, mode, errors, the fidelity verdict), and the network's logs under
+``net/``.
 """
 from __future__ import annotations
 
@@ -38,7 +42,8 @@ from pathlib import Path
 from controller.switch import fiblog
 from controller.switch import p4names as N
 from controller.switch.p4rt import SwitchError
-from dmsc import actions
+from dmsc.stats import kernel_counters, StatsError, switch_ports
+from dmsc import actions, fidelity
 from dmsc.converge import bring_up, connect_reader
 from dmsc.experiment.spec import TRAFFIC, Experiment, Step
 from topologies.emu.child_processes import REPO_ROOT, cpu_seconds, die_with_parent, py_env, rss_bytes
@@ -91,7 +96,7 @@ class Sampler(threading.Thread):
     replies to the SG), and each process's CPU and memory."""
 
     def __init__(self, net, t0: float, every: float, control_csv, resources_csv, *,
-                 control: bool = True, resources: bool = True):
+                 control: bool = True, resources: bool = True, fidelity_dir: Path | None = None):
         super().__init__(name="sampler", daemon=True)
         self.net, self.t0, self.every = net, t0, every
         self.control, self.resources = control, resources
@@ -107,6 +112,20 @@ class Sampler(threading.Thread):
                       for s in t.switches()}
         self.rw.writerow(["t", "kind", "name", "pid", "cpu_pct", "rss_mb"])
         self.errors = 0
+        # the fidelity monitors: host.csv (its own thread, so a slow switch
+        # read never hides a saturated host), ports.csv, pods.csv
+        self.host = None
+        self.pf = self.podf = None
+        if fidelity_dir is not None:
+            self.host = fidelity.HostMonitor(every, csv_path=fidelity_dir / "host.csv", t0=t0)
+            self.pf = open(fidelity_dir / "ports.csv", "w", newline="")
+            self.pw = csv.writer(self.pf)
+            self.pw.writerow(["t", "switch", "port", "kernel_rx", "p4_in"])
+            self.ports = {s: switch_ports(t, s) for s in t.switches()}
+            self.podf = open(fidelity_dir / "pods.csv", "w", newline="")
+            self.podw = csv.writer(self.podf)
+            self.podw.writerow(["t", "name", *fidelity.Histogram().to_dict(), "max_ms"])
+            self.pod_dir = Path(net.run_dir) / "pods"
 
     def _conn(self, s: str):
         c = self.conns.get(s)
@@ -127,15 +146,32 @@ class Sampler(threading.Thread):
                 continue
             try:
                 punted = sum(p for p, _b in c.read_counter(N.COUNTER_PUNT_REASONS).values())
-                port_in = sum(p for i, (p, _b) in c.read_counter(N.COUNTER_PORT_IN).items()
+                cells = c.read_counter(N.COUNTER_PORT_IN)
+                port_in = sum(p for i, (p, _b) in cells.items()
                               if i != defs.CPU_PORT)           # packet-outs are not received
             except (SwitchError, Exception):       # a killed switch: reconnect next time
                 self.errors += 1
                 c.close()
                 self.conns.pop(s, None)
                 continue
-            self.cw.writerow([f"{now - self.t0:.3f}", s, punted, port_in,
-                              kernel_rx(self.intfs[s])])
+            t = f"{now - self.t0:.3f}"
+            self.cw.writerow([t, s, punted, port_in, kernel_rx(self.intfs[s])])
+            if self.pf is not None:     # per port, P4 first (a frame in flight: lost a moment)
+                for port, intf, _nb in self.ports[s]:
+                    try:
+                        rx = kernel_counters(intf)["rx_packets"]
+                    except StatsError:
+                        continue
+                    self.pw.writerow([t, s, port, rx, cells.get(port, (0, 0))[0]])
+
+    def sample_pods(self, now: float) -> None:
+        for path in sorted(self.pod_dir.glob("*.timing.json")):
+            d = fidelity.read_timing(path)
+            if d is None:
+                continue
+            h = fidelity.Histogram.from_dict(d.get("overrun", {}))
+            self.podw.writerow([f"{now - self.t0:.3f}", path.name.split(".")[0], *h.counts,
+                                d.get("max_ms", "")])
 
     def sample_resources(self, now: float) -> None:
         for kind, name, pid in processes(self.net):
@@ -155,10 +191,16 @@ class Sampler(threading.Thread):
             self.sample_control(now)
         if self.resources:
             self.sample_resources(now)
+        if self.podf is not None:
+            self.sample_pods(now)
+            self.podf.flush()
+            self.pf.flush()
         self.cf.flush()
         self.rf.flush()
 
     def run(self) -> None:
+        if self.host is not None:
+            self.host.start()
         nxt = time.monotonic()
         while not self.stop_event.is_set():
             self.sample()
@@ -172,6 +214,12 @@ class Sampler(threading.Thread):
         for c in self.conns.values():
             c.close()
         self.conns = {}
+        if self.host is not None:
+            self.host.stop()
+        if self.podf is not None:
+            self.sample_pods(time.monotonic())     # the pods' last counts
+            self.podf.close()
+            self.pf.close()
         self.cf.close()
         self.rf.close()
 
@@ -257,7 +305,7 @@ def run_once(exp: Experiment, topo_spec: str, mode: str, run_dir: Path, *,
                     hello_ms=net.hello_ms, dead_ms=net.dead_ms)
         sampler = Sampler(net, t0, exp.record["sample"], run_dir / "control.csv",
                           run_dir / "resources.csv", control=exp.record["control"],
-                          resources=exp.record["resources"])
+                          resources=exp.record["resources"], fidelity_dir=run_dir)
         sampler.start()
         flows: list[Flow] = []
         try:
@@ -288,6 +336,8 @@ def run_once(exp: Experiment, topo_spec: str, mode: str, run_dir: Path, *,
         else:
             os.environ[fiblog.ENV] = prev_env
     _finish_files(run_dir, info, topo, exp)
+    if info.get("t0_monotonic") is not None:
+        info["fidelity"] = fidelity.run_verdict(run_dir).to_dict()
     _write_json(run_dir / "run.json", info)
     progress(exp.duration, exp.duration, "done")
     return info

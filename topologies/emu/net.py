@@ -736,6 +736,7 @@ class DmscNet:
         args = ["--gateway-mac", t.mac(sg, t.port(sg, pod)), "--control-file", str(control)]
         if self.app_file is not None:
             args += ["--app", str(self.app_file), "--trace-file", str(self.span_file(pod))]
+        args += ["--timing-file", str(self.run_dir / "pods" / f"{pod}.timing.json")]
         if announce:
             if pod not in self.key_files:
                 self.prepare_identities()
