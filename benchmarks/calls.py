@@ -29,6 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dmsc import fidelity                                          # noqa: E402
+
 from controller.switch.artifacts import REPO_ROOT as ROOT             # noqa: E402
 from dmsc.converge import (FibReader, bring_up, expected_fibs,  # noqa: E402
                                        wait_converged)
@@ -92,6 +94,7 @@ def main(argv=None) -> int:
     ap.add_argument("--calls", type=int, default=2000)
     ap.add_argument("--trials", type=int, default=7)
     a = ap.parse_args(argv)
+    mon = fidelity.benchmark_monitor()   # the verdict on its last line
     if os.geteuid() != 0:
         print("calls benchmark: needs root", file=sys.stderr)
         return 2
@@ -117,7 +120,8 @@ def main(argv=None) -> int:
     f, o = results["fig2"], results["one-switch"]
     print(f"calls_per_s={f['rate_per_s']:.0f} p50_ms={f['p50_ms']} p99_ms={f['p99_ms']} "
           f"path_cost_ratio={f['p50_ms'] / o['p50_ms']:.2f} "
-          f"announce_to_reachable_ms={statistics.median(results['announce']):.0f}")
+          f"announce_to_reachable_ms={statistics.median(results['announce']):.0f} "
+          + mon.kv())
     return 0
 
 

@@ -38,6 +38,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dmsc import fidelity                                          # noqa: E402
+
 from controller.agent.admin_client import AdminClient                         # noqa: E402
 from controller.central.admin_client import CentralClient                    # noqa: E402
 from controller.switch.artifacts import REPO_ROOT as ROOT              # noqa: E402
@@ -202,6 +204,7 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args(argv)
+    mon = fidelity.benchmark_monitor()   # the verdict on its last line
     if os.geteuid() != 0:
         print("central benchmark: needs root", file=sys.stderr)
         return 2
@@ -215,7 +218,7 @@ def main(argv=None) -> int:
               "rss_ratio": c["rss_mb"] / d["rss_mb"]}
     if args.json:
         Path(args.json).write_text(json.dumps({"modes": res, "ratios": ratios}, indent=2))
-    print(" ".join(f"{k}={v:.2f}" for k, v in ratios.items()))
+    print(" ".join(f"{k}={v:.2f}" for k, v in ratios.items()) + " " + mon.kv())
     return 0
 
 

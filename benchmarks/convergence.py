@@ -33,6 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dmsc import fidelity                                          # noqa: E402
+
 from dmsc.converge import (FibReader, expected_fibs,  # noqa: E402
                                  wait_converged)
 from topologies.generate import from_spec                      # noqa: E402
@@ -305,6 +307,7 @@ def main(argv=None) -> int:
     ap.add_argument("--ready-timeout", type=float, default=None,
                     help="for all agents to start (default: 30 s + 1.5 s per agent)")
     args = ap.parse_args(argv)
+    mon = fidelity.benchmark_monitor()   # the verdict on its last line
     if os.geteuid() != 0:
         print("convergence benchmark: needs root", file=sys.stderr)
         return 2
@@ -367,7 +370,7 @@ def main(argv=None) -> int:
         if ok == args.cold_starts:
             max_switches = max(max_switches, n)
     print(f"prefix_to_fib_ms={prefix_ms:.0f} reroute_ms={reroute_ms:.0f} "
-          f"max_switches={max_switches}")
+          f"max_switches={max_switches} " + mon.kv())
     return 0
 
 

@@ -50,6 +50,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dmsc import fidelity                                          # noqa: E402
+
 from scapy.layers.inet import IP, UDP          # noqa: E402
 from scapy.layers.l2 import Ether             # noqa: E402
 from scapy.packet import Raw                  # noqa: E402
@@ -258,6 +260,7 @@ def main(argv=None) -> int:
     ap.add_argument("--bmv2-log-level", default="off",
                     help="BMv2 --log-level (default off; 'trace' shows what logging costs)")
     args = ap.parse_args(argv)
+    mon = fidelity.benchmark_monitor()   # the verdict on its last line
     if os.geteuid() != 0:
         print("dataplane benchmark: needs root (veths, raw sockets)", file=sys.stderr)
         return 2
@@ -268,7 +271,7 @@ def main(argv=None) -> int:
                 routes, measure(routes, args, veths, log_dir), args)
     print(" ".join(f"ratio_{n}={r:.3f} spread_{n}={spreads[n][0]:.3f}-{spreads[n][1]:.3f}"
                    for n, r in ratios.items())
-          + f" ratio={min(ratios.values()):.3f}")
+          + f" ratio={min(ratios.values()):.3f} " + mon.kv())
     return 0
 
 

@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dmsc import fidelity                                          # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dataplane as dp                                       # noqa: E402
@@ -156,6 +158,7 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", type=Path, default=None,
                     help="copy each program's callgrind dump of the frames here")
     args = ap.parse_args(argv)
+    mon = fidelity.benchmark_monitor()   # the verdict on its last line
     args.routes = args.prefixes
     if os.geteuid() != 0:
         print("dataplane_instr: needs root (veths, raw sockets)", file=sys.stderr)
@@ -187,7 +190,7 @@ def main(argv=None) -> int:
     for name, res in results.items():
         print(f"  ipv4/{name}: {base / res['ir_per_frame']:.3f}")
     dmsc = results["dmsc"]["ir_per_frame"]
-    print(f"instr_ratio_{args.prefixes}={base / dmsc:.3f}")
+    print(f"instr_ratio_{args.prefixes}={base / dmsc:.3f} " + mon.kv())
     return 0
 
 

@@ -33,6 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dmsc import fidelity                                          # noqa: E402
+
 from controller.switch import p4names as N                             # noqa: E402
 from controller.switch.artifacts import REPO_ROOT as ROOT             # noqa: E402
 from controller.switch import fiblog                                   # noqa: E402
@@ -105,6 +107,7 @@ def main(argv=None) -> int:
     if a.flood_sender:
         print(json.dumps({"sent": send_flood(*a.flood_sender, a.rate, a.duration)}))
         return 0
+    mon = fidelity.benchmark_monitor()   # the verdict on its last line
     if os.geteuid() != 0:
         print("flood benchmark: needs root", file=sys.stderr)
         return 2
@@ -192,7 +195,7 @@ def main(argv=None) -> int:
     print(f"new_instance_ms={new_ms:.0f} calls_lost={calls_lost} adj_down={adj_down} "
           f"rss_growth_mb={(rss1 - rss0) / 2**20:.1f} unaccounted={unaccounted} sent={sent} "
           f"policed={policed} shed={shed} spa_refused={spa_refused} "
-          f"lost_before_p4={lost_before_p4}")
+          f"lost_before_p4={lost_before_p4} " + mon.kv())
     return 0
 
 

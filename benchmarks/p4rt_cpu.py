@@ -34,6 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dmsc import fidelity                                          # noqa: E402
+
 import google.protobuf                                          # noqa: E402
 from google.protobuf.internal import api_implementation        # noqa: E402
 from controller.switch.p4runtime.p4.v1 import p4runtime_pb2                                 # noqa: E402
@@ -183,6 +185,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.serve:
         return serve(args.serve)
+    mon = fidelity.benchmark_monitor()   # the verdict on its last line
     print(f"protobuf {google.protobuf.__version__} ({api_implementation.Type()}), "
           f"P4Runtime code from {Path(p4runtime_pb2.__file__).parent}")
     m = bench_messages(args.messages)
@@ -207,7 +210,7 @@ def main(argv=None) -> int:
                   f" BMv2 {b['fib_bmv2_cpu_ms']:.0f} ms")
             last += (f" fib_entries_per_s={b['fib_entries_per_s']:.0f}"
                      f" fib_client_cpu_share={share:.2f}")
-    print(last)
+    print(last + " " + mon.kv())
     return 0
 
 

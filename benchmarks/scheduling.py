@@ -31,6 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dmsc import fidelity                                          # noqa: E402
+
 from controller.switch.artifacts import REPO_ROOT as ROOT                      # noqa: E402
 from dmsc.converge import bring_up                            # noqa: E402
 from topologies.emu.net import DmscNet                                         # noqa: E402
@@ -58,6 +60,7 @@ def main(argv=None) -> int:
     ap.add_argument("--degrade-ms", type=float, default=200)
     ap.add_argument("--reps", type=int, default=5)
     a = ap.parse_args(argv)
+    mon = fidelity.benchmark_monitor()   # the verdict on its last line
     if os.geteuid() != 0:
         print("scheduling benchmark: needs root", file=sys.stderr)
         return 2
@@ -116,7 +119,7 @@ def main(argv=None) -> int:
           f"context: Envoy's outlier detection evaluates every 10 s and ejects after 5 "
           f"consecutive errors")
     print(f"shift_ms={statistics.median(shifts):.0f} failed_calls={failed} "
-          f"probe_frames_per_s={rate:.0f} probe_ms={a.probe_ms}")
+          f"probe_frames_per_s={rate:.0f} probe_ms={a.probe_ms} " + mon.kv())
     return 0
 
 

@@ -27,6 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dmsc import fidelity                                          # noqa: E402
+
 import networkx as nx                                          # noqa: E402
 
 from controller.switch import p4names as N                            # noqa: E402
@@ -131,6 +133,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batched", type=int, default=3000)   # + --single <= FIB size 4096
     ap.add_argument("--single", type=int, default=1000)
     args = ap.parse_args(argv)
+    mon = fidelity.benchmark_monitor()   # the verdict on its last line
     print("SPF + RIB->FIB diff:")
     spf_ms = bench_spf(args.routers, args.rounds)
     print(f"  median {spf_ms:.1f} ms over {args.rounds} rounds (target <= 20 ms)")
@@ -144,7 +147,7 @@ def main(argv=None) -> int:
         print(f"  batched: {batched:.0f} entries/s ({args.batched} entries); one per Write: "
               f"{single:.0f} entries/s ({args.single} entries); batched/single = "
               f"{batched / single:.1f}x (target batched >= 5,000/s)")
-    print(f"spf_{args.routers}_ms={spf_ms:.2f} fib_writes_per_s={batched:.0f}")
+    print(f"spf_{args.routers}_ms={spf_ms:.2f} fib_writes_per_s={batched:.0f} " + mon.kv())
     return 0
 
 

@@ -49,6 +49,7 @@ THRESHOLDS = {
     "loadgen_late_p99_ms": (5.0, 50.0),
     "pod_overrun_p99_ms": (5.0, 50.0),
     "tick_late_p99_ms": (20.0, 100.0),
+    "foreign_cpu_pct": (10.0, 30.0),    # benchmarks: mean % of the machine used by other work
 }
 MIN_EVENTS = 20                    # a lateness p99 over fewer events is not judged
 
@@ -85,6 +86,35 @@ def read_host(proc: Path = PROC, clock=time.monotonic) -> HostSnapshot:
     except (OSError, ValueError, IndexError):
         pass
     return HostSnapshot(clock(), cores, running, pressure)
+
+
+CLK_TCK = 100            # sysconf(_SC_CLK_TCK) on Linux
+
+
+def tree_cpu_s(root: int, proc: Path = PROC) -> float:
+    """CPU seconds of a process and all its descendants (their children that
+    ended included: cutime/cstime), from /proc/*/stat."""
+    parent, cpu = {}, {}
+    for d in proc.iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            raw = (d / "stat").read_text()
+        except OSError:
+            continue
+        f = raw[raw.rfind(")") + 2:].split()     # after "(comm)": state ppid ...
+        pid = int(d.name)
+        parent[pid] = int(f[1])
+        cpu[pid] = sum(int(x) for x in f[11:15])  # utime stime cutime cstime
+    kids: dict[int, list[int]] = {}
+    for pid, pp in parent.items():
+        kids.setdefault(pp, []).append(pid)
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0)
+        todo += kids.get(pid, [])
+    return total / CLK_TCK
 
 
 def host_row(prev: HostSnapshot, cur: HostSnapshot) -> dict:
@@ -133,7 +163,7 @@ class HostMonitor(threading.Thread):
     ``with HostMonitor() as mon: ...`` then ``mon.verdict()``, ``mon.kv()``."""
 
     def __init__(self, every: float = 0.5, csv_path=None, t0: float | None = None,
-                 keep: int | None = None, proc: Path = PROC):
+                 keep: int | None = None, proc: Path = PROC, own_pid: int | None = None):
         super().__init__(name="fidelity-host", daemon=True)
         self.every, self.proc = every, proc
         self.rows: list[dict] = []
@@ -143,13 +173,22 @@ class HostMonitor(threading.Thread):
         self.t0 = time.monotonic() if t0 is None else t0
         self._f = open(csv_path, "w", newline="") if csv_path else None
         self._w = csv.writer(self._f) if self._f else None
+        self.own_pid = own_pid        # with it, each row has foreign_pct: the CPU others used
         self._prev = read_host(proc)
+        self._own = tree_cpu_s(own_pid, proc) if own_pid else None
         if self._w:
             self._w.writerow(host_csv_header(len(self._prev.cores)))
 
     def sample(self) -> dict:
         cur = read_host(self.proc)
         row = host_row(self._prev, cur)
+        if self.own_pid:
+            own = tree_cpu_s(self.own_pid, self.proc)
+            dt, n = cur.t - self._prev.t, max(1, len(row["busy_pct"]))
+            used = sum(row["busy_pct"]) / 100 * dt             # core-seconds, everyone
+            row["foreign_pct"] = round(max(0.0, 100 * (used - (own - self._own)) / (n * dt)), 1) \
+                if dt > 0 else 0.0
+            self._own = own
         self._prev = cur
         with self.lock:
             self.rows.append(row)
@@ -196,6 +235,18 @@ class HostMonitor(threading.Thread):
     def kv(self, **other) -> str:
         """``fidelity=LEVEL fidelity_reason=...`` for a benchmark's last line."""
         return self.verdict(**other).kv()
+
+
+def benchmark_monitor(every: float = 0.5) -> HostMonitor:
+    """Started at a benchmark's start. A benchmark loads the machine on
+    purpose (BMv2 as fast as it goes, SPF on one core): what makes its figure
+    untrue is *other* work, so its verdict judges the CPU the rest of the
+    machine used (``host_foreign``: busy time minus this process tree's),
+    not saturation. ``mon.kv()`` ends the benchmark's last key=value line."""
+    import os
+    m = HostMonitor(every, own_pid=os.getpid())
+    m.start()
+    return m
 
 
 # -- the verdict -----------------------------------------------------------------------------------
@@ -284,6 +335,13 @@ def verdict(host: list[dict] | None = None, lost: tuple[int, int] | None = None,
                                     f"{text} ({'invalid' if lvl == INVALID else 'degraded'} "
                                     f"at {bounds[1] if lvl == INVALID else bounds[0]:g})"))
 
+    if host and all("foreign_pct" in r for r in host):
+        judged = True
+        fp = round(statistics.mean(r["foreign_pct"] for r in host), 1)
+        measured.update(foreign_cpu_pct=fp, host_samples=len(host))
+        judge("host_foreign", fp, th["foreign_cpu_pct"],
+              f"other work used {fp:g} % of the machine's CPU")
+        host = None                   # the benchmark's own load is not judged
     if host:
         judged = True
         press = [r["cpu_pressure_pct"] for r in host if r.get("cpu_pressure_pct") is not None]

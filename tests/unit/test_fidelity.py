@@ -164,3 +164,31 @@ def test_load_generator_records_its_own_lateness():
     # call 3 took 0.5 s: calls 4 and 5 are sent at once, catching up (no sleep, null)
     assert [r["late_ms"] for r in recs] == [None, 0.0, 30.0, None, None]
     assert out["late_max_ms"] == 30.0
+
+
+def test_tree_cpu_counts_a_process_and_its_descendants_only(tmp_path):
+    def proc(pid, ppid, ut, st, cut=0, cst=0, comm="x (y)"):
+        d = tmp_path / str(pid)
+        d.mkdir()
+        rest = [0] * 40
+        rest[0], rest[1] = "S", ppid             # fields after "(comm)": state ppid ...
+        rest[11:15] = [ut, st, cut, cst]
+        (d / "stat").write_text(f"{pid} ({comm}) " + " ".join(map(str, rest)) + "\n")
+    proc(10, 1, 100, 50, cut=30)                 # the benchmark (a child that ended: cutime)
+    proc(11, 10, 200, 0)                         # BMv2, its child
+    proc(12, 11, 5, 5)                           # a grandchild
+    proc(20, 1, 999, 999)                        # someone else's
+    (tmp_path / "self").mkdir()
+    assert fidelity.tree_cpu_s(10, tmp_path) == pytest.approx((180 + 200 + 10) / 100)
+
+
+def test_a_benchmark_is_judged_on_the_cpu_others_used():
+    """Its own load may saturate the machine (that is the measurement); other
+    work beside it is what makes the figure untrue."""
+    own_load = [{"t": i / 2, "busy_pct": [100.0, 100.0], "run_queue": 4,
+                 "cpu_pressure_pct": 80.0, "foreign_pct": 2.0} for i in range(20)]
+    assert fidelity.verdict(host=own_load).level == "ok"
+    beside = [dict(r, foreign_pct=50.0) for r in own_load]
+    v = fidelity.verdict(host=beside)
+    assert (v.level, v.monitors) == ("invalid", ["host_foreign"])
+    assert v.kv() == "fidelity=invalid fidelity_reason=host_foreign:50"
