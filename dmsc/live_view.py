@@ -44,10 +44,12 @@ import networkx as nx
 
 from controller.proto import scsc_pb2 as scsc_pb
 from controller.proto import scsc_pb2_grpc as scsc_grpc
+from dmsc import fidelity
 
 log = logging.getLogger("dmsc.view")
 PAGE = Path(__file__).with_name("live_view.html")
 MIN_SAMPLE_S = 0.5        # two polls closer than this share one rate sample
+FIDELITY_WINDOW = 30      # host samples the live verdict is over (about 30 s)
 
 
 def _clearance(g, pos) -> float:
@@ -181,8 +183,11 @@ def scsc_decisions(addr: str | None, timeout: float = 1.0) -> dict:
 class ViewSource:
     """What the page shows, read from a running DmscNet."""
 
-    def __init__(self, net, clock=time.monotonic, intf_reader=read_intf):
+    def __init__(self, net, clock=time.monotonic, intf_reader=read_intf, host=None):
         self.net = net
+        # the host's fidelity over the last FIDELITY_WINDOW samples (dmsc/fidelity.py)
+        self.host = host if host is not None else fidelity.HostMonitor(
+            every=MIN_SAMPLE_S, keep=FIDELITY_WINDOW)
         self.clock = clock
         self.read_intf = intf_reader
         self.pos = layout(net.topo)
@@ -221,6 +226,10 @@ class ViewSource:
                         continue
                     rates[intf] = {k: max(0, c[k] - old[k]) / dt for k in c}
             self._last, self._rates = (now, counters), rates
+            try:
+                self.host.sample()
+            except OSError:
+                pass
             return rates
 
     def _alive(self, node: str) -> bool:
@@ -261,7 +270,8 @@ class ViewSource:
         return {"topology": t.name, "time": time.time(), "nodes": nodes, "links": links,
                 "mode": getattr(net, "mode", "distributed"),
                 "central": None if central is None else {"alive": central.alive()},
-                "scsc": self._scsc()}
+                "scsc": self._scsc(),
+                "fidelity": self.fidelity()}
 
     def _scsc(self) -> dict:
         """The SCSC's decisions, each with what it highlights (:func:`steered_links`)."""
@@ -270,6 +280,13 @@ class ViewSource:
         for d in sc["decisions"]:
             d["links"], d["pod"] = steered_links(net.topo, d)
         return sc
+
+    def fidelity(self) -> dict:
+        """The host's verdict over the recent samples: is the host, not the
+        network, the bottleneck now?"""
+        v = self.host.verdict()
+        return {"level": v.level, "reason": v.reason, "monitors": v.monitors,
+                "samples": v.measured.get("host_samples", 0)}
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -386,3 +386,39 @@ def test_the_steered_path_is_highlighted_and_unhighlighted_when_the_steering_end
     assert int(polls) >= 2                                # drawn steered, then updated in place
     assert steered_on_page(dom) == (set(), set(), [])
     assert not [e for e in dom.items if e["tag"] == "g" and "steer" in e.get("class", "").split()]
+
+
+# -- the host's fidelity verdict ------------------------------------------------------------------
+class RecordedHost:
+    """A host monitor that replays a recorded series (tests/unit/data/fidelity)."""
+
+    def __init__(self, name):
+        from dmsc import fidelity
+        from dmsc.run_files import read_csv
+        self.fidelity = fidelity
+        self.rows = fidelity.read_host_csv(read_csv(ROOT / "tests" / "unit" / "data"
+                                                    / "fidelity" / name))
+        self.sampled = 0
+
+    def sample(self):
+        self.sampled += 1
+
+    def verdict(self):
+        return self.fidelity.verdict(host=self.rows)
+
+
+def test_the_state_and_the_page_carry_the_hosts_verdict(rig):
+    net, ctr, _src = rig
+    quiet = view.ViewSource(net, clock=ctr.clock, intf_reader=ctr.read,
+                            host=RecordedHost("host-quiet.csv"))
+    assert quiet.state()["fidelity"]["level"] == "ok"
+    host = RecordedHost("host-saturated.csv")
+    src = view.ViewSource(net, clock=ctr.clock, intf_reader=ctr.read, host=host)
+    st = src.state()
+    assert st["fidelity"]["level"] == "invalid" and st["fidelity"]["monitors"] == ["host_cpu"]
+    assert host.sampled == 1                             # sampled with the rates, not per poll
+    with view.ViewServer(None, source=src) as v:
+        dom = Elements(dump_dom(v.url))
+    fid = next(e for e in dom.items if e.get("id") == "fidelity")
+    assert "invalid" in fid["class"].split()
+    assert fid["text"].startswith("fidelity=invalid: host_cpu")
