@@ -192,3 +192,23 @@ def test_a_benchmark_is_judged_on_the_cpu_others_used():
     v = fidelity.verdict(host=beside)
     assert (v.level, v.monitors) == ("invalid", ["host_foreign"])
     assert v.kv() == "fidelity=invalid fidelity_reason=host_foreign:50"
+
+
+def _run(i, pct, level):
+    return {"topology": "fig2", "mode": "distributed", "switches": 7, "dir": f"runs/run-{i}",
+            "figures": {"calls": {"success_pct": pct, "sent": 100, "responders": {},
+                                  "p50_ms": 1.0, "p99_ms": 2.0, "longest_outage_ms": 0.0},
+                        "events": [], "cold_start_s": 5.0, "control_frames_per_s": 10.0,
+                        "resources": {}, "lost_before_p4": 0, "errors": [],
+                        "fidelity": {"level": level, "reason": "", "monitors": [],
+                                     "findings": [], "measured": {}}}}
+
+
+def test_repeat_medians_leave_out_invalid_runs_and_say_how_many():
+    runs = [_run(1, 99.0, "ok"), _run(2, 40.0, "invalid"), _run(3, 97.0, "degraded")]
+    (s,) = report.summarize(runs).values()
+    assert s["success_pct"] == (98.0, 97.0, 99.0)          # run 2 left out
+    assert (s["runs"], s["ok_runs"], s["invalid_runs"]) == (3, 2, 1)
+    assert s["fidelity"] == {"ok": 1, "degraded": 1, "invalid": 1}
+    assert report._fidelity_cell(s) == "1 ok, 1 degraded, 1 invalid (left out of the figures: 1 of 3)"
+    assert report.typical_run(runs)["dir"] != "runs/run-2"
