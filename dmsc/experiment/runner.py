@@ -50,6 +50,9 @@ from topologies.emu.child_processes import REPO_ROOT, cpu_seconds, die_with_pare
 from traffic import loadgen
 from traffic.wire import defs, names
 
+TICKS_EVERY_S = 2.0          # the agents' tick lateness is read this often at most
+
+
 class RunError(RuntimeError):
     """A run that could not start (the network did not come up, ...)."""
 
@@ -126,6 +129,11 @@ class Sampler(threading.Thread):
             self.podw = csv.writer(self.podf)
             self.podw.writerow(["t", "name", *fidelity.Histogram().to_dict(), "max_ms"])
             self.pod_dir = Path(net.run_dir) / "pods"
+            self.tickf = open(fidelity_dir / "ticks.csv", "w", newline="")
+            self.tickw = csv.writer(self.tickf)
+            self.tickw.writerow(["t", "name", *fidelity.Histogram().to_dict()])
+            self.admins: dict = {}
+            self.next_ticks = 0.0
 
     def _conn(self, s: str):
         c = self.conns.get(s)
@@ -164,6 +172,31 @@ class Sampler(threading.Thread):
                         continue
                     self.pw.writerow([t, s, port, rx, cells.get(port, (0, 0))[0]])
 
+    def sample_ticks(self, now: float) -> None:
+        """Each agent's tick-lateness buckets from its state counters
+        (controller/agent/tick_lateness.py), every TICKS_EVERY_S at most:
+        GetState carries the whole LSDB and RIB."""
+        from controller.agent.admin import AdminClient
+        from controller.agent.tick_lateness import PREFIX
+        if now < self.next_ticks:
+            return
+        self.next_ticks = now + max(self.every, TICKS_EVERY_S)
+        for name, app in list(self.net.agents.items()):
+            addr = getattr(app, "admin_addr", None)
+            if addr is None or not app.alive():
+                continue
+            try:
+                c = self.admins.get(name)
+                if c is None or c.addr != addr:
+                    c = self.admins[name] = AdminClient(addr, timeout=1.0)
+                counters = dict(c.state().counters)
+            except Exception:                   # a stopped agent: next time
+                self.admins.pop(name, None)
+                continue
+            if any(k.startswith(PREFIX) for k in counters):
+                h = fidelity.Histogram.from_dict(counters, PREFIX)
+                self.tickw.writerow([f"{now - self.t0:.3f}", name, *h.counts])
+
     def sample_pods(self, now: float) -> None:
         for path in sorted(self.pod_dir.glob("*.timing.json")):
             d = fidelity.read_timing(path)
@@ -193,6 +226,8 @@ class Sampler(threading.Thread):
             self.sample_resources(now)
         if self.podf is not None:
             self.sample_pods(now)
+            self.sample_ticks(now)
+            self.tickf.flush()
             self.podf.flush()
             self.pf.flush()
         self.cf.flush()
@@ -217,7 +252,12 @@ class Sampler(threading.Thread):
         if self.host is not None:
             self.host.stop()
         if self.podf is not None:
-            self.sample_pods(time.monotonic())     # the pods' last counts
+            self.sample_pods(time.monotonic())     # the pods' and agents' last counts
+            self.next_ticks = 0.0
+            self.sample_ticks(time.monotonic())
+            for c in self.admins.values():
+                c.close()
+            self.tickf.close()
             self.podf.close()
             self.pf.close()
         self.cf.close()
