@@ -80,6 +80,14 @@ def cmd_experiment(args) -> int:
     console.print(f"results: {out}\nreport:  {out / 'report.md'}")
     import json
     runs = json.loads((out / "runs.json").read_text())
+    colour = {"ok": "green", "degraded": "yellow", "invalid": "red"}
+    for r in runs:
+        f = r.get("fidelity")
+        if f:
+            c = colour.get(f["level"], "white")
+            console.print(f"{r['topology']} {r['mode']} {Path(r.get('dir', '')).name}: "
+                          f"[{c}]fidelity={f['level']}[/{c}]"
+                          + ("" if f["level"] == "ok" else f" ({f['reason']})"))
     bad = [r for r in runs if r.get("errors")]
     for r in bad:
         console.print(f"[yellow]{r['topology']} {r['mode']}: {'; '.join(r['errors'])}[/yellow]")
