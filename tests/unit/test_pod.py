@@ -174,3 +174,54 @@ def test_a_bad_control_file_is_counted_and_changes_nothing(tmp_path):
         p.read_control(ctl)
     assert p.counters["control_unreadable"] == 3
     assert p.service_s == 0.0 and p.instances == ["/B/4", "/A/4"]
+
+
+class ScriptedLink:
+    """RawLink's stand-in: hands out the given frames once each, records what
+    the pod sends; ``send_s`` makes every send that slow (a pod short of CPU)."""
+
+    def __init__(self, frames, send_s=0.0):
+        self.frames, self.sent, self.send_s = list(frames), [], send_s
+
+    def __call__(self, iface):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def recv(self, timeout):
+        import time
+        if self.frames:
+            return self.frames.pop(0)
+        time.sleep(min(timeout, 0.01))
+        return None
+
+    def send(self, frame):
+        import time
+        time.sleep(self.send_s)
+        self.sent.append(frame)
+
+
+def served(monkeypatch, tmp_path, service_ms, send_s):
+    import traffic.pod as pod_mod
+    reqs = [bytes(layers.request("/B/4", "/A/1", "echo", {}, msg_id=i)) for i in range(1, 4)]
+    link = ScriptedLink(reqs, send_s)
+    monkeypatch.setattr(pod_mod, "RawLink", link)
+    control, timing = tmp_path / "control.json", tmp_path / "timing.json"
+    control.write_text(json.dumps({"service_ms": service_ms}))
+    pod().serve(duration=0.4, control_file=str(control), timing_file=str(timing))
+    assert len(link.sent) == 3
+    return json.loads(timing.read_text())
+
+
+def test_the_timing_file_counts_answers_past_their_service_time(monkeypatch, tmp_path):
+    on_time = served(monkeypatch, tmp_path, service_ms=20, send_s=0.0)
+    assert sum(on_time["overrun"].values()) == 3
+    assert on_time["overrun"]["le_1ms"] + on_time["overrun"]["le_2ms"] + \
+        on_time["overrun"]["le_5ms"] == 3                  # each left at its service time
+    slow = served(monkeypatch, tmp_path, service_ms=0, send_s=0.03)
+    assert sum(slow["overrun"].values()) == 3
+    assert slow["overrun"]["le_50ms"] == 3 and slow["max_ms"] >= 30   # 30 ms past 0 ms
