@@ -369,6 +369,7 @@ def verdict(host: list[dict] | None = None, lost: tuple[int, int] | None = None,
     if loadgen_late_ms is not None:
         judged = True
         p = _p99(loadgen_late_ms)
+        p = None if p is None else round(p, 2)
         measured.update(loadgen_late_p99_ms=p, loadgen_calls=len(loadgen_late_ms))
         judge("loadgen_late", p, th["loadgen_late_p99_ms"],
               f"calls sent {p} ms late (p99) against the schedule")

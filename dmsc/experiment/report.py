@@ -423,8 +423,10 @@ def _plot_monitors(ax_host, ax_late, run_dir: Path, events) -> None:
             ax_late.step([t for t, _ in m[key]], [min(v, 2000) for _, v in m[key]], where="mid",
                          color=colour, label=lab)
     if m["lost"] and any(v for _, v in m["lost"]):
-        ax_late.scatter([t for t, v in m["lost"] if v], [v for _, v in m["lost"] if v],
-                        marker="v", color="red", s=12, label="frames lost before P4 (count)")
+        ax_lost = ax_late.twinx()
+        ax_lost.bar([t for t, v in m["lost"] if v], [v for _, v in m["lost"] if v],
+                    width=BIN_S * 0.8, color="red", alpha=0.4)
+        ax_lost.set_ylabel("frames lost before P4", color="red", fontsize=8)
     ax_late.set_yscale("log")
     ax_late.set_ylabel("lateness (ms)")
     ax_late.set_xlabel("time since the network converged (s)")
