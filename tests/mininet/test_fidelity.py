@@ -12,13 +12,15 @@ import time
 
 import pytest
 
+from dmsc import fidelity
 from dmsc.experiment import runner, spec
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.mininet
 
 HOG_S = 60          # the hogs' own bound: they end by themselves even if this test dies
-QUIET_PSI = 5.0     # /proc/pressure/cpu avg10 under which the host counts as quiet
+# the host counts as quiet when its CPU pressure (avg10) is under the verdict's first bound
+QUIET_PSI = fidelity.THRESHOLDS["cpu_pressure_pct"][0]
 
 
 def psi_avg10() -> float:
