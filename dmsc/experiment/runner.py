@@ -191,7 +191,9 @@ class Sampler(threading.Thread):
                     c = self.admins[name] = AdminClient(addr, timeout=1.0)
                 counters = dict(c.state().counters)
             except Exception:                   # a stopped agent: next time
-                self.admins.pop(name, None)
+                old = self.admins.pop(name, None)
+                if old is not None:
+                    old.close()
                 continue
             if any(k.startswith(PREFIX) for k in counters):
                 h = fidelity.Histogram.from_dict(counters, PREFIX)
