@@ -41,6 +41,7 @@ from controller.agent.probe_loop import ProbeLoop
 from controller.agent.probes import Prober
 from controller.agent.switch_session import SwitchSession
 from controller.agent.telemetry_reporter import TelemetryReporter
+from controller.agent.tick_lateness import TickLateness
 from controller.routing.router import Config, Port, Router
 from controller.spa.spa_client import SpaClient
 from controller.switch import p4names as N
@@ -74,6 +75,7 @@ class Agent:
         self.counters = self.router.counters
         self.sw: SwitchConnection | None = None
         self.stop_event = threading.Event()
+        self.ticks = TickLateness()        # the protocol loop's lateness (a fidelity monitor)
         self.session = SwitchSession(switch, grpc_addr, device_id, self.router.ports, topo.copp,
                                      self.stop_event, self.counters)
         self.fib = FibWriter(self, grace_s)
@@ -180,6 +182,7 @@ class Agent:
             try:
                 with self.lock:
                     now = time.monotonic()
+                    self.ticks.woke(now)
                     # what arrived first (so a late loop never declares a
                     # neighbour dead whose hellos are waiting in the queue)
                     while pin is not None:
@@ -193,7 +196,10 @@ class Agent:
                     self.router.tick(now)
                     out, self.router.outbox = self.router.outbox, []
                     rib_changed = self.router.rib_version != self.fib.rib_version
-                    wait = min(self.router.next_deadline(), next_carrier) - time.monotonic()
+                    t_sleep = time.monotonic()
+                    due = min(self.router.next_deadline(), next_carrier)
+                    wait = due - t_sleep
+                    self.ticks.sleeping_until(due, t_sleep)
                 for port, frame in out:
                     self.packet_out(frame, egress_port=port)
                 if rib_changed or (not self.fib.deletes_allowed):

@@ -37,6 +37,8 @@ def agent_state(agent) -> pb.AgentState:
                 ent.next_hops.add(port=h.port, neighbor=h.neighbor, mac=mac)
         for k, v in r.counters.items():
             st.counters[k] = v
+        for k, v in agent.ticks.counters().items():     # controller/agent/tick_lateness.py
+            st.counters[k] = v
         if agent.probing is not None:
             for k, v in agent.probing.counters().items():
                 st.counters[k] = v

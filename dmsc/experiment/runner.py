@@ -176,7 +176,7 @@ class Sampler(threading.Thread):
         """Each agent's tick-lateness buckets from its state counters
         (controller/agent/tick_lateness.py), every TICKS_EVERY_S at most:
         GetState carries the whole LSDB and RIB."""
-        from controller.agent.admin import AdminClient
+        from controller.agent.admin_client import AdminClient
         from controller.agent.tick_lateness import PREFIX
         if now < self.next_ticks:
             return

@@ -1,8 +1,11 @@
 """Fidelity end to end: experiments/smoke.yaml (distributed) twice on Figure 2,
-once on a quiet host and once with a CPU hog pinned on every core beside it
+once as the host is and once with a CPU hog pinned on every core beside it
 (started when the network has converged, bounded by ``timeout``, stopped by
-its PID). Only the loaded run may be flagged, and its verdict names the
-monitor that tripped."""
+its PID). Only the loaded run is flagged invalid, and its verdict names the
+monitor that tripped; when the host was quiet before the first run (CPU
+pressure under the verdict's first bound), that run must be ``ok``. The
+machine the tests run on is shared: other work may leave the first run
+``degraded``, never ``invalid``."""
 from __future__ import annotations
 
 import json
@@ -28,15 +31,15 @@ def psi_avg10() -> float:
         return float(f.readline().split()[1].split("=")[1])
 
 
-def wait_quiet(deadline_s: float = 90.0) -> None:
-    """The control run needs a quiet host: wait for one (other work on the
-    machine ends), or skip saying why."""
+def wait_quiet(deadline_s: float = 60.0) -> bool:
+    """Wait (up to ``deadline_s``) for other work on the machine to calm down;
+    True if the host is quiet."""
     end = time.monotonic() + deadline_s
     while psi_avg10() >= QUIET_PSI:
         if time.monotonic() > end:
-            pytest.skip(f"the host is busy with other work (CPU pressure avg10 "
-                        f"{psi_avg10():.1f} %): no quiet control run possible")
+            return False
         time.sleep(1.0)
+    return True
 
 
 class Hogs:
@@ -71,7 +74,7 @@ def run(tmp, on_progress=None):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    wait_quiet()
+    was_quiet = wait_quiet()
     quiet = run(tmp_path_factory.mktemp("quiet"))
     hogs = Hogs()
     try:
@@ -79,26 +82,31 @@ def runs(tmp_path_factory):
     finally:
         hogs.stop()
     assert hogs.procs, "the hogs never started"
-    return quiet, loaded
+    for name, (_out, r) in (("as is", quiet), ("loaded", loaded)):
+        print(f"\nfidelity {name}: {r['fidelity']['level']}: {r['fidelity']['reason']} "
+              f"{r['fidelity']['measured']}")
+    return quiet, loaded, was_quiet
 
 
 def test_only_the_loaded_run_is_flagged_and_the_host_monitor_named(runs):
-    (_qout, quiet), (_lout, loaded) = runs
+    (_qout, quiet), (_lout, loaded), was_quiet = runs
     q, ld = quiet["fidelity"], loaded["fidelity"]
-    assert q["level"] == "ok", q
+    assert q["level"] == ("ok" if was_quiet else q["level"]) and q["level"] != "invalid", q
     assert ld["level"] == "invalid", ld
     assert "host_cpu" in ld["monitors"]
     assert "waited for a CPU" in ld["reason"]
     # the quiet run's other monitors were recorded and judged, not skipped
-    for k in ("cpu_pressure_pct", "lost_before_p4", "loadgen_late_p99_ms", "pod_overrun_p99_ms"):
+    for k in ("cpu_pressure_pct", "lost_before_p4", "loadgen_late_p99_ms", "pod_overrun_p99_ms",
+              "tick_late_p99_ms"):
         assert q["measured"].get(k) is not None, k
     assert ld["measured"]["cpu_pressure_pct"] > q["measured"]["cpu_pressure_pct"]
 
 
 def test_the_reports_carry_the_verdicts_and_leave_the_invalid_run_out(runs):
-    (qout, _quiet), (lout, _loaded) = runs
+    (qout, quiet), (lout, _loaded), _was_quiet = runs
     qrep, lrep = (qout / "report.md").read_text(), (lout / "report.md").read_text()
-    assert "**fidelity=ok**" in qrep and "| fidelity | 1 ok |" in qrep
+    level = quiet["fidelity"]["level"]
+    assert f"**fidelity={level}**" in qrep and f"| fidelity | 1 {level} |" in qrep
     assert "**fidelity=invalid**: host_cpu" in lrep
     assert "left out of the figures: 1 of 1" in lrep
     summary = json.loads((lout / "summary.json").read_text())

@@ -219,3 +219,37 @@ def test_the_scsc_policy_channel_is_apart_from_the_operator_admin_service(tmp_pa
     finally:
         servers.stop(None)
         shutil.rmtree(sock_dir, ignore_errors=True)
+
+
+def test_the_protocol_loops_lateness_is_counted_and_exported():
+    """Each tick is counted against the deadline the loop slept for; a loop
+    kept from running (here: its lock held for 150 ms, as a host short of CPU
+    would) shows as ticks late by tens of ms, in the state's counters."""
+    import threading
+    from controller.agent.state_export import agent_state
+    from controller.agent.tick_lateness import PREFIX
+    from traffic.wire.lateness import Histogram
+    with FakeServer() as (_fake, addr):
+        agent = make_agent(addr)
+        loop = threading.Thread(target=agent.run, daemon=True)
+        loop.start()
+        try:
+            deadline = time.monotonic() + 10
+            while agent.ticks.hist.total < 5:              # ticks on schedule: counted
+                assert time.monotonic() < deadline, "no tick counted"
+                time.sleep(0.02)
+            late_before = sum(agent.ticks.hist.counts[4:])     # late by more than 20 ms
+            with agent.lock:
+                time.sleep(0.15)                           # the loop cannot run meanwhile
+            while sum(agent.ticks.hist.counts[4:]) == late_before:
+                assert time.monotonic() < deadline, "the held-up tick was not counted"
+                time.sleep(0.02)
+            counters = dict(agent_state(agent).counters)
+            h = Histogram.from_dict(counters, PREFIX)
+            assert h.total >= 6 and sum(h.counts[4:]) >= 1      # late by more than 20 ms
+            assert h.quantile_ms(1.0) <= 200
+        finally:
+            agent.stop_event.set()
+            loop.join(10)
+            if agent.sw is not None:
+                agent.sw.close()
