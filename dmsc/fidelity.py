@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dmsc.run_files import read_csv as _csv, read_jsonl as _jsonl
 from traffic.wire.lateness import Histogram
 
 PROC = Path("/proc")
@@ -391,9 +392,6 @@ def verdict(host: list[dict] | None = None, lost: tuple[int, int] | None = None,
 
 
 # -- a run's files ------------------------------------------------------------------------------------
-def _csv(path: Path) -> list[dict]:
-    from dmsc.experiment.report import _csv as read
-    return read(path)
 
 
 def lost_per_port(rows: list[dict]) -> dict[tuple[str, int], tuple[int, int]]:
@@ -438,7 +436,6 @@ def hist_rows(rows: list[dict]) -> Histogram | None:
 def run_verdict(run_dir: Path) -> Verdict:
     """The verdict of one run from its files (host.csv, ports.csv,
     calls.jsonl's ``late_ms``, pods.csv, ticks.csv): what the report shows."""
-    from dmsc.experiment.report import _jsonl
     run_dir = Path(run_dir)
     host = read_host_csv(_csv(run_dir / "host.csv")) or None
     ports = _csv(run_dir / "ports.csv")

@@ -31,7 +31,6 @@ runs were left out.
 """
 from __future__ import annotations
 
-import csv
 import json
 import statistics
 from collections import defaultdict
@@ -41,36 +40,8 @@ CONTROL_KINDS = ("agent", "agent host", "central", "spa", "scsc")   # "agent hos
 BIN_S = 0.5
 
 
-# -- reading -------------------------------------------------------------------------------------
-def _open(path: Path):
-    """A data file, or its gzipped copy (the committed reports gzip large ones)."""
-    path = Path(path)
-    if not path.exists() and path.with_name(path.name + ".gz").exists():
-        import gzip
-        return gzip.open(path.with_name(path.name + ".gz"), "rt", newline="")
-    return open(path, newline="")
-
-
-def _jsonl(path: Path) -> list[dict]:
-    out = []
-    try:
-        with _open(path) as f:
-            for line in f:
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    continue
-    except FileNotFoundError:
-        pass
-    return out
-
-
-def _csv(path: Path) -> list[dict]:
-    try:
-        with _open(path) as f:
-            return list(csv.DictReader(f))
-    except FileNotFoundError:
-        return []
+# -- reading: dmsc/run_files.py (the fidelity monitors read the same files) ------------------------
+from dmsc.run_files import read_csv as _csv, read_jsonl as _jsonl  # noqa: E402,F401
 
 
 # -- figures of one run ----------------------------------------------------------------------------
