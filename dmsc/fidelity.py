@@ -43,7 +43,7 @@ LEVELS = (OK, DEGRADED, INVALID)
 # (degraded at or above, invalid at or above) per monitor: docs/experiments.md, "Fidelity"
 SATURATED_BUSY_PCT = 95.0          # a core this busy in a sample counts as saturated
 THRESHOLDS = {
-    "cpu_pressure_pct": (10.0, 40.0),   # mean % of the run some runnable task waited for a CPU
+    "cpu_pressure_pct": (25.0, 40.0),   # mean % of the run some runnable task waited for a CPU
     "saturated_share": (0.10, 0.50),    # share of samples with every core saturated
     "lost_before_p4_share": (0.001, 0.01),   # of the frames the switches' ports received ...
     "lost_before_p4_min": 10,           # ... and at least this many (a frame in flight is not lost)

@@ -43,7 +43,7 @@ def wait_quiet(deadline_s: float = 60.0) -> bool:
 
 
 class Hogs:
-    """One busy loop pinned on each core, started on the first progress report
+    """Two busy loops pinned on each core, started on the first progress report
     after t = 0 (the network converged), each bounded by ``timeout``."""
 
     def __init__(self):
@@ -51,7 +51,7 @@ class Hogs:
 
     def on_progress(self, t, total, label):
         if not self.procs and not label.startswith("bringing up"):
-            for core in range(os.cpu_count()):
+            for core in [c for c in range(os.cpu_count()) for _ in range(2)]:
                 self.procs.append(subprocess.Popen(
                     ["taskset", "-c", str(core), "timeout", str(HOG_S), "sh", "-c",
                      "while :; do :; done"]))
@@ -76,6 +76,7 @@ def run(tmp, on_progress=None):
 def runs(tmp_path_factory):
     was_quiet = wait_quiet()
     quiet = run(tmp_path_factory.mktemp("quiet"))
+    was_quiet = was_quiet and psi_avg10() < QUIET_PSI       # before and after the run
     hogs = Hogs()
     try:
         loaded = run(tmp_path_factory.mktemp("loaded"), on_progress=hogs.on_progress)
