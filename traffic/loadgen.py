@@ -347,7 +347,7 @@ def main(argv=None) -> int:
                                    record=record if out else None).run(lambda: bool(stop))
             else:
                 def closed_record(rec):
-                    rec.update(t_sent=rec["t"], late_ms=None)
+                    rec["t_sent"] = rec["t"]        # late_ms: the closed loop's own (rmi_client.load)
                     record(rec)
                 summary = closed_load(c, dst, a.method, args,
                                       count=max(1, round(a.rate * a.duration)),
