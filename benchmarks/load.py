@@ -53,6 +53,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dmsc import fidelity                                          # noqa: E402
+
 from controller.switch import fiblog                                 # noqa: E402
 from controller.switch.artifacts import REPO_ROOT as ROOT             # noqa: E402
 from dmsc.converge import FibReader, bring_up, expected_fibs, wait_converged   # noqa: E402
@@ -297,6 +299,7 @@ def main(argv=None) -> int:
     ap.add_argument("--churn-s", type=float, default=60.0)
     ap.add_argument("--skip-knee", action="store_true", help="only the many instances")
     a = ap.parse_args(argv)
+    mon = fidelity.benchmark_monitor()   # the verdict on its last line
     if os.geteuid() != 0:
         print("load benchmark: needs root", file=sys.stderr)
         return 2
@@ -334,7 +337,7 @@ def main(argv=None) -> int:
                                               "agent_rss_mb", "churn_per_s", "churn_lost",
                                               "fib_writes_per_s", "announce_p99_ms")
                  if scale.get(k) is not None]
-    print(" ".join(keys))
+    print(" ".join(keys) + " " + mon.kv())
     return 0
 
 
