@@ -360,15 +360,20 @@ def monitor_series(run_dir: Path) -> dict:
                 t = round(float(r["t"]) / BIN_S) * BIN_S
                 worst[t] = max(worst[t], d.quantile_ms(1.0))
         out[name] = sorted(worst.items())
-    lost = defaultdict(int)
-    prev_p: dict = {}
+    # frames lost before P4 since the first sample, all ports (per port from its
+    # first sample, or from a restart: the counters start over), per 0.5 s bin
+    first: dict = {}
+    per_port: dict = {}
+    lost = {}
     for r in _csv(run_dir / "ports.csv"):
         k = (r["switch"], r["port"])
         cur = (int(r["kernel_rx"]), int(r["p4_in"]))
-        b = prev_p.get(k)
-        prev_p[k] = cur
-        if b is not None and cur[1] >= b[1]:
-            lost[round(float(r["t"]) / BIN_S) * BIN_S] += max(0, (cur[0] - b[0]) - (cur[1] - b[1]))
+        b = first.get(k)
+        if b is None or cur[1] < per_port.get(k, (0, 0))[1]:
+            first[k] = b = cur
+        per_port[k] = cur
+        lost[round(float(r["t"]) / BIN_S) * BIN_S] = sum(
+            max(0, (c[0] - first[q][0]) - (c[1] - first[q][1])) for q, c in per_port.items())
     out["lost"] = sorted(lost.items())
     return out
 
@@ -395,9 +400,10 @@ def _plot_monitors(ax_host, ax_late, run_dir: Path, events) -> None:
                          color=colour, label=lab)
     if m["lost"] and any(v for _, v in m["lost"]):
         ax_lost = ax_late.twinx()
-        ax_lost.bar([t for t, v in m["lost"] if v], [v for _, v in m["lost"] if v],
-                    width=BIN_S * 0.8, color="red", alpha=0.4)
-        ax_lost.set_ylabel("frames lost before P4", color="red", fontsize=8)
+        ax_lost.step([t for t, _ in m["lost"]], [v for _, v in m["lost"]], where="post",
+                     color="red", alpha=0.6)
+        ax_lost.set_ylim(bottom=0)
+        ax_lost.set_ylabel("frames lost before P4 (since t=0)", color="red", fontsize=8)
     ax_late.set_yscale("log")
     ax_late.set_ylabel("lateness (ms)")
     ax_late.set_xlabel("time since the network converged (s)")

@@ -1,11 +1,12 @@
 """Fidelity end to end: experiments/smoke.yaml (distributed) twice on Figure 2,
 once as the host is and once with a CPU hog pinned on every core beside it
 (started when the network has converged, bounded by ``timeout``, stopped by
-its PID). Only the loaded run is flagged invalid, and its verdict names the
-monitor that tripped; when the host was quiet before the first run (CPU
-pressure under the verdict's first bound), that run must be ``ok``. The
-machine the tests run on is shared: other work may leave the first run
-``degraded``, never ``invalid``."""
+its PID). The loaded run is ``invalid`` and its verdict names the host's
+monitor; the first run is ``ok`` when the host was quiet before and after it
+(CPU pressure avg10 under the verdict's first bound). The machine the tests
+run on is shared: when other work kept it busy, that test skips saying so
+(the verdict then rightly flags the first run too: on 2026-12-06 such a run
+measured 73.8 % CPU pressure and was ``invalid``)."""
 from __future__ import annotations
 
 import json
@@ -89,18 +90,28 @@ def runs(tmp_path_factory):
     return quiet, loaded, was_quiet
 
 
-def test_only_the_loaded_run_is_flagged_and_the_host_monitor_named(runs):
-    (_qout, quiet), (_lout, loaded), was_quiet = runs
-    q, ld = quiet["fidelity"], loaded["fidelity"]
-    assert q["level"] == ("ok" if was_quiet else q["level"]) and q["level"] != "invalid", q
+def test_the_loaded_run_is_invalid_and_names_the_host_monitor(runs):
+    (_qout, quiet), (_lout, loaded), _was_quiet = runs
+    ld = loaded["fidelity"]
     assert ld["level"] == "invalid", ld
     assert "host_cpu" in ld["monitors"]
     assert "waited for a CPU" in ld["reason"]
-    # the quiet run's other monitors were recorded and judged, not skipped
-    for k in ("cpu_pressure_pct", "lost_before_p4", "loadgen_late_p99_ms", "pod_overrun_p99_ms",
-              "tick_late_p99_ms"):
-        assert q["measured"].get(k) is not None, k
-    assert ld["measured"]["cpu_pressure_pct"] > q["measured"]["cpu_pressure_pct"]
+    # every monitor was recorded and judged in both runs, none skipped
+    for r in (quiet, loaded):
+        for k in ("cpu_pressure_pct", "lost_before_p4", "loadgen_late_p99_ms",
+                  "pod_overrun_p99_ms", "tick_late_p99_ms"):
+            assert r["fidelity"]["measured"].get(k) is not None, k
+
+
+def test_the_run_on_a_quiet_host_is_not_flagged(runs):
+    (_qout, quiet), (_lout, loaded), was_quiet = runs
+    if not was_quiet:
+        pytest.skip(f"other work kept the host busy (CPU pressure avg10 >= {QUIET_PSI:g} % "
+                    f"before or after the first run): its verdict was "
+                    f"{quiet['fidelity']['level']}, no quiet control")
+    q = quiet["fidelity"]
+    assert (q["level"], q["findings"]) == ("ok", []), q
+    assert loaded["fidelity"]["measured"]["cpu_pressure_pct"] > q["measured"]["cpu_pressure_pct"]
 
 
 def test_the_reports_carry_the_verdicts_and_leave_the_invalid_run_out(runs):
