@@ -118,7 +118,7 @@ def test_the_reports_carry_the_verdicts_and_leave_the_invalid_run_out(runs):
     (qout, quiet), (lout, _loaded), _was_quiet = runs
     qrep, lrep = (qout / "report.md").read_text(), (lout / "report.md").read_text()
     level = quiet["fidelity"]["level"]
-    assert f"**fidelity={level}**" in qrep and f"| fidelity | 1 {level} |" in qrep
+    assert f"**fidelity={level}**" in qrep and f"| fidelity | 1 {level}" in qrep
     assert "**fidelity=invalid**: host_cpu" in lrep
     assert "left out of the figures: 1 of 1" in lrep
     summary = json.loads((lout / "summary.json").read_text())
