@@ -40,6 +40,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dmsc import fidelity                                          # noqa: E402
+
 from controller.mesh.control_plane import MeshControlPlane        # noqa: E402
 from controller.mesh.haproxy import clusters_of                    # noqa: E402
 from controller.mesh.sidecar import EndpointTable                  # noqa: E402
@@ -333,6 +335,7 @@ def main(argv=None) -> int:
     ap.add_argument("--run-dir")
     ap.add_argument("--plot", help="the update-cost plot (PNG)")
     a = ap.parse_args(argv)
+    mon = fidelity.benchmark_monitor()   # the verdict on its last line
     result: dict = {}
     kv = {}
     if a.part in ("cost", "all"):
@@ -358,7 +361,7 @@ def main(argv=None) -> int:
         kv["calls_lost"] = sum(calls[m]["lost"] for m in calls)
     if a.json:
         Path(a.json).write_text(json.dumps(result, indent=1))
-    print(" ".join(f"{k}={v}" for k, v in kv.items()))
+    print(" ".join(f"{k}={v}" for k, v in kv.items()) + " " + mon.kv())
     return 0
 
 
