@@ -26,7 +26,7 @@ from controller.switch.p4rt import _canonical, load_p4info
 from dmsc.converge import FibReader, expected_fibs, wait_converged
 from tests.conftest import P4INFO, ROOT
 from tests.support.fake_p4rt import FakeServer
-from topologies.emu.apps.spa_app import registry_for
+from topologies.emu.spa_registry import registry_for
 from topologies.emu.child_processes import free_port
 from topologies.expected import served_prefixes
 from topologies.topo import Topology

@@ -280,7 +280,7 @@ def test_an_instance_belongs_to_its_own_key(who, prefix, reason):
 
 
 def test_the_generated_registry_gives_each_instance_to_its_pod_only():
-    from topologies.emu.apps.spa_app import registry_for
+    from topologies.emu.spa_registry import registry_for
     from topologies.topo import Topology
     topo = Topology.load(ROOT / "topologies" / "fig2.yaml")
     keys = {p: Identity.generate() for p in topo.pods()}

@@ -14,6 +14,11 @@ its prefixes, signed with its own key). Every app started here is stopped here, 
 reverse order of starting, even when a step fails; then Mininet stops the
 switches and removes links and hosts. Failure injection is ``net.failures``
 (topologies/emu/failures.py).
+
+What the apps are given is made by modules of its own: the pods' keys
+(identities.py), the SPA's registry file (spa_registry.py), the routing
+domain's key (domain_key.py), the pods' control and status files
+(pod_control.py), the CPU-port veths (veth.py).
 """
 from __future__ import annotations
 
@@ -35,12 +40,13 @@ from topologies.emu.apps.bmv2_app import BMv2Switch, bmv2_binary
 from topologies.emu.apps.central_app import CentralApp
 from topologies.emu.apps.pod_app import PodApp
 from topologies.emu.apps.scsc_app import ScscApp
-from controller.spa.prefix_registry import Registry
-from topologies.emu.apps.spa_app import SpaApp, registry_for
-from topologies.emu import running_networks as registry
-from topologies.emu.failures import Failures
-from topologies.emu.linkcaps import netem_available
+from topologies.emu.apps.spa_app import SpaApp
+from topologies.emu import pod_control, running_networks as registry, spa_registry, veth
 from topologies.emu.child_processes import REPO_ROOT, die_with_parent, py_env
+from topologies.emu.domain_key import domain_key_file, ensure_domain_key
+from topologies.emu.failures import Failures
+from topologies.emu.identities import pod_identities
+from topologies.emu.linkcaps import netem_available
 from topologies.expected import served_prefixes
 from topologies.topo import Topology
 from traffic.identity import Identity
@@ -98,7 +104,7 @@ class DmscNet:
         # agents sharing a process (1: a process per agent; default: by size)
         self.agents_per_process = agents_per_process or agents_per_process_default(topo)
         self.pods: dict[str, PodApp] = {}
-        self.key_file = self.run_dir / "domain.key"
+        self.key_file = domain_key_file(self.run_dir)   # made when an app first needs it
         self.warnings: list[str] = []
         self.hello_ms, self.dead_ms = agent_timers(len(topo.switches()), hello_ms)
         self.lease_s = lease_s
@@ -179,20 +185,15 @@ class DmscNet:
             s, a = self.cpu_intf(sw) or (None, None)
             if s is None:
                 continue
-            subprocess.run(["ip", "link", "add", s, "type", "veth", "peer", "name", a],
-                           check=True, capture_output=True)
+            veth.add_pair(s, a)
             self.cpu_veths.append(s)
-            for dev in (s, a):
-                subprocess.run(["sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1"],
-                               capture_output=True)
-                subprocess.run(["ip", "link", "set", dev, "up"], check=True, capture_output=True)
 
     def _remove_cpu_veths(self) -> None:
         veths, self.cpu_veths = self.cpu_veths, []
-        for s in veths:                     # deleting one end deletes the pair
-            out = subprocess.run(["ip", "link", "del", s], capture_output=True, text=True)
-            if out.returncode != 0 and "Cannot find" not in out.stderr:
-                log.error("removing %s: %s", s, out.stderr.strip())
+        for s in veths:
+            err = veth.delete(s)
+            if err:
+                log.error("removing %s: %s", s, err)
 
     def interfaces(self) -> set[str]:
         """Every interface name this network creates (both ends of every link)."""
@@ -296,9 +297,7 @@ class DmscNet:
         """One agent per switch (controller.agent), each with its own log and
         admin port on 127.0.0.1, ``agents_per_process`` of them to a process;
         writes run_dir/network.json for the CLI."""
-        if not self.key_file.exists():
-            self.key_file.write_bytes(os.urandom(32))
-            self.key_file.chmod(0o600)
+        ensure_domain_key(self.run_dir)            # = self.key_file
         if not Path(self.topo.source).is_file():       # generated: agents read files
             self.topo = self.topo.save(self.run_dir / "topology.yaml")
         names = list(self.topo.switches())
@@ -486,9 +485,7 @@ class DmscNet:
                            "make the network with packet_io='stream'")
         if self.central is not None and self.central.alive():
             raise NetError(f"the central controller is already running (pid {self.central.pid})")
-        if not self.key_file.exists():
-            self.key_file.write_bytes(os.urandom(32))
-            self.key_file.chmod(0o600)
+        ensure_domain_key(self.run_dir)            # = self.key_file
         if not Path(self.topo.source).is_file():       # generated: the controller reads files
             self.topo = self.topo.save(self.run_dir / "topology.yaml")
         if self.central is None:
@@ -527,28 +524,12 @@ class DmscNet:
 
     # -- identities and the SPA ----------------------------------------------------
     def prepare_identities(self) -> None:
-        """Every pod's key: the file the topology names, or one made for this run
-        (run_dir/keys/<pod>.pem); and the registry: the file the topology names,
-        or the one its instances imply (run_dir/registry.yaml)."""
-        keys_dir = self.run_dir / "keys"
-        for pod in self.topo.pods():
-            named = self.topo.graph.nodes[pod].get("key")
-            if named:
-                path = self.topo.relative(named)
-                ident = Identity.load(path)
-            else:
-                ident = Identity.generate()
-                path = ident.save(keys_dir / f"{pod}.pem")
-            self.identities[pod], self.key_files[pod] = ident, path
-        if self.topo.registry:
-            self.registry_file = self.topo.relative(self.topo.registry)
-        else:
-            reg = registry_for(self.topo, {p: i.public_raw for p, i in self.identities.items()})
-            self.registry_file = self.run_dir / "registry.yaml"
-            self.registry_file.write_text(
-                "# generated from the topology: each instance to its pod's key, each prefix\n"
-                "# above an instance to the keys of the pods serving under it (exactly)\n"
-                + reg.dump())
+        """Every pod's key (identities.py: the file the topology names, or one
+        made for this run) and the SPA's registry file (spa_registry.py: the
+        topology's, or the one its instances imply)."""
+        self.identities, self.key_files = pod_identities(self.topo, self.run_dir)
+        self.registry_file = spa_registry.registry_file(
+            self.topo, self.run_dir, {p: i.public_raw for p, i in self.identities.items()})
 
     def start_spa(self, name: str = "spa", wait: bool = True) -> SpaApp:
         if self.registry_file is None:
@@ -590,12 +571,8 @@ class DmscNet:
             if app.alive():
                 with app.client() as c:
                     c.authorize(prefix, max_depth, pods)
-        if self.registry_file is not None and self.registry_file.parent == self.run_dir:
-            reg = Registry.load(self.registry_file)
-            reg.authorize(prefix, max_depth, pods)
-            self.registry_file.write_text(
-                "# generated by the testbed from the topology (and run-time grants)\n"
-                + reg.dump())
+        if self.registry_file is not None:
+            spa_registry.record_grant(self.registry_file, self.run_dir, prefix, max_depth, pods)
 
     def spa(self, name: str = "spa"):
         """A client of one SPA (for tests and the CLI)."""
@@ -611,6 +588,7 @@ class DmscNet:
             self.scsc_addr = self.sock("scsc")
         if self.scsc is not None:
             self._forget(self.scsc)
+        ensure_domain_key(self.run_dir)            # = self.key_file
         self.scsc = ScscApp("scsc", key_file=self.key_file,
                             agents={n: a.policy_addr for n, a in self.agents.items()},
                             log_dir=self.run_dir / "scsc", addr=self.scsc_addr,
@@ -638,20 +616,9 @@ class DmscNet:
         self.update_pod_control(pod, service_ms=ms)
 
     def update_pod_control(self, pod: str, **changes) -> dict:
-        """Merge ``changes`` into the pod's control file (traffic/pod.py reads
-        it when it changes: service_ms, extra instances, withdrawn prefixes),
-        atomically; the whole new content."""
-        path = self.run_dir / "pods" / f"{pod}.control.json"
-        try:
-            ctl = json.loads(path.read_text())
-            ctl = ctl if isinstance(ctl, dict) else {}
-        except (OSError, ValueError):
-            ctl = {}
-        ctl.update(changes)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(ctl))
-        tmp.replace(path)
-        return ctl
+        """Merge ``changes`` into the pod's control file (pod_control.py:
+        service_ms, extra instances, withdrawn prefixes); the whole new content."""
+        return pod_control.update_control(self.run_dir, pod, **changes)
 
     def start_control(self, pods: bool = True, wait: bool = True,
                       mode: str = "distributed") -> None:
@@ -700,11 +667,7 @@ class DmscNet:
 
     def announcements(self, pod: str) -> dict:
         """The pod's view of its announcements (its status file), {} before it wrote one."""
-        path = self.run_dir / "pods" / f"{pod}.status.json"
-        try:
-            return json.loads(path.read_text())["prefixes"]
-        except (OSError, ValueError, KeyError):
-            return {}
+        return pod_control.announcements(self.run_dir, pod)
 
     def wait_announced(self, pods=None, timeout: float = 20.0) -> float:
         """Poll until every prefix of these pods (default: all) is accepted by
@@ -728,11 +691,11 @@ class DmscNet:
     def start_pod(self, pod: str, extra_args=(), announce: bool = True) -> PodApp:
         """The pod process; with ``announce`` it announces its prefixes with its key."""
         t = self.topo
-        status = self.run_dir / "pods" / f"{pod}.status.json"
+        status = pod_control.status_file(self.run_dir, pod)
         status.parent.mkdir(parents=True, exist_ok=True)
         status.unlink(missing_ok=True)
         sg = t.gateway(pod)
-        control = self.run_dir / "pods" / f"{pod}.control.json"
+        control = pod_control.control_file(self.run_dir, pod)
         args = ["--gateway-mac", t.mac(sg, t.port(sg, pod)), "--control-file", str(control)]
         if self.app_file is not None:
             args += ["--app", str(self.app_file), "--trace-file", str(self.span_file(pod))]
@@ -742,7 +705,7 @@ class DmscNet:
                 self.prepare_identities()
             args += ["--key", str(self.key_files[pod]), "--status-file", str(status)]
         app = PodApp(pod, self.host(pod), iface=t.intf_name(pod, 0), mac=t.mac(pod, 0),
-                     instances=t.instances(pod), log_dir=self.run_dir / "pods",
+                     instances=t.instances(pod), log_dir=pod_control.pods_dir(self.run_dir),
                      extra_args=[*args, *extra_args])
         old = self.pods.get(pod)
         if old is not None:

@@ -1,20 +1,15 @@
 """SpaApp: the SPA process (``python -m controller.spa``) on 127.0.0.1.
 
-Ready when its gRPC service answers a Show. :func:`registry_for` writes the
-registry a topology implies when its file names none, RFC 9319 style (exactly
-what is announced, no max depth): each instance name to the key of the pod that
-serves it, each prefix above an instance (``/B`` for ``/B/4``) to the keys of
-every pod serving an instance under it.
+Ready when its gRPC service answers a Show. The registry file it reads is
+made by topologies/emu/spa_registry.py.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from controller.spa.spa_client import SpaClient, SpaUnavailable
-from controller.spa.prefix_registry import Registry
 from topologies.emu.apps.app_base import App, python_module
 from topologies.emu.child_processes import free_port
-from topologies.expected import served_prefixes
 
 
 class SpaApp(App):
@@ -45,12 +40,3 @@ class SpaApp(App):
     def client(self) -> SpaClient:
         return SpaClient([self.addr])
 
-
-def registry_for(topo, public_keys: dict[str, bytes]) -> Registry:
-    """{pod: raw public key} -> the registry the topology implies."""
-    reg = Registry("generated from " + str(topo.source))
-    for pod in topo.pods():
-        reg.add_key(pod, public_keys[pod])
-    for prefix, pods in sorted(served_prefixes(topo).items()):
-        reg.authorize(prefix, None, sorted(pods))
-    return reg
