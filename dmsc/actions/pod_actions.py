@@ -1,0 +1,99 @@
+"""A pod's life at run time: stopped (it withdraws what it announced) and
+started, degraded (slower answers: an instance for the SCSC to find), a
+prefix announced or withdrawn through its control file
+(topologies/emu/pod_control.py), each answer read back from its status file.
+"""
+from __future__ import annotations
+
+import time
+
+from dmsc.actions.dispatch import ActionError, Name, Pod, action
+from topologies.emu import pod_control
+
+
+def _pod_app(net, pod: str):
+    app = net.pods.get(pod)
+    if app is None or not app.alive():
+        raise ActionError(f"pod {pod} is not running; running pods: "
+                          f"{', '.join(p for p, a in net.pods.items() if a.alive()) or 'none'}")
+    return app
+
+
+def _wait_prefix_state(net, pod: str, prefix: str, states, wait_s: float) -> dict:
+    """Poll the pod's status file until ``prefix`` is in one of ``states``
+    (or the time is up); the prefix's last status."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        st = net.announcements(pod).get(prefix, {})
+        if st.get("state") in states or time.monotonic() >= deadline:
+            return st
+        time.sleep(0.02)          # poll interval
+
+
+# -- the pod process --------------------------------------------------------------------------
+@action
+def stop_pod(net, pod: Pod) -> dict:
+    """Stop a pod the way a leaving pod does: it withdraws everything it
+    announced (signed) and exits."""
+    _pod_app(net, pod)
+    net.stop_pod(pod)
+    return {"pod": pod, "state": "stopped"}
+
+
+@action
+def start_pod(net, pod: Pod) -> dict:
+    """Start a stopped pod: it announces its instances again."""
+    app = net.pods.get(pod)
+    if app is not None and app.alive():
+        raise ActionError(f"pod {pod} is running")
+    net.start_pod(pod)
+    return {"pod": pod, "state": "running"}
+
+
+# -- degradations and announcements -------------------------------------------------------------
+@action
+def degrade(net, pod: Pod, service_ms: float) -> dict:
+    """Answer every request and probe to the pod's instances SERVICE_MS later
+    (0 restores): a degraded replica for the SCSC to find."""
+    if service_ms < 0:
+        raise ActionError(f"degrade: service_ms must be >= 0, not {service_ms}")
+    _pod_app(net, pod)
+    net.set_service_time(pod, service_ms)
+    return {"pod": pod, "service_ms": service_ms}
+
+
+@action
+def announce(net, pod: Pod, prefix: Name, wait_s: float = 5.0) -> dict:
+    """The pod announces PREFIX (signed with its own key, through its SG and
+    the SPA) and serves it from then on; a prefix it withdrew is announced
+    again. Waits up to WAIT_S for the SG's answer; returns its state."""
+    _pod_app(net, pod)
+    ctl = pod_control.read_control(net.run_dir, pod)
+    withdrawn = [p for p in ctl.get("withdrawn", []) if p != prefix]
+    extra = list(ctl.get("extra", []))
+    known = set(net.announcements(pod)) | set(net.topo.instances(pod))
+    if prefix not in known and prefix not in extra:
+        extra.append(prefix)
+    t0 = time.monotonic()
+    net.update_pod_control(pod, extra=extra, withdrawn=withdrawn)
+    st = _wait_prefix_state(net, pod, prefix, ("accepted", "refused"), wait_s)
+    return {"pod": pod, "prefix": prefix, "state": st.get("state", "pending"),
+            "reason": st.get("reason"), "waited_s": round(time.monotonic() - t0, 3)}
+
+
+@action
+def withdraw(net, pod: Pod, prefix: Name, wait_s: float = 5.0) -> dict:
+    """The pod withdraws PREFIX (a signed withdrawal, as when a pod leaves) and
+    stops announcing it; ``announce`` brings it back."""
+    _pod_app(net, pod)
+    have = net.announcements(pod)
+    if prefix not in have:
+        raise ActionError(f"pod {pod} does not announce {prefix}; it announces: "
+                          f"{', '.join(sorted(have)) or 'nothing'}")
+    ctl = pod_control.read_control(net.run_dir, pod)
+    withdrawn = sorted(set(ctl.get("withdrawn", [])) | {prefix})
+    t0 = time.monotonic()
+    net.update_pod_control(pod, withdrawn=withdrawn)
+    st = _wait_prefix_state(net, pod, prefix, ("withdrawn",), wait_s)
+    return {"pod": pod, "prefix": prefix, "state": st.get("state"),
+            "waited_s": round(time.monotonic() - t0, 3)}
