@@ -16,7 +16,7 @@ prompt that still has every Mininet command (``pod1 ip link``, ``nodes``,
     kill|restart switch|agent NAME, kill|restart spa|scsc|central
     actions, action NAME ARGS...   every run-time action, by name
 
-Each command is one function of dmsc/actions.py, the same code the
+Each command is one function of dmsc/actions/, the same code the
 experiment steps run (:func:`actions.run`, parameters checked against the
 topology first), and its help is that function's docstring (``help call``).
 Arguments are positional in the order the help lists them, or ``name=value``.

@@ -10,7 +10,7 @@ gateway for everything it sends:
 * on SIGTERM/SIGINT, a signed withdrawal of everything accepted.
 ``--status-file`` gets the state of every prefix (JSON) on each change, for
 whoever started the pod. ``--control-file`` (JSON, read when it changes;
-``DmscNet.update_pod_control`` writes it) sets
+topologies/emu/pod_control.py writes it) sets
 * ``service_ms``: the instance's service time (``{"service_ms": 80}``): every
   request and probe is answered that much later (as by a service that works
   on many at once: the answers wait in a queue, the pod goes on receiving), a

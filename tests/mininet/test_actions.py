@@ -1,4 +1,4 @@
-"""The run-time actions (dmsc/actions.py) on Figure 2: each does
+"""The run-time actions (dmsc/actions/) on Figure 2: each does
 what its help says, seen from the switches (FIBs read over P4Runtime), the
 agents and the pods. The experiment steps and the interactive CLI run these
 same functions. Each test leaves the network as it found it."""

@@ -1,4 +1,4 @@
-"""Run-time actions' argument checking (dmsc/actions.py), without a
+"""Run-time actions' argument checking (dmsc/actions/dispatch.py), without a
 network: unknown actions and parameters, wrong types, names the topology does
 not have (the error lists what exists), processes the network does not run."""
 from __future__ import annotations
