@@ -9,7 +9,7 @@ identities        -- the pods' keys (the topology's files, or made for the run)
 spa_registry      -- the registry file the SPA reads (the topology's, or
                      generated from it) and run-time grants written into it
 domain_key        -- the routing domain's secret, RUN_DIR/domain.key
-pod_control       -- a pod's control file (written here) and status file
+pod_control       -- a pod's control file (written here), status and span files
                      (written by the pod)
 failures          -- failure injection: link cut and restore, switch kill and restart
 running_networks  -- which networks run on this machine (records, leftovers)

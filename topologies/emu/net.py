@@ -715,7 +715,7 @@ class DmscNet:
 
     def span_file(self, pod: str) -> Path:
         """Where a pod serving an application writes its spans."""
-        return self.run_dir / "pods" / f"{pod}.spans.jsonl"
+        return pod_control.span_file(self.run_dir, pod)
 
     def stop_pod(self, pod: str) -> None:
         app = self.pods.pop(pod, None)

@@ -1,5 +1,5 @@
-"""A running pod's two files in ``RUN_DIR/pods/``: how the testbed steers it
-and how it says what it announced.
+"""A running pod's files in ``RUN_DIR/pods/``: how the testbed steers it,
+how it says what it announced, where it writes its spans.
 
 ``<pod>.control.json`` is written here and read by the pod (traffic/pod.py,
 ``--control-file``) whenever it changes: ``service_ms`` (every answer that
@@ -7,6 +7,7 @@ much later: a degraded instance), ``extra`` (instances started at run time),
 ``withdrawn`` (prefixes withdrawn, signed, and no longer announced).
 ``<pod>.status.json`` is written by the pod (``--status-file``): the state of
 each prefix it announces (pending, accepted, refused, withdrawn) and why.
+``<pod>.spans.jsonl``: the spans of a pod serving an application (traffic/callgraph.py).
 """
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ def control_file(run_dir, pod: str) -> Path:
 
 def status_file(run_dir, pod: str) -> Path:
     return pods_dir(run_dir) / f"{pod}.status.json"
+
+
+def span_file(run_dir, pod: str) -> Path:
+    """Where a pod serving an application (``--app``) writes its spans (``--trace-file``)."""
+    return pods_dir(run_dir) / f"{pod}.spans.jsonl"
 
 
 def read_control(run_dir, pod: str) -> dict:
