@@ -3,10 +3,18 @@
 It announces (DMSC type-1 signaling), through its SG, which is its default
 gateway for everything it sends:
 * each instance name and the service prefix above it (``/B/4`` and ``/B``),
-  signed with the pod's Ed25519 key (traffic/identity.py), retried every
-  0.5-2 s until the SG answers; re-announced at a third of the lease the SG
-  granted; refusals (nack: the SPA's state, the reason, a text) are logged
-  and retried every ``REFUSED_RETRY_S``;
+  signed with the pod's Ed25519 key (traffic/identity.py), retried with
+  back-off (0.5 s doubling to 2 s, each gap jittered) until the SG answers;
+  renewed at a random point between a quarter and 0.4 of the lease the SG
+  granted (so a pod's hundreds of prefixes do not renew together), a renewal
+  retried with the same back-off but never past the lease's end (then the
+  prefix is pending again: the SG has dropped it); an ack to any of the
+  prefix's recent announcements counts (an SG answers a renewal late under
+  load: the ack to the earlier one is as good), a nack only to the latest
+  or as a revocation notice (about the announcement last acked), and never
+  an answer older than one already taken (docs/decisions.md); refusals
+  (nack: the SPA's state, the reason, a text) are logged and retried every
+  ``REFUSED_RETRY_S``;
 * on SIGTERM/SIGINT, a signed withdrawal of everything accepted.
 ``--status-file`` gets the state of every prefix (JSON) on each change, for
 whoever started the pod. ``--control-file`` (JSON, read when it changes;
@@ -48,6 +56,7 @@ import collections
 import heapq
 import json
 import logging
+import random
 import signal
 import sys
 import time
@@ -62,7 +71,10 @@ from traffic.wire.link import RawLink
 
 log = logging.getLogger("dmsc.pod")
 
-RETRY_MIN_S, RETRY_MAX_S = 0.5, 2.0      # no answer yet
+RETRY_MIN_S, RETRY_MAX_S = 0.5, 2.0      # no answer yet: back-off, doubling
+RETRY_JITTER = 0.25                      # each retry gap times U(1 - j, 1 + j)
+RENEW_AT = (0.25, 0.4)                   # renew at U(a, b) of the lease after the acked send
+RECENT_IDS = 8                           # answers taken for this many latest announcements
 REFUSED_RETRY_S = 5.0                    # refused: ask again (the operator may authorize it)
 WITHDRAW_WAIT_S = 0.5                    # at exit: how long to wait for withdrawal acks
 TIMING_EVERY_S = 1.0                     # the timing file's period
@@ -84,29 +96,51 @@ class Announcer:
     """The pod's announcements: what is due, and what the SG answered."""
 
     def __init__(self, identity: Identity, instances, *, mac: str, gateway_mac: str,
-                 status_file=None, clock=time.monotonic):
+                 status_file=None, clock=time.monotonic, rng: random.Random | None = None):
         self.identity = identity
         self.mac, self.gateway_mac = mac, gateway_mac
         self.status_file = Path(status_file) if status_file else None
         self.clock = clock
+        self.rng = rng or random.Random()
         self.state: dict[str, dict] = {}
         now = clock()
         for prefix, inst in announced_prefixes(instances).items():
-            self.state[prefix] = {"instance": inst, "state": "pending", "next_at": now,
-                                  "gap": RETRY_MIN_S, "msg_id": 0, "recent_ids": (), "sent": 0}
+            self.state[prefix] = self._fresh(inst, now)
         self._msg_id = 1
+
+    @staticmethod
+    def _fresh(inst: str, now: float) -> dict:
+        # recent: ((msg_id, sent at), ...) oldest first; answered: the msg_id whose
+        # answer was last taken; acked: the msg_id last acked (a revocation notice
+        # names it); lease_end: when the SG's lease runs out at the latest
+        return {"instance": inst, "state": "pending", "next_at": now, "gap": RETRY_MIN_S,
+                "msg_id": 0, "recent": (), "answered": None, "acked": None, "sent": 0}
+
+    def _retry_in(self, st: dict) -> float:
+        """The next retry's gap (jittered), and the gap doubled for the one after."""
+        gap = st["gap"] * self.rng.uniform(1 - RETRY_JITTER, 1 + RETRY_JITTER)
+        st["gap"] = min(st["gap"] * 2, RETRY_MAX_S)
+        return gap
 
     def due(self, now: float) -> list[bytes]:
         out = []
         for prefix, st in self.state.items():
-            if now < st["next_at"] or st["state"] == "withdrawn":
+            if st["state"] == "withdrawn":
+                continue
+            if st["state"] == "accepted" and now >= st["lease_end"]:
+                log.warning("%s: lease ran out with no answer to its renewals", prefix)
+                st.update(state="pending", gap=RETRY_MIN_S)
+                self.write_status()
+            if now < st["next_at"]:
                 continue
             out.append(self.frame(prefix, withdraw=False))
             if st["state"] == "pending":
-                st["next_at"] = now + st["gap"]
-                st["gap"] = min(st["gap"] * 2, RETRY_MAX_S)
-            elif st["state"] == "accepted":       # renewal: answered by an ack; until then
-                st["next_at"] = now + st["gap"]   # retried like a new one
+                st["next_at"] = now + self._retry_in(st)
+            elif st["state"] == "accepted":       # a renewal: retried with back-off until
+                last = st["lease_end"] - RETRY_MIN_S / 2     # acked, the last try inside
+                st["next_at"] = max(now, min(now + self._retry_in(st), last))  # the lease
+                if st["next_at"] == now:          # no time left for another: the lease end
+                    st["next_at"] = st["lease_end"]
             else:
                 st["next_at"] = now + REFUSED_RETRY_S
         return out
@@ -115,48 +149,59 @@ class Announcer:
         st = self.state[prefix]
         self._msg_id = self._msg_id % 0xFFFFFFFF + 1
         st["msg_id"] = self._msg_id
-        st["recent_ids"] = (st.get("recent_ids", ()) + (self._msg_id,))[-4:]
+        st["recent"] = (st["recent"] + ((self._msg_id, self.clock()),))[-RECENT_IDS:]
         st["sent"] += 1
         ann = self.identity.announcement(prefix, withdraw=withdraw, src=st["instance"],
                                          msg_id=self._msg_id)
         return ann.encode(eth_src=self.mac, eth_dst=self.gateway_mac)
 
     def on_answer(self, pkt) -> bool:
-        """An ack or nack from the SG; True if it was one of ours."""
+        """An ack or nack from the SG; True if it was one of ours and taken."""
         prefix = pkt.text(codec.TLV_PREFIX)
         st = self.state.get(prefix or "")
         if st is None:
             return False
-        # An answer to the latest announcement, or a revocation notice: a nack
-        # about what the SG held, carrying the id of the announcement it accepted.
-        notice = pkt.type == defs.TYPE_ANNOUNCE_NACK and pkt.msg_id in st["recent_ids"]
-        if pkt.msg_id != st["msg_id"] and not notice:
+        ids = [i for i, _t in st["recent"]]
+        if pkt.msg_id not in ids:
             return False
+        pos = ids.index(pkt.msg_id)
+        ack = pkt.type == defs.TYPE_ANNOUNCE_ACK
+        # a revocation notice: a nack about what the SG held, carrying the id of the
+        # announcement it accepted (the one we took its ack for)
+        notice = not ack and st["state"] == "accepted" and pkt.msg_id == st["acked"]
+        if not ack and pkt.msg_id != st["msg_id"] and not notice:
+            return False              # a refusal of an earlier announcement: a later one counts
+        if not notice and st["answered"] in ids and pos <= ids.index(st["answered"]):
+            return False              # older than (or the same as) an answer already taken
         try:
             body = json.loads(pkt.tlv(codec.TLV_BODY, b"{}") or b"{}")
         except ValueError:
             body = {}
         now = self.clock()
+        st["answered"] = pkt.msg_id
         if st.get("withdraw_asked"):          # withdrawn at the operator's request: an
             st["state"] = "withdrawn"         # answer to what was sent before stays that
             self.write_status()
             return True
-        if pkt.type == defs.TYPE_ANNOUNCE_ACK:
+        if ack:
             if "withdrawn" in body:
                 st["state"] = "withdrawn"
             else:
                 lease = float(body.get("lease_s", 6.0))
+                sent_at = st["recent"][pos][1]    # the SG's lease began after this
                 if st["state"] != "accepted":
                     log.info("%s accepted by the SG (lease %.1f s)", prefix, lease)
-                st.update(state="accepted", lease_s=lease, next_at=now + lease / 3,
-                          gap=RETRY_MIN_S, reason=body.get("state", "valid"))
+                st.update(state="accepted", lease_s=lease, lease_end=sent_at + lease,
+                          next_at=sent_at + lease * self.rng.uniform(*RENEW_AT),
+                          gap=RETRY_MIN_S, acked=pkt.msg_id,
+                          reason=body.get("state", "valid"))
         else:
             if st["state"] != "refused" or st.get("reason") != body.get("reason"):
                 log.warning("%s refused by the SG: %s %s: %s", prefix, body.get("state"),
                             body.get("reason"), body.get("text"))
             st.update(state="refused", reason=body.get("reason", "?"),
                       spa_state=body.get("state", "?"), text=body.get("text", ""),
-                      next_at=now + REFUSED_RETRY_S)
+                      next_at=now + REFUSED_RETRY_S, acked=None)
         self.write_status()
         return True
 
@@ -166,9 +211,7 @@ class Announcer:
         now = self.clock()
         for prefix, owner in announced_prefixes([inst]).items():
             if prefix not in self.state:
-                self.state[prefix] = {"instance": owner, "state": "pending", "next_at": now,
-                                      "gap": RETRY_MIN_S, "msg_id": 0, "recent_ids": (),
-                                      "sent": 0}
+                self.state[prefix] = self._fresh(owner, now)
                 new.append(prefix)
         return new
 

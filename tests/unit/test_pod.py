@@ -1,4 +1,5 @@
 """The pod's request handling, without a network: frames in, frames out."""
+import collections
 import json
 
 from scapy.layers.l2 import Ether
@@ -68,7 +69,7 @@ def test_probe_is_answered_with_its_records():
 def test_announcer_announces_every_prefix_retries_and_renews(tmp_path):
     import json as _json
     from traffic.identity import Identity
-    from traffic.pod import RETRY_MIN_S, Announcer
+    from traffic.pod import RETRY_JITTER, RETRY_MIN_S, Announcer
     from traffic.wire import codec
     from traffic.wire.announcement import Announcement, answer
     now = [10.0]
@@ -79,8 +80,8 @@ def test_announcer_announces_every_prefix_retries_and_renews(tmp_path):
     assert sorted(x.prefix for x in sent) == ["/A", "/A/1", "/B", "/B/1"]
     assert {x.prefix: x.src_name for x in sent}["/B"] == "/B/1"
     assert all(x.key_id == ident.key_id for x in sent)
-    assert a.due(now[0] + RETRY_MIN_S / 2) == []                 # not yet
-    now[0] += RETRY_MIN_S
+    assert a.due(now[0] + RETRY_MIN_S * (1 - RETRY_JITTER) - 0.01) == []    # not yet
+    now[0] += RETRY_MIN_S * (1 + RETRY_JITTER)
     again = [Announcement.from_frame(codec.decode(f)) for f in a.due(now[0])]
     assert len(again) == 4 and {x.nonce for x in again}.isdisjoint({x.nonce for x in sent})
     # the SG acks /A/1 (lease 6 s) and refuses /B
@@ -99,7 +100,10 @@ def test_announcer_announces_every_prefix_retries_and_renews(tmp_path):
     assert "/A/1" in {Announcement.from_frame(codec.decode(f)).prefix for f in a.due(now[0])}
     stale = answer(by["/A"], "/dmsc/sw/sg1", ok=True, body={"lease_s": 6.0},
                    eth_src="02:00:00:00:01:01", eth_dst="02:00:01:00:00:01")
-    assert not a.on_answer(layers.parse(stale))                 # an ack to an old msg_id
+    # an ack to an earlier msg_id of /A (re-sent since): it counts. This overturns
+    # the old rule (only the latest msg_id's ack counted): an SG under load answers
+    # late, and a pod that ignored those acks re-sent its renewals forever (issue 21)
+    assert a.on_answer(layers.parse(stale)) and a.state["/A"]["state"] == "accepted"
     revoked = answer(by["/A/1"], "/dmsc/sw/sg1", ok=False,      # a revocation notice: a nack
                      body={"state": "not_found", "reason": "not_covered", "text": "revoked"},
                      eth_src="02:00:00:00:01:01", eth_dst="02:00:01:00:00:01")
@@ -107,15 +111,17 @@ def test_announcer_announces_every_prefix_retries_and_renews(tmp_path):
     assert a.state["/A/1"]["state"] == "refused"
     a.state["/A/1"]["state"] = "accepted"
     withdrawals = [Announcement.from_frame(codec.decode(f)) for f in a.withdrawals()]
-    assert [(w.prefix, w.kind) for w in withdrawals] == [("/A/1", "withdraw")]
+    assert sorted((w.prefix, w.kind) for w in withdrawals) == [   # /A: the late ack above
+        ("/A", "withdraw"), ("/A/1", "withdraw")]
 
 
-def _announcer(tmp_path, now):
+def _announcer(tmp_path, now, seed=1):
+    import random
     from traffic.identity import Identity
     from traffic.pod import Announcer
     return Announcer(Identity.generate(), ["/A/1"], mac="02:00:01:00:00:01",
                      gateway_mac="02:00:00:00:01:01", status_file=tmp_path / "st.json",
-                     clock=lambda: now[0])
+                     clock=lambda: now[0], rng=random.Random(seed))
 
 
 def _ack(ann, ok=True, body=None):
@@ -225,3 +231,126 @@ def test_the_timing_file_counts_answers_past_their_service_time(monkeypatch, tmp
     slow = served(monkeypatch, tmp_path, service_ms=0, send_s=0.03)
     assert sum(slow["overrun"].values()) == 3
     assert slow["overrun"]["le_50ms"] == 3 and slow["max_ms"] >= 30   # 30 ms past 0 ms
+# -- answers out of order, renewal back-off and jitter (issue 21: 1,000 instances) --------
+
+def _sent(a, now):
+    from traffic.wire.announcement import Announcement
+    return {x.prefix: x for x in (Announcement.from_frame(codec.decode(f)) for f in a.due(now))}
+
+
+def _accepted_then_renewing(tmp_path, now, lease=6.0):
+    """/A/1 acked at t=10 with ``lease``; then its first renewal, sent when due."""
+    a = _announcer(tmp_path, now)
+    first = _sent(a, now[0])["/A/1"]
+    assert a.on_answer(_ack(first, body={"lease_s": lease}))
+    while "/A/1" not in (renewal := _sent(a, now[0])):
+        now[0] += 0.05
+    return a, first, renewal["/A/1"]
+
+
+def test_an_ack_to_an_earlier_renewal_counts_and_stops_the_retries(tmp_path):
+    now = [10.0]
+    a, _first, r1 = _accepted_then_renewing(tmp_path, now)
+    now[0] += 1.0
+    r2 = _sent(a, now[0])["/A/1"]                     # r1 unanswered: retried
+    assert r2.msg_id != r1.msg_id
+    assert a.on_answer(_ack(r1))                      # the SG's late answer to r1
+    assert a.state["/A/1"]["state"] == "accepted"
+    assert a.state["/A/1"]["lease_end"] > now[0] + 3  # the lease renewed from r1's send
+    assert "/A/1" not in _sent(a, now[0] + 1.0)       # no retry: the renewal is done
+    assert not a.on_answer(_ack(r1))                  # the same answer twice: taken once
+
+
+def test_an_old_refusal_does_not_undo_a_newer_acceptance_in_either_order(tmp_path):
+    now = [10.0]
+    # the ack to the latest, then a refusal of an earlier one: still accepted
+    a = _announcer(tmp_path, now)
+    s1 = _sent(a, now[0])["/A/1"]
+    now[0] += 1.0
+    s2 = _sent(a, now[0])["/A/1"]
+    assert a.on_answer(_ack(s2))
+    assert not a.on_answer(_ack(s1, ok=False, body={"state": "invalid", "reason": "x"}))
+    assert a.state["/A/1"]["state"] == "accepted"
+    # the refusal of the earlier one first, then the ack to the latest: accepted
+    now = [10.0]
+    a = _announcer(tmp_path, now)
+    s1 = _sent(a, now[0])["/A/1"]
+    now[0] += 1.0
+    s2 = _sent(a, now[0])["/A/1"]
+    assert not a.on_answer(_ack(s1, ok=False, body={"state": "invalid", "reason": "x"}))
+    assert a.on_answer(_ack(s2)) and a.state["/A/1"]["state"] == "accepted"
+
+
+def test_an_old_acceptance_does_not_undo_a_newer_refusal(tmp_path):
+    now = [10.0]
+    a = _announcer(tmp_path, now)
+    s1 = _sent(a, now[0])["/A/1"]
+    now[0] += 1.0
+    s2 = _sent(a, now[0])["/A/1"]
+    assert a.on_answer(_ack(s2, ok=False, body={"state": "invalid", "reason": "revoked"}))
+    assert not a.on_answer(_ack(s1))                  # answered before the refusal was
+    assert a.state["/A/1"]["state"] == "refused"
+    # and the other way round: the old ack, then the refusal of the latest
+    now = [10.0]
+    a = _announcer(tmp_path, now)
+    s1 = _sent(a, now[0])["/A/1"]
+    now[0] += 1.0
+    s2 = _sent(a, now[0])["/A/1"]
+    assert a.on_answer(_ack(s1)) and a.state["/A/1"]["state"] == "accepted"
+    assert a.on_answer(_ack(s2, ok=False, body={"state": "invalid", "reason": "revoked"}))
+    assert a.state["/A/1"]["state"] == "refused"
+
+
+def test_a_revocation_notice_counts_while_a_renewal_is_unanswered(tmp_path):
+    now = [10.0]
+    a, first, r1 = _accepted_then_renewing(tmp_path, now)
+    # the SG revokes what it held (the announcement it accepted: ``first``)
+    assert a.on_answer(_ack(first, ok=False, body={"state": "not_found", "reason": "revoked"}))
+    assert a.state["/A/1"]["state"] == "refused"
+
+
+def test_renewal_retries_back_off_and_stay_inside_the_lease(tmp_path):
+    from traffic.pod import RETRY_JITTER, RETRY_MAX_S, RETRY_MIN_S
+    now = [10.0]
+    lease = 12.0
+    a, first, r1 = _accepted_then_renewing(tmp_path, now, lease=lease)
+    end = a.state["/A/1"]["lease_end"]
+    assert end == 10.0 + lease
+    sends = [now[0]]
+    while now[0] < end + 1:                           # no answer to any renewal
+        now[0] += 0.01
+        if "/A/1" in _sent(a, now[0]):
+            sends.append(now[0])
+    gaps = [b - x for x, b in zip(sends, sends[1:])]
+    want = [RETRY_MIN_S, 2 * RETRY_MIN_S] + [RETRY_MAX_S] * 10
+    inside = [t for t in sends if t < end]
+    for g, w in zip(gaps[:len(inside) - 2], want):   # doubling, jittered, up to the max
+        assert w * (1 - RETRY_JITTER) - 0.02 <= g <= w * (1 + RETRY_JITTER) + 0.02, (gaps, w)
+    assert end - inside[-1] <= RETRY_MIN_S            # a last try just before the end
+    status = json.loads((tmp_path / "st.json").read_text())["prefixes"]["/A/1"]
+    assert status["state"] == "pending"               # the lease ran out: the SG dropped it
+
+
+def test_renewals_of_many_prefixes_acked_together_spread_over_the_lease(tmp_path):
+    import random
+    from traffic.identity import Identity
+    from traffic.pod import Announcer
+    now = [10.0]
+    insts = [f"/s{i}/1" for i in range(200)]
+    a = Announcer(Identity.generate(), insts, mac="02:00:01:00:00:01",
+                  gateway_mac="02:00:00:00:01:01", clock=lambda: now[0],
+                  rng=random.Random(7))
+    sent = _sent(a, now[0])
+    for p in insts:                                   # all acked in the same instant
+        assert a.on_answer(_ack(sent[p], body={"lease_s": 6.0}))
+    first: dict = {}                                   # prefix -> its first renewal's step
+    step = 0
+    while now[0] < 10.0 + 6.0:
+        now[0] += 0.1
+        step += 1
+        for p in _sent(a, now[0]):
+            first.setdefault(p, step)
+    assert set(insts) <= set(first)                    # every one renewed inside the lease
+    per_step = collections.Counter(first[p] for p in insts)
+    assert max(per_step.values()) <= 50                # not all at once: at most a quarter
+    assert len(per_step) >= 8                          # over at least 0.8 s
