@@ -25,7 +25,8 @@ def load_topology(arg: str):
             return from_spec(arg)
         except ValueError as exc:
             raise TopologyError(f"{arg}: no such file, and not a generator spec "
-                                f"(ring:16, grid:4x4, fat-tree:4, line:8, random:32): {exc}") \
+                                f"(ring:16, grid:4x4, fat-tree:4, line:8, random:32, "
+                                f"fig2:pods=64,instances=1000,services=100): {exc}") \
                 from None
     return Topology.load(arg)
 

@@ -178,3 +178,38 @@ def test_copp_rates_come_from_the_file_and_bad_ones_are_refused():
                      ({"punt_pps": 1.5}, "whole number > 0"), ([1], "'copp' must map")):
         with pytest.raises(TopologyError, match=msg):
             Topology.from_dict({**base, "copp": bad})
+
+
+def test_a_population_spec_says_64_pods_and_1000_instances_over_100_services(tmp_path):
+    """Issue 21's scale: Figure 2's switches, 64 pods (16 a SG), 1,000 instances,
+    each service's instances on different pods; FIBs computable, saved and loaded."""
+    from topologies.generate import from_spec
+    t = from_spec("fig2:pods=64,instances=1000,services=100")
+    assert len(t.pods()) == 64
+    assert sorted(t.gateway(p) for p in t.pods()) == sorted(["sg1", "sg2", "sg3", "sg4"] * 16)
+    insts = [i for p in t.pods() for i in t.instances(p)]
+    assert len(insts) == len(set(insts)) == 1000
+    by_service: dict = {}
+    for p in t.pods():
+        for i in t.instances(p):
+            by_service.setdefault(i.split("/")[1], []).append(p)
+    assert len(by_service) == 100
+    assert all(len(ps) == len(set(ps)) == 10 for ps in by_service.values())
+    assert set(t.switches()) == set(from_spec("fig2:pods=4,instances=4,services=4").switches())
+    again = t.save(tmp_path / "t.yaml")
+    assert nx.utils.graphs_equal(again.graph, t.graph)
+    fibs = reference_fibs(t)
+    assert all(len(fibs[s]) == 1000 + 100 + 4 for s in t.switches())   # + each SG's name
+    r = from_spec("ring:8,pods=16,instances=40,services=8")
+    assert len(r.pods()) == 16 and sum(len(r.instances(p)) for p in r.pods()) == 40
+
+
+@pytest.mark.parametrize("spec, why", [
+    ("fig2:pods=64,instances=1000", "needs all of"),
+    ("fig2:pods=64,instances=10,services=100", "instances >= services"),
+    ("fig2:pods=4,instances=8,services=2,replicas=2", "unknown option 'replicas'"),
+    ("fig2:4", "takes no size")])
+def test_a_bad_population_spec_says_what_is_wrong(spec, why):
+    from topologies.generate import from_spec
+    with pytest.raises(ValueError, match=why):
+        from_spec(spec)
