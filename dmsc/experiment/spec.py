@@ -224,7 +224,8 @@ def load_topology(spec: str, base: Path) -> Topology:
             return from_spec(spec)
         except ValueError as exc:
             raise TopologyError(f"not a file, and not a generator spec (ring:16, grid:4x4, "
-                                f"fat-tree:4, line:8, random:32, fig2:pods=64,instances=1000,services=100): {exc}") from None
+                                f"fat-tree:4, line:8, random:32, "
+                                f"fig2:pods=64,instances=1000,services=100): {exc}") from None
     raise TopologyError(f"no topology file {spec!r} (looked in {base} and {REPO_ROOT})")
 
 
