@@ -17,20 +17,24 @@ is the bottleneck, not the network: the line says so). A plot of the
 percentiles against offered load goes to ``--plot``.
 
 ``--instances N`` (e.g. 1,000; 0, the default, skips it) then measures many instances
-and their churn, distributed mode, on Figure 2's four pods: N instances over
-``--services`` services (``/s<k>/<j>``, spread over the pods so each service
-has instances on several), announced and authorized like any other; the
+and their churn, distributed mode, on Figure 2's switches with ``--pods`` pods
+(64 by default, 16 a SG: topologies/generate.py's population
+``fig2:pods=64,instances=1000,services=100``): N instances over
+``--services`` services (``/s<k>/<j>``, a service's instances on different
+pods), announced and authorized like any other, with ``--lease-s`` leases; the
 cold start to every FIB complete (every switch's FIB equal to SPF over all
 of them), the SPA's verdicts per second over it, LSA fragments in each
-agent's LSDB, FIB entries per switch, the agents' memory. Then churn: for
-``--churn-s`` seconds, ``--churn-per-s`` instance changes a second on pod3
-(20 instances of ``/churn`` added, then alternately one added and the oldest
-withdrawn, so each lives about 2 s at 20 changes a second: a
-control file the pod reads, as autoscaling would start and stop instances),
-while pod1 calls two stable instances (on pod2 and pod4) open loop at 50/s
-each: calls to stable instances lost, FIB writes per second (every switch,
-from the writers' FIB log), and each added instance's time from its
-announcement (the control file's write) to in every FIB (p50/p99).
+agent's LSDB, FIB entries per switch, the agents' memory, and the SGs'
+counters that say why a run did not converge (shed, expired leases,
+adjacency drops). Then churn: for ``--churn-s`` seconds, ``--churn-per-s``
+instance changes a second on p3 (20 instances of ``/churn`` added, then
+alternately one added and the oldest withdrawn, so each lives about 2 s at
+20 changes a second: a control file the pod reads, as autoscaling would start
+and stop instances), while p1 calls two stable instances (on p2 and p4,
+other SGs) open loop at 50/s each: calls to stable instances lost, FIB writes
+per second (every switch, from the writers' FIB log), and each added
+instance's time from its announcement (the control file's write) to in every
+FIB (p50/p99).
 
 Last line: ``knee_rps=... p99_ms_half_knee=... base_p99_ms=... central_knee_rps=...
 central_p99_ms_half_knee=... instances=... cold_start_s=... churn_per_s=...
@@ -49,7 +53,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -62,17 +65,19 @@ from dmsc.experiment.runner import processes, proc_usage            # noqa: E402
 from traffic.wire import names                                       # noqa: E402
 from topologies.emu.child_processes import die_with_parent, py_env   # noqa: E402
 from topologies.emu.net import DmscNet                               # noqa: E402
+from topologies.generate import from_spec                            # noqa: E402
 from topologies.topo import Topology                                 # noqa: E402
 
 LATE_WARN_MS = 5.0           # the generator's lateness p99 above which it, not the network, limits
 
 
-def start_load(net, rate: float, seconds: float, timeout: float, dst: str = "/B/4"):
+def start_load(net, rate: float, seconds: float, timeout: float, dst: str = "/B/4",
+               pod: str = "pod1", src: str = "/A/1"):
     t = net.topo
-    cmd = [sys.executable, "-m", "traffic.loadgen", "--iface", t.intf_name("pod1", 0),
-           "--src", "/A/1", "--mac", t.mac("pod1", 0), "--rate", str(rate),
+    cmd = [sys.executable, "-m", "traffic.loadgen", "--iface", t.intf_name(pod, 0),
+           "--src", src, "--mac", t.mac(pod, 0), "--rate", str(rate),
            "--duration", str(seconds), "--timeout", str(timeout), dst, "echo"]
-    return net.host("pod1").popen(die_with_parent(cmd), stdout=subprocess.PIPE,
+    return net.host(pod).popen(die_with_parent(cmd), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, cwd=str(ROOT), env=py_env())
 
 
@@ -129,24 +134,33 @@ def sweep(mode: str, rates: list[float], seconds: float, timeout: float) -> dict
 
 
 # -- many instances and their churn ------------------------------------------------------------
-PODS = ("pod1", "pod2", "pod3", "pod4")
 WARM_ADDS = 20        # churn's first changes all add: then each withdrawn instance lived ~2 s
+WHY = ("announce_shed_queue_full", "announce_shed_expired", "lease_expired", "announce_accepted",
+       "announce_renewed", "announce_received", "adj_down_dead", "adj_down_oneway",
+       "dead_interval_raised", "lsa_retransmit", "spa_unavailable", "gateway_errors")
 
 
-def scale_topology(instances: int, services: int) -> Topology:
-    """Figure 2 with ``instances`` instances over ``services`` services on its
-    four pods (instance j of service k on pod (k + j) mod 4; pod1 keeps /A/1,
-    the caller's name)."""
-    spec = yaml.safe_load((ROOT / "topologies" / "fig2.yaml").read_text())
-    per = {p: [] for p in PODS}
-    per["pod1"].append("/A/1")
-    for n in range(instances):
-        k, j = n % services, n // services + 1
-        per[PODS[(k + j) % 4]].append(f"/s{k}/{j}")
-    for p in PODS:
-        spec["nodes"][p] = {"kind": "pod", "instances": per[p]}
-    spec["name"] = f"fig2-{instances}-instances"
-    return Topology.from_dict(spec, source=f"<fig2 with {instances} instances>")
+def scale_topology(instances: int, services: int, pods: int) -> Topology:
+    """Figure 2's switches with ``pods`` pods and ``instances`` instances over
+    ``services`` services (topologies/generate.py's population)."""
+    return from_spec(f"fig2:pods={pods},instances={instances},services={services}")
+
+
+def sg_counters(net, topo) -> dict:
+    """Each SG's counters that say how the announcements fared (and adjacencies)."""
+    out = {}
+    for s in topo.switches():
+        if topo.kind(s) != "sg":
+            continue
+        try:
+            with net.admin(s) as c:
+                cnt = dict(c.state().counters)
+        except Exception as exc:               # an agent that does not answer: say so
+            out[s] = {"error": str(exc)[:80]}
+            continue
+        out[s] = {k: v for k, v in cnt.items()
+                  if k in WHY or k.startswith("announce_refused")}
+    return out
 
 
 def pct(xs: list[float], q: float):
@@ -155,20 +169,30 @@ def pct(xs: list[float], q: float):
 
 
 def many_instances(instances: int, services: int, churn_per_s: float, churn_s: float,
+                   pods: int = 64, lease_s: float = 30.0, bmv2_build: str = "default",
                    bring_up_s: float = 300.0) -> dict:
-    topo = scale_topology(instances, services)
-    stable = [next(i for i in topo.instances(p) if i.startswith("/s")) for p in ("pod2", "pod4")]
-    out: dict = {"instances": instances, "services": services}
+    topo = scale_topology(instances, services, pods)
+    caller = "p1"
+    src = topo.instances(caller)[0]
+    stable = [topo.instances(p)[0] for p in ("p2", "p4")]
+    out: dict = {"instances": instances, "services": services, "pods": pods, "lease_s": lease_s}
     with tempfile.TemporaryDirectory(prefix="dmsc-load-scale-") as d:
         log = Path(d) / "fib.log"
         prev = os.environ.get(fiblog.ENV)
         os.environ[fiblog.ENV] = str(log)           # the writers' FIB log (agents inherit it)
-        # a 30 s lease: renewing 250 prefixes a pod every 2 s would be 125/s of
-        # announcements against the SG's 200/s announce meter
-        net = DmscNet(topo, Path(d) / "net", lease_s=30.0)
+        # a long lease at scale: each SG holds ~500 prefixes (16 pods), each renewal
+        # an SPA call; at 30 s, ~40 renewals a second per SG (docs/decisions.md)
+        net = DmscNet(topo, Path(d) / "net", lease_s=lease_s, bmv2_build=bmv2_build)
         t0 = time.monotonic()
         try:
-            bring_up(net, timeout=bring_up_s, mode="distributed")
+            try:
+                bring_up(net, timeout=bring_up_s, mode="distributed")
+            except Exception:
+                out["why"] = sg_counters(net, topo)
+                print(f"{instances} instances on {pods} pods did not converge in "
+                      f"{bring_up_s:g} s; the SGs' counters: {json.dumps(out['why'])}",
+                      flush=True)
+                raise
             out["cold_start_s"] = round(time.monotonic() - t0, 1)
             with FibReader.for_net(net) as r:
                 out["fib_entries"] = {s: len(r.read(s)) for s in topo.switches()}
@@ -186,17 +210,20 @@ def many_instances(instances: int, services: int, churn_per_s: float, churn_s: f
             rss = [proc_usage(pid) for kind, _n, pid in processes(net)
                    if kind in ("agent", "agent host")]
             out["agent_rss_mb"] = round(sum(u[1] for u in rss if u) / 2**20, 1)
-            print(f"{instances} instances over {services} services on 4 pods: cold start "
+            out["why"] = sg_counters(net, topo)
+            print(f"{instances} instances over {services} services on {pods} pods: cold start "
                   f"{out['cold_start_s']} s to every FIB complete; SPA verdicts {verdicts} "
                   f"({out['spa_verdicts_per_s']}/s over the cold start); FIB entries "
                   f"{out['fib_entries']}; LSDB fragments {out['lsa_fragments']}; agents "
-                  f"{out['agent_rss_mb']} MB", flush=True)
+                  f"{out['agent_rss_mb']} MB; SGs' counters {json.dumps(out['why'])}",
+                  flush=True)
 
             # churn: instances of /churn on pod3, added and withdrawn, while pod1 calls
             # two stable instances
             n_changes = int(churn_per_s * churn_s)
-            net.authorize("/churn", ["pod3"], max_depth=1)
-            loads = [start_load(net, 50, churn_s + 2, 1.0, dst) for dst in stable]
+            net.authorize("/churn", ["p3"], max_depth=1)
+            loads = [start_load(net, 50, churn_s + 2, 1.0, dst, pod=caller, src=src)
+                     for dst in stable]
             time.sleep(1.0)
             extra, withdrawn, added_at = [], [], {}
             t_churn = time.monotonic()
@@ -211,7 +238,7 @@ def many_instances(instances: int, services: int, churn_per_s: float, churn_s: f
                     added_at[name] = time.monotonic()
                 else:
                     withdrawn.append(live[0])
-                net.update_pod_control("pod3", extra=extra, withdrawn=withdrawn)
+                net.update_pod_control("p3", extra=extra, withdrawn=withdrawn)
             t_end = time.monotonic()
             sums = [json.loads(p.communicate(timeout=churn_s + 60)[0].decode()
                                .strip().splitlines()[-1]) for p in loads]
@@ -236,7 +263,8 @@ def many_instances(instances: int, services: int, churn_per_s: float, churn_s: f
                        fib_writes_per_s=round(len(writes) / (t_end - t_churn), 1),
                        announce_in_fib=len(to_fib),
                        announce_p50_ms=pct(to_fib, 0.5), announce_p99_ms=pct(to_fib, 0.99))
-            print(f"churn: {n_changes} changes at {churn_per_s:g}/s on pod3 "
+            out["why_after_churn"] = sg_counters(net, topo)
+            print(f"churn: {n_changes} changes at {churn_per_s:g}/s on p3 "
                   f"({len(added_at)} instances added, {n_changes - len(added_at)} withdrawn); "
                   f"calls to stable instances {stable}: {out['churn_lost']} of "
                   f"{out['churn_calls']} lost {out['churn_errors']}; FIB writes "
@@ -292,9 +320,12 @@ def main(argv=None) -> int:
     ap.add_argument("--plot", default="load.png")
     ap.add_argument("--json", help="write every step's summary here")
     ap.add_argument("--instances", type=int, default=0,
-                    help="many instances and their churn (0, the default: skip; 1000 did not "
-                    "converge on 2026-12-06, docs/measurements.md)")
+                    help="many instances and their churn (0, the default: skip; e.g. 1000)")
     ap.add_argument("--services", type=int, default=100)
+    ap.add_argument("--pods", type=int, default=64, help="pods for --instances (16 a SG)")
+    ap.add_argument("--lease-s", type=float, default=30.0, help="the SGs' lease for --instances")
+    ap.add_argument("--bmv2", default="default", choices=("default", "perf"),
+                    help="BMv2 build for --instances (perf: /usr/local/bmv2-perf)")
     ap.add_argument("--churn-per-s", type=float, default=20.0)
     ap.add_argument("--churn-s", type=float, default=60.0)
     ap.add_argument("--skip-knee", action="store_true", help="only the many instances")
@@ -312,7 +343,8 @@ def main(argv=None) -> int:
     scale = None
     if a.instances:
         try:
-            scale = many_instances(a.instances, a.services, a.churn_per_s, a.churn_s)
+            scale = many_instances(a.instances, a.services, a.churn_per_s, a.churn_s,
+                                   pods=a.pods, lease_s=a.lease_s, bmv2_build=a.bmv2)
         except Exception as exc:             # the knee's figures still print
             print(f"many instances: failed: {type(exc).__name__}: {exc}", flush=True)
     if results:
