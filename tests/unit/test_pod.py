@@ -354,3 +354,77 @@ def test_renewals_of_many_prefixes_acked_together_spread_over_the_lease(tmp_path
     per_step = collections.Counter(first[p] for p in insts)
     assert max(per_step.values()) <= 50                # not all at once: at most a quarter
     assert len(per_step) >= 8                          # over at least 0.8 s
+
+
+def _simulate(seconds, n_instances, lease, serve_per_s, answer_ms=20.0):
+    """One pod's Announcer against a model of its SG on a fake clock (10 ms steps):
+    the SG's real intake (controller/agent/fair_queue.py: 64 a port and kind,
+    renewals first), served ``serve_per_s`` a second (the SPA's pace), each
+    served announcement acked ``answer_ms`` later with ``lease``; held prefixes
+    expire. Returns announcements sent and shed (per second), leases expired,
+    prefixes accepted, prefixes."""
+    import random
+    from controller.agent.fair_queue import FairQueue
+    from traffic.identity import Identity
+    from traffic.pod import Announcer
+    from traffic.wire.announcement import Announcement, answer
+    now = [0.0]
+    a = Announcer(Identity.generate(), [f"/s{i}/1" for i in range(n_instances)],
+                  mac="02:00:01:00:00:01", gateway_mac="02:00:00:00:01:01",
+                  clock=lambda: now[0], rng=random.Random(3))
+    q = FairQueue(clock=lambda: now[0])
+    held, answers = {}, []                  # prefix -> expires; (due, frame)
+    sent, shed = collections.Counter(), collections.Counter()
+    expired = 0
+    credit = 0.0
+    for step in range(int(seconds * 100)):
+        now[0] = step / 100
+        for f in a.due(now[0]):
+            ann = Announcement.from_frame(codec.decode(f))
+            sent[int(now[0])] += 1
+            if not q.put(1, ann, ann.prefix in held):
+                shed[int(now[0])] += 1
+        credit = min(credit + serve_per_s / 100, serve_per_s / 100 + 1)
+        while credit >= 1:
+            ann = q.get(0)
+            if ann is None:
+                break
+            credit -= 1
+            held[ann.prefix] = now[0] + lease
+            answers.append((now[0] + answer_ms / 1000, answer(
+                ann, "/dmsc/sw/sg1", ok=True, body={"lease_s": lease},
+                eth_src="02:00:00:00:01:01", eth_dst="02:00:01:00:00:01")))
+        while answers and answers[0][0] <= now[0]:
+            a.on_answer(codec.decode(answers.pop(0)[1]))
+        for p, exp in list(held.items()):
+            if exp < now[0]:
+                del held[p]
+                expired += 1
+    accepted = sum(st["state"] == "accepted" for st in a.state.values())
+    return sent, shed, expired, accepted, len(a.state)
+
+
+def test_a_pod_with_hundreds_of_prefixes_settles_against_an_sg_slower_than_its_burst():
+    """Issue 21's storm in miniature: 250 instances (500 prefixes) announced at once
+    to an SG that serves 100 a second (its intake sheds the first burst). Every
+    prefix is accepted, no lease expires, and once settled the pod sends about one
+    renewal per prefix per 0.25-0.4 lease (500 / (0.325 * 30 s) = 51/s), spread:
+    no second above 80 (before the fix every prefix renewed at exactly a third
+    of the lease, so those accepted together renewed together: 95 in one second,
+    30 in the next)."""
+    sent, shed, expired, accepted, total = _simulate(120, 250, lease=30.0, serve_per_s=100)
+    assert total == 500 and accepted == total and expired == 0
+    settled = [sent[t] for t in range(60, 120)]
+    assert 500 / (0.4 * 30) <= sum(settled) / len(settled) <= 500 / (0.25 * 30)
+    assert max(settled) <= 80 and sum(shed[t] for t in range(60, 120)) == 0
+
+
+def test_a_pod_does_not_storm_an_sg_too_slow_for_its_renewals():
+    """The SG serves 40 a second, less than the 51 renewals a second 500 prefixes
+    need: leases will be lost, but the pod backs off and takes late acks, so it
+    sends a few times the SG's pace and keeps almost everything (before the fix:
+    800 a second, 20 times the pace, and 345 of 500 leases expired)."""
+    sent, shed, expired, accepted, total = _simulate(120, 250, lease=30.0, serve_per_s=40)
+    settled = [sent[t] for t in range(60, 120)]
+    assert sum(settled) / len(settled) <= 5 * 40
+    assert expired <= 0.05 * total
