@@ -231,6 +231,8 @@ def test_the_timing_file_counts_answers_past_their_service_time(monkeypatch, tmp
     slow = served(monkeypatch, tmp_path, service_ms=0, send_s=0.03)
     assert sum(slow["overrun"].values()) == 3
     assert slow["overrun"]["le_50ms"] == 3 and slow["max_ms"] >= 30   # 30 ms past 0 ms
+
+
 # -- answers out of order, renewal back-off and jitter (issue 21: 1,000 instances) --------
 
 def _sent(a, now):
