@@ -25,6 +25,8 @@
  * the instructions per frame).
  */
 #include <core.p4>
+// counter<I> and meter<I>: indexed by a field of its own width, no cast
+#define V1MODEL_VERSION 20200408
 #include <v1model.p4>
 
 #include "include/define.p4"
@@ -41,20 +43,22 @@ control DmscIngress(inout headers_t hdr,
                     inout metadata_t meta,
                     inout standard_metadata_t std_meta) {
     // One cell per DROP_* / PUNT_* reason: nothing leaves or dies uncounted.
-    counter(N_DROP_REASONS, CounterType.packets) drop_reasons;
-    counter(N_PUNT_REASONS, CounterType.packets) punt_reasons;
+    // (Indexed by the fields themselves, of their own widths: a cast to bit<32>
+    // would be one more metadata field for BMv2 to write and reset.)
+    counter<bit<32>>(N_DROP_REASONS, CounterType.packets) drop_reasons;
+    counter<bit<8>>(N_PUNT_REASONS, CounterType.packets) punt_reasons;
     // Every frame the program receives, by ingress port (the CPU port
     // included): `dmsc stats` compares it with the kernel's interface
     // counters to show frames lost before the P4 program.
-    counter(N_PORTS, CounterType.packets) port_in;
+    counter<port_t>(N_PORTS, CounterType.packets) port_in;
     // Control-plane policing (CoPP, as routers police what they punt): what a
     // pod-facing port sends to the CPU passes a meter of that port, one for
     // announcements/withdrawals and one for every other punt (probe replies to
     // the SG, FIB misses). The agent configures rate and burst over P4Runtime;
     // an unconfigured meter is green. Red is dropped here and counted, so one
     // pod cannot flood its SG's agent (the CPU port's queue, the agent, the SPA).
-    meter(N_PORTS, MeterType.packets) announce_meter;
-    meter(N_PORTS, MeterType.packets) punt_meter;
+    meter<port_t>(N_PORTS, MeterType.packets) announce_meter;
+    meter<port_t>(N_PORTS, MeterType.packets) punt_meter;
 
     Validate() validate;
     Classify() classify;
@@ -65,18 +69,23 @@ control DmscIngress(inout headers_t hdr,
     // Keyless: the control plane sets the default action. Applied to every
     // frame first, so its action is where port_in counts. ``core_ports`` has bit
     // p set for each core-facing port p < 128; every other port (pod-facing,
-    // unknown, or 128 and above) is a pod port: sources checked, punts metered.
-    // A bit mask instead of a key on the port: a keyed lookup cost the common
-    // path 32,500 BMv2 instructions a frame (docs/dataplane.md), a shift and a
-    // mask a fraction of that. (P4Runtime in PI writes no registers or value sets.)
+    // unknown, or 128 and above) is a pod port:
+    // sources checked, punts metered. A bit mask instead of a key on the port:
+    // a keyed lookup cost the common path 32,500 BMv2 instructions a frame
+    // (docs/dataplane.md), a shift and a mask a fraction of that. (P4Runtime in
+    // PI writes no registers or value sets.) Port role and policy stage go into
+    // one field: the common path tests it once.
     action set_ingress_config(bit<1> policy_stage, bit<128> core_ports) {
-        port_in.count((bit<32>) std_meta.ingress_port);
-        meta.policy_stage = policy_stage;
-        // (bits 7 and 8 of the port: 128 and above are pod ports whatever the mask)
-        meta.pod_port = ~((bit<1>) (core_ports >> (bit<8>) std_meta.ingress_port))
-                        | (bit<1>) (std_meta.ingress_port >> 7)
-                        | (bit<1>) (std_meta.ingress_port >> 8);
+        port_in.count(std_meta.ingress_port);
+        // (BMv2 shifts by 8 bits at most: the parser sends ports from 256 up,
+        // which would read bit p - 256, off the common path, and POD_PORT
+        // counts them as pod ports.)
+        meta.port_cfg = policy_stage ++ (core_ports >> std_meta.ingress_port[7:0])[0:0];
     }
+
+    // Off the common path: a pod-facing port (the safe default for any port
+    // the mask does not name; from 256 up the mask cannot name one).
+#define POD_PORT ((meta.port_cfg & PORT_CFG_CORE) == 0 || std_meta.ingress_port[8:8] == 1)
 
     table ingress_config {
         actions = { set_ingress_config; }
@@ -85,12 +94,14 @@ control DmscIngress(inout headers_t hdr,
 
     apply {
         ingress_config.apply();
-        if (meta.from_cpu == 0 && meta.policy_stage == 0 && meta.pod_port == 0
-                && WELL_FORMED_FROM_PORT && IS_DATA && hdr.dmsc.hop_limit != 0) {
-            // The common path: a well-formed data frame from a core port, no
-            // SCSC policy installed. One condition instead of seven.
+        if (meta.port_cfg == PORT_CFG_CORE && std_meta.parser_error == error.NoError
+                && LENGTHS_FIT_FROM_PORT) {
+            // The common path: from a core port, no SCSC policy installed, a
+            // data frame of our version with a hop left (the parser checked
+            // those: NoError), its lengths within the frame.
             fib.apply(hdr, meta, std_meta);
-        } else if (meta.from_cpu == 1 && (hdr.packet_out.flags & PKTOUT_ROUTE) == 0) {
+        } else if (FROM_CPU && hdr.packet_out.isValid()
+                   && (hdr.packet_out.flags & PKTOUT_ROUTE) == 0) {
             // The agent names the port: send the frame as it is.
             std_meta.egress_spec = (port_t) hdr.packet_out.egress_port;
             hdr.packet_out.setInvalid();
@@ -99,50 +110,55 @@ control DmscIngress(inout headers_t hdr,
             // deparser never emits it.)
             if (!WELL_FORMED) {
                 validate.apply(hdr, meta, std_meta);
-            } else if (!IS_DATA && meta.from_cpu == 0) {
+            } else if (!IS_DATA && !FROM_CPU) {
                 classify.apply(hdr, meta, std_meta);   // punts or refuses it
             } else if (hdr.dmsc.hop_limit == 0) {
-                meta.drop = 1;
+                meta.verdict = VERDICT_DROP;
                 meta.drop_reason = DROP_HOP_LIMIT;
             } else {
-                if (meta.pod_port == 1 && meta.from_cpu == 0) {
+                if (POD_PORT && !FROM_CPU) {
                     source_guard.apply(hdr, meta, std_meta);   // a pod speaks as itself
                 }
-                if (meta.policy_stage == 1 && meta.drop == 0) {
+                if ((meta.port_cfg & PORT_CFG_POLICY) != 0
+                        && meta.verdict == VERDICT_UNDECIDED) {
                     policy.apply(hdr, meta, std_meta);
                 }
-                if (meta.routed == 0 && meta.drop == 0) {
+                if (meta.verdict == VERDICT_UNDECIDED) {
                     fib.apply(hdr, meta, std_meta);
                 }
             }
         }
-        if (meta.routed == 0) {
+        if (meta.verdict != VERDICT_ROUTED) {
             // Not forwarded by the policy or the FIB: count why.
-            if (meta.drop == 0 && meta.punt_reason == 0
-                    && (meta.from_cpu == 0 || hdr.packet_out.isValid())) {
+            if (meta.verdict == VERDICT_UNDECIDED && meta.punt_reason == 0
+                    && (!FROM_CPU || hdr.packet_out.isValid())) {
                 // A FIB miss. (The one frame that leaves unrouted without a
                 // reason is a packet-out to a named port: its packet_out
                 // header was removed above; a routed one keeps it.)
                 meta.punt_reason = PUNT_NO_ROUTE;
             }
-            if (meta.punt_reason != 0 && meta.pod_port == 1 && meta.from_cpu == 0) {
-                bit<2> color;
+            if (meta.punt_reason != 0 && POD_PORT && !FROM_CPU) {
+                // The meter's colour lands in drop_reason, which is set to the
+                // reason right after (a field fewer for BMv2 to reset per frame).
                 if (meta.punt_reason == PUNT_ANNOUNCE) {
-                    announce_meter.execute_meter((bit<32>) std_meta.ingress_port, color);
+                    announce_meter.execute_meter(std_meta.ingress_port, meta.drop_reason);
+                    if (meta.drop_reason == (bit<32>) METER_RED) {
+                        meta.verdict = VERDICT_DROP;
+                    }
                     meta.drop_reason = DROP_ANNOUNCE_POLICED;
                 } else {
-                    punt_meter.execute_meter((bit<32>) std_meta.ingress_port, color);
+                    punt_meter.execute_meter(std_meta.ingress_port, meta.drop_reason);
+                    if (meta.drop_reason == (bit<32>) METER_RED) {
+                        meta.verdict = VERDICT_DROP;
+                    }
                     meta.drop_reason = DROP_PUNT_POLICED;
                 }
-                if (color == METER_RED) {
-                    meta.drop = 1;
-                }
             }
-            if (meta.drop == 1) {
+            if (meta.verdict == VERDICT_DROP) {
                 drop_reasons.count(meta.drop_reason);
                 mark_to_drop(std_meta);
             } else if (meta.punt_reason != 0) {
-                punt_reasons.count((bit<32>) meta.punt_reason);
+                punt_reasons.count(meta.punt_reason);
                 std_meta.egress_spec = CPU_PORT;
             }
         }
@@ -173,7 +189,7 @@ control DmscEgress(inout headers_t hdr,
     }
 
     apply {
-        if (meta.routed == 1 && hdr.dmsc.type != TYPE_PROBE) {
+        if (meta.verdict == VERDICT_ROUTED && hdr.dmsc.type != TYPE_PROBE) {
             // The common path: forwarded by the policy or the FIB, not a
             // probe. One condition, then the source MAC.
             port_mac.apply();
@@ -181,12 +197,12 @@ control DmscEgress(inout headers_t hdr,
             if (hdr.dmsc.isValid() && hdr.dmsc.type == TYPE_PROBE) {
                 probe.apply(hdr, meta, std_meta);     // push this switch's record
             }
-            if (meta.routed == 0 && std_meta.egress_port == CPU_PORT) {
+            if (meta.verdict != VERDICT_ROUTED && std_meta.egress_port == CPU_PORT) {
                 // To the CPU: a packet_in header with the port and the reason.
                 hdr.packet_in.setValid();
                 hdr.packet_in.ingress_port = (bit<16>) std_meta.ingress_port;
                 hdr.packet_in.reason = meta.punt_reason;
-            } else if (meta.routed == 1 || meta.from_cpu == 0) {
+            } else if (meta.verdict == VERDICT_ROUTED || !FROM_CPU) {
                 // (an agent's packet-out without the route flag leaves as written)
                 port_mac.apply();
             }

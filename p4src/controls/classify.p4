@@ -29,7 +29,7 @@ control Classify(inout headers_t hdr,
     }
 
     action reject(bit<32> reason) {
-        meta.drop = 1;
+        meta.verdict = VERDICT_DROP;
         meta.drop_reason = reason;
     }
 

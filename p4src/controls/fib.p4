@@ -25,7 +25,7 @@ control Fib(inout headers_t hdr,
         std_meta.egress_spec = port;
         hdr.ethernet.dst_addr = dmac;
         hdr.dmsc.hop_limit = hdr.dmsc.hop_limit - 1;   // main.p4 checked it is > 0
-        meta.routed = 1;
+        meta.verdict = VERDICT_ROUTED;
         fib_counter.count();
     }
 
@@ -35,7 +35,7 @@ control Fib(inout headers_t hdr,
     }
 
     action drop_route() {
-        meta.drop = 1;
+        meta.verdict = VERDICT_DROP;
         meta.drop_reason = DROP_FIB;
         fib_counter.count();
     }
@@ -54,7 +54,7 @@ control Fib(inout headers_t hdr,
     }
 
     apply {
-        fib.apply();   // a miss leaves meta.routed 0: main.p4 punts it (no_route)
+        fib.apply();   // a miss leaves the verdict undecided: main.p4 punts it (no_route)
     }
 }
 

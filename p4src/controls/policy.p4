@@ -21,12 +21,12 @@ control Policy(inout headers_t hdr,
         std_meta.egress_spec = port;
         hdr.ethernet.dst_addr = dmac;
         hdr.dmsc.hop_limit = hdr.dmsc.hop_limit - 1;   // main.p4 checked it is > 0
-        meta.routed = 1;
+        meta.verdict = VERDICT_ROUTED;
         policy_counter.count();
     }
 
     action policy_drop() {
-        meta.drop = 1;
+        meta.verdict = VERDICT_DROP;
         meta.drop_reason = DROP_POLICY;
         policy_counter.count();
     }

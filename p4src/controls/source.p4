@@ -23,7 +23,7 @@ control SourceGuard(inout headers_t hdr,
     }
 
     action src_not_held() {
-        meta.drop = 1;
+        meta.verdict = VERDICT_DROP;
         meta.drop_reason = DROP_SRC_NOT_HELD;
     }
 

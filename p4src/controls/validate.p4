@@ -1,44 +1,51 @@
 /*
  * validate.p4: refuse what is not a well-formed DMSC frame of our version.
  *
- * main.p4 tests WELL_FORMED, one condition, on every frame; only a frame that
- * fails it comes here, to find which DROP_* reason applies. Every refusal
- * sets meta.drop with the reason; main.p4 counts and drops.
+ * main.p4 tests WELL_FORMED on every frame off the common path; only a frame
+ * that fails it comes here, to find which DROP_* reason applies. Every refusal
+ * sets VERDICT_DROP with the reason; main.p4 counts and drops.
  */
 #ifndef _DMSC_VALIDATE_P4_
 #define _DMSC_VALIDATE_P4_
+
+// A packet-out: its frame came in on the CPU port (the parser read a packet_out
+// header first).
+#define FROM_CPU (std_meta.ingress_port == CPU_PORT)
 
 // The header's own lengths must fit in the frame (Ethernet padding may make
 // the frame longer, never shorter); a packet-out's 3-byte header is counted
 // in packet_length too.
 #define DMSC_NEED_BYTES (ETH_HDR_BYTES + DMSC_HDR_BYTES \
         + ((bit<32>) hdr.dmsc.rec_count) * PROBE_REC_BYTES + (bit<32>) hdr.dmsc.tlv_len \
-        + ((bit<32>) meta.from_cpu) * 3)
+        + (FROM_CPU ? 32w3 : 32w0))
 
-#define WELL_FORMED (std_meta.parser_error == error.NoError && hdr.dmsc.isValid() \
+// The parser left error.NotCommonPath on every frame the common path does not
+// take (parser.p4): not a fault.
+#define PARSED_WHOLE (std_meta.parser_error == error.NoError \
+        || std_meta.parser_error == error.NotCommonPath)
+
+#define WELL_FORMED (PARSED_WHOLE && hdr.dmsc.isValid() \
         && hdr.dmsc.version == DMSC_VERSION && hdr.dmsc.rec_count <= MAX_PROBE_RECORDS \
         && std_meta.packet_length >= DMSC_NEED_BYTES)
 
-// The same for a frame from a port (not the CPU): no packet-out header to
-// count. BMv2 evaluates every operator of a condition (no short circuit), so
-// the common path's condition leaves out the term it knows is zero.
-#define WELL_FORMED_FROM_PORT (std_meta.parser_error == error.NoError && hdr.dmsc.isValid() \
-        && hdr.dmsc.version == DMSC_VERSION && hdr.dmsc.rec_count <= MAX_PROBE_RECORDS \
-        && std_meta.packet_length >= ETH_HDR_BYTES + DMSC_HDR_BYTES \
+// The common path's check: the parser said NoError (a DMSC frame of our
+// version, a data type, a hop left, at most MAX_PROBE_RECORDS records), so only
+// the lengths are left, for a frame from a port (no packet-out header to count).
+#define LENGTHS_FIT_FROM_PORT (std_meta.packet_length >= ETH_HDR_BYTES + DMSC_HDR_BYTES \
            + ((bit<32>) hdr.dmsc.rec_count) * PROBE_REC_BYTES + (bit<32>) hdr.dmsc.tlv_len)
 
 control Validate(inout headers_t hdr,
                  inout metadata_t meta,
                  inout standard_metadata_t std_meta) {
     action reject(bit<32> reason) {
-        meta.drop = 1;
+        meta.verdict = VERDICT_DROP;
         meta.drop_reason = reason;
     }
 
     apply {
         if (std_meta.parser_error == error.PacketTooShort) {
             reject(DROP_TRUNCATED);
-        } else if (std_meta.parser_error != error.NoError) {
+        } else if (!PARSED_WHOLE) {
             reject(DROP_PARSER_OTHER);
         } else if (!hdr.dmsc.isValid()) {
             reject(DROP_NOT_DMSC);

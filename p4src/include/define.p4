@@ -59,6 +59,16 @@ const bit<8> PKTOUT_ROUTE = 0x01;      // look the frame up in policy/FIB instea
 const bit<8> ROLE_POD  = 1;            // default for unknown ports: the safe choice
 const bit<8> ROLE_CORE = 2;
 
+// meta.verdict: what ingress decided (a punt is undecided with a punt_reason).
+const bit<6> VERDICT_UNDECIDED = 0;
+const bit<6> VERDICT_ROUTED    = 1;    // the policy or the FIB chose an egress port
+const bit<6> VERDICT_DROP      = 2;    // some stage refused the frame (meta.drop_reason)
+
+// meta.port_cfg (ingress_config): bit 0 set for a core-facing port, bit 1 while
+// the SCSC policy stage is on. The common path is PORT_CFG_CORE exactly.
+const bit<2> PORT_CFG_CORE   = 1;
+const bit<2> PORT_CFG_POLICY = 2;
+
 // Drop reasons: index into the drop_reasons counter.
 const bit<32> DROP_NOT_DMSC          = 0;   // EtherType is not 0x88B5
 const bit<32> DROP_TRUNCATED         = 1;   // parser ran out of bytes

@@ -63,16 +63,19 @@ struct headers_t {
     probe_rec_t  rec;        // pushed by this switch in front of the frame's records
 }
 
+// BMv2 sets every metadata field to 0 for every frame it receives (about 640
+// instructions a field: docs/dataplane.md), so this struct holds only what a
+// frame's own path needs: flags that several stages read are folded into one
+// field, and the widths add up to whole bytes (else p4c adds a padding field,
+// reset like the others).
 struct metadata_t {
-    bit<8>  role;            // ROLE_* of the ingress port
+    bit<8>  role;            // ROLE_* of the ingress port (Classify only)
     bit<8>  punt_reason;     // PUNT_* when the frame goes to the CPU
-    bit<1>  routed;          // policy or FIB chose an egress port
-    bit<1>  from_cpu;        // frame is a packet-out
-    bit<1>  drop;            // some stage refused the frame ...
-    bit<32> drop_reason;     // ... for this DROP_* reason (counted once, in main)
-    bit<1>  policy_stage;    // the control plane installed SCSC policies: look them up
-    bit<1>  pod_port;        // a pod-facing port: data frames' source names are checked,
-                             // what it punts to the CPU is metered (CoPP)
+    bit<32> drop_reason;     // DROP_* when verdict is VERDICT_DROP (counted once, in main)
+    bit<6>  verdict;         // VERDICT_*: undecided, routed (policy or FIB chose a port), drop
+    bit<2>  port_cfg;        // from ingress_config: PORT_CFG_CORE (bit 0: a core-facing port;
+                             // else pod-facing: sources checked, punts metered) and
+                             // PORT_CFG_POLICY (bit 1: SCSC policies installed: look them up)
 }
 
 #endif
