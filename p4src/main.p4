@@ -4,10 +4,14 @@
  * One program for SG and SR; table entries give the roles. This file only
  * wires the features together:
  *
- *   ingress: ingress_config (port_in counter, policy stage on/off, which
- *            ports are pod-facing: sources checked, punts metered)
- *            -> the common path: a well-formed data frame from a core port with
- *               a hop left and no SCSC policy installed -> Fib (LPM + ECMP)
+ *   parser:  packet_out (CPU port) | Ethernet | DMSC fixed header; a select
+ *            sorts frames: a data frame of our version with a hop left and at
+ *            most 12 records leaves with NoError, the rest with NotCommonPath
+ *   ingress: ingress_config (port_in counter; port role and policy stage into
+ *            meta.port_cfg: which ports are pod-facing (sources checked, punts
+ *            metered), SCSC policies on or off)
+ *            -> the common path: from a core port, no SCSC policy installed,
+ *               NoError, the lengths within the frame -> Fib (LPM + ECMP)
  *            -> otherwise: packet-out? -> well formed? (else Validate finds the
  *               reason) -> data? (else Classify: port roles, control frames)
  *               -> hop limit -> SourceGuard (pod ports) -> Policy (SCSC, when
@@ -19,10 +23,11 @@
  *            ProbeRecord, packet_in header to the CPU, or port_mac
  *
  * The common path applies three tables (ingress_config, fib, port_mac) and
- * three conditions. BMv2 evaluates every operator of a condition and builds
- * debug strings for every table, condition and primitive even with logging
- * off, so each costs (docs/dataplane.md; benchmarks/dataplane_instr.py counts
- * the instructions per frame).
+ * three conditions. In BMv2 every operator of a condition is an operation on
+ * bignums (no short circuit), every field an action writes and every metadata
+ * field (reset for each frame) costs about 640 instructions, and a select in
+ * the parser matches bytes: docs/dataplane.md (benchmarks/dataplane_instr.py
+ * counts the instructions per frame).
  */
 #include <core.p4>
 // counter<I> and meter<I>: indexed by a field of its own width, no cast

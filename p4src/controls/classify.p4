@@ -15,8 +15,10 @@
 control Classify(inout headers_t hdr,
                  inout metadata_t meta,
                  inout standard_metadata_t std_meta) {
+    // The role is held in drop_reason, which nothing reads before a verdict of
+    // drop sets it (headers.p4: a metadata field less for every frame).
     action set_role(bit<8> role) {
-        meta.role = role;
+        meta.drop_reason = (bit<32>) role;
     }
 
     table port_role {
@@ -43,13 +45,13 @@ control Classify(inout headers_t hdr,
         port_role.apply();
         if (hdr.dmsc.type == TYPE_HELLO || hdr.dmsc.type == TYPE_LSA
                 || hdr.dmsc.type == TYPE_LSA_ACK) {
-            if (meta.role == ROLE_CORE) {
+            if (meta.drop_reason == (bit<32>) ROLE_CORE) {
                 punt(PUNT_CONTROL);
             } else {
                 reject(DROP_CTRL_FROM_POD);
             }
         } else if (hdr.dmsc.type == TYPE_ANNOUNCE || hdr.dmsc.type == TYPE_WITHDRAW) {
-            if (meta.role == ROLE_POD) {
+            if (meta.drop_reason == (bit<32>) ROLE_POD) {
                 punt(PUNT_ANNOUNCE);
             } else {
                 reject(DROP_ANNOUNCE_FROM_CORE);

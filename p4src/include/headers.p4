@@ -69,9 +69,10 @@ struct headers_t {
 // field, and the widths add up to whole bytes (else p4c adds a padding field,
 // reset like the others).
 struct metadata_t {
-    bit<8>  role;            // ROLE_* of the ingress port (Classify only)
     bit<8>  punt_reason;     // PUNT_* when the frame goes to the CPU
-    bit<32> drop_reason;     // DROP_* when verdict is VERDICT_DROP (counted once, in main)
+    bit<32> drop_reason;     // DROP_* when verdict is VERDICT_DROP (counted once, in main);
+                             // until then scratch: the port's ROLE_* in Classify, a
+                             // meter's colour in CoPP (main.p4)
     bit<6>  verdict;         // VERDICT_*: undecided, routed (policy or FIB chose a port), drop
     bit<2>  port_cfg;        // from ingress_config: PORT_CFG_CORE (bit 0: a core-facing port;
                              // else pod-facing: sources checked, punts metered) and

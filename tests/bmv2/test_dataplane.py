@@ -59,43 +59,51 @@ def test_ecmp_spreads_over_members_and_keeps_flows_together(rig, fib):
     assert rig.quiet() == {1: 0, 2: 0, 3: 0, 4: 0}                # and not one more
 
 
-def test_hop_limit_zero_is_dropped_and_counted_one_is_forwarded(rig, fib):
+# From a pod port (1) and from a core port (3): the program checks a frame from a
+# core port on its common path (the parser's select and one condition,
+# p4src/parser.p4), every other frame on the other path; both must refuse alike.
+@pytest.mark.parametrize("port", [1, 3], ids=["pod_port", "core_port"])
+def test_hop_limit_zero_is_dropped_and_counted_one_is_forwarded(rig, fib, port):
     fib.sync({"/A": via(2)})
     before = rig.drops()["hop_limit"]
-    rig.send(1, req("/A/1", hop_limit=0))
+    rig.send(port, req("/A/1", hop_limit=0))
     assert rig.wait_counter(rig.drops, "hop_limit", before + 1) == before + 1
-    rig.send(1, req("/A/1", hop_limit=1))
+    rig.send(port, req("/A/1", hop_limit=1))
     assert rig.expect(2).hop_limit == 0
     assert rig.quiet() == {1: 0, 2: 0, 3: 0, 4: 0}
 
 
 def _bad_frames():
+    """(id, drop reason, frame)"""
     good = bytes(req("/A/1"))
     hdr = 14
-    yield "truncated", good[:hdr + 20]                                   # header cut short
+    yield "truncated", "truncated", good[:hdr + 20]                      # header cut short
     v = bytearray(good); v[hdr] = 7
-    yield "bad_version", bytes(v)
+    yield "bad_version", "bad_version", bytes(v)
     ln = bytearray(good); ln[hdr + 42:hdr + 44] = (5000).to_bytes(2, "big")
-    yield "bad_length", bytes(ln)
+    yield "bad_length", "bad_length", bytes(ln)
+    rc = bytearray(good); rc[hdr + 40] = 3                               # 84 bytes of records missing
+    yield "bad_length_records", "bad_length", bytes(rc)
     many = Ether(type=0x88B5) / layers.DMSC(records=[layers.ProbeRecord()] * 13)
-    yield "too_many_records", bytes(many)
+    yield "too_many_records", "too_many_records", bytes(many)
     t = bytearray(good); t[hdr + 1] = 99
-    yield "bad_type", bytes(t)
-    yield "not_dmsc", bytes(Ether(type=0x0800)) + b"\x45" + b"\x00" * 40
-    yield "unexpected_type", bytes(layers.frame(defs.TYPE_ANNOUNCE_ACK, "/A/1", "/sg"))
+    yield "bad_type", "bad_type", bytes(t)
+    yield "not_dmsc", "not_dmsc", bytes(Ether(type=0x0800)) + b"\x45" + b"\x00" * 40
+    yield "unexpected_type", "unexpected_type", bytes(layers.frame(defs.TYPE_ANNOUNCE_ACK, "/A/1", "/sg"))
 
 
-@pytest.mark.parametrize("reason, raw", list(_bad_frames()), ids=[r for r, _ in _bad_frames()])
-def test_malformed_frames_are_dropped_counted_and_the_switch_goes_on(rig, fib, reason, raw):
+@pytest.mark.parametrize("port", [1, 3], ids=["pod_port", "core_port"])
+@pytest.mark.parametrize("reason, raw", [f[1:] for f in _bad_frames()], ids=[f[0] for f in _bad_frames()])
+def test_malformed_frames_are_dropped_counted_and_the_switch_goes_on(rig, fib, reason, raw, port):
     fib.sync({"/A": via(2)})
     before = rig.drops()
-    rig.send(1, raw)
+    rig.send(port, raw)
     assert rig.wait_counter(rig.drops, reason, before[reason] + 1) == before[reason] + 1
     after = rig.drops()
     assert {k: after[k] - before[k] for k in after if after[k] != before[k]} == {reason: 1}
     assert rig.quiet(timeout=0.1) == {1: 0, 2: 0, 3: 0, 4: 0}
     assert rig.sw.packet_in(timeout=0.1) is None
-    rig.send(1, req("/A/1"))                       # still forwarding
+    rig.send(port, req("/A/1"))                    # still forwarding
     assert rig.expect(2).dst_name == "/A/1"
 
 
