@@ -5,8 +5,9 @@
  * wires the features together:
  *
  *   parser:  packet_out (CPU port) | Ethernet | DMSC fixed header; a select
- *            sorts frames: a data frame of our version with a hop left and at
- *            most 12 records leaves with NoError, the rest with NotCommonPath
+ *            sorts frames: a data frame of our version with a hop left leaves
+ *            with NoError (no probe records) or CommonPathRecords (1 to 12),
+ *            the rest with NotCommonPath
  *   ingress: ingress_config (port_in counter; port role and policy stage into
  *            meta.port_cfg: which ports are pod-facing (sources checked, punts
  *            metered), SCSC policies on or off)
@@ -100,10 +101,15 @@ control DmscIngress(inout headers_t hdr,
     apply {
         ingress_config.apply();
         if (meta.port_cfg == PORT_CFG_CORE && std_meta.parser_error == error.NoError
-                && LENGTHS_FIT_FROM_PORT) {
+                && LENGTHS_FIT_FROM_PORT_NO_RECORDS) {
             // The common path: from a core port, no SCSC policy installed, a
-            // data frame of our version with a hop left (the parser checked
-            // those: NoError), its lengths within the frame.
+            // data frame of our version with a hop left and no probe records
+            // (the parser checked those: NoError), its lengths within the frame.
+            fib.apply(hdr, meta, std_meta);
+        } else if (meta.port_cfg == PORT_CFG_CORE
+                   && std_meta.parser_error == error.CommonPathRecords
+                   && LENGTHS_FIT_FROM_PORT) {
+            // The same with probe records (probes and their replies).
             fib.apply(hdr, meta, std_meta);
         } else if (FROM_CPU && hdr.packet_out.isValid()
                    && (hdr.packet_out.flags & PKTOUT_ROUTE) == 0) {

@@ -8,16 +8,18 @@
  * The parser also sorts frames for ingress, where it is cheap: a select
  * matches bytes, while a condition in a control costs BMv2 an operation on
  * bignums for every operator. A DMSC frame of our version, of a type forwarded
- * by name, with a hop left and at most MAX_PROBE_RECORDS records leaves the
- * parser with NoError; anything else (control types, hop limit spent, other
- * versions, too many records, other EtherTypes) with error.NotCommonPath after
- * the headers it has, so ingress tests one field to know which path a frame
- * takes. NotCommonPath is not a fault: the other path finds what the frame is.
+ * by name, with a hop left and no probe records leaves the parser with NoError;
+ * the same with 1 to MAX_PROBE_RECORDS records (probes and their replies) with
+ * error.CommonPathRecords (its length check has the records to count); anything
+ * else (control types, hop limit spent, other versions, too many records, other
+ * EtherTypes) with error.NotCommonPath, after the headers it has. So ingress
+ * tests one field to know which path a frame takes. Neither is a fault: the
+ * other path finds what such a frame is (validate.p4, PARSED_WHOLE).
  */
 #ifndef _DMSC_PARSER_P4_
 #define _DMSC_PARSER_P4_
 
-error { NotCommonPath }
+error { NotCommonPath, CommonPathRecords }
 
 parser DmscParser(packet_in packet,
                   out headers_t hdr,
@@ -64,23 +66,32 @@ parser DmscParser(packet_in packet,
     // pushes its own in front of them (ProbeRecord), so they stay payload and
     // the PHV that BMv2 resets for every frame holds one record, not twelve.
     // Data types (IS_DATA, define.p4): REQUEST..ERROR (1-3) and PROBE,
-    // PROBE_REPLY (10, 11); records 0..MAX_PROBE_RECORDS (12) as masks: 0-7, 8-11, 12.
+    // PROBE_REPLY (10, 11); records: none, or 1..MAX_PROBE_RECORDS (12) as masks
+    // after the cases with none: 0-7, 8-11, 12.
     state parse_dmsc {
         packet.extract(hdr.dmsc);
         transition select(hdr.dmsc.version, hdr.dmsc.type, hdr.dmsc.hop_limit,
                           hdr.dmsc.rec_count) {
             (_, _, 0, _): not_common_path;                                  // no hop left
-            (DMSC_VERSION, TYPE_REQUEST, _, 0 &&& 0xF8): accept;
-            (DMSC_VERSION, TYPE_REQUEST, _, 8 &&& 0xFC): accept;
-            (DMSC_VERSION, TYPE_REQUEST, _, 12): accept;
-            (DMSC_VERSION, TYPE_RESPONSE &&& 0xFE, _, 0 &&& 0xF8): accept;  // 2, 3
-            (DMSC_VERSION, TYPE_RESPONSE &&& 0xFE, _, 8 &&& 0xFC): accept;
-            (DMSC_VERSION, TYPE_RESPONSE &&& 0xFE, _, 12): accept;
-            (DMSC_VERSION, TYPE_PROBE &&& 0xFE, _, 0 &&& 0xF8): accept;     // 10, 11
-            (DMSC_VERSION, TYPE_PROBE &&& 0xFE, _, 8 &&& 0xFC): accept;
-            (DMSC_VERSION, TYPE_PROBE &&& 0xFE, _, 12): accept;
+            (DMSC_VERSION, TYPE_REQUEST, _, 0): accept;
+            (DMSC_VERSION, TYPE_RESPONSE &&& 0xFE, _, 0): accept;           // 2, 3
+            (DMSC_VERSION, TYPE_PROBE &&& 0xFE, _, 0): accept;              // 10, 11
+            (DMSC_VERSION, TYPE_REQUEST, _, 0 &&& 0xF8): common_path_records;
+            (DMSC_VERSION, TYPE_REQUEST, _, 8 &&& 0xFC): common_path_records;
+            (DMSC_VERSION, TYPE_REQUEST, _, 12): common_path_records;
+            (DMSC_VERSION, TYPE_RESPONSE &&& 0xFE, _, 0 &&& 0xF8): common_path_records;
+            (DMSC_VERSION, TYPE_RESPONSE &&& 0xFE, _, 8 &&& 0xFC): common_path_records;
+            (DMSC_VERSION, TYPE_RESPONSE &&& 0xFE, _, 12): common_path_records;
+            (DMSC_VERSION, TYPE_PROBE &&& 0xFE, _, 0 &&& 0xF8): common_path_records;
+            (DMSC_VERSION, TYPE_PROBE &&& 0xFE, _, 8 &&& 0xFC): common_path_records;
+            (DMSC_VERSION, TYPE_PROBE &&& 0xFE, _, 12): common_path_records;
             default: not_common_path;
         }
+    }
+
+    state common_path_records {
+        verify(false, error.CommonPathRecords);
+        transition accept;
     }
 
     state not_common_path {

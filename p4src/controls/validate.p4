@@ -19,20 +19,25 @@
         + ((bit<32>) hdr.dmsc.rec_count) * PROBE_REC_BYTES + (bit<32>) hdr.dmsc.tlv_len \
         + (FROM_CPU ? 32w3 : 32w0))
 
-// The parser left error.NotCommonPath on every frame the common path does not
-// take (parser.p4): not a fault.
+// The parser's two verdicts that are not faults (parser.p4): NotCommonPath on
+// every frame the common path does not take, CommonPathRecords on one it may
+// take that carries probe records.
 #define PARSED_WHOLE (std_meta.parser_error == error.NoError \
-        || std_meta.parser_error == error.NotCommonPath)
+        || std_meta.parser_error == error.NotCommonPath \
+        || std_meta.parser_error == error.CommonPathRecords)
 
 #define WELL_FORMED (PARSED_WHOLE && hdr.dmsc.isValid() \
         && hdr.dmsc.version == DMSC_VERSION && hdr.dmsc.rec_count <= MAX_PROBE_RECORDS \
         && std_meta.packet_length >= DMSC_NEED_BYTES)
 
-// The common path's check: the parser said NoError (a DMSC frame of our
-// version, a data type, a hop left, at most MAX_PROBE_RECORDS records), so only
-// the lengths are left, for a frame from a port (no packet-out header to count).
+// The common path's checks: the parser said NoError or CommonPathRecords (a DMSC
+// frame of our version, a data type, a hop left, at most MAX_PROBE_RECORDS
+// records), so only the lengths are left, for a frame from a port (no
+// packet-out header to count); without records, one term fewer.
 #define LENGTHS_FIT_FROM_PORT (std_meta.packet_length >= ETH_HDR_BYTES + DMSC_HDR_BYTES \
            + ((bit<32>) hdr.dmsc.rec_count) * PROBE_REC_BYTES + (bit<32>) hdr.dmsc.tlv_len)
+#define LENGTHS_FIT_FROM_PORT_NO_RECORDS (std_meta.packet_length >= ETH_HDR_BYTES \
+           + DMSC_HDR_BYTES + (bit<32>) hdr.dmsc.tlv_len)
 
 control Validate(inout headers_t hdr,
                  inout metadata_t meta,

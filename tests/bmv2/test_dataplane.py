@@ -173,24 +173,28 @@ def test_packet_out_with_route_flag_is_forwarded_by_name(rig, fib):
     assert out.records[0].ingress_port == defs.CPU_PORT and out.records[0].egress_port == 4
 
 
-def test_probe_gets_a_per_hop_record(rig, fib):
+# A probe with records from a core port takes the common path's second branch
+# (the parser's CommonPathRecords), from a pod port the other path.
+@pytest.mark.parametrize("port", [1, 4], ids=["pod_port", "core_port"])
+def test_probe_gets_a_per_hop_record(rig, fib, port):
     fib.sync({"/A": via(3)})
     prior = layers.ProbeRecord(switch_id=7, ingress_ts=1, egress_ts=2)
-    rig.send(1, layers.probe("/A/1", names.switch_name("sg9"), msg_id=4, records=[prior]))
+    rig.send(port, layers.probe("/A/1", names.switch_name("sg9"), msg_id=4, records=[prior]))
     out = rig.expect(3)
     assert out.rec_count == 2
     rec = out.records[0]                                   # newest first
     assert rec.switch_id == SWITCH_ID
-    assert (rec.ingress_port, rec.egress_port) == (1, 3)
+    assert (rec.ingress_port, rec.egress_port) == (port, 3)
     assert rec.ingress_ts > 0 and rec.egress_ts >= rec.ingress_ts
     assert out.records[1].switch_id == 7                    # earlier hop kept
     assert out.dst_name == "/A/1" and out.src_name == names.switch_name("sg9")   # TLVs intact
 
 
-def test_full_probe_stack_is_flagged_not_overflowed(rig, fib):
+@pytest.mark.parametrize("port", [1, 4], ids=["pod_port", "core_port"])
+def test_full_probe_stack_is_flagged_not_overflowed(rig, fib, port):
     fib.sync({"/A": via(3)})
     recs = [layers.ProbeRecord(switch_id=i) for i in range(defs.MAX_PROBE_RECORDS)]
-    rig.send(1, layers.probe("/A/1", "/s", msg_id=4, records=recs))
+    rig.send(port, layers.probe("/A/1", "/s", msg_id=4, records=recs))
     out = rig.expect(3)
     assert out.rec_count == defs.MAX_PROBE_RECORDS and out.flags.PROBE_FULL
     assert [r.switch_id for r in out.records] == list(range(defs.MAX_PROBE_RECORDS))
