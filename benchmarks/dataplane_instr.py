@@ -17,8 +17,9 @@ idle window of the same length (no frames) is measured and subtracted: what is
 left is what the frames cost. ``--top`` prints the functions with the most
 instructions per frame (inclusive of what they call).
 
-Last line: ``instr_ratio_<n>=<ipv4 Ir per frame / dmsc Ir per frame>`` (the
-same direction as ``dataplane.py``'s ratio: 1.0 means as cheap as the baseline).
+Last line: ``instr_ratio_<n>=<ipv4 Ir per frame / dmsc Ir per frame>`` for each
+prefix count (the same direction as ``dataplane.py``'s ratio: 1.0 means as cheap
+as the baseline).
 Run as root: ``sudo .venv/bin/python benchmarks/dataplane_instr.py``.
 Needs valgrind (Debian/Ubuntu package ``valgrind``).
 """
@@ -144,7 +145,8 @@ def top_functions(dump: Path, n: int) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--prefixes", type=int, default=1000)
+    ap.add_argument("--prefixes", "--routes", type=dp.prefix_counts, default=[1000, 10000],
+                    help="routes per program, or a comma-separated list (default 1000,10000)")
     ap.add_argument("--frames", type=int, default=1000)
     ap.add_argument("--rate", type=float, default=100.0,
                     help="frames/s sent (under callgrind BMv2 is about 50x slower)")
@@ -159,7 +161,6 @@ def main(argv=None) -> int:
                     help="copy each program's callgrind dump of the frames here")
     args = ap.parse_args(argv)
     mon = fidelity.benchmark_monitor()   # the verdict on its last line
-    args.routes = args.prefixes
     if os.geteuid() != 0:
         print("dataplane_instr: needs root (veths, raw sockets)", file=sys.stderr)
         return 2
@@ -170,28 +171,37 @@ def main(argv=None) -> int:
     for spec in args.program:
         name, _, path = spec.partition("=")
         programs[name] = variant_setup(name, Path(path).resolve())
+    ratios = {}
+    with tempfile.TemporaryDirectory(prefix="dmsc-instr-") as work, VethPairs(2, "di") as veths:
+        for routes in args.prefixes:
+            args.routes = routes
+            ratios[routes] = measure_all(programs, args, veths, Path(work))
+    print(" ".join(f"instr_ratio_{n}={r:.3f}" for n, r in ratios.items()) + " " + mon.kv())
+    return 0
+
+
+def measure_all(programs: dict, args, veths, work: Path) -> float:
+    """Every program with ``args.routes`` routes; returns IPv4's instructions
+    per frame over the DMSC program's."""
     frames = {"dmsc": dp.dmsc_frames(args.routes, 128), "ipv4": dp.ipv4_frames(args.routes, 128)}
     results = {}
-    with tempfile.TemporaryDirectory(prefix="dmsc-instr-") as work, VethPairs(2, "di") as veths:
-        for name, setup in programs.items():
-            kind = "ipv4" if name.startswith("ipv4") else "dmsc"
-            res = measure(name, setup, frames[kind], args, veths, Path(work))
-            results[name] = res
-            print(f"{name:12s}: {res['ir_per_frame']:10,.0f} instructions per frame "
-                  f"({args.frames} frames at {args.rate:.0f}/s, every one forwarded; idle window "
-                  f"{res['idle_ir']:,} subtracted)", flush=True)
-            if args.keep:
-                args.keep.mkdir(parents=True, exist_ok=True)
-                shutil.copy(res["dump"], args.keep / f"callgrind.{name}")
-            top = top_functions(res["dump"], args.top)
-            if top:
-                print(top, flush=True)
+    for name, setup in programs.items():
+        kind = "ipv4" if name.startswith("ipv4") else "dmsc"
+        res = measure(name, setup, frames[kind], args, veths, work)
+        results[name] = res
+        print(f"{name:12s}: {res['ir_per_frame']:10,.0f} instructions per frame "
+              f"({args.routes} routes, {args.frames} frames at {args.rate:.0f}/s, every one "
+              f"forwarded; idle window {res['idle_ir']:,} subtracted)", flush=True)
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(res["dump"], args.keep / f"callgrind.{name}.{args.routes}")
+        top = top_functions(res["dump"], args.top)
+        if top:
+            print(top, flush=True)
     base = results["ipv4"]["ir_per_frame"]
     for name, res in results.items():
-        print(f"  ipv4/{name}: {base / res['ir_per_frame']:.3f}")
-    dmsc = results["dmsc"]["ir_per_frame"]
-    print(f"instr_ratio_{args.prefixes}={base / dmsc:.3f} " + mon.kv())
-    return 0
+        print(f"  {args.routes} routes: ipv4/{name}: {base / res['ir_per_frame']:.3f}")
+    return base / results["dmsc"]["ir_per_frame"]
 
 
 def variant_setup(name: str, json_path: Path):
