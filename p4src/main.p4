@@ -6,10 +6,10 @@
  *
  *   parser:  packet_out (CPU port) | Ethernet | DMSC fixed header; a select
  *            sorts frames: a data frame of our version with a hop left leaves
- *            with NoError (no probe records) or CommonPathRecords (1 to 12),
- *            the rest with NotCommonPath
+ *            as it is (no probe records) or with PATH_RECORDS (1 to 12), the
+ *            rest with PATH_NOT_COMMON in meta.path_cfg
  *   ingress: ingress_config (port_in counter; port role and policy stage into
- *            meta.port_cfg: which ports are pod-facing (sources checked, punts
+ *            meta.path_cfg: which ports are pod-facing (sources checked, punts
  *            metered), SCSC policies on or off)
  *            -> the common path: from a core port, no SCSC policy installed,
  *               NoError, the lengths within the frame -> Fib (LPM + ECMP)
@@ -79,19 +79,20 @@ control DmscIngress(inout headers_t hdr,
     // sources checked, punts metered. A bit mask instead of a key on the port:
     // a keyed lookup cost the common path 32,500 BMv2 instructions a frame
     // (docs/dataplane.md), a shift and a mask a fraction of that. (P4Runtime in
-    // PI writes no registers or value sets.) Port role and policy stage go into
-    // one field: the common path tests it once.
+    // PI writes no registers or value sets.) Port role and policy stage join the
+    // parser's bits in one field: the common path tests it once.
     action set_ingress_config(bit<1> policy_stage, bit<128> core_ports) {
         port_in.count(std_meta.ingress_port);
         // (BMv2 shifts by 8 bits at most: the parser sends ports from 256 up,
         // which would read bit p - 256, off the common path, and POD_PORT
         // counts them as pod ports.)
-        meta.port_cfg = policy_stage ++ (core_ports >> std_meta.ingress_port[7:0])[0:0];
+        meta.path_cfg = meta.path_cfg
+                        | (bit<4>) (policy_stage ++ (core_ports >> std_meta.ingress_port[7:0])[0:0]);
     }
 
     // Off the common path: a pod-facing port (the safe default for any port
     // the mask does not name; from 256 up the mask cannot name one).
-#define POD_PORT ((meta.port_cfg & PORT_CFG_CORE) == 0 || std_meta.ingress_port[8:8] == 1)
+#define POD_PORT ((meta.path_cfg & PATH_CORE) == 0 || std_meta.ingress_port[8:8] == 1)
 
     table ingress_config {
         actions = { set_ingress_config; }
@@ -100,15 +101,12 @@ control DmscIngress(inout headers_t hdr,
 
     apply {
         ingress_config.apply();
-        if (meta.port_cfg == PORT_CFG_CORE && std_meta.parser_error == error.NoError
-                && LENGTHS_FIT_FROM_PORT_NO_RECORDS) {
+        if (meta.path_cfg == PATH_CORE && LENGTHS_FIT_FROM_PORT_NO_RECORDS) {
             // The common path: from a core port, no SCSC policy installed, a
             // data frame of our version with a hop left and no probe records
-            // (the parser checked those: NoError), its lengths within the frame.
+            // (the parser checked those), its lengths within the frame.
             fib.apply(hdr, meta, std_meta);
-        } else if (meta.port_cfg == PORT_CFG_CORE
-                   && std_meta.parser_error == error.CommonPathRecords
-                   && LENGTHS_FIT_FROM_PORT) {
+        } else if (meta.path_cfg == (PATH_CORE | PATH_RECORDS) && LENGTHS_FIT_FROM_PORT) {
             // The same with probe records (probes and their replies).
             fib.apply(hdr, meta, std_meta);
         } else if (FROM_CPU && hdr.packet_out.isValid()
@@ -130,7 +128,7 @@ control DmscIngress(inout headers_t hdr,
                 if (POD_PORT && !FROM_CPU) {
                     source_guard.apply(hdr, meta, std_meta);   // a pod speaks as itself
                 }
-                if ((meta.port_cfg & PORT_CFG_POLICY) != 0
+                if ((meta.path_cfg & PATH_POLICY) != 0
                         && meta.verdict == VERDICT_UNDECIDED) {
                     policy.apply(hdr, meta, std_meta);
                 }

@@ -19,18 +19,11 @@
         + ((bit<32>) hdr.dmsc.rec_count) * PROBE_REC_BYTES + (bit<32>) hdr.dmsc.tlv_len \
         + (FROM_CPU ? 32w3 : 32w0))
 
-// The parser's two verdicts that are not faults (parser.p4): NotCommonPath on
-// every frame the common path does not take, CommonPathRecords on one it may
-// take that carries probe records.
-#define PARSED_WHOLE (std_meta.parser_error == error.NoError \
-        || std_meta.parser_error == error.NotCommonPath \
-        || std_meta.parser_error == error.CommonPathRecords)
-
-#define WELL_FORMED (PARSED_WHOLE && hdr.dmsc.isValid() \
+#define WELL_FORMED (std_meta.parser_error == error.NoError && hdr.dmsc.isValid() \
         && hdr.dmsc.version == DMSC_VERSION && hdr.dmsc.rec_count <= MAX_PROBE_RECORDS \
         && std_meta.packet_length >= DMSC_NEED_BYTES)
 
-// The common path's checks: the parser said NoError or CommonPathRecords (a DMSC
+// The common path's checks: the parser did not set PATH_NOT_COMMON (a DMSC
 // frame of our version, a data type, a hop left, at most MAX_PROBE_RECORDS
 // records), so only the lengths are left, for a frame from a port (no
 // packet-out header to count); without records, one term fewer.
@@ -50,7 +43,7 @@ control Validate(inout headers_t hdr,
     apply {
         if (std_meta.parser_error == error.PacketTooShort) {
             reject(DROP_TRUNCATED);
-        } else if (!PARSED_WHOLE) {
+        } else if (std_meta.parser_error != error.NoError) {
             reject(DROP_PARSER_OTHER);
         } else if (!hdr.dmsc.isValid()) {
             reject(DROP_NOT_DMSC);

@@ -60,14 +60,19 @@ const bit<8> ROLE_POD  = 1;            // default for unknown ports: the safe ch
 const bit<8> ROLE_CORE = 2;
 
 // meta.verdict: what ingress decided (a punt is undecided with a punt_reason).
-const bit<6> VERDICT_UNDECIDED = 0;
-const bit<6> VERDICT_ROUTED    = 1;    // the policy or the FIB chose an egress port
-const bit<6> VERDICT_DROP      = 2;    // some stage refused the frame (meta.drop_reason)
+const bit<4> VERDICT_UNDECIDED = 0;
+const bit<4> VERDICT_ROUTED    = 1;    // the policy or the FIB chose an egress port
+const bit<4> VERDICT_DROP      = 2;    // some stage refused the frame (meta.drop_reason)
 
-// meta.port_cfg (ingress_config): bit 0 set for a core-facing port, bit 1 while
-// the SCSC policy stage is on. The common path is PORT_CFG_CORE exactly.
-const bit<2> PORT_CFG_CORE   = 1;
-const bit<2> PORT_CFG_POLICY = 2;
+// meta.path_cfg: what decides a frame's path. ingress_config sets bit 0 for a
+// core-facing port and bit 1 while the SCSC policy stage is on; the parser sets
+// bit 2 for a frame the common path may take that carries probe records and bit
+// 3 for a frame it may not take (parser.p4). The common path is PATH_CORE, or
+// PATH_CORE | PATH_RECORDS.
+const bit<4> PATH_CORE       = 1;
+const bit<4> PATH_POLICY     = 2;
+const bit<4> PATH_RECORDS    = 4;
+const bit<4> PATH_NOT_COMMON = 8;
 
 // Drop reasons: index into the drop_reasons counter.
 const bit<32> DROP_NOT_DMSC          = 0;   // EtherType is not 0x88B5

@@ -73,10 +73,11 @@ struct metadata_t {
     bit<32> drop_reason;     // DROP_* when verdict is VERDICT_DROP (counted once, in main);
                              // until then scratch: the port's ROLE_* in Classify, a
                              // meter's colour in CoPP (main.p4)
-    bit<6>  verdict;         // VERDICT_*: undecided, routed (policy or FIB chose a port), drop
-    bit<2>  port_cfg;        // from ingress_config: PORT_CFG_CORE (bit 0: a core-facing port;
-                             // else pod-facing: sources checked, punts metered) and
-                             // PORT_CFG_POLICY (bit 1: SCSC policies installed: look them up)
+    bit<4>  verdict;         // VERDICT_*: undecided, routed (policy or FIB chose a port), drop
+    bit<4>  path_cfg;        // PATH_* (define.p4): from ingress_config, PATH_CORE (a
+                             // core-facing port; else pod-facing: sources checked, punts
+                             // metered) and PATH_POLICY (SCSC policies installed: look
+                             // them up); from the parser, PATH_RECORDS and PATH_NOT_COMMON
 }
 
 #endif
