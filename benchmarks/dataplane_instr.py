@@ -108,7 +108,7 @@ def window(proc: CallgrindBmv2, out: Path, seconds: float, send=None) -> int:
 
 
 def measure(program: str, setup, frames: list[bytes], args, veths, work: Path) -> dict:
-    out = work / f"callgrind.{program}"
+    out = work / f"callgrind.{program}.{args.routes}"   # one run per program and route count
     h_in, h_out = veths.host_side(1), veths.host_side(2)
     with CallgrindBmv2(f"instr-{program}", 1, {1: veths.switch_side(1), 2: veths.switch_side(2)},
                        log_dir=work, log_level="off", out_file=out,
