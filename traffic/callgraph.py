@@ -42,22 +42,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from yaml.constructor import SafeConstructor
 
 from traffic.wire import codec, defs, names
+from traffic.yaml_doc import FileError, YamlDoc
 
 MAX_BYTES = 1200                     # request/reply padding: one frame with the trace's TLVs
 MAX_SERVICE_MS = 10_000
 MAX_CALLS_PER_METHOD = 32
 
 
-class AppError(ValueError):
+class AppError(FileError):
     """A bad application file: the message names the file, the line and the field."""
-
-    def __init__(self, source: str, line: int | None, fld: str, msg: str):
-        self.source, self.line, self.field = source, line, fld
-        where = f"{source}, line {line}" if line else source
-        super().__init__(f"{where}, {fld}: {msg}" if fld else f"{where}: {msg}")
 
 
 @dataclass(frozen=True)
@@ -122,36 +117,9 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*$")
 _KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
-class _Doc:
-    def __init__(self, source: str):
-        self.source, self.ctor = source, SafeConstructor()
-
-    def err(self, node, fld: str, msg: str) -> AppError:
-        return AppError(self.source, node.start_mark.line + 1 if node is not None else None,
-                        fld, msg)
-
-    def value(self, node):
-        return self.ctor.construct_object(node, deep=True)
-
-    def mapping(self, node, fld: str, allowed: dict | None) -> dict:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.err(node, fld or "the file", "must be a mapping (key: value)")
-        out = {}
-        for k, v in node.value:
-            key = self.value(k)
-            path = f"{fld}.{key}" if fld else str(key)
-            if not isinstance(key, str):
-                raise self.err(k, path, "keys must be strings")
-            if key in out:
-                raise self.err(k, path, "given twice")
-            if allowed is not None and key not in allowed:
-                raise self.err(k, path, f"unknown field; {fld or 'an application'} has: "
-                                        f"{', '.join(allowed)}")
-            out[key] = (k, v)
-        for key, required in (allowed or {}).items():
-            if required and key not in out:
-                raise self.err(node, f"{fld}.{key}" if fld else key, "is required")
-        return out
+class _Doc(YamlDoc):
+    error = AppError
+    kind = "an application"
 
     def number(self, node, fld: str, lo: float, hi: float, *, integer=False):
         v = self.value(node) if isinstance(node, yaml.ScalarNode) else None

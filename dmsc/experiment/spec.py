@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from yaml.constructor import SafeConstructor
 
 from controller.switch.artifacts import REPO_ROOT
 from dmsc import actions
@@ -24,6 +23,7 @@ from topologies.generate import from_spec
 from topologies.topo import Topology, TopologyError
 from traffic import callgraph
 from traffic.wire import names
+from traffic.yaml_doc import FileError, YamlDoc
 
 MODES = ("distributed", "central")
 TRAFFIC = "traffic"              # the one step that is not an action: a load that runs on
@@ -32,13 +32,8 @@ MAX_RATE = 1000.0                # calls per second per flow (a pod's load loop 
 MAX_REPEAT = 20
 
 
-class ExperimentError(ValueError):
+class ExperimentError(FileError):
     """A bad experiment file: the message names the file, the line and the field."""
-
-    def __init__(self, source: str, line: int | None, fld: str, msg: str):
-        self.source, self.line, self.field = source, line, fld
-        where = f"{source}, line {line}" if line else source
-        super().__init__(f"{where}, {fld}: {msg}" if fld else f"{where}: {msg}")
 
 
 @dataclass
@@ -130,41 +125,11 @@ def parse_rate(value) -> float:
     return n
 
 
-class _Doc:
-    """The node tree of one file and how to turn nodes into checked values."""
+class _Doc(YamlDoc):
+    """The node tree of one experiment file and how to turn nodes into checked values."""
 
-    def __init__(self, source: str):
-        self.source = source
-        self.ctor = SafeConstructor()
-
-    def err(self, node, fld: str, msg: str) -> ExperimentError:
-        line = node.start_mark.line + 1 if node is not None else None
-        return ExperimentError(self.source, line, fld, msg)
-
-    def value(self, node):
-        return self.ctor.construct_object(node, deep=True)
-
-    def mapping(self, node, fld: str, allowed: dict) -> dict:
-        """{key: (key node, value node)} of a mapping, unknown and repeated
-        keys refused. ``allowed``: key -> True if required."""
-        if not isinstance(node, yaml.MappingNode):
-            raise self.err(node, fld or "the file", "must be a mapping (key: value)")
-        out = {}
-        for k, v in node.value:
-            key = self.value(k)
-            path = f"{fld}.{key}" if fld else str(key)
-            if not isinstance(key, str):
-                raise self.err(k, path, "keys must be strings")
-            if key in out:
-                raise self.err(k, path, "given twice")
-            if allowed is not None and key not in allowed:
-                raise self.err(k, path, f"unknown field; {fld or 'an experiment'} has: "
-                                        f"{', '.join(allowed)}")
-            out[key] = (k, v)
-        for key, required in (allowed or {}).items():
-            if required and key not in out:
-                raise self.err(node, f"{fld}.{key}" if fld else key, "is required")
-        return out
+    error = ExperimentError
+    kind = "an experiment"
 
     def scalar(self, node, fld: str, conv, what: str):
         if not isinstance(node, yaml.ScalarNode):
