@@ -4,7 +4,9 @@ Pure state machine, no I/O: frames come in through :meth:`Router.on_frame`,
 time through :meth:`Router.tick`, port carrier through
 :meth:`Router.on_port_status`; frames to send accumulate in ``outbox`` as
 ``(port, bytes)`` and a new RIB appears in ``rib`` with ``rib_version``
-bumped. The agent process (controller/agent.py) does the I/O. This split is
+bumped. ``rib_version`` also moves when an adjacency comes up, goes down or
+changes MAC, because :meth:`Router.routes` (what the FIB writer reads when
+the version moves) leaves out next hops whose neighbour is gone. The agent process (controller/agent.py) does the I/O. This split is
 what lets the unit tests run whole networks of routers in one process.
 
 Protocol, IS-IS-like (DMSC's type 2 signaling):
@@ -450,10 +452,14 @@ class Router:
             self._send_hello(port)
             return
         nb.last_heard = now
-        nb.mac = mac
+        if nb.mac != mac:
+            nb.mac = mac
+            if nb.two_way:
+                self.rib_version += 1        # routes() gives its hops the new MAC
         two_way = self.name in h.heard and nb.announced
         if two_way and not nb.two_way:
             nb.two_way = True
+            self.rib_version += 1            # routes() has its hops again
             self.counters["adj_up"] += 1
             log.info("adjacency up: %s on port %d", nb.router, port)
             self._originate_pending = True
@@ -475,6 +481,7 @@ class Router:
         nb = self.neighbors.pop(port, None)
         if nb is not None and nb.two_way:
             log.info("adjacency down: %s on port %d (%s)", nb.router, port, why)
+            self.rib_version += 1            # routes() leaves its hops out from now
             self._originate_pending = True
             self._schedule_spf(now)
 

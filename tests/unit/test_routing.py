@@ -323,6 +323,55 @@ def test_one_event_after_quiet_is_served_at_once():
     assert all("/now" in fib for fib in net.fibs().values())
 
 
+class VersionWatch:
+    """What the agent's FIB writer does: read ``routes()`` only when
+    ``rib_version`` has moved since its last write. Installed on every router
+    of a SimNet, it looks after each frame and each tick, and records every
+    moment a router's routes changed while its version stood still (a FIB
+    that would stay wrong until the next RIB change)."""
+
+    def __init__(self, net):
+        self.seen = {n: (r.rib_version, r.routes()) for n, r in net.routers.items()}
+        self.stale: list[tuple[str, float]] = []
+        for name, r in net.routers.items():
+            for method in ("on_frame", "tick", "on_port_status"):
+                setattr(r, method, self._wrapped(name, r, getattr(r, method)))
+
+    def _wrapped(self, name, r, fn):
+        def call(*args):
+            fn(*args)
+            version, routes = self.seen[name]
+            now = r.routes()
+            if r.rib_version != version:
+                self.seen[name] = (r.rib_version, now)
+            elif now != routes:
+                self.stale.append((name, args[-1]))
+                self.seen[name] = (r.rib_version, now)
+        return call
+
+
+def test_routes_never_change_without_a_new_rib_version():
+    # CI, 2026-12-06: sr2's switch restarted while its agent stalled 1.3 s; on
+    # resuming, its neighbours' hellos no longer listed it, so every adjacency
+    # dropped, the FIB writer wrote routes without those next hops, and the
+    # adjacencies were back 20 ms later, before the SPF delay. The SPF then
+    # found the RIB it had before: no new version, and sr2's FIB stayed
+    # without its next hops until the next LSA change (36 s).
+    net = converged_fig2()
+    watch = VersionWatch(net)
+    net.dead.add("sr2")                # its neighbours drop it (dead interval) ...
+    net.run(0.4)
+    net.dead.discard("sr2")            # ... and it resumes as after a stall
+    net.run(1.0)
+    net.link("sg1", "sr3", up=False)   # and a link flap
+    net.run(0.5)
+    net.link("sg1", "sr3", up=True)
+    net.run(1.0)
+    assert watch.stale == []
+    assert net.fibs() == expected(FIG2)
+    assert {n: routes for n, (_v, routes) in watch.seen.items()} == expected(FIG2)
+
+
 def test_routers_starved_of_cpu_do_not_declare_their_neighbours_dead():
     net = converged_fig2()
     net.now += 0.6               # no router got CPU for 600 ms (dead interval: 240)
