@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -137,7 +138,8 @@ def sweep(mode: str, rates: list[float], seconds: float, timeout: float) -> dict
 WARM_ADDS = 20        # churn's first changes all add: then each withdrawn instance lived ~2 s
 WHY = ("announce_shed_queue_full", "announce_shed_expired", "lease_expired", "announce_accepted",
        "announce_renewed", "announce_received", "adj_down_dead", "adj_down_oneway",
-       "dead_interval_raised", "lsa_retransmit", "spa_unavailable", "gateway_errors")
+       "dead_interval_raised", "lsa_retransmit", "spa_unavailable", "gateway_errors",
+       "announce_shared", "sharer_promoted")
 
 
 def scale_topology(instances: int, services: int, pods: int) -> Topology:
@@ -186,12 +188,22 @@ def many_instances(instances: int, services: int, churn_per_s: float, churn_s: f
         t0 = time.monotonic()
         try:
             try:
-                bring_up(net, timeout=bring_up_s, mode="distributed")
+                net.start()
+                net.start_control(mode="distributed")
+                net.wait_announced(timeout=bring_up_s)
+                with FibReader.for_net(net) as reader:
+                    wait_converged(reader, expected_fibs(net.topo),
+                                   timeout=max(30.0, bring_up_s - (time.monotonic() - t0)))
             except Exception:
+                # the SGs' counters and the logs, read before the network stops
                 out["why"] = sg_counters(net, topo)
+                keep = Path(tempfile.mkdtemp(prefix="dmsc-load-scale-failed-"))
+                for sub in ("agents", "pods", "spa"):
+                    if (net.run_dir / sub).is_dir():
+                        shutil.copytree(net.run_dir / sub, keep / sub)
                 print(f"{instances} instances on {pods} pods did not converge in "
-                      f"{bring_up_s:g} s; the SGs' counters: {json.dumps(out['why'])}",
-                      flush=True)
+                      f"{bring_up_s:g} s; the SGs' counters: {json.dumps(out['why'])}; "
+                      f"logs kept in {keep}", flush=True)
                 raise
             out["cold_start_s"] = round(time.monotonic() - t0, 1)
             with FibReader.for_net(net) as r:

@@ -21,9 +21,17 @@ port is the evidence). Several SPA addresses: the client moves to the next.
 A withdrawal with no SPA answering is honoured on the same evidence (removing
 a route cannot hijack anything).
 
+Several pods behind one SG may serve the same service prefix (each with its
+own key, each valid for the SPA): the first to be accepted holds it (its
+port is the one in the LSA), the others *share* it (acked, leased and
+rechecked like the holder, ``announce_shared``) and the SG's FIB spreads
+the calls over all of their ports (ECMP). When the holder goes (withdrawal,
+expired lease, revocation) the sharer accepted first holds it at once
+(``sharer_promoted``): the service never leaves the FIBs.
+
 Everything refused is counted in the agent's counters under
 ``announce_refused_<reason>`` (SPA reasons, and ``malformed_*``,
-``held_elsewhere``, ``not_held``, ``no_spa``, ``key_collision``) and logged.
+``not_held``, ``no_spa``, ``key_collision``) and logged.
 
 One pod cannot slow the others (controller/agent/fair_queue.py): the intake is
 bounded per port and served round robin, renewals of what the SG holds ahead of
@@ -89,6 +97,8 @@ class Gateway:
         self.recheck_s = recheck_s
         self.clock = clock
         self.held: dict[str, Held] = {}
+        # other ports' valid claims to a held prefix: (prefix, port) -> Held
+        self.sharers: dict[tuple[str, int], Held] = {}
         self.pending: dict[tuple[int, str], Job] = {}
         self.window_s = WINDOW_S
         self.jobs = FairQueue(max_wait_s=self.window_s, clock=clock)
@@ -134,8 +144,8 @@ class Gateway:
                 "state": "invalid", "reason": "stale_timestamp",
                 "text": f"timestamp {age:+.1f} s from the SG's clock (window {self.window_s:g} s)"})
             return
-        h = self.held.get(ann.prefix)
-        renewal = h is not None and h.port == port and h.key_id == ann.key_id
+        h = self._holder(ann.prefix, port)
+        renewal = h is not None and h.key_id == ann.key_id
         if not self.jobs.put(port, job, renewal):
             self.counters["announce_shed_queue_full"] += 1   # unanswered: a flood's tail
 
@@ -143,8 +153,19 @@ class Gateway:
         self.counters[f"announce_refused_malformed_{reason}"] += 1
         log.warning("malformed announcement on port %d (%d bytes): %s", port, len(raw), text)
 
+    def _holder(self, prefix: str, port: int) -> Held | None:
+        """What ``port`` holds of ``prefix``: the prefix itself, or a share of it."""
+        h = self.held.get(prefix)
+        if h is not None and h.port == port:
+            return h
+        return self.sharers.get((prefix, port))
+
     def expire(self, now: float) -> None:
         """Leases that ran out (called by the protocol loop under the agent's lock)."""
+        for h in list(self.sharers.values()):
+            if now > h.expires:
+                self._withdraw(h, now, "lease expired")
+                self.counters["lease_expired"] += 1
         for prefix, h in list(self.held.items()):
             if now > h.expires:
                 self._withdraw(h, now, "lease expired")
@@ -210,18 +231,34 @@ class Gateway:
             if ann.msg_type == defs.TYPE_WITHDRAW:
                 if not verdict.valid:
                     return self._refuse(job, verdict.state, verdict.reason, verdict.text)
-                if h is None or h.port != job.port or h.key_id != ann.key_id:
+                mine = self._holder(ann.prefix, job.port)
+                if mine is None or mine.key_id != ann.key_id:
                     return self._refuse(job, "invalid", "not_held",
                                         f"{ann.prefix} is not held for this key on port {job.port}")
-                self._withdraw(h, now, "withdrawn by its pod")
+                self._withdraw(mine, now, "withdrawn by its pod")
                 self.counters["withdraw_accepted"] += 1
                 self._answer(job, ok=True, body={"withdrawn": ann.prefix})
                 return
             if not verdict.valid:
                 return self._refuse(job, verdict.state, verdict.reason, verdict.text)
             if h is not None and h.port != job.port:
-                return self._refuse(job, "invalid", "held_elsewhere",
-                                    f"{ann.prefix} is held for port {h.port} of {self.agent.name}")
+                # another pod serving the same prefix behind this SG: it shares it
+                sb = self.sharers.get((ann.prefix, job.port))
+                if sb is None:
+                    self.sharers[(ann.prefix, job.port)] = Held(
+                        ann.prefix, job.port, job.mac, ann.key_id, ann.src_name,
+                        now + self.lease_s, now, spa_ms, ann.msg_id)
+                    self.counters["announce_shared"] += 1
+                    log.info("accepted %s from port %d (key %s), shared with port %d",
+                             ann.prefix, job.port, ann.key_id, h.port)
+                else:
+                    sb.expires, sb.key_id = now + self.lease_s, ann.key_id
+                    sb.mac, sb.msg_id = job.mac, ann.msg_id
+                    self.counters["announce_renewed"] += 1
+                self._sync_sharers(ann.prefix, now)
+                self._answer(job, ok=True, body={"lease_s": self.lease_s, "state": verdict.state,
+                                                 "shared": True})
+                return
             if h is None:
                 try:
                     self.agent.router.accept_prefix(ann.prefix, job.port, job.mac, now)
@@ -266,10 +303,39 @@ class Gateway:
         send(frame, egress_port=job.port)
 
     def _withdraw(self, h: Held, now: float, why: str) -> None:
+        """``h`` goes (the holder or a sharer); a holder's prefix passes to the
+        sharer accepted first, if any, else leaves the LSA."""
+        if self.sharers.get((h.prefix, h.port)) is h:
+            del self.sharers[(h.prefix, h.port)]
+            self._sync_sharers(h.prefix, now)
+            log.info("%s (port %d) no longer shared: %s", h.prefix, h.port, why)
+            self.agent.wake()
+            return
         self.held.pop(h.prefix, None)
-        self.agent.router.withdraw_prefix(h.prefix, now)
-        log.info("withdrew %s (port %d): %s", h.prefix, h.port, why)
+        waiting = sorted((sb for (p, _port), sb in self.sharers.items() if p == h.prefix),
+                         key=lambda sb: sb.accepted_at)
+        for sb in waiting:
+            try:
+                self.agent.router.accept_prefix(sb.prefix, sb.port, sb.mac, now)
+            except (ValueError, names.InvalidName, names.KeyCollision):
+                continue
+            del self.sharers[(sb.prefix, sb.port)]
+            self.held[sb.prefix] = sb
+            self._sync_sharers(sb.prefix, now)
+            self.counters["sharer_promoted"] += 1
+            log.info("%s (port %d): %s; port %d, sharing it since %.1f s, holds it now",
+                     h.prefix, h.port, why, sb.port, now - sb.accepted_at)
+            break
+        else:
+            self.agent.router.withdraw_prefix(h.prefix, now)
+            log.info("withdrew %s (port %d): %s", h.prefix, h.port, why)
         self.agent.wake()
+
+    def _sync_sharers(self, prefix: str, now: float) -> None:
+        """The router's extra local ports for ``prefix``: every sharer's."""
+        self.agent.router.set_local_sharers(
+            prefix, {sb.port: sb.mac for (p, _port), sb in self.sharers.items() if p == prefix},
+            now)
 
     # -- the SPA down, and back ----------------------------------------------------
     def _spa_unavailable(self, job: Job, exc) -> None:
@@ -281,8 +347,8 @@ class Gateway:
                         "held prefixes are kept", exc)
         ann = job.ann
         with self.agent.lock:
-            h = self.held.get(ann.prefix)
-            same = h is not None and h.port == job.port and h.key_id == ann.key_id
+            h = self._holder(ann.prefix, job.port)
+            same = h is not None and h.key_id == ann.key_id
             if same and ann.msg_type == defs.TYPE_ANNOUNCE:
                 h.expires = now + self.lease_s
                 self.counters["announce_renewed_without_spa"] += 1
@@ -323,7 +389,8 @@ class Gateway:
         if self.spa is None:
             return
         with self.agent.lock:
-            held = [h for h in self.held.values() if h.key_id not in (OPERATOR, RESTART)]
+            held = [h for h in [*self.held.values(), *self.sharers.values()]
+                    if h.key_id not in (OPERATOR, RESTART)]
         if not held:
             return
         try:
@@ -337,7 +404,7 @@ class Gateway:
             if v.valid:
                 continue
             with self.agent.lock:
-                if self.held.get(h.prefix) is not h:
+                if self._holder(h.prefix, h.port) is not h:
                     continue
                 self._withdraw(h, now, f"SPA now says {v.state} {v.reason}: {v.text}")
                 self.counters["withdrawn_revoked"] += 1
@@ -380,5 +447,7 @@ class Gateway:
         log.warning("operator override: %s accepted on port %d without the SPA", prefix, port)
 
     def state(self) -> list[Held]:
+        """Every claim, holders and sharers, by prefix and port."""
         with self.agent.lock:
-            return sorted(self.held.values(), key=lambda h: h.prefix)
+            return sorted([*self.held.values(), *self.sharers.values()],
+                          key=lambda h: (h.prefix, h.port))

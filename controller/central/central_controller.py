@@ -228,6 +228,9 @@ class SgHandle:
     def withdraw_prefix(self, prefix: str, now: float) -> bool:
         return self.ctl.view.withdraw_prefix(self.name, prefix, now)
 
+    def set_local_sharers(self, prefix: str, sharers: dict[int, str], now: float) -> None:
+        self.ctl.view.set_local_sharers(self.name, prefix, sharers, now)
+
 
 class Controller:
     def __init__(self, confs: dict[str, SwitchConf], addrs: dict[str, tuple[str, int]],

@@ -108,6 +108,8 @@ class View:
         self.heard: dict[tuple[str, int], Heard] = {}          # (at switch, its port) -> sender
         self.prefixes: dict[str, dict[str, tuple[int, str]]] = {
             s: {} for s, c in switches.items() if c.kind == "sg"}   # sg -> prefix -> (port, mac)
+        # more pod ports serving an SG's prefix: sg -> prefix -> {port: mac}
+        self.sharers: dict[str, dict[str, dict[int, str]]] = {}
         self.counters: collections.Counter = collections.Counter()
         self.guard = names.KeyGuard()    # one name per switch key, across every SG
         self.version = 0             # bumps on every change that can change a FIB
@@ -243,10 +245,23 @@ class View:
             self.prefixes[sg][prefix] = (port, mac)
             self._changed(now)
 
+    def set_local_sharers(self, sg: str, prefix: str, sharers: dict[int, str],
+                          now: float) -> None:
+        """More pod ports of ``sg`` serving ``prefix`` besides its holder: its
+        FIB spreads calls over all of them (the agents' Router does the same)."""
+        prefix = names.normalize(prefix)
+        cur = self.sharers.setdefault(sg, {})
+        if sharers and cur.get(prefix) != sharers:
+            cur[prefix] = dict(sharers)
+            self._changed(now)
+        elif not sharers and cur.pop(prefix, None) is not None:
+            self._changed(now)
+
     def withdraw_prefix(self, sg: str, prefix: str, now: float) -> bool:
         prefix = names.normalize(prefix)
         if self.prefixes.get(sg, {}).pop(prefix, None) is None:
             return False
+        self.sharers.get(sg, {}).pop(prefix, None)
         if not any(prefix in held for held in self.prefixes.values()):
             self.guard.discard(prefix)           # anycast: the last SG holding it
         self._changed(now)
@@ -285,6 +300,8 @@ class View:
                         hops.add(NextHop(CPU_PORT, ""))
                     else:
                         hops.add(NextHop(h.port, self.prefixes[switch][prefix][1]))
+                        hops.update(NextHop(p, m) for p, m in
+                                    self.sharers.get(switch, {}).get(prefix, {}).items())
                 else:
                     nb_port = g.edges[switch, h.neighbor]["ports"][h.neighbor]
                     hops.add(NextHop(h.port, self.switches[h.neighbor].ports[nb_port].mac))

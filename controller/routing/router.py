@@ -198,6 +198,8 @@ class Router:
         # their names stay out of every FIB (fewer entries to rewrite on a failure)
         self.local_prefixes: dict[str, tuple[int, str]] = \
             {names.switch_name(name): (CPU_PORT, "")} if kind == "sg" else {}
+        # more pod ports serving a local prefix (set_local_sharers): prefix -> {port: mac}
+        self.local_sharers: dict[str, dict[int, str]] = {}
         self.outbox: list[tuple[int, bytes]] = []
         # acknowledgements owed, by port: sent together by the next tick (one
         # frame acknowledges up to SUMMARY_IDS LSAs: OSPF's delayed acks)
@@ -284,10 +286,23 @@ class Router:
             self._schedule_spf(now)
             log.info("overload bit %s", "set: no transit through us" if on else "cleared")
 
+    def set_local_sharers(self, prefix: str, sharers: dict[int, str], now: float) -> None:
+        """Other pod ports serving a local prefix besides its holder (several
+        pods of one service behind this SG): the FIB spreads calls over all of
+        them (ECMP). Only local delivery changes: the LSA is the same."""
+        prefix = names.normalize(prefix)
+        if sharers:
+            if self.local_sharers.get(prefix) != sharers:
+                self.local_sharers[prefix] = dict(sharers)
+                self.rib_version += 1
+        elif self.local_sharers.pop(prefix, None) is not None:
+            self.rib_version += 1
+
     def withdraw_prefix(self, prefix: str, now: float) -> bool:
         prefix = names.normalize(prefix)
         if self.local_prefixes.pop(prefix, None) is None:
             return False
+        self.local_sharers.pop(prefix, None)
         self._originate_pending = True
         self._schedule_spf(now)
         return True
@@ -676,6 +691,8 @@ class Router:
                     local = self.local_prefixes.get(prefix)
                     if local is not None:
                         hops.add(NextHop(h.port, local[1]))     # CPU port: a punt
+                        hops.update(NextHop(p, m)
+                                    for p, m in self.local_sharers.get(prefix, {}).items())
                 else:
                     nb = self.neighbors.get(h.port)
                     if nb is not None and nb.router == h.neighbor and nb.two_way:

@@ -194,6 +194,28 @@ def test_the_view_refuses_a_second_name_for_a_switch_key_until_the_first_is_gone
     assert twin in view.prefixes["sg2"]
 
 
+def test_pods_of_one_service_behind_one_sg_share_its_prefix_in_the_fib():
+    # the gateway's rule (first accepted holds, the others share) on the view
+    from topologies.generate import from_spec
+    topo = from_spec("fig2:pods=8,instances=16,services=4")
+    view = View(switch_confs(topo), KEY, 0.08, 0.24)
+    for s in topo.switches():
+        view.switch_up(s, 0.0)
+    discover_all(view, topo, 0.0)
+    shared = 0
+    for prefix, pods in served_prefixes(topo).items():
+        by_sg: dict = {}
+        for pod in sorted(pods):
+            by_sg.setdefault(topo.gateway(pod), []).append(pod)
+        for sg, ps in by_sg.items():
+            view.accept_prefix(sg, prefix, topo.port(sg, ps[0]), topo.mac(ps[0], 0), 0.0)
+            view.set_local_sharers(sg, prefix, {topo.port(sg, p): topo.mac(p, 0)
+                                                for p in ps[1:]}, 0.0)
+            shared += len(ps) > 1
+    assert shared                                  # the population has such services
+    assert fibs_by_key(view) == expected_fibs(topo)
+
+
 def test_switches_file_errors_are_clear(tmp_path):
     p = tmp_path / "s.json"
     p.write_text('{"sg1": {"grpc_addr": "127.0.0.1:1"}}')

@@ -40,7 +40,8 @@ class FakeAgent:
         self.lock = threading.RLock()
         self.counters = collections.Counter()
         self.router = Router("sg4", 4, "sg", {1: Port("pod", "02:00:00:00:04:01"),
-                                              2: Port("core", "02:00:00:00:04:02")},
+                                              2: Port("core", "02:00:00:00:04:02"),
+                                              3: Port("pod", "02:00:00:00:04:03")},
                              b"k", Config())
         self.sw = RecordingSwitch()
         self.stop_event = threading.Event()
@@ -189,12 +190,66 @@ def test_with_no_spa_answering_a_withdrawal_only_from_the_holding_port_and_key()
     assert pod_prefixes(agent) == {} and agent.counters["withdraw_accepted_without_spa"] == 1
 
 
-def test_a_prefix_held_for_one_port_is_refused_on_another():
+SIBLING = Identity.generate()          # another pod of service /B, behind the same SG
+
+
+def local_hops(agent, prefix):
+    """The ports the SG's FIB delivers ``prefix`` to (after an SPF run)."""
+    agent.router._run_spf(0.0)
+    route = agent.router.routes().get(prefix)
+    return sorted(h.port for h in route.hops) if route else []
+
+
+def test_a_second_pod_serving_the_prefix_shares_it_and_its_calls():
+    # 1,000 instances on 64 pods (16 behind each SG): several pods of one SG
+    # serve /s12; before, the second one's /s12 was refused held_elsewhere and
+    # its pod re-announced it forever
     gw, agent, _ = gateway(ScriptedSpa())
-    gw.handle(job(port=1))
-    gw.handle(job(port=3))
-    assert pod_prefixes(agent)["/B/4"][0] == 1
-    assert agent.counters["announce_refused_held_elsewhere"] == 1
+    gw.handle(job("/B", port=1))
+    gw.handle(job("/B", port=3, identity=SIBLING))
+    assert pod_prefixes(agent) == {"/B": (1, POD_MAC)}           # the LSA's port: the first
+    assert local_hops(agent, "/B") == [1, 3]                      # the FIB: both (ECMP)
+    assert answers(agent) == [(defs.TYPE_ANNOUNCE_ACK, "/B", 1), (defs.TYPE_ANNOUNCE_ACK, "/B", 3)]
+    assert agent.counters["announce_shared"] == 1 and agent.counters["announce_accepted"] == 1
+    gw.handle(job("/B", port=3, identity=SIBLING))               # its renewal
+    assert agent.counters["announce_renewed"] == 1 and agent.counters["announce_shared"] == 1
+    assert [(h.prefix, h.port) for h in gw.state()] == [("/B", 1), ("/B", 3)]
+
+
+def test_when_the_holder_goes_a_sharer_holds_the_prefix_and_it_never_leaves_the_fib():
+    gw, agent, clock = gateway(ScriptedSpa(), lease_s=6.0)
+    gw.handle(job("/B", port=1))
+    gw.handle(job("/B", port=3, identity=SIBLING))
+    gw.handle(job("/B", withdraw=True, port=1))
+    assert pod_prefixes(agent)["/B"][0] == 3 and agent.counters["sharer_promoted"] == 1
+    assert local_hops(agent, "/B") == [3]
+    gw.handle(job("/B", port=1))                                  # back: now it shares
+    assert pod_prefixes(agent)["/B"][0] == 3 and local_hops(agent, "/B") == [1, 3]
+    clock.now += 3.0
+    gw.handle(job("/B", port=1))                                  # port 1 renews, 3 does not
+    clock.now += 3.5
+    gw.expire(clock.now)                                          # 3's lease is over
+    assert pod_prefixes(agent)["/B"][0] == 1 and agent.counters["sharer_promoted"] == 2
+    assert local_hops(agent, "/B") == [1]
+    clock.now += 10.0
+    gw.expire(clock.now)                                          # and 1's: gone
+    assert pod_prefixes(agent) == {} and gw.sharers == {} and local_hops(agent, "/B") == []
+
+
+def test_a_share_is_withdrawn_only_by_its_own_key_and_rechecked_by_the_spa():
+    spa = ScriptedSpa()
+    gw, agent, _ = gateway(spa)
+    gw.handle(job("/B", port=1))
+    gw.handle(job("/B", port=3, identity=SIBLING))
+    gw.handle(job("/B", withdraw=True, port=3))                   # port 3, the holder's key
+    assert agent.counters["announce_refused_not_held"] == 1 and local_hops(agent, "/B") == [1, 3]
+    spa.reval = [[AnnounceVerdict(VALID, "ok"), AnnounceVerdict(NOT_FOUND, "not_covered", "x")]]
+    gw.recheck()                                                  # the share is revoked
+    assert gw.sharers == {} and agent.counters["withdrawn_revoked"] == 1
+    assert pod_prefixes(agent) == {"/B": (1, POD_MAC)} and local_hops(agent, "/B") == [1]
+    assert answers(agent)[-1] == (defs.TYPE_ANNOUNCE_NACK, "/B", 3)
+    gw.handle(job("/B", withdraw=True, port=3, identity=SIBLING))  # nothing left to withdraw
+    assert agent.counters["announce_refused_not_held"] == 2
 
 
 def test_no_spa_configured_refuses_everything():
