@@ -233,7 +233,7 @@ def many_instances(instances: int, services: int, churn_per_s: float, churn_s: f
             # churn: instances of /churn on pod3, added and withdrawn, while pod1 calls
             # two stable instances
             n_changes = int(churn_per_s * churn_s)
-            net.authorize("/churn", ["p3"], max_depth=1)
+            net.authorize("/churn", ["p3"], max_depth=2)          # /churn/<i>: two components
             loads = [start_load(net, 50, churn_s + 2, 1.0, dst, pod=caller, src=src)
                      for dst in stable]
             time.sleep(1.0)
@@ -276,6 +276,13 @@ def many_instances(instances: int, services: int, churn_per_s: float, churn_s: f
                        announce_in_fib=len(to_fib),
                        announce_p50_ms=pct(to_fib, 0.5), announce_p99_ms=pct(to_fib, 0.99))
             out["why_after_churn"] = sg_counters(net, topo)
+            if len(to_fib) < len(added_at):           # say why, not only "None"
+                st = net.announcements("p3")
+                out["churn_not_in_fib"] = {n: st.get(n, {}).get("state", "no status")
+                                           for n in list(added_at)[:10]}
+                print(f"{len(added_at) - len(to_fib)} of {len(added_at)} added instances "
+                      f"were not seen in every FIB; p3's states of the first: "
+                      f"{out['churn_not_in_fib']}", flush=True)
             print(f"churn: {n_changes} changes at {churn_per_s:g}/s on p3 "
                   f"({len(added_at)} instances added, {n_changes - len(added_at)} withdrawn); "
                   f"calls to stable instances {stable}: {out['churn_lost']} of "
