@@ -48,6 +48,7 @@ import random
 import signal
 import sys
 import time
+from dataclasses import dataclass
 
 from hdrh.histogram import HdrHistogram
 
@@ -259,16 +260,9 @@ class OpenLoop:
     def longest_outage_ms(self) -> float:
         """From the intended time of the first call of a run of unanswered
         calls to that of the next answered one (or the last call), the longest."""
-        worst, start = 0.0, None
-        for off, st in zip(self.offsets, self.status):
-            if st != "ok":
-                if start is None:
-                    start = off
-            elif start is not None:
-                worst, start = max(worst, off - start), None
-        if start is not None:
-            worst = max(worst, self.offsets[-1] - start)
-        return round(worst * 1000, 1)
+        worst = longest_outage([{"t": off, "status": st}
+                                for off, st in zip(self.offsets, self.status)])
+        return 0.0 if worst is None else round(worst.seconds * 1000, 1)
 
     def summary(self) -> dict:
         n = len(self.offsets)
@@ -292,6 +286,102 @@ class OpenLoop:
                "histogram": self.latency.encode().decode() if self.latency.get_total_count()
                else None}
         return out
+
+
+# -- a run's records, afterwards (the benchmarks' outage and shift times) ------------------------
+@dataclass(frozen=True)
+class Outage:
+    """A run of consecutive unanswered calls, by intended send time: from the
+    first one's (``start``) to the next answered call's (``end``; None when
+    no call after it was answered: then ``last``, the last call's, closes it)."""
+    start: float
+    end: float | None
+    last: float
+    calls: int
+
+    @property
+    def seconds(self) -> float:
+        return (self.end if self.end is not None else self.last) - self.start
+
+
+def read_records(path) -> list[dict]:
+    """A ``--records`` file's calls (one JSON object a line), in intended-send
+    order; a half-written last line (the generator killed) is left out."""
+    out = []
+    with open(path) as f:
+        for line in f:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+    out.sort(key=lambda r: r["t"])
+    return out
+
+
+def outages(records) -> list[Outage]:
+    """Every run of unanswered calls (any status but ``ok``: time-outs, errors,
+    ``not_sent``) in ``records`` (dicts with ``t`` and ``status``), in order.
+    An outage's length is counted in intended send times, so a generator that
+    stalled (sending nothing) cannot shorten it: the calls it owed are in it."""
+    recs = sorted(records, key=lambda r: r["t"])
+    out, start, n = [], None, 0
+    for r in recs:
+        if r["status"] != "ok":
+            if start is None:
+                start, n = r["t"], 0
+            n += 1
+        elif start is not None:
+            out.append(Outage(start, r["t"], r["t"], n))
+            start = None
+    if start is not None:
+        out.append(Outage(start, None, recs[-1]["t"], n))
+    return out
+
+
+def longest_outage(records, after: float | None = None) -> Outage | None:
+    """The longest outage among ``records`` that is not over before ``after``
+    (an intended send time; None: any), or None if every such call was answered."""
+    runs = [o for o in outages(records)
+            if after is None or o.end is None or o.end > after]
+    return max(runs, key=lambda o: o.seconds, default=None)
+
+
+def settled_at(records, since: float, until: float | None, answered_by) -> float | None:
+    """The intended send time of the first answered call at or after ``since``
+    from which on every answered call before ``until`` satisfies
+    ``answered_by(responder)`` (traffic moved, and stayed); None if the last
+    answered call in the window does not. Unanswered calls neither move nor
+    hold it (they are counted as failures elsewhere)."""
+    found = None
+    for r in sorted(records, key=lambda r: r["t"]):
+        if r["t"] < since or r["status"] != "ok":
+            continue
+        if until is not None and r["t"] >= until:
+            break
+        if answered_by(r.get("responder")):
+            if found is None:
+                found = r["t"]
+        else:
+            found = None
+    return found
+
+
+def tally(records, since: float | None = None, until: float | None = None) -> dict:
+    """The calls scheduled in ``[since, until)`` (intended send times; None: no
+    bound): how many, answered, failed (every other status, not_sent included),
+    not_sent, and the failures by status."""
+    errors: collections.Counter = collections.Counter()
+    n = ok = 0
+    for r in records:
+        if (since is not None and r["t"] < since) or (until is not None and r["t"] >= until):
+            continue
+        n += 1
+        if r["status"] == "ok":
+            ok += 1
+        else:
+            errors[r["status"]] += 1
+    return {"scheduled": n, "ok": ok, "failed": n - ok, "not_sent": errors.get(NOT_SENT, 0),
+            "errors": dict(errors)}
 
 
 def main(argv=None) -> int:

@@ -186,3 +186,81 @@ def test_each_call_can_carry_its_trace_id():
     out, recs = run(srv, rate=10, duration=0.3, timeout=0.1, trace_prefix="flow1-")
     assert sent == [{"trace": "flow1-0"}, {"trace": "flow1-1"}, {"trace": "flow1-2"}]
     assert [r["trace"] for r in recs] == ["flow1-0", "flow1-1", "flow1-2"]
+
+
+# -- a run's records, afterwards: outages and shifts from intended send times ---------------------
+def recs(*calls):
+    """(t, status[, responder]) -> records as the generator writes them."""
+    return [{"t": c[0], "status": c[1], "responder": c[2] if len(c) > 2 else None}
+            for c in calls]
+
+
+def test_an_outage_runs_from_the_first_unanswered_call_to_the_next_answered_one():
+    from traffic.loadgen import longest_outage, outages
+    r = recs((0.00, "ok"), (0.01, "timeout"), (0.02, "ok"),
+             (0.03, "timeout"), (0.04, NOT_SENT), (0.05, "no_route"), (0.06, "ok"), (0.07, "ok"))
+    got = outages(list(reversed(r)))                   # any order: sorted by intended time
+    assert [(o.start, o.end, o.calls) for o in got] == [(0.01, 0.02, 1), (0.03, 0.06, 3)]
+    worst = longest_outage(r)
+    assert (worst.start, worst.end, worst.calls) == (0.03, 0.06, 3)
+    assert abs(worst.seconds - 0.03) < 1e-9
+    assert longest_outage(recs((0.0, "ok"), (0.1, "ok"))) is None
+
+
+def test_calls_the_generator_never_sent_are_in_the_outage_not_hidden_by_it():
+    """A stalled generator sends nothing: its not_sent calls still mark the
+    time as an outage (a closed loop would have had no calls there at all)."""
+    from traffic.loadgen import longest_outage
+    r = recs((0.0, "ok"), *((0.1 * i, NOT_SENT) for i in range(1, 30)), (3.0, "ok"))
+    assert abs(longest_outage(r).seconds - 2.9) < 1e-9
+
+
+def test_an_outage_not_over_by_the_end_is_closed_by_the_last_call():
+    from traffic.loadgen import longest_outage
+    worst = longest_outage(recs((0.0, "ok"), (1.0, "timeout"), (1.5, "timeout")))
+    assert worst.end is None and worst.last == 1.5 and worst.seconds == 0.5
+
+
+def test_only_outages_still_going_after_a_time_count():
+    from traffic.loadgen import longest_outage
+    r = recs((0.0, "timeout"), (0.5, "timeout"), (1.0, "ok"), (2.0, "timeout"), (2.2, "ok"))
+    assert longest_outage(r).start == 0.0                       # the longest: 1.0 s
+    assert longest_outage(r, after=1.5).start == 2.0            # the one after a cut at 1.5 s
+
+
+def test_the_open_loops_summary_uses_the_same_outage():
+    srv = FakeServer(service_s=0.001, stall=(0.2, 0.6))
+    out, records = run(srv, rate=100, duration=1.0, timeout=0.1)
+    from traffic.loadgen import longest_outage
+    assert out["longest_outage_ms"] == round(longest_outage(records).seconds * 1000, 1)
+    # answered at 0.6 s: the calls due in [0.2, 0.5) are over 0.1 s late, those from 0.5 s in time
+    assert out["longest_outage_ms"] == 300.0
+
+
+def test_traffic_settled_on_another_instance_from_the_first_call_that_stayed():
+    from traffic.loadgen import settled_at
+    r = recs((0.0, "ok", "/B/1"), (0.1, "ok", "/B/2"), (0.2, "ok", "/B/1"),   # a flap
+             (0.3, "timeout"), (0.4, "ok", "/B/2"), (0.5, "ok", "/B/2"), (0.9, "ok", "/B/1"))
+    away = lambda who: who != "/B/1"                                           # noqa: E731
+    assert settled_at(r, 0.0, 0.9, away) == 0.4
+    assert settled_at(r, 0.45, 0.9, away) == 0.5
+    assert settled_at(r, 0.0, None, away) is None          # back on /B/1 at the end
+    assert settled_at(r, 0.0, 0.9, lambda who: who == "/B/3") is None
+
+
+def test_every_scheduled_call_in_a_window_is_counted():
+    from traffic.loadgen import tally
+    r = recs((0.0, "ok"), (1.0, "timeout"), (2.0, NOT_SENT), (3.0, "ok"), (4.0, NOT_SENT))
+    assert tally(r) == {"scheduled": 5, "ok": 2, "failed": 3, "not_sent": 2,
+                        "errors": {"timeout": 1, NOT_SENT: 2}}
+    assert tally(r, since=1.0, until=4.0) == {"scheduled": 3, "ok": 1, "failed": 2,
+                                              "not_sent": 1,
+                                              "errors": {"timeout": 1, NOT_SENT: 1}}
+
+
+def test_records_read_back_in_intended_order_a_torn_last_line_left_out(tmp_path):
+    from traffic.loadgen import read_records
+    f = tmp_path / "calls.jsonl"
+    f.write_text(json.dumps({"t": 2.0, "status": "ok"}) + "\n"
+                 + json.dumps({"t": 1.0, "status": "timeout"}) + "\n" + '{"t": 3.0, "sta')
+    assert [r["t"] for r in read_records(f)] == [1.0, 2.0]
