@@ -2,19 +2,28 @@
 """Calls by name across Figure 2, and a new service's announcement to reachable.
 
 In one run, on BMv2 in Mininet with the SPA, the agents and announcing pods:
-* calls A/1 -> B/4 across Figure 2 (three switches each way), closed loop, as
-  fast as the caller goes: calls/s and latency p50/p99;
+* calls A/1 -> B/4 across Figure 2 (three switches each way), **open loop** at
+  ``--rate`` calls/s (200 by default; traffic/loadgen.py: ``--calls`` calls on a
+  constant schedule whatever the answers do, each call's latency from its
+  intended send time, every scheduled call counted: answered, failed,
+  not_sent): latency p50/p99 (``p50_ms``, ``p99_ms``) and ``answered_pct``;
+* then the **capacity, closed loop**: the same number of calls, one in flight,
+  the next sent when the last returns (traffic.rmi_client), as fast as the
+  caller goes: ``calls_per_s`` is this service rate (it is not a latency
+  figure: a closed loop hides stalls). ``--loop closed`` makes the closed loop
+  the latency figure too (the old measurement);
 * the same two pods on a one-switch topology, same calls: the baseline. The
-  ratio of the p50 latencies is ``path_cost_ratio`` (what the two extra hops
-  and the longer path cost);
+  ratio of the p50 latencies (open loop, same rate) is ``path_cost_ratio``
+  (what the two extra hops and the longer path cost);
 * a new service's announcement to reachable from every pod, SPA round trip and
   signature check included: the operator authorizes /N<i> for pod1's key, pod1
   announces it (traffic.send_announcement), and the time runs from the frame's send to
   the last FIB write of the agents (their CLOCK_MONOTONIC, the same clock),
   verified by reading every FIB back. Median of trials.
 
-Last line: ``calls_per_s=... p50_ms=... p99_ms=... path_cost_ratio=...
-announce_to_reachable_ms=...``. Run as root.
+Last line: ``calls_per_s=<closed-loop capacity> p50_ms=... p99_ms=... answered_pct=...
+loop=open rate=<calls/s> path_cost_ratio=... announce_to_reachable_ms=... fidelity=...``.
+Run as root.
 """
 from __future__ import annotations
 
@@ -30,6 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dmsc import fidelity                                          # noqa: E402
+from openloop import Load, describe                                # noqa: E402
 
 from controller.switch.artifacts import REPO_ROOT as ROOT             # noqa: E402
 from dmsc.converge import (FibReader, bring_up, expected_fibs,  # noqa: E402
@@ -46,12 +56,20 @@ ONE_SWITCH = {"name": "one-switch",
 
 
 def call_load(net: DmscNet, count: int) -> dict:
+    """Closed loop: one call in flight, as fast as the caller goes (the capacity)."""
     t = net.topo
     res = net.run_in("pod1", ["-m", "traffic.rmi_client", "--iface", t.intf_name("pod1", 0),
                               "--src", "/A/1", "--mac", t.mac("pod1", 0), "--timeout", "0.5",
                               "--count", str(count), "--interval", "0", "--max-s", "120",
                               "/B/4", "echo"], timeout=180)
     return json.loads(res.stdout)
+
+
+def open_load(net: DmscNet, count: int, rate: float) -> dict:
+    """Open loop: ``count`` calls at ``rate`` calls/s, on schedule."""
+    with Load(net, "pod1", "/B/4", src="/A/1", rate=rate, duration=count / rate,
+              timeout=0.5) as load:
+        return load.finish()
 
 
 def announce_trials(net: DmscNet, trials: int) -> list[float]:
@@ -92,6 +110,11 @@ def announce_trials(net: DmscNet, trials: int) -> list[float]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=2000)
+    ap.add_argument("--rate", type=float, default=200.0,
+                    help="open loop: calls per second (the --calls calls at this rate)")
+    ap.add_argument("--loop", choices=("open", "closed"), default="open",
+                    help="the latency figures' loop (closed: one call in flight, the old "
+                    "measurement); the capacity is always the closed loop's")
     ap.add_argument("--trials", type=int, default=7)
     a = ap.parse_args(argv)
     mon = fidelity.benchmark_monitor()   # the verdict on its last line
@@ -104,11 +127,21 @@ def main(argv=None) -> int:
                            ("one-switch", Topology.from_dict(ONE_SWITCH))):
             net = bring_up(DmscNet(topo, Path(d) / name))
             try:
-                r = call_load(net, a.calls)
+                if a.loop == "open":
+                    r = open_load(net, a.calls, a.rate)
+                    print(f"{name:10s} A/1 -> B/4: {describe(r)}", flush=True)
+                cap = call_load(net, a.calls)
+                if a.loop == "closed":
+                    r = dict(cap)
+                    print(f"{name:10s} A/1 -> B/4 (closed loop, latency): {r['ok']}/{r['sent']} "
+                          f"ok, p50 {r['p50_ms']} ms, p90 {r['p90_ms']} ms, p99 {r['p99_ms']} "
+                          f"ms, errors {r['errors']}", flush=True)
+                r["capacity"] = cap
+                print(f"{name:10s} A/1 -> B/4 capacity (closed loop, one call in flight): "
+                      f"{cap['ok']}/{cap['sent']} ok, {cap['rate_per_s']:.0f} calls/s, p50 "
+                      f"{cap['p50_ms']} ms, p99 {cap['p99_ms']} ms, errors {cap['errors']}",
+                      flush=True)
                 results[name] = r
-                print(f"{name:10s} A/1 -> B/4: {r['ok']}/{r['sent']} ok, {r['rate_per_s']:.0f} "
-                      f"calls/s, p50 {r['p50_ms']} ms, p90 {r['p90_ms']} ms, p99 {r['p99_ms']} ms, "
-                      f"errors {r['errors']}", flush=True)
                 if name == "fig2":
                     ann = announce_trials(net, a.trials)
                     results["announce"] = ann
@@ -118,7 +151,18 @@ def main(argv=None) -> int:
             finally:
                 net.stop()
     f, o = results["fig2"], results["one-switch"]
-    print(f"calls_per_s={f['rate_per_s']:.0f} p50_ms={f['p50_ms']} p99_ms={f['p99_ms']} "
+    if a.loop == "open":
+        answered = f"answered_pct={f['answered_pct']} loop=open rate={a.rate:g}"
+        how = f"open loop, {a.rate:g} calls/s"
+    else:
+        answered = (f"answered_pct={round(100.0 * f['ok'] / f['sent'], 2) if f['sent'] else None}"
+                    f" loop=closed")
+        how = "closed loop"
+    print(f"summary: calls A/1 -> B/4 across Figure 2, {how}: p50 {f['p50_ms']} ms, p99 "
+          f"{f['p99_ms']} ms; capacity (closed loop) {f['capacity']['rate_per_s']:.0f} calls/s",
+          flush=True)
+    print(f"calls_per_s={f['capacity']['rate_per_s']:.0f} p50_ms={f['p50_ms']} "
+          f"p99_ms={f['p99_ms']} {answered} "
           f"path_cost_ratio={f['p50_ms'] / o['p50_ms']:.2f} "
           f"announce_to_reachable_ms={statistics.median(results['announce']):.0f} "
           + mon.kv())
