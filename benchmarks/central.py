@@ -12,15 +12,18 @@ controller (controller/central, docs/central.md), in the same run:
   network, timed by the control plane's own clock (when the last FIB write
   completed, CLOCK_MONOTONIC) and verified by reading every FIB back; median
   of trials;
-* link failure -> traffic restored: a pod calls /B/4 every 5 ms over the
-  link sg1-sr3, which is cut (a silent cut: carrier stays up, so the
-  failure is found by missing hellos or discovery frames in both modes); the
-  longest run of failed calls is the outage; median of trials;
+* link failure -> traffic restored: a pod calls /B/4 over the link sg1-sr3,
+  **open loop** at 200 calls/s (one every 5 ms on schedule whatever the answers
+  do, traffic/loadgen.py), and the link is cut (a silent cut: carrier stays
+  up, so the failure is found by missing hellos or discovery frames in both
+  modes); the longest run of unanswered calls, by intended send time (calls the
+  generator did not send count in it), is the outage; median of trials;
 * CPU and memory of the control plane on the converged, idle network: every
   agent summed against the one controller (and per agent).
 
 Both modes use the same hello/discovery and dead intervals. Last line:
-``cold_ratio=... prefix_ratio=... reroute_ratio=... cpu_ratio=... rss_ratio=...``,
+``cold_ratio=... prefix_ratio=... reroute_ratio=... cpu_ratio=... rss_ratio=...
+central_reroute_ms=... reroute_ms=... loop=open rate=200 fidelity=...``,
 each central / distributed (above 1: the central mode is slower or costs
 more). Run as root, under the emulation lock.
 """
@@ -30,7 +33,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dmsc import fidelity                                          # noqa: E402
+from openloop import through_event                                 # noqa: E402
 
 from controller.agent.admin_client import AdminClient                         # noqa: E402
 from controller.central.admin_client import CentralClient                    # noqa: E402
@@ -46,7 +49,7 @@ from controller.switch.artifacts import REPO_ROOT as ROOT              # noqa: E
 from dmsc.converge import (FibReader, NotConverged, expected_fibs,  # noqa: E402
                                        wait_converged)
 from topologies.emu.net import DmscNet                                 # noqa: E402
-from topologies.emu.child_processes import cpu_seconds, py_env, rss_mb    # noqa: E402
+from topologies.emu.child_processes import cpu_seconds, rss_mb    # noqa: E402
 from topologies.expected import served_prefixes                        # noqa: E402
 from topologies.topo import Topology                                   # noqa: E402
 
@@ -144,34 +147,35 @@ def prefix_trials(net: DmscNet, trials: int) -> list[float]:
     return out
 
 
-def reroute_trials(net: DmscNet, trials: int) -> list[float]:
+RATE = 200.0        # open loop: calls per second through the link that fails (one every 5 ms)
+CALL_TIMEOUT = 0.05
+
+
+def reroute_trials(net: DmscNet, trials: int) -> list[dict]:
+    """Link failure under open-loop calls pod1 -> /B/4: each trial's outage
+    and cut -> answered again, from the calls' intended send times."""
     topo = net.topo
-    outages = []
+    out = []
     core = topo.core_graph()
     core.remove_edge("sg1", "sr3")
     want_down, want_up = expected_fibs(topo, core), expected_fibs(topo)
     for pod in topo.pods():
         net.start_pod(pod, announce=False)
+    # for as long as detection may take (3 dead intervals and a second, at least 2 s)
+    duration = 0.5 + max(2.0, 3 * net.dead_ms / 1000 + 1.0)
     with FibReader.for_net(net) as reader:
         for _ in range(trials):
-            load = net.host("pod1").popen(
-                [sys.executable, "-m", "traffic.rmi_client", "--iface", "pod1-eth0", "--src", "/A/1",
-                 "--mac", topo.mac("pod1", 0), "--timeout", "0.05", "--count", "400",
-                 "--interval", "0.005", "/B/4", "echo"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT), env=py_env())
-            time.sleep(0.5)                     # the load at a steady state before the cut
-            t0 = time.monotonic()
-            net.failures.link_down("sg1", "sr3")
-            try:
+            def cut():
+                net.failures.link_down("sg1", "sr3")
                 wait_converged(reader, want_down, timeout=30, poll=POLL_S)
-            finally:
-                out, _err = load.communicate(timeout=60)
-            outages.append(json.loads(out)["longest_outage_ms"])
-            time.sleep(max(0.0, t0 + 2.5 * net.dead_ms / 1000 - time.monotonic()))
+            r = through_event(net, "pod1", "/B/4", cut, src="/A/1", rate=RATE,
+                              duration=duration, timeout=CALL_TIMEOUT)
+            out.append(r)
+            time.sleep(max(0.0, r["t0"] + 2.5 * net.dead_ms / 1000 - time.monotonic()))
             net.failures.link_up("sg1", "sr3")
             wait_converged(reader, want_up, timeout=30)
             time.sleep(QUIET_S)
-    return outages
+    return out
 
 
 def run_mode(topo: Topology, mode: str, trials: int, timeout: float) -> dict:
@@ -180,19 +184,28 @@ def run_mode(topo: Topology, mode: str, trials: int, timeout: float) -> dict:
         try:
             use = usage(net)
             prefix = prefix_trials(net, trials)
-            outages = reroute_trials(net, max(3, trials // 2))
+            cuts = reroute_trials(net, max(3, trials // 2))
         finally:
             net.stop()
+    outages = [c["outage_ms"] for c in cuts]
+    back = [c["restored_ms"] for c in cuts if c["restored_ms"] is not None]
+    after = {k: sum(c["calls"][k] for c in cuts) for k in ("scheduled", "ok", "not_sent")}
     ok = [p for p in prefix if p == p]
     r = {"cold_s": cold, "prefix_ms": statistics.median(ok) if ok else float("nan"),
          "prefix_failed": len(prefix) - len(ok), "prefix_all": prefix,
-         "reroute_ms": statistics.median(outages), "reroute_all": outages, **use,
+         "reroute_ms": statistics.median(outages), "reroute_all": outages,
+         "restored_ms": statistics.median(back) if back else float("nan"),
+         "restored_never": len(cuts) - len(back), "calls_after_cut": after, **use,
          "hello_ms": net.hello_ms, "dead_ms": net.dead_ms}
     print(f"{mode:11s} cold start {cold:5.2f} s; one prefix -> all FIBs median "
           f"{r['prefix_ms']:.0f} ms ({min(ok, default=0):.0f}-{max(ok, default=0):.0f}"
           f"{f', {len(prefix) - len(ok)} not within 10 s' if len(ok) < len(prefix) else ''}); "
           f"link failure -> "
-          f"traffic restored median {r['reroute_ms']:.0f} ms {sorted(outages)}; control plane "
+          f"traffic restored (open loop, {RATE:g} calls/s) median outage {r['reroute_ms']:.0f} "
+          f"ms {sorted(outages)}, cut -> answered again {r['restored_ms']:.0f} ms"
+          f"{f' ({len(cuts) - len(back)} never)' if len(back) < len(cuts) else ''}, "
+          f"{after['ok']} of {after['scheduled']} calls scheduled from the cuts on answered "
+          f"({after['not_sent']} not sent); control plane "
           f"{use['processes']} process(es), RSS {use['rss_mb']:.0f} MB, CPU {use['cpu']:.1f}% "
           f"of a core idle (hello {net.hello_ms} ms, dead {net.dead_ms} ms)", flush=True)
     return r
@@ -218,7 +231,13 @@ def main(argv=None) -> int:
               "rss_ratio": c["rss_mb"] / d["rss_mb"]}
     if args.json:
         Path(args.json).write_text(json.dumps({"modes": res, "ratios": ratios}, indent=2))
-    print(" ".join(f"{k}={v:.2f}" for k, v in ratios.items()) + " " + mon.kv())
+    print(f"summary: link failure -> traffic restored (open loop, {RATE:g} calls/s) "
+          f"{c['reroute_ms']:.0f} ms central / {d['reroute_ms']:.0f} ms distributed; one "
+          f"prefix -> all FIBs {c['prefix_ms']:.0f} / {d['prefix_ms']:.0f} ms; RSS "
+          f"{c['rss_mb']:.0f} / {d['rss_mb']:.0f} MB", flush=True)
+    print(" ".join(f"{k}={v:.2f}" for k, v in ratios.items())
+          + f" central_reroute_ms={c['reroute_ms']:.0f} reroute_ms={d['reroute_ms']:.0f}"
+          f" loop=open rate={RATE:g} " + mon.kv())
     return 0
 
 

@@ -10,20 +10,26 @@ and on Figure 2:
   quiet network): timed by the agents' own clocks (when the last FIB write
   completed, CLOCK_MONOTONIC) and verified by reading every FIB back over
   P4Runtime; the read-back's own figure is printed beside it;
-* link failure -> traffic restored: a pod calls /B/4 every 5 ms through the
-  link that fails; the longest run of failed calls is the outage (median of
-  trials); also the time until the last FIB write;
+* link failure -> traffic restored: a pod calls /B/4 through the link that
+  fails, **open loop** at 200 calls/s (one every 5 ms, or one a round trip on a
+  long path; traffic/loadgen.py: on schedule whatever the answers do, every
+  call recorded with its intended send time); the longest run of unanswered
+  calls, from its first call's intended send time to the next answered one's,
+  is the outage (``reroute_ms``, median of trials; a stalled generator cannot
+  hide it: the calls it owed are in it, ``not_sent``); the cut -> the first
+  answered call after it (``restored_ms``); also the time until the last FIB
+  write;
 * memory and steady CPU of each agent and each BMv2.
 
 Waits poll with a deadline (controller.converge); the only sleeps space the
 trials (a quiet network before each, a failure longer than two dead intervals).
 Last line: ``prefix_to_fib_ms=<median, Figure 2> reroute_ms=<median, Figure 2>
-max_switches=<largest topology that converged>``. Run as root.
+restored_ms=<median, Figure 2> max_switches=<largest topology that converged>
+loop=open rate=<calls/s> fidelity=...``. Run as root.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -34,12 +40,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dmsc import fidelity                                          # noqa: E402
+from openloop import through_event                                 # noqa: E402
 
 from dmsc.converge import (FibReader, expected_fibs,  # noqa: E402
                                  wait_converged)
 from topologies.generate import from_spec                      # noqa: E402
 from topologies.emu.net import DmscNet                         # noqa: E402
-from topologies.emu.child_processes import cpu_seconds, py_env, rss_mb    # noqa: E402
+from topologies.emu.child_processes import cpu_seconds, rss_mb    # noqa: E402
 from topologies.expected import served_prefixes                   # noqa: E402
 from topologies.topo import Topology                           # noqa: E402
 
@@ -235,9 +242,11 @@ def prefix_trials(net: DmscNet, trials: int, plan: Plan) -> list[tuple[float, fl
 
 
 def reroute_trials(net: DmscNet, trials: int, plan: Plan) -> tuple[list[float], list[float]]:
-    import subprocess
+    """Link failure under open-loop calls: each trial's outage (ms, from the
+    calls' intended send times) and the time to the last FIB write."""
     topo = net.topo
     outages, fib_times = [], []
+    plan.restored = []
     core = topo.core_graph()
     core.remove_edge(*plan.link)
     want_down, want_up = expected_fibs(topo, core), expected_fibs(topo)
@@ -255,25 +264,30 @@ def reroute_trials(net: DmscNet, trials: int, plan: Plan) -> tuple[list[float], 
                 rtts.append(out["rtt_ms"])
         call_timeout = max(0.05, 4 * max(rtts, default=0) / 1000)
         plan.call_timeout = call_timeout
-        # calls for as long as detection may take (3 dead intervals and a
-        # second), at least 2 s, one every 5 ms or one round trip
+        # open loop: one call every 5 ms (or a round trip on a long path), on
+        # schedule whatever the answers do, for as long as detection may take
+        # (3 dead intervals and a second, at least 2 s) after half a second
         pace = max(0.005, max(rtts, default=0) / 1000)
-        count = max(int(2.0 / pace), int((3 * net.dead_ms / 1000 + 1.0) / pace))
+        plan.rate = round(1 / pace, 1)
+        duration = 0.5 + max(2.0, 3 * net.dead_ms / 1000 + 1.0)
         for _ in range(trials):
-            load = net.host(plan.src_pod).popen(
-                [sys.executable, "-m", "traffic.rmi_client", "--iface",
-                 topo.intf_name(plan.src_pod, 0), "--src", plan.src,
-                 "--mac", topo.mac(plan.src_pod, 0), "--timeout", f"{call_timeout:.3f}",
-                 "--count", str(count),
-                 "--interval", "0.005", plan.dst, "echo"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT), env=py_env())
-            time.sleep(0.5)                      # let the load reach steady state
-            t0 = time.monotonic()
-            net.failures.link_down(*plan.link)
-            wait_converged(reader, want_down, timeout=30, poll=poll)
-            fib_times.append(last_write_ms(net, t0))
-            out, err = load.communicate(timeout=120)
-            outages.append(json.loads(out)["longest_outage_ms"])
+            def cut():
+                t_cut = time.monotonic()
+                net.failures.link_down(*plan.link)
+                wait_converged(reader, want_down, timeout=30, poll=poll)
+                return last_write_ms(net, t_cut)
+            r = through_event(net, plan.src_pod, plan.dst, cut, src=plan.src, rate=plan.rate,
+                              duration=duration, timeout=call_timeout)
+            t0 = r["t0"]
+            fib_times.append(r["event"])
+            outages.append(r["outage_ms"])
+            plan.restored.append(r["restored_ms"])
+            c = r["calls"]
+            back = "never" if r["restored_ms"] is None else f"{r['restored_ms']:.0f} ms"
+            print(f"    trial: outage {r['outage_ms']:.0f} ms ({r['outage_calls']} calls "
+                  f"unanswered), cut -> answered again {back}; "
+                  f"from the cut on {c['ok']} of {c['scheduled']} scheduled calls answered "
+                  f"({c['not_sent']} not sent)", flush=True)
             # a failure, not a late hello: down for over 2 dead intervals
             # (a neighbour heard again sooner was declared dead too early,
             # and its port's dead interval is raised)
@@ -311,7 +325,7 @@ def main(argv=None) -> int:
     if os.geteuid() != 0:
         print("convergence benchmark: needs root", file=sys.stderr)
         return 2
-    prefix_ms = reroute_ms = float("nan")
+    prefix_ms = reroute_ms = restored_ms = reroute_rate = float("nan")
     max_switches = 0
     events = set(args.events.split(","))
     for spec in args.topos.split(","):
@@ -352,15 +366,24 @@ def main(argv=None) -> int:
                               f"{statistics.median(o for _w, o in trials):.0f} ms", flush=True)
                         outages, fibs = reroute_trials(net, max(3, args.trials // 2), plan)
                         rm = statistics.median(outages)
+                        back = [x for x in plan.restored if x is not None]
+                        never = f", {len(plan.restored) - len(back)} never" \
+                            if len(back) < len(plan.restored) else ""
                         print(f"  link {plan.link[0]}-{plan.link[1]} fails under calls "
                               f"{plan.src_pod} -> {plan.dst}"
-                              f"{'' if plan.single else ' (ECMP: calls may avoid it)'} (time-out "
+                              f"{'' if plan.single else ' (ECMP: calls may avoid it)'}, open "
+                              f"loop, {plan.rate:g} calls/s (time-out "
                               f"{plan.call_timeout * 1000:.0f} ms a call): median outage {rm:.0f} ms "
-                              f"{sorted(outages)}; all FIBs written after median "
+                              f"{sorted(outages)} (from the calls' intended send times); cut -> "
+                              f"answered again median "
+                              f"{statistics.median(back) if back else float('nan'):.0f} ms"
+                              f"{never}"
+                              f"; all FIBs written after median "
                               f"{statistics.median(fibs):.0f} ms (target <= 300 ms at Figure "
                               f"2, <= 1 s at 64 switches)", flush=True)
                         if spec == "fig2":
-                            prefix_ms, reroute_ms = pm, rm
+                            prefix_ms, reroute_ms, reroute_rate = pm, rm, plan.rate
+                            restored_ms = statistics.median(back) if back else float("nan")
                 finally:
                     net.stop()
         if args.cold_starts > 1:
@@ -369,8 +392,11 @@ def main(argv=None) -> int:
                                f"{max(colds):.1f} s)" if colds else ""), flush=True)
         if ok == args.cold_starts:
             max_switches = max(max_switches, n)
+    print(f"summary: Figure 2 one prefix -> all FIBs {prefix_ms:.0f} ms; link cut -> traffic "
+          f"restored {reroute_ms:.0f} ms (open loop, {reroute_rate:g} calls/s)", flush=True)
     print(f"prefix_to_fib_ms={prefix_ms:.0f} reroute_ms={reroute_ms:.0f} "
-          f"max_switches={max_switches} " + mon.kv())
+          f"restored_ms={restored_ms:.0f} max_switches={max_switches} loop=open "
+          f"rate={reroute_rate:g} " + mon.kv())
     return 0
 
 

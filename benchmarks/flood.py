@@ -8,7 +8,9 @@ pod2, with the SPA, the agents and announcing pods:
   ``--rate`` forged announcements per second for ``--duration`` s to sg2 (random
   key ids, fresh timestamps and nonces, signatures of noise: each would cost an
   SPA call if it got that far);
-* meanwhile pod1 calls /E/5 (behind the flooded SG) every 20 ms, and halfway
+* meanwhile pod1 calls /E/5 (behind the flooded SG), **open loop** at 50 calls/s
+  (one every 20 ms on schedule whatever the answers do, traffic/loadgen.py;
+  ``calls_lost``: every scheduled call not answered, not_sent included), and halfway
   through the flood the operator authorizes /E/9 to pod5 and pod5 announces it:
   the time from its announcement to every FIB holding it is ``new_instance_ms``;
 * every forged frame is accounted for: dropped by the P4 program's meter
@@ -17,7 +19,8 @@ pod2, with the SPA, the agents and announcing pods:
   veth counters against the program's port_in); ``unaccounted`` is what is left.
 
 Last line: ``new_instance_ms=... calls_lost=... adj_down=... rss_growth_mb=...
-unaccounted=... sent=... policed=... shed=... spa_refused=...``. Run as root.
+unaccounted=... sent=... policed=... shed=... spa_refused=... lost_before_p4=...
+calls=<scheduled> loop=open rate=50 fidelity=...``. Run as root.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dmsc import fidelity                                          # noqa: E402
+from openloop import Load, describe                                # noqa: E402
 
 from controller.switch import p4names as N                             # noqa: E402
 from controller.switch.artifacts import REPO_ROOT as ROOT             # noqa: E402
@@ -45,6 +49,7 @@ from topologies.topo import Topology                                   # noqa: E
 from traffic.wire import defs, names                                   # noqa: E402
 
 NEW = "/E/9"
+CALL_RATE = 50.0      # open loop: pod1 -> /E/5, calls per second (one every 20 ms)
 
 
 def topology(folder: Path) -> Topology:
@@ -117,6 +122,7 @@ def main(argv=None) -> int:
         os.environ[fiblog.ENV] = str(fib_log)        # the agents inherit it
         net = bring_up(DmscNet(topo, Path(d) / "net"), timeout=60)
         reader = FibReader.for_net(net, ["sg2"])     # a reader: sg2's agent stays primary
+        calls = None
         try:
             # pod2 becomes the attacker: its own pod process leaves first (withdrawing
             # /C and /C/2), so every frame on its port is the flood's and is accounted for
@@ -130,13 +136,13 @@ def main(argv=None) -> int:
             policed0, in0, rx0 = drops(sg2, "announce_policed"), port_in(sg2, port2), \
                 rx_packets(intf)
             rss0 = rss_bytes(net.agents["sg2"].pid)
-            calls = net.host("pod1").popen(
-                [sys.executable, "-m", "traffic.rmi_client", "--iface", topo.intf_name("pod1", 0),
-                 "--src", "/A/1", "--mac", topo.mac("pod1", 0), "--timeout", "0.5",
-                 "--count", str(int((a.duration + 4) / 0.02)), "--interval", "0.02",
-                 "--max-s", str(a.duration + 30), "/E/5", "echo"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT), env=py_env())
-            time.sleep(1.0)             # the calls are flowing before the flood starts
+            # open loop: a call every 20 ms on schedule, whatever the answers do
+            calls = Load(net, "pod1", "/E/5", src="/A/1", rate=CALL_RATE,
+                         duration=a.duration + 4, timeout=0.5, deadline=a.duration + 30,
+                         records=Path(d) / "calls.jsonl")
+            t_first = calls.wait_answering(30)
+            # the calls are flowing for a second before the flood starts
+            time.sleep(max(0.0, t_first + 1.0 - time.monotonic()))
             flood = net.host("pod2").popen(
                 [sys.executable, str(Path(__file__).resolve()), "--rate", str(a.rate),
                  "--duration", str(a.duration), "--flood-sender", topo.intf_name("pod2", 0),
@@ -168,8 +174,7 @@ def main(argv=None) -> int:
                   flush=True)
             out, err = flood.communicate(timeout=a.duration + 60)
             sent = json.loads(out)["sent"]
-            call_out, _ = calls.communicate(timeout=a.duration + 90)
-            call_res = json.loads(call_out)
+            call_res = calls.finish(timeout=a.duration + 90)
             time.sleep(2.0)             # the intake's tail reaches the SPA
             rss1 = rss_bytes(net.agents["sg2"].pid)
             after = {s: counters(net, s) for s in topo.switches()}
@@ -182,20 +187,25 @@ def main(argv=None) -> int:
             spa_refused = spa1.get("invalid_unknown_key", 0) - spa0.get("invalid_unknown_key", 0)
             adj_down = sum(after[s].get(k, 0) - before[s].get(k, 0) for s in topo.switches()
                            for k in after[s] if k.startswith("adj_down"))
-            calls_lost = call_res["sent"] - call_res["ok"]
+            calls_lost = call_res["scheduled"] - call_res["ok"]     # every scheduled call
             unaccounted = sent - policed - shed - spa_refused - max(0, lost_before_p4)
             print(f"flood: {sent} forged announcements from pod2 at {a.rate:.0f}/s for "
                   f"{a.duration:.0f} s: policed in P4 {policed}, shed by sg2's intake {shed}, "
                   f"refused by the SPA {spa_refused}, lost before P4 {lost_before_p4}; "
-                  f"pod1 -> /E/5: {call_res['ok']}/{call_res['sent']} answered; sg2's agent "
+                  f"pod1 -> /E/5: {describe(call_res)}; sg2's agent "
                   f"{rss0 / 2**20:.0f} -> {rss1 / 2**20:.0f} MB", flush=True)
         finally:
+            if calls is not None:
+                calls.close()
             reader.close()
             net.stop()
+    print(f"summary: calls across the flooded SG, open loop, {CALL_RATE:g} calls/s: "
+          f"{call_res['ok']} of {call_res['scheduled']} answered", flush=True)
     print(f"new_instance_ms={new_ms:.0f} calls_lost={calls_lost} adj_down={adj_down} "
           f"rss_growth_mb={(rss1 - rss0) / 2**20:.1f} unaccounted={unaccounted} sent={sent} "
           f"policed={policed} shed={shed} spa_refused={spa_refused} "
-          f"lost_before_p4={lost_before_p4} " + mon.kv())
+          f"lost_before_p4={lost_before_p4} calls={call_res['scheduled']} loop=open "
+          f"rate={CALL_RATE:g} " + mon.kv())
     return 0
 
 

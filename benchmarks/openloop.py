@@ -124,3 +124,27 @@ def describe(s: dict) -> str:
             f"sent), p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, p99.9 {s['p999_ms']} ms "
             f"(from the intended send time), generator late p99 {s['late']['p99_ms']} ms, "
             f"errors {s['errors']}")
+
+
+def through_event(net, pod: str, dst: str, event, *, rate: float, duration: float,
+                  timeout: float, src: str | None = None, lead: float = 0.5) -> dict:
+    """Open-loop calls ``pod`` -> ``dst`` at ``rate`` for ``duration`` s; ``lead`` s
+    after the first answer, ``event()`` (a link cut; it may wait for the FIBs)
+    runs and the clock time just before it is ``t0``. From the calls' records
+    (intended send times): ``outage_ms``, the longest run of unanswered calls not
+    over before ``t0`` (0 if none); ``restored_ms``, ``t0`` -> the first answered
+    call after it (None: not within the calls); ``calls``, every call scheduled from
+    ``t0`` on, counted (loadgen.tally); ``event``, what ``event()`` returned."""
+    with Load(net, pod, dst, src=src, rate=rate, duration=duration, timeout=timeout) as load:
+        t_first = load.wait_answering(30)
+        time.sleep(max(0.0, t_first + lead - time.monotonic()))    # calls at a steady state
+        t0 = time.monotonic()
+        got = event()
+        summary = load.finish()
+        recs = load.records()
+    worst = loadgen.longest_outage(recs, after=t0)
+    return {"t0": t0, "event": got, "summary": summary, "calls": loadgen.tally(recs, since=t0),
+            "outage_ms": round(worst.seconds * 1000, 1) if worst else 0.0,
+            "outage_calls": worst.calls if worst else 0,
+            "restored_ms": None if worst is None or worst.end is None
+            else round(max(0.0, worst.end - t0) * 1000, 1)}
