@@ -35,6 +35,13 @@ Bounded: at most ``MAX_CALLS`` calls, and the whole run ends by ``deadline_s``
 after its start whatever happens (calls still due then are ``not_sent``,
 calls still in flight ``timeout``).
 
+A run's records, afterwards (``read_records``): ``outages`` / ``longest_outage``
+(runs of unanswered calls, from the intended send time of the first to that of
+the next answered call: a generator that stalled cannot shorten one, its
+``not_sent`` calls are in it), ``settled_at`` (when the answers moved to other
+responders and stayed) and ``tally`` (every call scheduled in a window,
+counted). The benchmarks' outage and shift times come from these.
+
 Run it as ``python -m traffic.loadgen --iface pod1-eth0 --src /A/1 --rate 100
 --duration 10 /B/4 echo``: prints the summary (JSON) on its last line.
 """
