@@ -11,9 +11,9 @@ and on Figure 2:
   completed, CLOCK_MONOTONIC) and verified by reading every FIB back over
   P4Runtime; the read-back's own figure is printed beside it;
 * link failure -> traffic restored: a pod calls /B/4 through the link that
-  fails, **open loop** at 200 calls/s (one every 5 ms, or one a round trip on a
-  long path; traffic/loadgen.py: on schedule whatever the answers do, every
-  call recorded with its intended send time); the longest run of unanswered
+  fails, **open loop** at 200 calls/s (one every 5 ms; traffic/loadgen.py: on
+  schedule whatever the answers do, many in flight on a long path, every call
+  recorded with its intended send time); the longest run of unanswered
   calls, from its first call's intended send time to the next answered one's,
   is the outage (``reroute_ms``, median of trials; a stalled generator cannot
   hide it: the calls it owed are in it, ``not_sent``); the cut -> the first
@@ -52,6 +52,7 @@ from topologies.topo import Topology                           # noqa: E402
 
 from controller.switch.artifacts import REPO_ROOT as ROOT  # noqa: E402
 QUIET_S = 1.2       # > Config.backoff_max_ms: the next trial starts on a quiet network
+RATE = 200.0        # open-loop calls per second through the link that fails (one every 5 ms)
 POLL_S = 0.05       # FIB read-back while an event converges. The time is taken from
                     # the agents' clocks (last FIB write), the read-back verifies it:
                     # reading every FIB every few ms took a core from the agents and
@@ -264,11 +265,10 @@ def reroute_trials(net: DmscNet, trials: int, plan: Plan) -> tuple[list[float], 
                 rtts.append(out["rtt_ms"])
         call_timeout = max(0.05, 4 * max(rtts, default=0) / 1000)
         plan.call_timeout = call_timeout
-        # open loop: one call every 5 ms (or a round trip on a long path), on
-        # schedule whatever the answers do, for as long as detection may take
+        # open loop: one call every 5 ms, on schedule whatever the answers do
+        # (a long path has many in flight), for as long as detection may take
         # (3 dead intervals and a second, at least 2 s) after half a second
-        pace = max(0.005, max(rtts, default=0) / 1000)
-        plan.rate = round(1 / pace, 1)
+        plan.rate = RATE
         duration = 0.5 + max(2.0, 3 * net.dead_ms / 1000 + 1.0)
         for _ in range(trials):
             def cut():
