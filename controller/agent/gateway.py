@@ -62,6 +62,7 @@ DEFAULT_LEASE_S = 6.0
 RECHECK_S = 1.0
 RETRY_MIN_S, RETRY_MAX_S = 0.1, 2.0
 MAX_PENDING = 1024             # announcements waiting for an SPA that does not answer
+IN_FLIGHT = 16                 # SPA Checks sent together (Gateway.handle_many)
 OPERATOR = "operator"          # key id of a prefix accepted by operator override
 RESTART = "restart"            # key id of a prefix kept over an agent restart, until its
                                # pod re-announces it (or its lease runs out)
@@ -190,14 +191,19 @@ class Gateway:
                 due = min(due, self._retry_at)
             # sleep until a job, a retry or a recheck is due (at most 1 s)
             job = self.jobs.get(timeout=min(1.0, max(0.01, due - now)))
+            batch = [job] if job is not None else []
+            while job is not None and len(batch) < IN_FLIGHT:   # what else waits, in turn
+                job = self.jobs.get(timeout=0)
+                if job is not None:
+                    batch.append(job)
             if self.jobs.expired:
                 self.counters["announce_shed_expired"] += len(self.jobs.expired)
                 self.jobs.expired.clear()
             if stop.is_set():
                 return
             try:
-                if job is not None:
-                    self.handle(job)
+                if batch:
+                    self.handle_many(batch)
                 now = self.clock()
                 if self.pending and now >= self._retry_at:
                     self._retry_pending(now)
@@ -210,19 +216,32 @@ class Gateway:
 
     def handle(self, job: Job) -> None:
         """One announcement or withdrawal: ask the SPA, act on its verdict."""
+        self.handle_many([job])
+
+    def handle_many(self, jobs: list[Job]) -> None:
+        """Announcements and withdrawals taken from the queue together: the SPA
+        asked about all of them at once (up to ``IN_FLIGHT`` Checks in flight),
+        each verdict acted on in queue order. One at a time, a loaded SG spent
+        a round trip (19 ms median, 80 ms p90 at 1,000 instances) per
+        announcement and fell half a minute behind its pods."""
         if self.spa is None:
-            self._answer(job, ok=False, body={"state": "invalid", "reason": "no_spa",
-                                              "text": f"{self.agent.name} has no SPA configured"})
-            self.counters["announce_refused_no_spa"] += 1
+            for job in jobs:
+                self._answer(job, ok=False, body={
+                    "state": "invalid", "reason": "no_spa",
+                    "text": f"{self.agent.name} has no SPA configured"})
+                self.counters["announce_refused_no_spa"] += 1
             return
         t0 = self.clock()
-        try:
-            verdict = self.spa.check(job.ann, self.agent.name, job.port)
-        except SpaUnavailable as exc:
-            self._spa_unavailable(job, exc)
-            return
-        self._spa_back()
-        self.apply(job, verdict, (self.clock() - t0) * 1000)
+        verdicts = self.spa.check_many([(j.ann, self.agent.name, j.port) for j in jobs])
+        spa_ms = (self.clock() - t0) * 1000
+        if len(jobs) > 1:
+            self.counters["spa_batches"] += 1
+        for job, verdict in zip(jobs, verdicts):
+            if isinstance(verdict, SpaUnavailable):
+                self._spa_unavailable(job, verdict)
+                continue
+            self._spa_back()
+            self.apply(job, verdict, spa_ms)
 
     def apply(self, job: Job, verdict: AnnounceVerdict, spa_ms: float = 0.0) -> None:
         ann, now = job.ann, self.clock()

@@ -61,10 +61,41 @@ class SpaClient:
     def addr(self) -> str:
         return self.addrs[self.current]
 
-    def check(self, ann: Announcement, sg: str, port: int) -> AnnounceVerdict:
-        req = pb.CheckRequest(sg=sg, port=port, announcement=pb.Announcement(
+    @staticmethod
+    def _check_request(ann: Announcement, sg: str, port: int) -> pb.CheckRequest:
+        return pb.CheckRequest(sg=sg, port=port, announcement=pb.Announcement(
             msg_type=ann.msg_type, prefix=ann.prefix, key_id=ann.key_id,
             timestamp_ns=ann.timestamp_ns, nonce=ann.nonce, signature=ann.signature))
+
+    def check_many(self, items) -> list:
+        """Several Checks in flight at once (``items``: (announcement, sg, port)),
+        so that a busy SG pays one round trip for a batch, not one each: a
+        verdict, or a SpaUnavailable, per item, in order. What the current SPA
+        did not answer is asked of the others (once for the batch: when none
+        answers, the rest are unavailable too, without a time-out each)."""
+        reqs = [self._check_request(*it) for it in items]
+        stub = self._stub(self.addr)
+        futs = [stub.Check.future(r, timeout=self.timeout) for r in reqs]
+        out: list = []
+        down: SpaUnavailable | None = None
+        for r, f in zip(reqs, futs):
+            try:
+                v = f.result()
+            except grpc.RpcError:
+                if down is not None:
+                    out.append(down)
+                    continue
+                try:
+                    v = self._call("Check", r)
+                except SpaUnavailable as exc:
+                    down = exc
+                    out.append(exc)
+                    continue
+            out.append(AnnounceVerdict(v.state, v.reason, v.text))
+        return out
+
+    def check(self, ann: Announcement, sg: str, port: int) -> AnnounceVerdict:
+        req = self._check_request(ann, sg, port)
         v = self._call("Check", req)
         return AnnounceVerdict(v.state, v.reason, v.text)
 

@@ -57,6 +57,7 @@ class ScriptedSpa:
     def __init__(self, answers=(), revalidate=()):
         self.answers, self.reval = list(answers), list(revalidate)
         self.asked = []
+        self.batches = []
         self.addr = "127.0.0.1:1"
 
     def check(self, ann, sg, port):
@@ -65,6 +66,16 @@ class ScriptedSpa:
         if isinstance(a, Exception):
             raise a
         return a
+
+    def check_many(self, items):
+        self.batches.append(len(items))
+        out = []
+        for it in items:
+            try:
+                out.append(self.check(*it))
+            except SpaUnavailable as exc:
+                out.append(exc)
+        return out
 
     def revalidate(self, sg, held):
         a = self.reval.pop(0) if self.reval else [AnnounceVerdict(VALID, "ok") for _ in held]
@@ -320,3 +331,22 @@ def test_a_stale_timestamp_is_answered_by_the_sg_without_the_spa():
     assert agent.counters["announce_refused_stale_timestamp"] == 1
     (nack, port), = agent.sw.out
     assert nack.type == defs.TYPE_ANNOUNCE_NACK and b"stale_timestamp" in nack.tlv(codec.TLV_BODY)
+
+
+def test_the_worker_asks_the_spa_about_what_waits_together_and_answers_in_turn():
+    from tests.support.wait import poll
+    spa = ScriptedSpa()
+    gw, agent, _ = gateway(spa)
+    gw.clock = __import__("time").monotonic
+    gw.jobs.clock = gw.clock
+    prefixes = [f"/B/{i}" for i in range(5)]
+    for p in prefixes:
+        assert gw.jobs.put(1, job(p), renewal=False)
+    gw.start()
+    try:
+        poll(lambda: len(agent.sw.out) == 5, 5, "five answers")
+    finally:
+        agent.stop_event.set()
+        gw.join(2)
+    assert spa.batches == [5]                                    # one round trip, not five
+    assert answers(agent) == [(defs.TYPE_ANNOUNCE_ACK, p, 1) for p in prefixes]

@@ -2,6 +2,8 @@
 signature and freshness checks, and the gRPC service with failover."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from controller.spa.spa_client import SpaClient, SpaError, SpaUnavailable
@@ -246,6 +248,38 @@ def test_client_fails_over_to_the_next_spa_and_says_when_none_answers(spa):
     with SpaClient([dead], timeout=0.3) as c:
         with pytest.raises(SpaUnavailable, match="no SPA answers"):
             c.check(POD4.announcement("/B/4"), "sg4", 1)
+
+
+def test_many_checks_in_flight_get_their_own_verdicts_in_order(spa):
+    addr, _ = spa
+    items = [(POD4.announcement(f"/B/{i}"), "sg4", 1) if i % 3 else
+             (ROGUE.announcement(f"/B/{i}"), "sg2", 1) for i in range(30)]
+    with SpaClient([addr]) as c:
+        verdicts = c.check_many(items)
+        assert [(v.state, v.reason) for v in verdicts] == [
+            (VALID, "ok") if i % 3 else (INVALID, "key_not_authorized") for i in range(30)]
+        assert c.show().counters["valid_ok"] == 20
+
+
+def test_many_checks_with_no_spa_answering_cost_one_time_out_not_one_each(spa):
+    addr, _ = spa
+    dead = f"127.0.0.1:{free_port()}"
+    items = [(POD4.announcement(f"/B/{i}"), "sg4", 1) for i in range(10)]
+    with SpaClient([dead, addr], timeout=0.5) as c:     # the first is down: the next answers
+        assert all(v.valid for v in c.check_many(items[:3])) and c.addr == addr
+    import socket
+    silent = socket.socket()                             # takes connections, never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    try:
+        with SpaClient([f"127.0.0.1:{silent.getsockname()[1]}"], timeout=0.3) as c:
+            t0 = time.monotonic()
+            out = c.check_many(items)
+            took = time.monotonic() - t0
+        assert all(isinstance(v, SpaUnavailable) for v in out)
+        assert took < 0.3 * 5                            # not 10 time-outs in a row (3 s)
+    finally:
+        silent.close()
 
 
 # -- names you can trust: instance ownership and collision-free keys -------------
