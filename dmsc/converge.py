@@ -131,15 +131,23 @@ def wait_converged(reader: FibReader, expected: dict[str, dict], timeout: float 
         time.sleep(poll)
 
 
-def bring_up(net, timeout: float = 60.0, mode: str = "distributed"):
+def bring_up(net, timeout: float = 60.0, mode: str = "distributed", **mesh_kw):
     """Start a DmscNet and its whole control plane (SPA, agents or, with
     ``mode="central"``, the central controller, the SCSC when the SGs probe,
     announcing pods), and wait until every announcement is accepted and every
-    FIB equals SPF over the topology. Stops the network if that fails;
-    returns it."""
+    FIB equals SPF over the topology. ``mode="mesh"``: the service-mesh
+    baseline instead (docs/mesh.md; ``mesh_kw`` to DmscNet.start_mesh), until
+    every sidecar holds every endpoint of the topology. Stops the network if
+    that fails; returns it."""
     if mode == "central" and net.packet_io != "stream":
         net.packet_io = "stream"     # the controller's packet I/O is the P4Runtime stream
     try:
+        if mode == "mesh":
+            net.start()
+            net.start_spa()
+            net.start_mesh(**mesh_kw)
+            net.mesh.wait_endpoints(net.mesh.all_endpoints(), timeout=timeout)
+            return net
         net.start()
         net.start_control(mode=mode)
         net.wait_announced(timeout=timeout)

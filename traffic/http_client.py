@@ -6,16 +6,26 @@ pod's namespace), which picks an endpoint of the service, and returns the same
 ``Reply`` as the DMSC client (traffic/rmi_client.py), so ``rmi_client.load``
 drives both: the load generator speaks both. One persistent connection
 (HTTP/1.1 keep-alive), reopened after an error, as an app's pool would.
+
+``HttpPool`` is the open loop's client (traffic.loadgen.OpenLoop: ``send_request``
+returns at once, ``next_answer`` waits for any answer): each call runs on a
+worker thread of a pool (concurrent.futures), each worker with its own
+persistent connection to the sidecar, so calls overlap as the open loop needs.
 """
 from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
+import math
+import queue
 import signal
 import socket
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from traffic.http_pod import NAME_HEADER, RESPONDER_HEADER
 from traffic.rmi_client import CallError, CallTimeout, RemoteError, Reply, load
@@ -83,6 +93,72 @@ class HttpClient:
         except (ValueError, KeyError, TypeError) as exc:
             raise RemoteError(resp.status, f"unreadable reply body: {exc}", responder) from None
         return Reply(result, responder, rtt, 0)
+
+
+class HttpPool:
+    """Calls in flight at once through the sidecar, for the open loop:
+    ``send_request(dst, method, args) -> msg_id`` hands the call to a worker
+    and returns; ``next_answer(timeout) -> (msg_id, Reply | CallError) | None``.
+
+    ``workers`` connections at most (default: enough for ``rate x timeout``
+    calls in flight three times over, at least 8): the open loop ends each
+    call at its deadline, and a worker's socket gives up after ``timeout`` per
+    operation, so a worker is free again within a few time-outs. A call that
+    waits for a free worker counts the wait in its latency (it runs from the
+    intended send time) but not in the generator's ``late_ms``."""
+
+    def __init__(self, name: str, *, proxy: str = OUTBOUND, timeout: float = 2.0,
+                 workers: int = 16):
+        self.name, self.proxy, self.timeout = name, proxy, timeout
+        self.workers = max(1, workers)
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="http-call")
+        self.answers: queue.SimpleQueue = queue.SimpleQueue()
+        self.local = threading.local()
+        self.clients: list[HttpClient] = []
+        self.lock = threading.Lock()
+        self.ids = itertools.count(1)
+
+    @staticmethod
+    def workers_for(rate: float, timeout: float) -> int:
+        return max(8, min(256, math.ceil(rate * timeout * 3)))
+
+    def _client(self) -> HttpClient:
+        c = getattr(self.local, "client", None)
+        if c is None:
+            c = self.local.client = HttpClient(self.name, proxy=self.proxy, timeout=self.timeout)
+            with self.lock:
+                self.clients.append(c)
+        return c
+
+    def _call(self, msg_id: int, dst: str, method: str, args) -> None:
+        try:
+            out = self._client().call(dst, method, args)
+        except CallError as exc:            # RemoteError, CallTimeout, a failed connection
+            out = exc
+        self.answers.put((msg_id, out))
+
+    def send_request(self, dst: str, method: str, args=None) -> int:
+        msg_id = next(self.ids)
+        self.pool.submit(self._call, msg_id, dst, method, args)
+        return msg_id
+
+    def next_answer(self, timeout: float):
+        try:
+            return self.answers.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        with self.lock:
+            for c in self.clients:
+                c.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def main(argv=None) -> int:

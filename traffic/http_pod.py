@@ -15,7 +15,10 @@ the pod's sidecar (HAProxy) forwards the calls that arrive for the pod to it.
 ``--control-file`` is the same JSON as the DMSC pod's (DmscNet.update_pod_control),
 read when it changes: ``service_ms`` (every answer, health checks included,
 that much later, each on its own thread, so a slowed instance keeps accepting), ``extra`` (instances served
-besides ``--instance``). Run as
+besides ``--instance``). ``--timing-file`` gets, every second, how late the pod
+answered against its service time (the DMSC pod's fidelity monitor, in the same
+format: per answer, the time it left minus the time the request was read and
+the service time, in traffic/wire/lateness.py's histogram). Run as
 ``python -m traffic.http_pod --listen 127.0.0.1:9080 --instance /B/4``.
 """
 from __future__ import annotations
@@ -32,12 +35,14 @@ from pathlib import Path
 
 from traffic.pod import METHODS
 from traffic.wire import names
+from traffic.wire.lateness import Histogram
 
 log = logging.getLogger("dmsc.http_pod")
 
 NAME_HEADER = "dmsc-name"
 RESPONDER_HEADER = "dmsc-responder"
 CONTROL_POLL_S = 0.05
+TIMING_EVERY_S = 1.0                     # the timing file's period (as traffic/pod.py's)
 
 
 class HttpPod:
@@ -48,6 +53,20 @@ class HttpPod:
         self.service_s = 0.0
         self.lock = threading.Lock()
         self.counters: dict[str, int] = {}
+        self.overrun = Histogram()           # answers' lateness past the service time
+
+    def answered(self, received: float) -> None:
+        """An answer leaves now for a request read at ``received``."""
+        late = time.monotonic() - received - self.service_s
+        with self.lock:
+            self.overrun.add(late)
+
+    def write_timing(self, path: Path) -> None:
+        with self.lock:
+            doc = {"overrun": self.overrun.to_dict(), "max_ms": round(self.overrun.max_ms, 3)}
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(doc))
+        tmp.replace(path)                    # a reader never sees half a file
 
     def count(self, key: str) -> None:
         with self.lock:
@@ -102,7 +121,8 @@ def handler_for(pod: HttpPod):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"          # keep-alive: the sidecar pools connections
 
-        def _send(self, status: int, responder: str | None, doc: dict) -> None:
+        def _send(self, status: int, responder: str | None, doc: dict,
+                  received: float) -> None:
             if pod.service_s:
                 time.sleep(pod.service_s)       # this call's thread only
             data = json.dumps(doc, separators=(",", ":")).encode()
@@ -112,17 +132,21 @@ def handler_for(pod: HttpPod):
             if responder:
                 self.send_header(RESPONDER_HEADER, responder)
             self.end_headers()
+            pod.answered(received)
             self.wfile.write(data)
 
         def do_POST(self):
+            received = time.monotonic()
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             if not self.path.startswith("/rmi/"):
-                self._send(404, None, {"error": f"no such path {self.path}"})
+                self._send(404, None, {"error": f"no such path {self.path}"}, received)
                 return
-            self._send(*pod.answer(self.headers.get(NAME_HEADER), self.path[5:], body))
+            self._send(*pod.answer(self.headers.get(NAME_HEADER), self.path[5:], body),
+                       received)
 
         def do_GET(self):
+            received = time.monotonic()
             if self.path == "/healthz":
                 if pod.service_s:               # a slowed instance answers its checks late
                     time.sleep(pod.service_s)   # too, as the DMSC pod answers its probes
@@ -130,9 +154,10 @@ def handler_for(pod: HttpPod):
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
+                pod.answered(received)
                 self.wfile.write(data)
             else:
-                self._send(404, None, {"error": f"no such path {self.path}"})
+                self._send(404, None, {"error": f"no such path {self.path}"}, received)
 
         def log_message(self, fmt, *args):     # one line per call would swamp the log
             pass
@@ -151,7 +176,8 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-def serve(pod: HttpPod, host: str, port: int, control_file=None, duration=None) -> None:
+def serve(pod: HttpPod, host: str, port: int, control_file=None, duration=None,
+          timing_file=None) -> None:
     server = _Server((host, port), handler_for(pod))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -162,9 +188,17 @@ def serve(pod: HttpPod, host: str, port: int, control_file=None, duration=None) 
     control = Path(control_file) if control_file else None
     mtime = None
     end = None if duration is None else time.monotonic() + duration
+    timing = Path(timing_file) if timing_file else None
+    timing_at, timing_n = 0.0, -1
     while not stop.wait(CONTROL_POLL_S):
-        if end is not None and time.monotonic() > end:
+        now = time.monotonic()
+        if end is not None and now > end:
             break
+        if timing is not None and now >= timing_at:
+            timing_at = now + TIMING_EVERY_S
+            if pod.overrun.total != timing_n:
+                timing_n = pod.overrun.total
+                pod.write_timing(timing)
         if control is not None:
             try:
                 m = control.stat().st_mtime_ns
@@ -175,6 +209,8 @@ def serve(pod: HttpPod, host: str, port: int, control_file=None, duration=None) 
                 pod.read_control(control)
     server.shutdown()
     server.server_close()
+    if timing is not None:
+        pod.write_timing(timing)
     log.info("http pod stopping; counters %s", json.dumps(pod.counters, sort_keys=True))
 
 
@@ -184,6 +220,8 @@ def main(argv=None) -> int:
     ap.add_argument("--instance", action="append", required=True)
     ap.add_argument("--control-file")
     ap.add_argument("--duration", type=float)
+    ap.add_argument("--timing-file", help="write the answers' lateness past the service time "
+                    "here every second (a fidelity monitor)")
     ap.add_argument("--log-level", default="INFO")
     a = ap.parse_args(argv)
     logging.basicConfig(level=a.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -193,7 +231,7 @@ def main(argv=None) -> int:
     except names.InvalidName as exc:
         print(f"http_pod: {exc}", file=sys.stderr)
         return 2
-    serve(pod, host, int(port), a.control_file, a.duration)
+    serve(pod, host, int(port), a.control_file, a.duration, a.timing_file)
     return 0
 
 

@@ -43,7 +43,11 @@ responders and stayed) and ``tally`` (every call scheduled in a window,
 counted). The benchmarks' outage and shift times come from these.
 
 Run it as ``python -m traffic.loadgen --iface pod1-eth0 --src /A/1 --rate 100
---duration 10 /B/4 echo``: prints the summary (JSON) on its last line.
+--duration 10 /B/4 echo``: prints the summary (JSON) on its last line. With
+``--http 127.0.0.1:15001`` instead of ``--iface`` it calls over HTTP through
+the pod's sidecar (the mesh baseline, docs/mesh.md): the same schedule, the same
+records, each call on a worker of traffic.http_client.HttpPool; an error
+answer's status is ``http_<code>``, a failed connection's ``error``.
 """
 from __future__ import annotations
 
@@ -59,7 +63,7 @@ from dataclasses import dataclass
 
 from hdrh.histogram import HdrHistogram
 
-from traffic.rmi_client import CallError, Client, RemoteError, load as closed_load
+from traffic.rmi_client import CallError, Client, load as closed_load
 from traffic.wire import names
 
 ARRIVALS = ("constant", "poisson")
@@ -115,7 +119,7 @@ class OpenLoop:
     One thread, an event loop: it sends every call that is due, then waits
     for an answer until the next call is due (or the oldest call in flight
     times out), and so on. ``client`` needs ``send_request(dst, method, args)
-    -> msg_id`` and ``next_answer(timeout) -> (msg_id, Reply | RemoteError) |
+    -> msg_id`` and ``next_answer(timeout) -> (msg_id, Reply | CallError) |
     None`` (traffic.rmi_client.Client has both); ``clock`` is the time all
     figures use (``next_answer`` of a test's fake server advances a fake one)."""
 
@@ -197,8 +201,9 @@ class OpenLoop:
                 self.expired.add(msg_id)
                 self.pending.remove(i)
                 self._finish(i, "timeout")
-        elif isinstance(out, RemoteError):
-            self._finish(i, out.status_name, responder=out.responder)
+        elif isinstance(out, CallError):     # an error answer (RemoteError), or over
+            self._finish(i, out.status_name,  # HTTP a failed connection or time-out
+                         responder=getattr(out, "responder", None))
         else:
             self._finish(i, "ok", t_answer=now, responder=out.responder)
 
@@ -394,7 +399,9 @@ def tally(records, since: float | None = None, until: float | None = None) -> di
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="a bounded load of calls by name: open loop "
                                  "(calls on a schedule) or closed loop (one at a time)")
-    ap.add_argument("--iface", required=True)
+    ap.add_argument("--iface", help="the pod's interface (DMSC frames)")
+    ap.add_argument("--http", metavar="HOST:PORT",
+                    help="call over HTTP through this sidecar listener instead (mesh mode)")
     ap.add_argument("--src", required=True, help="this caller's instance name")
     ap.add_argument("--mac", default="00:00:00:00:00:00")
     ap.add_argument("--loop", choices=LOOPS, default="open")
@@ -415,6 +422,10 @@ def main(argv=None) -> int:
     ap.add_argument("method")
     ap.add_argument("args", nargs="?", default="{}", help="JSON arguments")
     a = ap.parse_args(argv)
+    if bool(a.iface) == bool(a.http):
+        print(json.dumps({"error": "give --iface (DMSC frames) or --http (a sidecar), "
+                                   "one of them"}))
+        return 2
     if a.rate <= 0 or a.duration <= 0 or a.timeout <= 0:
         print(json.dumps({"error": "--rate, --duration and --timeout must be above 0"}))
         return 2
@@ -435,8 +446,15 @@ def main(argv=None) -> int:
         rec["dst"] = dst
         out.write(json.dumps(rec) + "\n")
     deadline = a.deadline if a.deadline is not None else a.duration + a.timeout + 5.0
+    if a.http:
+        from traffic.http_client import HttpClient, HttpPool
+        client = HttpPool(a.src, proxy=a.http, timeout=a.timeout,
+                          workers=HttpPool.workers_for(a.rate, a.timeout)) \
+            if a.loop == "open" else HttpClient(a.src, proxy=a.http, timeout=a.timeout)
+    else:
+        client = Client(a.iface, a.src, mac=a.mac, timeout=a.timeout)
     try:
-        with Client(a.iface, a.src, mac=a.mac, timeout=a.timeout) as c:
+        with client as c:
             if a.loop == "open":
                 summary = OpenLoop(c, dst, a.method, args, rate=a.rate, duration=a.duration,
                                    timeout=a.timeout, arrivals=a.arrivals, seed=a.seed,

@@ -127,6 +127,7 @@ class Sidecar:
         self.stop = threading.Event()
         self.proc: subprocess.Popen | None = None
         self.registered: dict[str, bool] = {i: False for i in self.instances}
+        self.refused: dict[str, str] = {}        # instance -> the control plane's reason
         self.connected = False
         self.lock = threading.Lock()
         self.table: EndpointTable | None = None
@@ -184,10 +185,35 @@ class Sidecar:
                 return
             if rep.ok:
                 self.registered[inst] = True
+                self.refused.pop(inst, None)
                 log.info("registered %s (version %d)", inst, rep.version)
             else:
                 log.warning("register %s refused: %s %s %s", inst, rep.state, rep.reason, rep.text)
                 self.registered[inst] = True       # refused is an answer: not asked again
+                self.refused[inst] = rep.reason
+                self.write_status()
+
+    def withdraw_all(self, timeout: float = 1.0) -> int:
+        """Signed withdrawals of every instance registered (the pod leaves);
+        how many the control plane took. Best effort: a control plane that is
+        gone keeps the endpoints until their health checks fail."""
+        if self.identity is None:
+            return 0
+        stub, n = self._stub(), 0
+        for inst, done in list(self.registered.items()):
+            if not done:
+                continue
+            try:
+                rep = stub.Register(pb.RegisterRequest(
+                    pod=self.pod, address=self.address, port=haproxy.INBOUND_PORT,
+                    announcement=announcement_pb(self.identity.announcement(inst, withdraw=True))),
+                    timeout=timeout)
+            except grpc.RpcError as exc:
+                log.info("withdraw %s: %s", inst, exc.code().name)
+                return n
+            n += bool(rep.ok)
+            log.info("withdrew %s: %s", inst, "ok" if rep.ok else rep.reason)
+        return n
 
     def read_control(self) -> bool:
         """New instances in the pod's control file (``extra``); True if any."""
@@ -265,7 +291,8 @@ class Sidecar:
                "runtime_commands": self.table.runtime.commands,
                "agent_cpu_s": round(ru.ru_utime + ru.ru_stime, 4),
                "haproxy_cpu_s": round(_proc_cpu_s(self.proc.pid), 4) if self.proc else None,
-               "registered": self.registered}
+               "haproxy_pid": self.proc.pid if self.proc else None,
+               "registered": self.registered, "refused": self.refused}
         tmp = self.status_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(doc, indent=1))
         tmp.replace(self.status_file)
@@ -298,6 +325,7 @@ def main(argv=None) -> int:
     sc.write_status()
     try:
         sc.run()
+        sc.withdraw_all()              # stopped (SIGTERM): the pod leaves
     finally:
         sc.stop_proxy()
     return 0

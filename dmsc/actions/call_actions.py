@@ -27,7 +27,10 @@ def call(net, pod: Pod, dst: Name, method: str = "echo", src: str | None = None,
     DST: the result, the instance that answered, the round trip and the hops;
     or the error (no route, time-out, ...)."""
     s = _src_of(net, pod, src)
-    out = net.call(pod, s, dst, method, {}, deadline_s=0, timeout=timeout_s)
+    if getattr(net, "mesh", None) is not None:      # over HTTP through the pod's sidecar
+        out = net.mesh.call(pod, s, dst, method, {}, deadline_s=0, timeout=timeout_s)
+    else:
+        out = net.call(pod, s, dst, method, {}, deadline_s=0, timeout=timeout_s)
     out["ok"] = "error" not in out
     out.update(pod=pod, src=s, dst=dst)
     return out

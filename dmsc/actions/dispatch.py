@@ -30,6 +30,56 @@ class ActionError(RuntimeError):
 
 ACTIONS: dict[str, Callable] = {}
 
+# The control-plane modes a network runs in (DmscNet.mode), and the actions that
+# mean nothing in one of them, with the reason: an experiment step is refused for
+# them when the file is loaded (dmsc/experiment/spec.py), and run() refuses them
+# on a running network of that mode. Every other action works in every mode.
+MODES = ("distributed", "central", "mesh")
+_AGENTS = "needs the agents, which the {mode} mode does not run"
+_SCSC_MESH = ("needs DMSC's SCSC: the mesh has none (its sidecars' health checks and "
+              "outlier ejection steer calls instead)")
+NOT_IN_MODE: dict[str, dict[str, str]] = {
+    "distributed": {
+        "kill_central": "needs the central mode", "restart_central": "needs the central mode",
+        "kill_controller": "needs a controller: the distributed mode has none (kill_agent "
+                           "stops one switch's agent, kill_spa the SPA)",
+        "restart_controller": "needs a controller: the distributed mode has none",
+    },
+    "central": {a: _AGENTS.format(mode="central")
+                for a in ("kill_agent", "restart_agent", "policy", "kill_scsc", "restart_scsc")},
+    "mesh": {
+        **{a: _AGENTS.format(mode="mesh") + " (its control plane is the mesh control plane: "
+                                            "kill_controller)"
+           for a in ("kill_agent", "restart_agent")},
+        **{a: _SCSC_MESH for a in ("policy", "kill_scsc", "restart_scsc")},
+        **{a: "reads DMSC's tables: the mesh mode's switches run the IPv4 program"
+           for a in ("fib", "lsdb", "rib")},
+        "probe": "sends a DMSC probe: the mesh has no probes (HAProxy checks /healthz)",
+        "spoof": "forges a DMSC frame's source name: the mesh's calls are HTTP",
+        "hijack": "is not supported in the mesh mode yet (the mesh control plane's SPA "
+                  "refusals: tests/unit/test_mesh_control.py)",
+        "withdraw": "is not supported in the mesh mode yet (stop_pod withdraws all of a "
+                    "pod's instances)",
+        "kill_central": "needs the central mode: kill_controller stops the mesh control plane",
+        "restart_central": "needs the central mode: restart_controller starts the mesh "
+                           "control plane",
+        "kill_switch": "is not supported in the mesh mode: its IPv4 fabric is re-routed on "
+                       "link cuts only (link_down)",
+        "restart_switch": "is not supported in the mesh mode: its IPv4 fabric is re-routed "
+                          "on link cuts only (link_down)",
+    },
+}
+
+
+def refusal(name: str, mode: str) -> str | None:
+    """Why action ``name`` means nothing in ``mode`` (None: it works there)."""
+    return NOT_IN_MODE.get(mode, {}).get(name.replace("-", "_"))
+
+
+def modes_of(name: str) -> list[str]:
+    """The modes in which action ``name`` works."""
+    return [m for m in MODES if refusal(name, m) is None]
+
 
 def action(fn: Callable) -> Callable:
     ACTIONS[fn.__name__] = fn
@@ -187,6 +237,10 @@ def run(net, name: str, **params) -> dict:
     """Run one action by name on a running network, its parameters checked
     first (:func:`check_params` against the network's topology)."""
     fn = _lookup(name)
+    mode = getattr(net, "mode", None)
+    why = refusal(fn.__name__, mode) if isinstance(mode, str) else None
+    if why:
+        raise ActionError(f"{fn.__name__} cannot run in the {mode} mode: it {why}")
     checked = check_params(name, params, net.topo)
     return fn(net, **checked)
 

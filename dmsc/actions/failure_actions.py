@@ -1,6 +1,8 @@
 """Failures injected into a running network: a link cut and restored, a
 switch's BMv2, an agent, the SPA, the SCSC or the central controller killed
-and restarted (topologies/emu/failures.py does the cutting and killing).
+and restarted (topologies/emu/failures.py does the cutting and killing);
+``kill_controller``/``restart_controller``: the network's one controller,
+whichever mode it runs (the central controller, or the mesh control plane).
 """
 from __future__ import annotations
 
@@ -163,3 +165,47 @@ def restart_central(net) -> dict:
     fn = _central(net, "restart_central")
     fn()
     return {"central": "running"}
+
+
+# -- the controller of either centralised mode --------------------------------------------------
+def _controller(net) -> str:
+    if getattr(net, "mesh", None) is not None:
+        return "mesh"
+    if getattr(net, "central", None) is not None:
+        return "central"
+    raise ActionError("this network runs in distributed mode: it has no controller "
+                      "(kill_agent stops a switch's agent, kill_spa the SPA)")
+
+
+@action
+def kill_controller(net) -> dict:
+    """SIGKILL the network's controller: the central controller (central mode)
+    or the mesh control plane (mesh mode). What it set up stays: the switches'
+    FIBs, the sidecars' endpoints; nothing new is set up until it is back."""
+    if _controller(net) == "mesh":
+        pid = net.mesh.control.pid
+        net.mesh.stop_control_plane(kill=True)
+        return {"controller": "mesh control plane", "state": "killed", "pid": pid}
+    pid = net.central.pid
+    net.stop_central(kill=True)
+    return {"controller": "central", "state": "killed", "pid": pid}
+
+
+@action
+def restart_controller(net) -> dict:
+    """Start the network's controller again (the central controller, or the
+    mesh control plane with the endpoints it had: its state file) and wait
+    until it serves."""
+    from topologies.emu.mesh import MeshError
+    if _controller(net) == "mesh":
+        if net.mesh.control.alive():
+            raise ActionError("the mesh control plane is running (kill it first)")
+        try:
+            app = net.mesh.start_control_plane()
+        except MeshError as exc:
+            raise _net_error(exc) from None
+        return {"controller": "mesh control plane", "state": "running", "pid": app.pid}
+    if net.central.alive():
+        raise ActionError("the central controller is running (kill it first)")
+    app = net.restart_central()
+    return {"controller": "central", "state": "running", "pid": app.pid}

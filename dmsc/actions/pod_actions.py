@@ -1,7 +1,13 @@
-"""A pod's life at run time: stopped (it withdraws what it announced) and
-started, degraded (slower answers: an instance for the SCSC to find), a
-prefix announced or withdrawn through its control file
+"""A pod's life at run time: stopped (it withdraws what it announced), killed
+(it withdraws nothing) and started, degraded (slower answers: an instance for
+the SCSC to find), a prefix announced or withdrawn through its control file
 (topologies/emu/pod_control.py), each answer read back from its status file.
+
+In the mesh mode (docs/mesh.md) a pod is its app and its sidecar: stopped, the
+sidecar withdraws its instances from the mesh control plane; killed, the app
+dies and the sidecar stays (a crashed container beside a live proxy); the
+control file is the same (service time, extra instances), and an announced
+instance is registered by the sidecar, its state read from the sidecars.
 """
 from __future__ import annotations
 
@@ -11,7 +17,17 @@ from dmsc.actions.dispatch import ActionError, Name, Pod, action
 from topologies.emu import pod_control
 
 
+def _mesh(net):
+    return getattr(net, "mesh", None)
+
+
 def _pod_app(net, pod: str):
+    mesh = _mesh(net)
+    if mesh is not None:
+        if not mesh.alive(pod):
+            raise ActionError(f"pod {pod} is not running; running pods: "
+                              f"{', '.join(p for p in mesh.apps if mesh.alive(p)) or 'none'}")
+        return mesh.apps[pod]
     app = net.pods.get(pod)
     if app is None or not app.alive():
         raise ActionError(f"pod {pod} is not running; running pods: "
@@ -36,13 +52,37 @@ def stop_pod(net, pod: Pod) -> dict:
     """Stop a pod the way a leaving pod does: it withdraws everything it
     announced (signed) and exits."""
     _pod_app(net, pod)
-    net.stop_pod(pod)
+    if _mesh(net) is not None:
+        net.mesh.stop_pod(pod)
+    else:
+        net.stop_pod(pod)
     return {"pod": pod, "state": "stopped"}
 
 
 @action
+def kill_pod(net, pod: Pod) -> dict:
+    """SIGKILL a pod's process, as a crash: it withdraws nothing, so its names
+    stay where they were announced until something notices (DMSC: its SG's
+    lease on them runs out, or the SCSC's probes; mesh: the app dies, its
+    sidecar stays, and the other sidecars' health checks eject it)."""
+    app = _pod_app(net, pod)
+    pid = app.pid
+    if _mesh(net) is not None:
+        net.mesh.kill_app(pod)
+    else:
+        app.kill()
+    return {"pod": pod, "state": "killed", "pid": pid}
+
+
+@action
 def start_pod(net, pod: Pod) -> dict:
-    """Start a stopped pod: it announces its instances again."""
+    """Start a stopped or killed pod: it announces its instances again (mesh:
+    its app starts, and its sidecar too if it was stopped)."""
+    if _mesh(net) is not None:
+        if net.mesh.alive(pod):
+            raise ActionError(f"pod {pod} is running")
+        net.mesh.start_app(pod)
+        return {"pod": pod, "state": "running"}
     app = net.pods.get(pod)
     if app is not None and app.alive():
         raise ActionError(f"pod {pod} is running")
@@ -68,6 +108,8 @@ def announce(net, pod: Pod, prefix: Name, wait_s: float = 5.0) -> dict:
     the SPA) and serves it from then on; a prefix it withdrew is announced
     again. Waits up to WAIT_S for the SG's answer; returns its state."""
     _pod_app(net, pod)
+    if _mesh(net) is not None:
+        return _announce_mesh(net, pod, prefix, wait_s)
     ctl = pod_control.read_control(net.run_dir, pod)
     withdrawn = [p for p in ctl.get("withdrawn", []) if p != prefix]
     extra = list(ctl.get("extra", []))
@@ -79,6 +121,31 @@ def announce(net, pod: Pod, prefix: Name, wait_s: float = 5.0) -> dict:
     st = _wait_prefix_state(net, pod, prefix, ("accepted", "refused"), wait_s)
     return {"pod": pod, "prefix": prefix, "state": st.get("state", "pending"),
             "reason": st.get("reason"), "waited_s": round(time.monotonic() - t0, 3)}
+
+
+def _announce_mesh(net, pod: str, prefix: str, wait_s: float) -> dict:
+    """The mesh: the pod's app serves PREFIX and its sidecar registers it
+    (signed, SPA checked); accepted once the control plane pushed it back to
+    the pod's own sidecar, refused if the sidecar says so."""
+    ctl = pod_control.read_control(net.run_dir, pod)
+    extra = list(ctl.get("extra", []))
+    if prefix not in net.topo.instances(pod) and prefix not in extra:
+        extra.append(prefix)
+    t0 = time.monotonic()
+    net.update_pod_control(pod, extra=extra)
+    deadline = t0 + wait_s
+    state, reason = "pending", None
+    while True:
+        st = net.mesh.sidecar_status(pod)
+        if prefix in st.get("endpoints", {}).get(prefix, []):
+            state = "accepted"
+        elif prefix in st.get("refused", {}):
+            state, reason = "refused", st["refused"][prefix]
+        if state != "pending" or time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)          # poll interval
+    return {"pod": pod, "prefix": prefix, "state": state, "reason": reason,
+            "waited_s": round(time.monotonic() - t0, 3)}
 
 
 @action

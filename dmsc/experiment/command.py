@@ -1,7 +1,11 @@
 """``dmsc experiment FILE``: check the file, run it with a progress bar, report.
 
-    dmsc experiment experiments/link-flap.yaml [--repeat N] [--both | --mode M]
+    dmsc experiment experiments/link-flap.yaml [--repeat N] [--both | --mode M[,M...]]
                     [--out results/] [--check]
+
+``--mode distributed,central,mesh`` runs the experiment in each mode, one after
+the other, into one results folder and one report (``--both``: distributed and
+central).
     dmsc experiment --report results/link-flap-20261123-170000/
 
 ``--check`` only checks the file (no root needed); ``--report`` rebuilds a
@@ -26,7 +30,9 @@ def add_parser(sub) -> None:
     e.add_argument("--repeat", type=int, help="runs per mode (overrides the file's repeat)")
     g = e.add_mutually_exclusive_group()
     g.add_argument("--both", action="store_true", help="run it distributed and central")
-    g.add_argument("--mode", choices=spec.MODES, help="override the file's mode")
+    g.add_argument("--mode", metavar="M[,M...]",
+                   help=f"override the file's mode: one of {', '.join(spec.MODES)}, or a "
+                        f"comma list (distributed,central,mesh: each in turn, one report)")
     e.add_argument("--out", default=str(REPO_ROOT / "results"),
                    help="where results/<name>-<time>/ goes (default: results/)")
     e.add_argument("--check", action="store_true", help="only check the file")
@@ -41,7 +47,11 @@ def cmd_experiment(args) -> int:
         return 0
     if not args.file:
         raise RuntimeError("give an experiment file (or --report DIR)")
-    modes = list(spec.MODES) if args.both else ([args.mode] if args.mode else None)
+    try:
+        modes = list(spec.BOTH) if args.both else \
+            (spec.parse_modes(args.mode) if args.mode else None)
+    except ValueError as exc:
+        raise RuntimeError(f"--mode: {exc}") from None
     exp = spec.load(args.file, modes=modes)
     if args.repeat is not None:
         if not 1 <= args.repeat <= spec.MAX_REPEAT:
@@ -53,7 +63,8 @@ def cmd_experiment(args) -> int:
                   f"{n_runs} run{'s' if n_runs > 1 else ''}")
     if args.check:
         for s in exp.steps:
-            console.print(f"  {s.at:7.2f} s  {s.label()}" + (f"  (only {s.only})" if s.only else ""))
+            console.print(f"  {s.at:7.2f} s  {s.label()}"
+                          + (f"  (only {','.join(s.only)})" if s.only else ""))
         console.print("[green]the file is fine[/green]")
         return 0
     from dmsc.prerequisites import missing_prerequisites

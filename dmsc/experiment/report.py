@@ -20,8 +20,9 @@ docs/experiments.md; in short:
 * control frames per second: the increase of each switch's punt counter
   between two samples, divided by the time between them; summed over switches;
 * memory and CPU: per process from /proc, summed per kind (agent, central,
-  bmv2, spa, scsc, pod) at each sample; the control plane is agent (and agent host) + central
-  + spa + scsc.
+  bmv2, spa, scsc, pod; mesh mode: mesh-control, http-pod, sidecar, haproxy) at
+  each sample; the control plane is agent (and agent host) + central + spa + scsc
+  (mesh mode: mesh-control + spa; the sidecars are the data plane's proxies).
 
 Each run has a fidelity verdict (dmsc/fidelity.py: ``ok``, ``degraded``,
 ``invalid`` or ``unknown`` for a run recorded without the monitors) with its
@@ -36,7 +37,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-CONTROL_KINDS = ("agent", "agent host", "central", "spa", "scsc")   # "agent host": several agents in one process
+CONTROL_KINDS = ("agent", "agent host", "central", "spa", "scsc",   # "agent host": several agents in one process
+                 "mesh-control")                                     # the mesh mode's (docs/mesh.md)
 BIN_S = 0.5
 
 
@@ -564,7 +566,8 @@ def write(out: Path) -> Path:
           f"run; {n_rep} run{'s' if n_rep > 1 else ''} each"
           + (" (figures: median, range in brackets)" if n_rep > 1 else "") + ".",
           "", f"Regenerate: `sudo .venv/bin/dmsc experiment {exp['source']}"
-          + (" --both" if len(modes) > 1 else "") + "`; rebuild this report from the data: "
+          + ("" if len(modes) < 2 else " --both" if modes == ["distributed", "central"]
+             else f" --mode {','.join(modes)}") + "`; rebuild this report from the data: "
           f"`dmsc experiment --report <results dir>`. Files: docs/experiments.md.", ""]
     loops = traffic_loops(exp)
     if loops:

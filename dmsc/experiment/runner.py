@@ -6,19 +6,25 @@ One run = one topology, one mode, one repetition, on a fresh network:
    every agent, or the central controller, appends each FIB write to it;
 2. the network comes up (``bring_up``: SPA, agents or the central controller,
    the SCSC when the SGs probe, announcing pods) until every FIB equals SPF
-   over the topology; that instant is t = 0 of the run;
+   over the topology; in the mesh mode (docs/mesh.md) the IPv4 fabric, the
+   mesh control plane, every pod's app and sidecar, until every sidecar holds
+   every endpoint; that instant is t = 0 of the run;
 3. the steps run at their times: a ``traffic`` step starts a bounded load
    in the pod's namespace (``traffic.loadgen --records``: the open loop by
    default, calls on a schedule whatever the answers do; every scheduled call
    with its intended and actual send time, latency from the intended time,
-   responder and status), every other step is an action of dmsc.actions; each
-   is an event with its result;
+   responder and status; in the mesh mode the same schedule and records over
+   HTTP through the pod's sidecar), every other step is an action of
+   dmsc.actions; each is an event with its result;
 4. meanwhile a sampler reads, every ``record.sample``, each switch's punt
    counter over P4Runtime (control frames to the CPU) and each process's CPU
    time and resident memory from /proc, and the fidelity monitors
    (dmsc/fidelity.py): the host's CPU, each port's frames lost before the P4
    program, the pods' answers past their service time (and the load
-   generator's lateness in every call's record);
+   generator's lateness in every call's record); in the mesh mode the switches'
+   counters are not read (the IPv4 program has neither the punt nor the
+   port_in counter), so neither control frames nor frames lost before P4 are
+   recorded there, and there are no agents' ticks;
 5. after ``duration`` (and the loads' end), everything is stopped, and the
    raw files are written with times relative to t = 0.
 
@@ -76,6 +82,12 @@ def processes(net) -> list[tuple[str, str, int]]:
         b = net.switch(s).bmv2
         if b.proc is not None and b.proc.poll() is None:
             out.append(("bmv2", s, b.proc.pid))
+    mesh = getattr(net, "mesh", None)
+    if mesh is not None:          # each sidecar's HAProxy (a child of the sidecar's agent)
+        for pod, sc in list(mesh.sidecars.items()):
+            pid = sc.haproxy_pid() if sc.alive() else None
+            if pid:
+                out.append(("haproxy", pod, pid))
     return out
 
 
@@ -270,7 +282,8 @@ class Sampler(threading.Thread):
 # -- traffic -----------------------------------------------------------------------------------
 class Flow:
     """One traffic step: a bounded load in a pod's namespace (traffic.loadgen:
-    the open loop unless the step says ``loop: closed``)."""
+    the open loop unless the step says ``loop: closed``; in the mesh mode over
+    HTTP through the pod's sidecar, the same schedule and records)."""
 
     def __init__(self, net, step: Step, index: int, out_dir: Path):
         p = step.params
@@ -283,8 +296,12 @@ class Flow:
             else max(1, int(round(p["rate"] * p["duration"])))
         t = net.topo
         src = p["src"] or t.instances(p["pod"])[0]
-        self.cmd = [sys.executable, "-m", "traffic.loadgen", "--iface",
-                    t.intf_name(p["pod"], 0), "--src", src, "--mac", t.mac(p["pod"], 0),
+        if getattr(net, "mesh", None) is not None:
+            from controller.mesh.haproxy import OUTBOUND_PORT
+            via = ["--http", f"127.0.0.1:{OUTBOUND_PORT}"]
+        else:
+            via = ["--iface", t.intf_name(p["pod"], 0), "--mac", t.mac(p["pod"], 0)]
+        self.cmd = [sys.executable, "-m", "traffic.loadgen", *via, "--src", src,
                     "--loop", loop, "--rate", str(p["rate"]), "--duration", str(p["duration"]),
                     "--arrivals", arrivals, "--seed", str(p.get("seed", 1)),
                     "--timeout", str(p["timeout"]),
@@ -330,14 +347,21 @@ def run_once(exp: Experiment, topo_spec: str, mode: str, run_dir: Path, *,
     info = {"experiment": exp.name, "topology": topo_spec, "mode": mode,
             "switches": nsw, "pods": len(topo.pods()), "errors": []}
     progress = on_progress or (lambda *a: None)
-    net = DmscNet(topo, run_dir / "net", probe_ms=exp.network["probe_ms"],
-                  hello_ms=exp.network["hello_ms"], lease_s=exp.network["lease_s"],
+    network = exp.network_for(mode)
+    info["network"] = network
+    net = DmscNet(topo, run_dir / "net", probe_ms=network["probe_ms"],
+                  hello_ms=network["hello_ms"], lease_s=network["lease_s"],
                   app_file=exp.app_path)
+    mesh_kw = {}
+    if mode == "mesh":
+        mesh_kw = {"server_timeout_ms": network["mesh_timeout_ms"],
+                   "extra_names": [s.params["prefix"] for s in exp.steps_for(mode)
+                                   if s.do == "announce"]}
     progress(0.0, exp.duration, f"bringing up {topo_spec} ({mode})")
     t_start = time.monotonic()
     try:
         try:
-            bring_up(net, timeout=bring_up_timeout or (60.0 + 3.0 * nsw), mode=mode)
+            bring_up(net, timeout=bring_up_timeout or (60.0 + 3.0 * nsw), mode=mode, **mesh_kw)
         except Exception as exc:
             info["errors"].append(f"bring-up: {exc}")
             info["cold_start_s"] = None
@@ -347,7 +371,8 @@ def run_once(exp: Experiment, topo_spec: str, mode: str, run_dir: Path, *,
         info.update(t0_monotonic=t0, cold_start_s=round(t0 - t_start, 3),
                     hello_ms=net.hello_ms, dead_ms=net.dead_ms)
         sampler = Sampler(net, t0, exp.record["sample"], run_dir / "control.csv",
-                          run_dir / "resources.csv", control=exp.record["control"],
+                          run_dir / "resources.csv",
+                          control=exp.record["control"] and mode != "mesh",
                           resources=exp.record["resources"], fidelity_dir=run_dir)
         sampler.start()
         flows: list[Flow] = []

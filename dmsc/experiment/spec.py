@@ -25,7 +25,9 @@ from traffic import callgraph
 from traffic.wire import names
 from traffic.yaml_doc import FileError, YamlDoc
 
-MODES = ("distributed", "central")
+MODES = actions.MODES            # distributed, central, mesh (docs/mesh.md)
+BOTH = ("distributed", "central")   # ``mode: both``, ``--both``
+MESH_TIMEOUT_MS = 1000           # the sidecars' per-try time-out (controller/mesh/haproxy.Policy)
 TRAFFIC = "traffic"              # the one step that is not an action: a load that runs on
 MAX_DURATION_S = 3600.0
 MAX_RATE = 1000.0                # calls per second per flow (a pod's load loop is one thread)
@@ -42,7 +44,7 @@ class Step:
     do: str                      # an action of dmsc.actions, or "traffic"
     params: dict
     line: int
-    only: str | None = None      # run only in this mode
+    only: tuple[str, ...] | None = None      # run only in these modes
 
     def label(self) -> str:
         if self.do == TRAFFIC:
@@ -56,7 +58,7 @@ class Step:
     def as_dict(self) -> dict:
         d = {"at": self.at, "do": self.do, **self.params}
         if self.only:
-            d["only"] = self.only
+            d["only"] = ",".join(self.only)
         return d
 
 
@@ -77,7 +79,15 @@ class Experiment:
     app_path: Path | None = None     # ... resolved
 
     def steps_for(self, mode: str) -> list[Step]:
-        return [s for s in self.steps if s.only in (None, mode)]
+        return [s for s in self.steps if s.only is None or mode in s.only]
+
+    def network_for(self, mode: str) -> dict:
+        """The network settings of a run in ``mode``: ``probe_ms`` given per
+        mode ({distributed: 100}) resolved (0 where not given)."""
+        out = dict(self.network)
+        p = out["probe_ms"]
+        out["probe_ms"] = p.get(mode, 0) if isinstance(p, dict) else p
+        return out
 
     def resolved(self) -> dict:
         """The experiment as it runs: every default filled in, times in seconds."""
@@ -169,7 +179,7 @@ class _Doc(YamlDoc):
 TOP = {"name": False, "description": False, "topology": True, "application": False,
        "mode": False, "duration": True, "repeat": False, "network": False, "steps": False,
        "record": False}
-NETWORK = {"probe_ms": False, "hello_ms": False, "lease_s": False}
+NETWORK = {"probe_ms": False, "hello_ms": False, "lease_s": False, "mesh_timeout_ms": False}
 RECORD = {"calls": False, "fib": False, "control": False, "resources": False, "sample": False}
 TRAFFIC_PARAMS = {"pod": True, "dst": True, "rate": True, "duration": True, "src": False,
                   "method": False, "timeout": False, "loop": False, "arrivals": False,
@@ -192,6 +202,31 @@ def load_topology(spec: str, base: Path) -> Topology:
                                 f"fat-tree:4, line:8, random:32, "
                                 f"fig2:pods=64,instances=1000,services=100): {exc}") from None
     raise TopologyError(f"no topology file {spec!r} (looked in {base} and {REPO_ROOT})")
+
+
+def parse_modes(value) -> list[str]:
+    """Modes from ``distributed``, ``both`` (distributed and central), a comma
+    list ``distributed,central,mesh`` or a YAML list; ValueError names the bad one."""
+    if isinstance(value, (list, tuple)):
+        items = list(value)
+    elif isinstance(value, str):
+        items = [v.strip() for v in value.split(",")]
+    else:
+        raise ValueError(f"a mode or a list of modes, not {value!r}")
+    out: list[str] = []
+    for m in items:
+        if not isinstance(m, str) or not m:
+            raise ValueError(f"a mode or a list of modes, not {value!r}")
+        for x in (BOTH if m == "both" else (m,)):
+            if x not in MODES:
+                raise ValueError(f"one of {', '.join(MODES)}, both, or a comma list of "
+                                 f"them; not {m!r}")
+            if x in out:
+                raise ValueError(f"{x} is listed twice")
+            out.append(x)
+    if not out:
+        raise ValueError("no mode given")
+    return out
 
 
 def load(path, *, modes: list[str] | None = None) -> Experiment:
@@ -269,16 +304,16 @@ def loads(text: str, *, source: str = "<experiment>", base: Path | None = None,
     # mode
     if "mode" in top:
         mnode = top["mode"][1]
-        m = doc.string(mnode, "mode")
-        if m not in (*MODES, "both"):
-            raise doc.err(mnode, "mode", f"one of distributed, central, both; not {m!r}")
-        file_modes = list(MODES) if m == "both" else [m]
+        try:
+            file_modes = parse_modes(doc.value(mnode))
+        except ValueError as exc:
+            raise doc.err(mnode, "mode", str(exc)) from None
     else:
         mnode, file_modes = None, ["distributed"]
-    run_modes = list(modes) if modes else file_modes
-    for m in run_modes:
-        if m not in MODES:
-            raise ExperimentError(source, None, "mode", f"one of distributed, central; not {m!r}")
+    try:
+        run_modes = parse_modes(list(modes)) if modes else file_modes
+    except ValueError as exc:
+        raise ExperimentError(source, None, "mode", str(exc)) from None
 
     duration = doc.scalar(top["duration"][1], "duration", parse_duration, "a duration")
     if not 0 < duration <= MAX_DURATION_S:
@@ -290,7 +325,7 @@ def loads(text: str, *, source: str = "<experiment>", base: Path | None = None,
     if "network" in top:
         nm = doc.mapping(top["network"][1], "network", NETWORK)
         if "probe_ms" in nm:
-            network["probe_ms"] = doc.integer(nm["probe_ms"][1], "network.probe_ms", 0, 10000)
+            network["probe_ms"] = _probe_ms(doc, nm["probe_ms"][1], run_modes)
         if "hello_ms" in nm:
             network["hello_ms"] = doc.integer(nm["hello_ms"][1], "network.hello_ms", 10, 10000)
         if "lease_s" in nm:
@@ -298,10 +333,19 @@ def loads(text: str, *, source: str = "<experiment>", base: Path | None = None,
                                             parse_duration, "a duration")
             if network["lease_s"] < 1:
                 raise doc.err(nm["lease_s"][1], "network.lease_s", "must be at least 1s")
-        if network["probe_ms"] and "central" in run_modes:
-            raise doc.err(nm["probe_ms"][1], "network.probe_ms",
-                          "probes and the SCSC need the agents: the central mode runs "
-                          "without them (set mode: distributed, or drop probe_ms)")
+        if "mesh_timeout_ms" in nm:
+            network["mesh_timeout_ms"] = doc.integer(nm["mesh_timeout_ms"][1],
+                                                     "network.mesh_timeout_ms", 10, 60000)
+        probe = network["probe_ms"]
+        for m in ("central", "mesh"):
+            if isinstance(probe, int) and probe and m in run_modes:
+                raise doc.err(nm["probe_ms"][1], "network.probe_ms",
+                              f"probes and the SCSC need the agents: the {m} mode runs "
+                              f"without them (set mode: distributed, drop probe_ms, or give "
+                              f"it for the distributed runs only: probe_ms: "
+                              f"{{distributed: {probe}}})")
+    if "mesh" in run_modes:
+        network.setdefault("mesh_timeout_ms", MESH_TIMEOUT_MS)
 
     record = {"calls": True, "fib": True, "control": True, "resources": True, "sample": 0.5}
     if "record" in top:
@@ -345,12 +389,12 @@ def _step(doc: _Doc, node, fld: str, topos: dict, duration: float, network: dict
     do = doc.string(m["do"][1], f"{fld}.do").replace("-", "_")
     only = None
     if "only" in m:
-        only = doc.string(m["only"][1], f"{fld}.only")
-        if only not in MODES:
-            raise doc.err(m["only"][1], f"{fld}.only", f"one of distributed, central; "
-                                                      f"not {only!r}")
+        try:
+            only = tuple(parse_modes(doc.value(m["only"][1])))
+        except ValueError as exc:
+            raise doc.err(m["only"][1], f"{fld}.only", str(exc)) from None
     pnodes = {k: v for k, v in m.items() if k not in ("at", "do", "only")}
-    step_modes = [only] if only else modes
+    step_modes = list(only) if only else modes
     if do == TRAFFIC:
         params = _traffic(doc, node, fld, pnodes, topos, duration, at)
     else:
@@ -373,18 +417,41 @@ def _step(doc: _Doc, node, fld: str, topos: dict, duration: float, network: dict
 
 
 def _mode_fits(doc, node, fld, do, modes, network) -> None:
-    """Steps that need a process the mode does not run are refused here, not
-    halfway through a run (``only:`` restricts a step to one mode)."""
+    """Steps that mean nothing in a mode of the run (an action of
+    dmsc.actions.NOT_IN_MODE: one that needs a process the mode does not run)
+    are refused here, naming the step and the mode, not skipped or failed
+    halfway through a run (``only:`` restricts a step to some modes)."""
     for mode in modes:
-        if mode == "central" and do in ("kill_agent", "restart_agent", "policy", "kill_scsc",
-                                        "restart_scsc"):
-            raise doc.err(node, fld, f"{do} needs the agents, which the central mode does "
-                                     f"not run (add `only: distributed` to the step)")
-        if mode == "distributed" and do in ("kill_central", "restart_central"):
-            raise doc.err(node, fld, f"{do} needs the central mode (add `only: central` to "
-                                     f"the step)")
-        if do in ("kill_scsc", "restart_scsc") and not network["probe_ms"]:
-            raise doc.err(node, fld, f"{do} needs the SCSC: set network.probe_ms")
+        why = actions.refusal(do, mode)
+        if why:
+            ok = actions.modes_of(do)
+            raise doc.err(node, fld, f"{do} cannot run in the {mode} mode: it {why}"
+                                     + (f" (add `only: {','.join(ok)}` to the step)" if ok
+                                        else ""))
+        probe = network["probe_ms"]
+        if do in ("kill_scsc", "restart_scsc") and not (
+                probe.get(mode) if isinstance(probe, dict) else probe):
+            raise doc.err(node, fld, f"{do} needs the SCSC: set network.probe_ms"
+                                     + (f" for the {mode} mode" if isinstance(probe, dict)
+                                        else ""))
+
+
+def _probe_ms(doc, node, modes) -> int | dict:
+    """``probe_ms: 100`` (every run) or per mode ``{distributed: 100}`` (the
+    others 0: the central and mesh modes have no SCSC)."""
+    if isinstance(node, yaml.MappingNode):
+        out = {}
+        for k, v in doc.mapping(node, "network.probe_ms", None).items():
+            if k not in MODES:
+                raise doc.err(v[0], f"network.probe_ms.{k}", f"one of {', '.join(MODES)}; "
+                                                             f"not {k!r}")
+            out[k] = doc.integer(v[1], f"network.probe_ms.{k}", 0, 10000)
+            if out[k] and k != "distributed":
+                raise doc.err(v[1], f"network.probe_ms.{k}", f"probes and the SCSC need "
+                                                             f"the agents: the {k} mode "
+                                                             f"runs without them")
+        return out
+    return doc.integer(node, "network.probe_ms", 0, 10000)
 
 
 def _traffic(doc, node, fld, pnodes, topos, duration, at) -> dict:

@@ -34,7 +34,8 @@ class MeshError(RuntimeError):
 
 
 class MeshMode:
-    def __init__(self, net, *, delta: bool = False, server_timeout_ms: int | None = None):
+    def __init__(self, net, *, delta: bool = False, server_timeout_ms: int | None = None,
+                 extra_names=()):
         self.net = net
         self.topo = net.topo
         self.delta = delta
@@ -44,7 +45,10 @@ class MeshMode:
         self.apps: dict[str, HttpPodApp] = {}
         self.sidecars: dict[str, SidecarApp] = {}
         self.pod_dir = net.run_dir / "pods"
-        self.known = sorted(served_prefixes(self.topo))
+        # every name a sidecar's HAProxy gets a backend for (2.6 cannot add one at
+        # run time): the topology's, and ``extra_names`` (instances a run will add)
+        self.known = sorted({*served_prefixes(self.topo),
+                             *(c for n in extra_names for c in haproxy.clusters_of(n))})
 
     # -- the fabric ------------------------------------------------------------
     def program_fabric(self, down_links=()) -> dict[str, dict]:
@@ -145,6 +149,43 @@ class MeshMode:
         """The pod's app SIGKILLed: its instances die, its sidecar stays (as a
         crashed container beside a live Envoy)."""
         self.apps[pod].kill()
+
+    def start_app(self, pod: str, wait: bool = True) -> None:
+        """The pod's app started again beside its running sidecar (a crashed
+        container restarted); the whole pod if its sidecar is gone too."""
+        sc = self.sidecars.get(pod)
+        if sc is None or not sc.alive():
+            self.start_pod(pod, wait=wait)
+            return
+        app = self.apps[pod]
+        self.net._forget(app)
+        self.net._started(app.start())
+        if wait:
+            self.wait_app(pod)
+
+    def wait_app(self, pod: str, timeout: float = 10.0) -> None:
+        """Poll until the pod's app listens (in its namespace)."""
+        deadline = time.monotonic() + timeout
+        cmd = f"ss -Hltn 'sport = :{haproxy.APP_PORT}'"
+        while not self.net.host(pod).cmd(cmd).strip():
+            if not self.apps[pod].alive():
+                raise MeshError(f"{pod}'s app exited; see {self.apps[pod].log_path}")
+            if time.monotonic() > deadline:
+                raise MeshError(f"{pod}'s app does not answer after {timeout}s")
+            time.sleep(0.05)
+
+    def stop_pod(self, pod: str) -> None:
+        """The pod leaves: its sidecar withdraws its instances (signed, SPA
+        checked: the control plane pushes their removal, as Kubernetes removes
+        a terminating pod's endpoints) and stops with its HAProxy; its app stops."""
+        for app in (self.sidecars.get(pod), self.apps.get(pod)):
+            if app is not None:
+                app.stop()
+
+    def alive(self, pod: str) -> bool:
+        """The pod's app runs (its sidecar may run without it)."""
+        app = self.apps.get(pod)
+        return app is not None and app.alive()
 
     def sidecar_status(self, pod: str) -> dict:
         return self.sidecars[pod].status()

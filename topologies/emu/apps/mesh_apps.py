@@ -65,7 +65,8 @@ class HttpPodApp(_InPod):
 
     def command(self) -> list[str]:
         args = ["--listen", f"127.0.0.1:{haproxy.APP_PORT}", "--control-file",
-                str(self.control_file)]
+                str(self.control_file),
+                "--timing-file", str(self.log_path.parent / f"{self.name}.timing.json")]
         for inst in self.instances:
             args += ["--instance", inst]
         return python_module("traffic.http_pod", *args)
@@ -110,3 +111,7 @@ class SidecarApp(_InPod):
 
     def check_ready(self) -> bool:
         return bool(self.status())
+
+    def haproxy_pid(self) -> int | None:
+        """The sidecar's HAProxy (a child of the agent), from its status file."""
+        return self.status().get("haproxy_pid")
