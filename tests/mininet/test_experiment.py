@@ -19,7 +19,7 @@ RUN_FILES = ("calls.jsonl", "fib.jsonl", "control.csv", "resources.csv", "events
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    exp = spec.load(ROOT / "experiments" / "smoke.yaml", modes=list(spec.MODES))
+    exp = spec.load(ROOT / "experiments" / "smoke.yaml", modes=list(spec.BOTH))
     return exp, runner.run_experiment(exp, tmp_path_factory.mktemp("results"))
 
 
@@ -41,13 +41,13 @@ def test_every_artifact_is_written(results):
     assert len(versions["git_commit"]) == 40 and versions["bmv2"]
     runs = json.loads((out / "runs.json").read_text())
     assert [(r["mode"], r["errors"]) for r in runs] == [("distributed", []), ("central", [])]
-    for mode in spec.MODES:
+    for mode in spec.BOTH:
         rd = run_dir(out, mode)
         for f in RUN_FILES:
             assert (rd / f).stat().st_size > 0, (mode, f)
 
 
-@pytest.mark.parametrize("mode", spec.MODES)
+@pytest.mark.parametrize("mode", spec.BOTH)
 def test_every_call_is_recorded(results, mode):
     exp, out = results
     rd = run_dir(out, mode)
@@ -62,7 +62,7 @@ def test_every_call_is_recorded(results, mode):
     assert all(c["latency_ms"] > 0 for c in calls if c["status"] == "ok")
 
 
-@pytest.mark.parametrize("mode", spec.MODES)
+@pytest.mark.parametrize("mode", spec.BOTH)
 def test_fib_changes_control_frames_and_processes_are_recorded(results, mode):
     _exp, out = results
     rd = run_dir(out, mode)
@@ -86,7 +86,7 @@ def test_fib_changes_control_frames_and_processes_are_recorded(results, mode):
     assert ("central" in kinds) == (mode == "central")
 
 
-@pytest.mark.parametrize("mode", spec.MODES)
+@pytest.mark.parametrize("mode", spec.BOTH)
 def test_the_hijack_is_refused_and_no_fib_changes(results, mode):
     _exp, out = results
     rd = run_dir(out, mode)
@@ -104,7 +104,7 @@ def test_the_reports_figures_come_from_the_raw_data(results):
     report = (out / "report.md").read_text()
     summary = json.loads((out / "summary.json").read_text())
     answered, converge = [], []
-    for mode in spec.MODES:
+    for mode in spec.BOTH:
         rd = run_dir(out, mode)
         calls = lines(rd / "calls.jsonl")
         pct = round(100.0 * sum(c["status"] == "ok" for c in calls) / len(calls), 2)

@@ -144,3 +144,80 @@ def test_withdraw_names_what_the_pod_announces(tmp_path):
                    announcements=lambda p: {"/A": {}, "/A/1": {}})
     with pytest.raises(ActionError, match=r"pod pod1 does not announce /B/4; it announces: /A, /A/1"):
         run(net, "withdraw", pod="pod1", prefix="/B/4")
+
+
+class FakeApp:
+    def __init__(self, pid=100):
+        self.pid, self.running = pid, True
+
+    def alive(self):
+        return self.running
+
+    def kill(self):
+        self.running = False
+
+
+class FakeMesh:
+    """The mesh mode's part of a network (topologies/emu/mesh.py), recording."""
+
+    def __init__(self, calls):
+        self.calls = calls
+        self.apps = {"pod1": FakeApp(11), "pod4": FakeApp(14)}
+        self.control = FakeApp(99)
+
+    def alive(self, pod):
+        return self.apps[pod].alive()
+
+    def kill_app(self, pod):
+        self.calls.append(("kill_app", pod))
+        self.apps[pod].kill()
+
+    def start_app(self, pod):
+        self.calls.append(("start_app", pod))
+        self.apps[pod].running = True
+
+    def stop_control_plane(self, kill=False):
+        self.calls.append(("stop_control_plane", kill))
+        self.control.running = False
+
+    def start_control_plane(self):
+        self.calls.append(("start_control_plane",))
+        self.control.running = True
+        return self.control
+
+
+def test_a_mesh_network_refuses_what_means_nothing_there_before_it_acts():
+    net = Recorder(mode="mesh")
+    net.mesh = FakeMesh(net.calls)
+    for name, kw in (("kill_scsc", {}), ("kill_agent", {"switch": "sr1"}),
+                     ("fib", {"switch": "sg1"}), ("kill_central", {})):
+        with pytest.raises(ActionError, match=f"{name} cannot run in the mesh mode: it "):
+            run(net, name, **kw)
+    assert net.calls == []
+
+
+def test_the_pod_and_controller_actions_act_on_the_mesh_in_the_mesh_mode():
+    net = Recorder(mode="mesh")
+    net.mesh = FakeMesh(net.calls)
+    assert run(net, "kill_pod", pod="pod4") == {"pod": "pod4", "state": "killed", "pid": 14}
+    with pytest.raises(ActionError, match="pod pod4 is not running; running pods: pod1"):
+        run(net, "kill_pod", pod="pod4")
+    assert run(net, "start_pod", pod="pod4")["state"] == "running"
+    with pytest.raises(ActionError, match="pod pod4 is running"):
+        run(net, "start_pod", pod="pod4")
+    assert run(net, "kill_controller")["controller"] == "mesh control plane"
+    assert run(net, "restart_controller")["state"] == "running"
+    with pytest.raises(ActionError, match="the mesh control plane is running"):
+        run(net, "restart_controller")
+    assert net.calls == [("kill_app", "pod4"), ("start_app", "pod4"),
+                         ("stop_control_plane", True), ("start_control_plane",)]
+
+
+def test_kill_controller_is_the_central_controller_in_the_central_mode_and_none_distributed():
+    net = Recorder(mode="central", mesh=None, central=FakeApp(7))
+    net.stop_central = lambda kill=False: net.calls.append(("stop_central", kill))
+    assert run(net, "kill_controller") == {"controller": "central", "state": "killed", "pid": 7}
+    assert net.calls == [("stop_central", True)]
+    net = Recorder(mode="distributed", central=None, mesh=None)
+    with pytest.raises(ActionError, match="kill_controller cannot run in the distributed mode"):
+        run(net, "kill_controller")

@@ -206,3 +206,90 @@ def test_an_application_is_checked_against_the_file_and_the_topology(tmp_path):
     refused(HEAD + "application: ../apps/social-network.yaml\n", 4, "application",
             "no instance of frontend, compose, unique_id")      # fig2 serves none of them
     refused(HEAD + "application: nowhere.yaml\n", 4, "application", "no application file")
+
+
+# -- three modes: distributed, central, mesh (docs/mesh.md) ---------------------------------
+def test_modes_are_one_a_comma_list_a_yaml_list_or_both():
+    assert check(HEAD + "mode: mesh\n").modes == ["mesh"]
+    assert check(HEAD + "mode: distributed,central,mesh\n").modes == \
+        ["distributed", "central", "mesh"]
+    assert check(HEAD + "mode: [mesh, distributed]\n").modes == ["mesh", "distributed"]
+    assert check(HEAD + "mode: both\n").modes == ["distributed", "central"]
+    assert check(HEAD, modes=["distributed", "central", "mesh"]).modes == \
+        ["distributed", "central", "mesh"]
+    refused(HEAD, None, "mode", "not 'istio'", modes=["mesh", "istio"])
+
+
+@pytest.mark.parametrize("step", [
+    "{at: 1s, do: kill_scsc}", "{at: 1s, do: restart_scsc}", "{at: 1s, do: kill_agent, switch: sr1}",
+    "{at: 1s, do: fib, switch: sg1}", "{at: 1s, do: probe, pod: pod3, dst: /B}",
+    "{at: 1s, do: spoof, pod: pod2, src: /B/4, dst: /A}", "{at: 1s, do: kill_central}",
+    "{at: 1s, do: kill_switch, switch: sr3}", "{at: 1s, do: withdraw, pod: pod4, prefix: /B/4}",
+])
+def test_a_step_that_means_nothing_in_the_mesh_mode_is_refused_naming_it_and_the_mode(step):
+    body = HEAD + "mode: mesh\nnetwork: {probe_ms: {distributed: 100}}\nsteps:\n  - " + step + "\n"
+    with pytest.raises(ExperimentError) as exc:
+        check(body)
+    e = exc.value
+    do = step.split("do: ")[1].split(",")[0].rstrip("}")
+    assert (e.line, e.field) == (7, "steps[0].do"), str(e)
+    assert f"{do} cannot run in the mesh mode: it " in str(e), str(e)
+
+
+def test_the_steps_the_mesh_mode_runs_load_in_all_three_modes():
+    exp = check(HEAD + """\
+mode: distributed,central,mesh
+steps:
+  - {at: 0s, do: traffic, pod: pod3, dst: /B, rate: 40/s, duration: 9s}
+  - {at: 1s, do: degrade, pod: pod1, service_ms: 200}
+  - {at: 2s, do: kill_pod, pod: pod4}
+  - {at: 3s, do: start_pod, pod: pod4}
+  - {at: 4s, do: link_down, a: sg4, b: sr3}
+  - {at: 4.5s, do: link_up, a: sg4, b: sr3}
+  - {at: 5s, do: announce, pod: pod4, prefix: /B/7}
+  - {at: 6s, do: kill_controller, only: "central,mesh"}
+  - {at: 6s, do: kill_spa, only: distributed}
+  - {at: 7s, do: restart_controller, only: [central, mesh]}
+  - {at: 7s, do: restart_spa, only: distributed}
+  - {at: 8s, do: call, pod: pod3, dst: /B/7}
+""")
+    assert [s.do for s in exp.steps_for("mesh")] == [
+        "traffic", "degrade", "kill_pod", "start_pod", "link_down", "link_up", "announce",
+        "kill_controller", "restart_controller", "call"]
+    assert [s.do for s in exp.steps_for("distributed")][7:9] == ["kill_spa", "restart_spa"]
+    assert exp.steps_for("central") == exp.steps_for("mesh")
+    assert exp.resolved()["steps"][7]["only"] == "central,mesh"
+    assert exp.network_for("mesh")["mesh_timeout_ms"] == 1000       # the sidecars' default
+
+
+def test_the_controller_of_a_mode_is_refused_where_there_is_none():
+    refused(HEAD + "mode: distributed,mesh\nsteps:\n  - {at: 1s, do: kill_controller}\n", 6,
+            "steps[0].do", "kill_controller cannot run in the distributed mode: it needs a "
+                           "controller: the distributed mode has none")
+    refused(HEAD + "mode: [central, mesh]\nsteps:\n  - {at: 1s, do: kill_agent, switch: sr3,"
+                   " only: mesh}\n", 6, "steps[0].do",
+            "kill_agent cannot run in the mesh mode: it needs the agents, which the mesh mode "
+            "does not run (its control plane is the mesh control plane: kill_controller) "
+            "(add `only: distributed` to the step)")
+
+
+def test_probes_are_given_for_the_distributed_runs_only_when_other_modes_run_too():
+    exp = check(HEAD + "mode: distributed,central,mesh\nnetwork:\n  probe_ms: {distributed: 100}"
+                       "\n  mesh_timeout_ms: 100\nsteps:\n"
+                       "  - {at: 1s, do: kill_scsc, only: distributed}\n")
+    assert [exp.network_for(m)["probe_ms"] for m in exp.modes] == [100, 0, 0]
+    assert exp.network_for("mesh")["mesh_timeout_ms"] == 100
+    refused(HEAD + "mode: distributed,mesh\nnetwork:\n  probe_ms: 100\n", 6, "network.probe_ms",
+            "the mesh mode runs without them (set mode: distributed, drop probe_ms, or give it "
+            "for the distributed runs only: probe_ms: {distributed: 100})")
+    refused(HEAD + "mode: both\nnetwork:\n  probe_ms: {central: 100}\n", 6,
+            "network.probe_ms.central", "the central mode runs without them")
+    refused(HEAD + "mode: both\nnetwork:\n  probe_ms: {hybrid: 100}\n", 6,
+            "network.probe_ms.hybrid", "one of distributed, central, mesh; not 'hybrid'")
+    # kill_scsc in a mode without probes: refused, naming the mode
+    refused(HEAD + "mode: both\nnetwork:\n  probe_ms: {distributed: 100}\nsteps:\n"
+                   "  - {at: 1s, do: kill_scsc}\n", 8, "steps[0].do",
+            "kill_scsc cannot run in the central mode")
+    refused(HEAD + "mode: both\nnetwork:\n  probe_ms: {distributed: 0}\nsteps:\n"
+                   "  - {at: 1s, do: kill_scsc, only: distributed}\n", 8, "steps[0].do",
+            "kill_scsc needs the SCSC: set network.probe_ms for the distributed mode")
