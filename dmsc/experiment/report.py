@@ -105,6 +105,65 @@ def longest_outage_ms(calls: list[dict]) -> float:
     return round(worst * 1000, 1)
 
 
+MOVES = ("degrade", "kill_pod", "stop_pod")     # events that should move calls off a pod
+
+
+def event_calls(events: list[dict], calls: list[dict], instances: dict[str, list[str]],
+                t_end: float) -> list[dict]:
+    """What the calls did after each event (traffic steps excluded), until the
+    next event (or the end), for every mode alike:
+
+    * ``scheduled``/``failed``: calls intended in that window, of every flow;
+    * an event that should move calls off a pod (a pod slowed, killed or
+      stopped: MOVES; a degrade to 0 ms restores and is not one) ``moved_ms``:
+      from the event to the intended time of the last call in the window that
+      the pod's instances answered or that failed (0: none did; None with
+      ``not_moved``: the pod still answered calls, or calls still failed, at
+      the window's end, i.e. among its last 10 % of calls);
+    * ``announce``: ``callable_ms``, from the event to the first call answered
+      by the announced name (None: none before the end)."""
+    evs = [e for e in events if e["do"] != "traffic"]
+    out = []
+    for i, e in enumerate(evs):
+        te = e["t"]
+        nxt = evs[i + 1]["t"] if i + 1 < len(evs) else t_end
+        win = sorted((c for c in calls if te <= c["t"] < nxt), key=lambda c: c["t"])
+        row = {"t": te, "label": e["label"], "do": e["do"], "scheduled": len(win),
+               "failed": sum(1 for c in win if c["status"] != "ok"), "error": e.get("error")}
+        p = e.get("params", {})
+        if e["do"] in MOVES and not (e["do"] == "degrade" and not p.get("service_ms")):
+            mine = set(instances.get(p.get("pod"), []))
+            hit = [c for c in win if c["status"] != "ok" or c.get("responder") in mine]
+            tail = win[int(0.9 * len(win)):]
+            row["pod_answered"] = sum(1 for c in win if c["status"] == "ok"
+                                      and c.get("responder") in mine)
+            row["not_moved"] = any(c["status"] != "ok" or c.get("responder") in mine
+                                   for c in tail)
+            row["moved_ms"] = None if row["not_moved"] or not win else \
+                round((max((c["t"] for c in hit), default=te) - te) * 1000, 1)
+        if e["do"] == "announce":
+            name = p.get("prefix")
+            ok = [c["t"] for c in calls if c["t"] >= te and c["status"] == "ok"
+                  and c.get("responder") == name]
+            row["callable_ms"] = round((min(ok) - te) * 1000, 1) if ok else None
+        out.append(row)
+    return out
+
+
+def event_call_cell(x: dict) -> str:
+    if x.get("error"):
+        return "step failed"
+    s = f"{x['scheduled'] - x['failed']} of {x['scheduled']} answered"
+    if "moved_ms" in x:
+        s = (f"not moved by the next event ({x['pod_answered']} answered by the pod)"
+             if x["not_moved"]
+             else f"moved after {x['moved_ms']:g} ms") + f"; {x['failed']} lost; " + s
+    if "callable_ms" in x:
+        s = ("callable after " + f"{x['callable_ms']:g} ms" if x["callable_ms"] is not None
+             else "never callable") + "; " + s
+    return s
+
+
 def convergence(events: list[dict], fib: list[dict], t_end: float) -> list[dict]:
     """Per event (traffic steps excluded): each switch's time to its last
     FIB change before the next event, and the largest."""
@@ -207,6 +266,8 @@ def run_figures(run_dir: Path, info: dict) -> dict:
     steady = [r for t, r in zip(ts, rate) if t > 0]
     conv = convergence(events, fib, t_end)
     return {"calls": call_figures(calls), "events": conv,
+            "event_calls": event_calls(events, calls, info.get("instances") or {}, t_end)
+            if calls else [],
             "control_frames_per_s": round(statistics.mean(steady), 1) if steady else None,
             "control_per_switch": per_sw,
             "lost_before_p4": lost_before_p4(ctl_rows) if ctl_rows else None,
@@ -661,6 +722,21 @@ def write(out: Path) -> Path:
                              + (f"per switch (ms): {per}" if per else "no FIB changed")
                              + (f"; result: {res}" if res else "")
                              + (f"; **error: {e['error']}**" if e.get("error") else ""))
+            L.append("")
+        ecs = {m: f.get("event_calls") for m, f in figs.items() if f.get("event_calls")}
+        if ecs:
+            n = max(len(v) for v in ecs.values())
+            labels = next(v for v in ecs.values() if len(v) == n)
+            L += [f"## Calls after each event{sfx} ({_which(first)})", "",
+                  "Calls intended from the event to the next one (every flow). A pod slowed, "
+                  "killed or stopped: how long until its instances answered no more calls "
+                  "and none failed (the last such call's intended time minus the event's), "
+                  "and the calls lost meanwhile; an instance announced: until the first "
+                  "call it answered.", "",
+                  "| t | event | " + " | ".join(ecs) + " |", "|---|---|" + "---|" * len(ecs)]
+            for i, e in enumerate(labels):
+                cells = [event_call_cell(v[i]) if i < len(v) else "-" for v in ecs.values()]
+                L.append(f"| {e['t']:.1f} s | {e['label']} | " + " | ".join(cells) + " |")
             L.append("")
         if any(_csv(d / "control.csv") for d in first.values()):
             plot_control(first, out / f"control-{slug}.png",

@@ -345,7 +345,8 @@ def run_once(exp: Experiment, topo_spec: str, mode: str, run_dir: Path, *,
     if exp.record["fib"]:
         os.environ[fiblog.ENV] = str(raw_fib)       # inherited by every process started now
     info = {"experiment": exp.name, "topology": topo_spec, "mode": mode,
-            "switches": nsw, "pods": len(topo.pods()), "errors": []}
+            "switches": nsw, "pods": len(topo.pods()), "errors": [],
+            "instances": {p: list(topo.instances(p)) for p in topo.pods()}}
     progress = on_progress or (lambda *a: None)
     network = exp.network_for(mode)
     info["network"] = network
