@@ -22,8 +22,13 @@ Two parts, both modes in one run:
     (the same simulated interval without the change subtracted: hellos).
 * ``calls`` (root, Mininet, BMv2): Figure 2 in each mode; calls across it
   (p50/p99, CPU per call of the whole path), a slowed instance (calls moved
-  away: the time until no call reaches it), calls lost. Needs DmscNet's
-  ``mode="mesh"``; see docs/mesh.md for what exists.
+  away: the time until no call reaches it), calls lost. Every load is the
+  open loop of traffic/loadgen.py in both modes (calls on a schedule, each
+  call's latency from its intended send time): DMSC frames from pod3's
+  interface, or HTTP through pod3's sidecar (``--http``). The CPU per call
+  counts the network's own processes only (every process this benchmark
+  started: switches, agents or sidecars and HAProxy, pods, control planes,
+  the load generator), the network's idle rate over the same time subtracted.
 
 Last line: key=value, at least ``mesh_update_bytes_128 dmsc_update_bytes_128``
 and, with the calls part, ``mesh_p50_ms dmsc_p50_ms mesh_shift_ms
@@ -217,18 +222,24 @@ def _tree_cpu_s() -> float:
 
 
 def _load(net, mode, count, interval, records=None, timeout=1.0) -> dict:
-    """pod3 (/D/3) calls the service /B: through its sidecar (mesh) or its SG."""
-    if mode == "mesh":
-        return net.mesh.load("pod3", "/D/3", "/B", count=count, interval=interval,
-                             timeout=timeout, records=records)
+    """pod3 (/D/3) calls the service /B, ``count`` calls one every ``interval``
+    seconds with the open loop (traffic/loadgen.py): over HTTP through its
+    sidecar (mesh) or as DMSC frames through its SG. The loadgen's summary."""
+    from controller.mesh.haproxy import OUTBOUND_PORT
     t = net.topo
-    args = ["-m", "traffic.rmi_client", "--iface", t.intf_name("pod3", 0), "--src", "/D/3",
-            "--mac", t.mac("pod3", 0), "--timeout", str(timeout), "--count", str(count),
-            "--interval", str(interval), "--max-s", str(count * interval * 4 + 30)]
+    via = ["--http", f"127.0.0.1:{OUTBOUND_PORT}"] if mode == "mesh" else \
+        ["--iface", t.intf_name("pod3", 0), "--mac", t.mac("pod3", 0)]
+    duration = count * interval
+    args = ["-m", "traffic.loadgen", *via, "--src", "/D/3", "--rate", f"{1 / interval:g}",
+            "--duration", f"{duration:g}", "--timeout", str(timeout),
+            "--deadline", f"{duration + timeout + 5:g}"]
     if records:
         args += ["--records", str(records)]
-    res = net.run_in("pod3", [*args, "/B", "echo", "{}"], timeout=count * interval * 4 + 60)
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    res = net.run_in("pod3", [*args, "/B", "echo"], timeout=duration + timeout + 60)
+    try:
+        return json.loads(res.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise RuntimeError(f"traffic.loadgen failed: {res.stderr[-400:]}") from None
 
 
 def _shift_ms(records, t_slow: float, slowed: str, slow_ms: float) -> float | None:
@@ -273,8 +284,10 @@ def run_mode(mode: str, run_root: Path, a) -> dict:
         extra = busy - idle * busy_s / idle_s          # the network's own idle rate removed
         out["cpu_ms_per_call"] = round(max(0.0, extra) * 1000 / max(1, lat["ok"]), 3)
         out["idle_cpu_share"] = round(idle / idle_s, 3)
-        print(f"  {mode}: {lat['ok']} of {lat['sent']} calls, p50 {lat['p50_ms']} ms, "
-              f"p99 {lat['p99_ms']} ms, CPU {out['cpu_ms_per_call']} ms per call (every "
+        print(f"  {mode}: {lat['ok']} of {lat['scheduled']} calls (open loop, "
+              f"traffic/loadgen.py), p50 {lat['p50_ms']} ms, "
+              f"p99 {lat['p99_ms']} ms from the intended send time, "
+              f"CPU {out['cpu_ms_per_call']} ms per call (every "
               f"process of the network and the client; the network's idle CPU, "
               f"{out['idle_cpu_share']:.2f} of a core, subtracted)", flush=True)
         # a slowed instance: where do pod3's calls to /B go now?
@@ -297,7 +310,7 @@ def run_mode(mode: str, run_root: Path, a) -> dict:
         out["shift_load"] = result
         lost += result.get("failed", 0)
         print(f"  {mode}: {slowed_inst} slowed by {a.slow_ms} ms: calls moved away in "
-              f"{out['shift_ms']} ms; {result.get('failed')} of {result.get('sent')} lost; "
+              f"{out['shift_ms']} ms; {result.get('failed')} of {result.get('scheduled')} lost; "
               f"answered by {result.get('responders')}", flush=True)
         # the control plane killed: do calls still work?
         if mode == "mesh":
@@ -306,8 +319,8 @@ def run_mode(mode: str, run_root: Path, a) -> dict:
             net.stop_scsc(kill=True)
             net.stop_agents(kill=True)
         killed = _load(net, mode, 100, 0.01)
-        out["control_killed"] = {"ok": killed["ok"], "sent": killed["sent"]}
-        print(f"  {mode}: control plane killed: {killed['ok']} of {killed['sent']} calls "
+        out["control_killed"] = {"ok": killed["ok"], "scheduled": killed["scheduled"]}
+        print(f"  {mode}: control plane killed: {killed['ok']} of {killed['scheduled']} calls "
               f"answered", flush=True)
         out["lost"] = lost
     finally:
@@ -318,8 +331,8 @@ def run_mode(mode: str, run_root: Path, a) -> dict:
 def calls_part(a) -> dict:
     import tempfile
     run_root = Path(a.run_dir or tempfile.mkdtemp(prefix="dmsc-mesh-bench-"))
-    print(f"Calls on Figure 2, pod3 -> /B ({a.calls} calls at {1 / a.interval:.0f}/s; a "
-          f"replica slowed by {a.slow_ms} ms):")
+    print(f"Calls on Figure 2, pod3 -> /B ({a.calls} calls at {1 / a.interval:.0f}/s, open "
+          f"loop (traffic/loadgen.py) in both modes; a replica slowed by {a.slow_ms} ms):")
     return {mode: run_mode(mode, run_root, a) for mode in ("distributed", "mesh")}
 
 
