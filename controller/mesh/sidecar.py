@@ -114,7 +114,7 @@ class Sidecar:
     def __init__(self, pod: str, address: str, instances, known, *, control: str,
                  run_dir: Path, identity: Identity | None, delta: bool = False,
                  policy: haproxy.Policy = haproxy.Policy(), status_file=None,
-                 control_file=None, haproxy_bin: str = "haproxy"):
+                 control_file=None, haproxy_bin: str = "haproxy", stats_socket=None):
         self.pod, self.address = pod, address
         self.instances = [names.normalize(i) for i in instances]
         self.known = sorted({names.normalize(n) for n in known})
@@ -124,6 +124,10 @@ class Sidecar:
         self.status_file = Path(status_file) if status_file else None
         self.control_file = Path(control_file) if control_file else None
         self.haproxy_bin = haproxy_bin
+        # HAProxy's runtime API socket: a Unix socket path has at most 107 bytes,
+        # so a deep run directory needs it elsewhere (DmscNet's socket directory)
+        self.stats_socket = Path(stats_socket) if stats_socket else \
+            self.run_dir / f"{pod}.haproxy.sock"
         self.stop = threading.Event()
         self.proc: subprocess.Popen | None = None
         self.registered: dict[str, bool] = {i: False for i in self.instances}
@@ -135,7 +139,7 @@ class Sidecar:
     # -- HAProxy ---------------------------------------------------------------
     def start_proxy(self) -> haproxy.Runtime:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        sock = self.run_dir / f"{self.pod}.haproxy.sock"
+        sock = self.stats_socket
         mapf = self.run_dir / f"{self.pod}.names.map"
         cfg = self.run_dir / f"{self.pod}.haproxy.cfg"
         mapf.write_text(haproxy.map_text(self.known))
@@ -311,6 +315,8 @@ def main(argv=None) -> int:
     ap.add_argument("--delta", action="store_true", help="ask for incremental pushes")
     ap.add_argument("--status-file")
     ap.add_argument("--control-file", help="the pod's control file (extra instances)")
+    ap.add_argument("--stats-socket", help="HAProxy's runtime API socket (default: "
+                    "RUN_DIR/POD.haproxy.sock)")
     ap.add_argument("--server-timeout-ms", type=int, default=haproxy.Policy.server_timeout_ms)
     ap.add_argument("--log-level", default="INFO")
     a = ap.parse_args(argv)
@@ -318,7 +324,8 @@ def main(argv=None) -> int:
     sc = Sidecar(a.pod, a.address, a.instance, a.known, control=a.control, run_dir=Path(a.run_dir),
                  identity=Identity.load(a.key) if a.key else None, delta=a.delta,
                  policy=haproxy.Policy(server_timeout_ms=a.server_timeout_ms),
-                 status_file=a.status_file, control_file=a.control_file)
+                 status_file=a.status_file, control_file=a.control_file,
+                 stats_socket=a.stats_socket)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sc.stop.set())
     sc.start_proxy()

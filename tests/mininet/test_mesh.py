@@ -38,7 +38,7 @@ def net(tmp_path_factory):
 
 
 def runtime(net, pod) -> haproxy.Runtime:
-    return haproxy.Runtime(str(net.run_dir / "pods" / f"{pod}.haproxy.sock"))
+    return haproxy.Runtime(str(net.mesh.sidecars[pod].stats_socket))
 
 
 def server_status(net, pod, name, inst) -> str | None:

@@ -135,7 +135,10 @@ class MeshMode:
                         control=self.control.addr if self.control else net.sock("mesh"),
                         key_file=net.key_files[pod], control_file=control,
                         run_dir=self.pod_dir, delta=self.delta,
-                        server_timeout_ms=self.server_timeout_ms)
+                        server_timeout_ms=self.server_timeout_ms,
+                        # the runtime socket in the network's socket directory: a
+                        # run directory can be too deep for a Unix socket's path
+                        stats_socket=net.sock(f"{pod}.haproxy").removeprefix("unix:"))
         self.apps[pod], self.sidecars[pod] = app, sc
         net._started(app.start())
         net._started(sc.start())

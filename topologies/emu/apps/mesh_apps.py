@@ -78,7 +78,7 @@ class SidecarApp(_InPod):
 
     def __init__(self, name: str, host, *, address: str, instances, known, control: str,
                  key_file, control_file, run_dir, delta: bool = False,
-                 server_timeout_ms: int | None = None):
+                 server_timeout_ms: int | None = None, stats_socket=None):
         run_dir = Path(run_dir)
         super().__init__(name, run_dir / f"{name}.sidecar.log")
         self.host, self.address = host, address
@@ -87,12 +87,15 @@ class SidecarApp(_InPod):
         self.run_dir, self.delta = run_dir, delta
         self.server_timeout_ms = server_timeout_ms
         self.status_file = run_dir / f"{name}.sidecar.json"
+        self.stats_socket = Path(stats_socket) if stats_socket else \
+            run_dir / f"{name}.haproxy.sock"         # HAProxy's runtime API
 
     def command(self) -> list[str]:
         self.status_file.unlink(missing_ok=True)
         args = ["--pod", self.name, "--address", self.address, "--control", self.control,
                 "--run-dir", str(self.run_dir), "--key", str(self.key_file),
-                "--status-file", str(self.status_file), "--control-file", str(self.control_file)]
+                "--status-file", str(self.status_file), "--control-file", str(self.control_file),
+                "--stats-socket", str(self.stats_socket)]
         for inst in self.instances:
             args += ["--instance", inst]
         for n in self.known:
