@@ -149,6 +149,19 @@ def _announce_mesh(net, pod: str, prefix: str, wait_s: float) -> dict:
 
 
 @action
+def authorize(net, pod: Pod, prefix: Name, max_depth: int | None = None) -> dict:
+    """The operator grants PREFIX to the pod's key in the SPA (every running SPA,
+    and this run's registry file, so a restarted SPA keeps it): a new instance
+    the pod may then announce (MAX_DEPTH: names that deep below it too)."""
+    if not net.spas:
+        raise ActionError("this network runs no SPA")
+    if max_depth is not None and max_depth < 0:
+        raise ActionError(f"authorize: max_depth must be >= 0, not {max_depth}")
+    net.authorize(prefix, [pod], max_depth)
+    return {"pod": pod, "prefix": prefix, "granted": True}
+
+
+@action
 def withdraw(net, pod: Pod, prefix: Name, wait_s: float = 5.0) -> dict:
     """The pod withdraws PREFIX (a signed withdrawal, as when a pod leaves) and
     stops announcing it; ``announce`` brings it back."""

@@ -26,6 +26,7 @@ duration: 20s
 network: {mesh_timeout_ms: 100}
 steps:
   - {at: 0s, do: traffic, pod: pod3, dst: /B, rate: 40/s, duration: 20s, timeout: 1s}
+  - {at: 0s, do: authorize, pod: pod1, prefix: /B/7}
   - {at: 4s, do: degrade, pod: pod1, service_ms: 200}
   - {at: 9s, do: degrade, pod: pod1, service_ms: 0}
   - {at: 12s, do: kill_pod, pod: pod4}
@@ -54,7 +55,7 @@ def test_the_run_and_every_step_worked(results):
     runs = json.loads((out / "runs.json").read_text())
     assert [(r["mode"], r["errors"]) for r in runs] == [("mesh", [])]
     events = lines(rd / "events.jsonl")
-    assert [e.get("error") for e in events] == [None] * 6, events
+    assert [e.get("error") for e in events] == [None] * 7, events
     ann = next(e for e in events if e["do"] == "announce")
     assert ann["result"]["state"] == "accepted", ann
 
