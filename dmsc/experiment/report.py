@@ -117,7 +117,9 @@ def event_calls(events: list[dict], calls: list[dict], instances: dict[str, list
     * an event that should move calls off a pod (a pod slowed, killed or
       stopped: MOVES; a degrade to 0 ms restores and is not one) ``moved_ms``:
       from the event to the intended time of the last call in the window that
-      the pod's instances answered or that failed (0: none did; None with
+      the pod's instances answered, that failed, or (a pod slowed by S ms)
+      that took S/2 or longer: a call retried elsewhere after a per-try
+      time-out still paid for the slow pod (0: no call did; None with
       ``not_moved``: the pod still answered calls, or calls still failed, at
       the window's end, i.e. among its last 10 % of calls);
     * ``announce``: ``callable_ms``, from the event to the first call answered
@@ -133,7 +135,9 @@ def event_calls(events: list[dict], calls: list[dict], instances: dict[str, list
         p = e.get("params", {})
         if e["do"] in MOVES and not (e["do"] == "degrade" and not p.get("service_ms")):
             mine = set(instances.get(p.get("pod"), []))
-            hit = [c for c in win if c["status"] != "ok" or c.get("responder") in mine]
+            slow_ms = p["service_ms"] / 2 if e["do"] == "degrade" else None
+            hit = [c for c in win if c["status"] != "ok" or c.get("responder") in mine
+                   or (slow_ms is not None and (c.get("latency_ms") or 0) >= slow_ms)]
             tail = win[int(0.9 * len(win)):]
             row["pod_answered"] = sum(1 for c in win if c["status"] == "ok"
                                       and c.get("responder") in mine)

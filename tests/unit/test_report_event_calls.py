@@ -30,6 +30,17 @@ def test_calls_moved_off_a_slowed_pod_after_its_last_answer_and_the_lost_ones_co
     assert event_call_cell(x) == "moved after 200 ms; 1 lost; 33 of 34 answered"
 
 
+def test_calls_retried_elsewhere_after_paying_for_the_slowed_pod_have_not_moved_yet():
+    # a mesh: every call to the slowed /B/1 times out per try (100 ms) and is
+    # answered by /B/4, until the health checks eject /B/1 at 2.0 s
+    cs = [{"t": 1.0 + i / 20, "status": "ok", "responder": "/B/4", "flow": "flow1",
+           "latency_ms": 105.0 if i % 2 == 0 and 1.0 + i / 20 < 2.0 else 2.0}
+          for i in range(60)]
+    x = event_calls([ev(1.0, "degrade", pod="pod1", service_ms=200)], cs, INSTANCES, 4.0)[0]
+    assert x["pod_answered"] == 0 and x["failed"] == 0
+    assert x["moved_ms"] == 900.0            # the last call that paid 100 ms or more
+
+
 def test_a_pod_still_answering_or_calls_still_failing_at_the_next_event_is_not_moved():
     events = [ev(1.0, "degrade", pod="pod1", service_ms=200), ev(3.0, "link_up")]
     still = calls([(1 + i / 10, "ok", "/B/1") for i in range(20)])
