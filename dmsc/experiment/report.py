@@ -691,7 +691,10 @@ def write(out: Path) -> Path:
                     cells.append(_fmt(x["max_ms"], " ms", n_rep)
                                  + (f" ({x['unchanged_runs']} of {x['runs']} runs: none)"
                                     if x["unchanged_runs"] else ""))
-            L.append(f"| {e['t']:.1f} s | {e['label']} | " + " | ".join(cells) + " |")
+            label = " / ".join(dict.fromkeys(         # steps that differ by mode (only:)
+                summary[(t, m)]["events"][i]["label"] for m in ev_cols
+                if i < len(summary[(t, m)]["events"])))
+            L.append(f"| {e['t']:.1f} s | {label} | " + " | ".join(cells) + " |")
         L.append("")
     # figures per topology
     for t in topos:
@@ -740,7 +743,9 @@ def write(out: Path) -> Path:
                   "| t | event | " + " | ".join(ecs) + " |", "|---|---|" + "---|" * len(ecs)]
             for i, e in enumerate(labels):
                 cells = [event_call_cell(v[i]) if i < len(v) else "-" for v in ecs.values()]
-                L.append(f"| {e['t']:.1f} s | {e['label']} | " + " | ".join(cells) + " |")
+                label = " / ".join(dict.fromkeys(v[i]["label"] for v in ecs.values()
+                                                 if i < len(v)))
+                L.append(f"| {e['t']:.1f} s | {label} | " + " | ".join(cells) + " |")
             L.append("")
         if any(_csv(d / "control.csv") for d in first.values()):
             plot_control(first, out / f"control-{slug}.png",
