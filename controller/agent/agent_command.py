@@ -26,6 +26,7 @@ import grpc
 
 from controller.agent.admin_service import AdminService
 from controller.agent.gateway import DEFAULT_LEASE_S
+from controller.agent.liveness import ECHO_MISSES, echo_ms_for
 from controller.agent.policy_service import PolicyService
 from controller.agent.router_agent import Agent
 from controller.proto import policy_pb2_grpc
@@ -54,6 +55,12 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--dead-ms", type=int, default=None, help="default: 3 hellos")
     ap.add_argument("--rxmt-ms", type=int, default=None,
                     help="first LSA retransmit (default: 2.5 hellos, at least 250 ms)")
+    ap.add_argument("--echo-ms", type=int, default=None,
+                    help="an echo round (data-plane liveness, controller/agent/liveness.py) "
+                         "this often; 0: hellos alone (default: by the hello interval, "
+                         "liveness.echo_ms_for)")
+    ap.add_argument("--echo-misses", type=int, default=ECHO_MISSES,
+                    help="echo rounds unanswered before a neighbour is down")
     ap.add_argument("--grace-s", type=float, default=3.0)
     ap.add_argument("--spa", action="append", default=[], metavar="127.0.0.1:PORT",
                     help="an SPA address (repeatable: the next is used when one is down)")
@@ -118,7 +125,9 @@ def build(a: argparse.Namespace, topo: Topology | None = None) -> tuple[Agent, S
     agent = Agent(topo, a.switch, a.grpc_addr, a.device_id, key,
                   Config.for_hello(a.hello_ms, a.dead_ms, a.rxmt_ms), grace_s=a.grace_s,
                   spa_addrs=a.spa, lease_s=a.lease_s, scsc_addr=a.scsc, probe_ms=a.probe_ms,
-                  probe_services=a.probe_service, cpu_intf=a.cpu_intf)
+                  probe_services=a.probe_service, cpu_intf=a.cpu_intf,
+                  echo_ms=echo_ms_for(a.hello_ms) if a.echo_ms is None else a.echo_ms,
+                  echo_misses=a.echo_misses)
     servers = [_serve(f"{a.switch}:admin", a.admin_addr, "--admin-addr",
                       lambda s: pb_grpc.add_AgentAdminServicer_to_server(AdminService(agent), s),
                       workers=3)]

@@ -8,7 +8,9 @@ frames arrive as packet-ins, frames to neighbours leave as packet-outs, port
 carrier is read from the switch's interfaces (port_carrier.py), and every new
 RIB goes to the FIB writer (fib_writer.py), which writes it in batches.
 
-Its other jobs, each in its own module and thread: an SG's gateway duties
+Its other jobs, each in its own module and thread: link liveness from the
+data plane's echoes (liveness.py: a silent cut found in a few echo rounds,
+hellos the backstop), an SG's gateway duties
 (gateway.py: pods' announcements, asked of the SPA), the probes (probe_loop.py)
 and telemetry to the SCSC (telemetry_reporter.py), the SCSC's policies
 (policies.py), ERRORs for requests with no route (no_route_replies.py).
@@ -34,6 +36,7 @@ import time
 from controller import keys
 from controller.agent.fib_writer import FibWriter
 from controller.agent.gateway import DEFAULT_LEASE_S, Gateway
+from controller.agent.liveness import ECHO_MISSES, LivenessLoop
 from controller.agent.no_route_replies import NoRouteReplies
 from controller.agent.policies import Policies
 from controller.agent.port_carrier import CARRIER_POLL_S, CarrierPoller
@@ -63,7 +66,8 @@ class Agent:
     def __init__(self, topo: Topology, switch: str, grpc_addr: str, device_id: int,
                  key: bytes, config: Config, grace_s: float = 3.0, spa_addrs=(),
                  lease_s: float = DEFAULT_LEASE_S, scsc_addr: str | None = None,
-                 probe_ms: int = 0, probe_services=(), cpu_intf: str | None = None):
+                 probe_ms: int = 0, probe_services=(), cpu_intf: str | None = None,
+                 echo_ms: int = 0, echo_misses: int = ECHO_MISSES):
         self.topo = topo
         self.cpu_intf = cpu_intf          # packet I/O through this veth, not the stream
         self.cpu = None
@@ -90,6 +94,8 @@ class Agent:
             self.probing = ProbeLoop(self, Prober(switch, interval_s=probe_ms / 1000,
                                                   timeout_s=max(0.3, 3 * probe_ms / 1000)),
                                      probe_services)
+        # link liveness from the data plane's echoes (liveness.py); 0: hellos alone
+        self.liveness = LivenessLoop(self, echo_ms / 1000, echo_misses) if echo_ms > 0 else None
         self.gateway: Gateway | None = None
         if topo.kind(switch) == "sg":
             self.gateway = Gateway(self, SpaClient(spa_addrs) if spa_addrs else None,
@@ -154,6 +160,9 @@ class Agent:
         if self.probing is not None:
             threads.append(threading.Thread(target=self.probing.loop,
                                             name=f"{self.name}:prober", daemon=True))
+        if self.liveness is not None:
+            threads.append(threading.Thread(target=self.liveness.loop,
+                                            name=f"{self.name}:liveness", daemon=True))
         threads[0].start()
         if self.gateway is not None:
             self.gateway.start()

@@ -11,8 +11,10 @@ what lets the unit tests run whole networks of routers in one process.
 
 Protocol, IS-IS-like (DMSC's type 2 signaling):
 * hellos on every core port every ``hello_ms``; a neighbour is *up* once its
-  hello lists us (two-way), *down* after ``dead_ms`` of silence or when the
-  port loses carrier;
+  hello lists us (two-way), *down* after ``dead_ms`` of silence, when the
+  port loses carrier, or when the data plane's echoes on the port go
+  unanswered (:meth:`Router.on_echo`, controller/agent/liveness.py): then
+  hellos on that port are not heard until echoes return;
 * each router originates its LSA (fragment 0: adjacencies and first prefixes;
   more fragments for more prefixes), re-originates on change and refreshes
   before expiry; higher sequence wins; a copy of our own LSA newer than ours
@@ -212,6 +214,8 @@ class Router:
         # ports whose dead interval was raised: port -> (interval s, since)
         self._raised_dead: dict[int, tuple[float, float]] = {}
         self._declared_dead: dict[int, tuple[str, float, float]] = {}  # port -> (router, last heard, interval)
+        # ports whose echoes went unanswered: no adjacency there until they return
+        self.echo_down: set[int] = set()
         self.my_fragments: set[int] = set()
         self.rib: dict[str, spf.RibEntry] = {}
         self.claims = spf.KeyClaims()            # one name per switch key (spf.KeyClaims)
@@ -261,6 +265,24 @@ class Router:
         if not up and port in self.neighbors:
             self.counters["adj_down_carrier"] += 1
             self._drop_neighbor(port, now, "carrier lost")
+
+    def on_echo(self, port: int, alive: bool, now: float, silent_ms: float = 0.0) -> None:
+        """The data plane's echoes on ``port`` (controller/agent/liveness.py):
+        unanswered for ``silent_ms``, the neighbour there is down, as on carrier
+        loss, and its hellos are not heard until echoes come back (``alive``):
+        an adjacency needs both. Hellos stay the backstop where echoes never
+        worked."""
+        if self.ports.get(port) is None:
+            return
+        if alive:
+            if port in self.echo_down:
+                self.echo_down.discard(port)
+                log.info("port %d: echoes answered again", port)
+            return
+        self.echo_down.add(port)
+        if port in self.neighbors:
+            self.counters["adj_down_echo"] += 1
+            self._drop_neighbor(port, now, f"echo: silent for {silent_ms:.0f} ms")
 
     def accept_prefix(self, prefix: str, port: int, mac: str, now: float) -> None:
         """The one way a prefix enters this SG's LSA (the SPA-checked
@@ -413,7 +435,8 @@ class Router:
     @property
     def all_adjacent(self) -> bool:
         """Every core port with carrier has a two-way neighbour."""
-        ups = [p for p, pt in self.ports.items() if pt.role == "core" and pt.up]
+        ups = [p for p, pt in self.ports.items()
+               if pt.role == "core" and pt.up and p not in self.echo_down]
         return all(p in self.neighbors and self.neighbors[p].two_way for p in ups)
 
     @property
@@ -450,6 +473,9 @@ class Router:
     def _on_hello(self, port: int, h: Hello, mac: str, now: float) -> None:
         if not h.router or h.router == self.name:
             self.counters["rx_hello_bad_router"] += 1
+            return
+        if port in self.echo_down:           # the data plane says the link is gone
+            self.counters["rx_hello_echo_down"] += 1
             return
         nb = self.neighbors.get(port)
         if nb is not None and nb.router != h.router:

@@ -558,14 +558,19 @@ class SwitchConnection:
         self.write([(DELETE, e) for e in entities])
 
     # -- reads ----------------------------------------------------------
-    def read(self, entity: p4runtime_pb2.Entity) -> list[p4runtime_pb2.Entity]:
+    def read(self, entity) -> list[p4runtime_pb2.Entity]:
+        """The entities matching ``entity`` (or each of a list of them: one
+        Read RPC either way)."""
         client = self._need_client()
         out = []
         try:
             req = p4runtime_pb2.ReadRequest(device_id=self.device_id)
             if self.role_name is not None:
                 req.role = self.role_name
-            req.entities.append(entity)
+            if isinstance(entity, p4runtime_pb2.Entity):
+                req.entities.append(entity)
+            else:
+                req.entities.extend(entity)
             for rep in client.stub.Read(req):
                 out.extend(rep.entities)
         except grpc.RpcError as exc:
@@ -586,6 +591,20 @@ class SwitchConnection:
         return {e.counter_entry.index.index: (e.counter_entry.data.packet_count,
                                               e.counter_entry.data.byte_count)
                 for e in self.read(ent)}
+
+    def read_counter_cells(self, counter: str, indices) -> dict[int, int]:
+        """{index: packets} of the named cells of one counter, in one Read RPC."""
+        cid = self._id(P4Type.counter, counter)
+        ents = []
+        for i in indices:
+            ent = p4runtime_pb2.Entity()
+            ent.counter_entry.counter_id = cid
+            ent.counter_entry.index.index = i
+            ents.append(ent)
+        if not ents:
+            return {}
+        return {e.counter_entry.index.index: e.counter_entry.data.packet_count
+                for e in self.read(ents)}
 
     def meter_entry(self, meter: str, index: int, rate: int, burst: int) -> p4runtime_pb2.Entity:
         """An indexed meter cell's configuration: ``rate`` units per second and

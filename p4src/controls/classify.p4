@@ -8,6 +8,13 @@
  * counted, so a pod can never inject routing state. Types that only the agent
  * originates (announce ack/nack) are refused on any port. Data types (request,
  * response, error, probe, probe reply) never come here: main.p4 forwards them.
+ *
+ * Echoes (liveness, BFD's echo mode in the data plane: docs/dataplane.md) are
+ * handled here without the agent: on a core port an echo is reflected out of
+ * the port it came in on (destination MAC := its source; egress's port_mac
+ * sets the source), with FLAG_ECHO_REFLECTED set; a reflected echo is counted
+ * in echo_rx[ingress port] and dropped. Neither is ever punted or forwarded
+ * anywhere else; on a pod port either is dropped (echo_from_pod).
  */
 #ifndef _DMSC_CLASSIFY_P4_
 #define _DMSC_CLASSIFY_P4_
@@ -39,11 +46,37 @@ control Classify(inout headers_t hdr,
         meta.punt_reason = reason;
     }
 
+    // Reflected echoes back at the switch that sent them, by ingress port: the
+    // agent reads the cells of its core ports in one P4Runtime read a round
+    // (controller/agent/liveness.py).
+    counter<port_t>(N_PORTS, CounterType.packets) echo_rx;
+
+    action reflect_echo() {
+        hdr.ethernet.dst_addr = hdr.ethernet.src_addr;
+        hdr.dmsc.flags = hdr.dmsc.flags | FLAG_ECHO_REFLECTED;
+        std_meta.egress_spec = std_meta.ingress_port;
+        meta.verdict = VERDICT_ROUTED;       // egress: port_mac sets the source MAC
+    }
+
+    action echo_returned() {
+        echo_rx.count(std_meta.ingress_port);
+        meta.verdict = VERDICT_CONSUMED;
+        mark_to_drop(std_meta);
+    }
+
     // Only frames that are not data (IS_DATA below) come here: each is punted
     // or refused, and the port's role is looked up only for them.
     apply {
         port_role.apply();
-        if (hdr.dmsc.type == TYPE_HELLO || hdr.dmsc.type == TYPE_LSA
+        if (hdr.dmsc.type == TYPE_ECHO) {
+            if (meta.drop_reason != (bit<32>) ROLE_CORE) {
+                reject(DROP_ECHO_FROM_POD);
+            } else if ((hdr.dmsc.flags & FLAG_ECHO_REFLECTED) == 0) {
+                reflect_echo();
+            } else {
+                echo_returned();
+            }
+        } else if (hdr.dmsc.type == TYPE_HELLO || hdr.dmsc.type == TYPE_LSA
                 || hdr.dmsc.type == TYPE_LSA_ACK) {
             if (meta.drop_reason == (bit<32>) ROLE_CORE) {
                 punt(PUNT_CONTROL);

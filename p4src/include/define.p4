@@ -44,6 +44,7 @@ const bit<8> TYPE_LSA_ACK       = 9;
 const bit<8> TYPE_PROBE         = 10;
 const bit<8> TYPE_PROBE_REPLY   = 11;
 const bit<8> TYPE_WITHDRAW      = 12;
+const bit<8> TYPE_ECHO          = 13;   // liveness: reflected by the neighbour's data plane
 
 // The types forwarded by name (IS_DATA): bit TYPE_x set for REQUEST (1),
 // RESPONSE (2), ERROR (3), PROBE (10), PROBE_REPLY (11).
@@ -51,6 +52,7 @@ const bit<16> DATA_TYPES = 0x0C0E;
 
 // Header flags (dmsc.flags).
 const bit<8> FLAG_PROBE_FULL = 0x01;   // probe record stack was full; hop not recorded
+const bit<8> FLAG_ECHO_REFLECTED = 0x02;   // an echo on its way back to the switch that sent it
 
 // packet_out.flags
 const bit<8> PKTOUT_ROUTE = 0x01;      // look the frame up in policy/FIB instead of egress_port
@@ -63,6 +65,7 @@ const bit<8> ROLE_CORE = 2;
 const bit<4> VERDICT_UNDECIDED = 0;
 const bit<4> VERDICT_ROUTED    = 1;    // the policy or the FIB chose an egress port
 const bit<4> VERDICT_DROP      = 2;    // some stage refused the frame (meta.drop_reason)
+const bit<4> VERDICT_CONSUMED  = 3;    // ended here as intended (a reflected echo, counted in echo_rx)
 
 // meta.path_cfg: what decides a frame's path. ingress_config sets bit 0 for a
 // core-facing port and bit 1 while the SCSC policy stage is on; the parser sets
@@ -91,8 +94,9 @@ const bit<32> DROP_PARSER_OTHER      = 12;  // any other parser error
 const bit<32> DROP_SRC_NOT_HELD      = 13;  // pod port, source name not one the port holds
 const bit<32> DROP_ANNOUNCE_POLICED  = 14;  // pod port over its announcement meter (CoPP)
 const bit<32> DROP_PUNT_POLICED      = 15;  // pod port over its meter for other punts (CoPP)
+const bit<32> DROP_ECHO_FROM_POD     = 16;  // echo (either way) on a pod-facing port
 
-#define N_DROP_REASONS 16
+#define N_DROP_REASONS 17
 
 // v1model meter colours (execute_meter's result).
 const bit<2> METER_RED = 2;

@@ -1,0 +1,161 @@
+"""Link liveness from the data plane: BFD's echo mode, reflected by the P4 program.
+
+A silent cut (no carrier change) is only seen by frames that stop arriving.
+Hellos are such frames, but each costs the far agent's Python (a packet-in, an
+HMAC, the router) as well as ours, so on a machine running 64 agents on 2 cores
+they cannot be sent often (docs/routing.md: 640 ms a hello at ring:64, 1.92 s to
+declare a neighbour dead). An echo costs the far switch's data plane only: the
+agent sends one on each core port (a packet-out to the neighbour's port MAC),
+the neighbour's P4 program sends it straight back (docs/wire-format.md, type
+``echo``), and our P4 program counts it in ``echo_rx[ingress port]`` and drops
+it. Once a round the agent reads the cells of its core ports in one P4Runtime
+read and sends the next echoes (docs/dataplane.md: the echo path and its cost).
+
+:class:`EchoMonitor` is the decision, without I/O (unit-tested): a port whose
+counter has not moved for ``misses`` rounds while its adjacency is up is down
+(``Router.on_echo``: the same path as a carrier loss, counted
+``adj_down_echo``), and its hellos are not heard until the counter moves again;
+then the hellos bring the adjacency back (both must agree). A port whose echoes
+were never answered (a neighbour whose program does not reflect them) is left to
+the hellos, which stay the backstop everywhere.
+
+:class:`LivenessLoop` is the agent's thread around it.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from controller.switch import p4names as N
+from controller.switch.p4rt import SwitchError
+from traffic.wire import codec, defs, names
+
+log = logging.getLogger("dmsc.agent")
+
+ECHO_MISSES = 3            # BFD's detect multiplier
+ECHO_MS_MIN = 40
+
+
+def echo_ms_for(hello_ms: int) -> int:
+    """The echo interval that goes with a hello interval (the network's size on
+    these cores, topologies/emu/apps/agent_app.agent_timers)."""
+    return max(ECHO_MS_MIN, hello_ms // 8)
+
+
+class EchoMonitor:
+    """Which ports' echoes stopped or came back, from the ``echo_rx`` cells read
+    once a round. ``misses``: rounds without a reflected echo before a port with
+    an adjacency is declared down."""
+
+    def __init__(self, misses: int = ECHO_MISSES):
+        if misses < 1:
+            raise ValueError("misses must be at least 1")
+        self.misses = misses
+        self.last: dict[int, int] = {}          # port -> echo_rx at the last read
+        self.missed: dict[int, int] = {}        # port -> rounds without a move in a row
+        self.moved_at: dict[int, float] = {}    # port -> when its counter last moved
+        self.answered: set[int] = set()         # echoes answered since start or since down
+        self.down: set[int] = set()             # declared down; up when echoes move again
+
+    def observe(self, counts: dict[int, int], sent: set[int], adjacent: set[int],
+                now: float) -> list[tuple[int, bool, float]]:
+        """``counts``: the ports' ``echo_rx`` cells now; ``sent``: ports an echo
+        went out of in the round before; ``adjacent``: ports with an adjacency
+        up. Returns ``(port, alive, silent_ms)`` for each port that went down
+        (``alive`` False) or whose echoes came back after it did (True)."""
+        events = []
+        for port, count in counts.items():
+            prev = self.last.get(port)
+            self.last[port] = count
+            if prev is None or count < prev:      # first read, or the switch restarted
+                self.missed[port] = 0
+                continue
+            if count > prev:
+                self.missed[port] = 0
+                self.moved_at[port] = now
+                self.answered.add(port)
+                if port in self.down:
+                    self.down.discard(port)
+                    events.append((port, True, 0.0))
+                continue
+            if port not in sent or port in self.down:
+                continue                          # nothing was asked: nothing missed
+            if port not in self.answered or port not in adjacent:
+                self.missed[port] = 0
+                continue
+            self.missed[port] = self.missed.get(port, 0) + 1
+            if self.missed[port] >= self.misses:
+                self.missed[port] = 0
+                self.down.add(port)
+                self.answered.discard(port)
+                silent = (now - self.moved_at.get(port, now)) * 1000
+                events.append((port, False, silent))
+        return events
+
+
+def echo_frame(switch: str, src_mac: str, dst_mac: str, seq: int) -> bytes:
+    """An echo out of one port (docs/wire-format.md): to the neighbour's port
+    MAC, from ours; the neighbour's data plane sends it back."""
+    return codec.encode(defs.TYPE_ECHO, names.switch_name(), names.switch_name(switch),
+                        msg_id=seq & 0xFFFFFFFF, hop_limit=1, eth_src=src_mac, eth_dst=dst_mac)
+
+
+class LivenessLoop:
+    """``agent``'s echo thread: every ``interval_s`` one read of ``echo_rx``
+    for its core ports, the monitor's verdicts to the router, and one echo out of
+    each core port with carrier."""
+
+    def __init__(self, agent, interval_s: float, misses: int = ECHO_MISSES):
+        self.agent = agent
+        self.interval_s = interval_s
+        self.monitor = EchoMonitor(misses)
+        topo, me = agent.topo, agent.name
+        self.ports = sorted(p for p, pt in agent.router.ports.items() if pt.role == "core")
+        self.peer_mac: dict[int, str] = {}
+        for p in self.ports:
+            nb = topo.neighbour_on(me, p)
+            if nb is not None:
+                self.peer_mac[p] = topo.mac(nb, topo.port(nb, me))
+        self.sent: set[int] = set()
+        self.seq = 0
+
+    def loop(self) -> None:
+        nxt = time.monotonic()
+        while not self.agent.stop_event.wait(max(0.0, nxt - time.monotonic())):
+            with self.agent.survives("liveness"):
+                self.round(time.monotonic())
+            # the next round one interval on; a late round does not make a burst
+            nxt = max(nxt + self.interval_s, time.monotonic() + self.interval_s / 2)
+
+    def round(self, now: float) -> None:
+        agent = self.agent
+        sw = agent.sw
+        if sw is None or not self.ports:
+            self.sent = set()
+            return
+        try:
+            counts = sw.read_counter_cells(N.COUNTER_ECHO_RX, self.ports)
+        except SwitchError as exc:              # reconnecting: the protocol loop handles it
+            log.debug("echo_rx not read: %s", exc)
+            self.sent = set()
+            return
+        router = agent.router
+        with agent.lock:
+            adjacent = {p for p, nb in router.neighbors.items() if nb.two_way}
+            up = [p for p in self.ports if router.ports[p].up and p in self.peer_mac]
+            events = self.monitor.observe(counts, self.sent, adjacent, now)
+            for port, alive, silent_ms in events:
+                router.on_echo(port, alive, now, silent_ms)
+            agent.counters["echo_rounds"] += 1
+        if events:
+            agent.wake()                        # the protocol loop acts on it now
+        self.seq += 1
+        sent = set()
+        try:
+            for p in up:
+                agent.packet_out(echo_frame(agent.name, router.ports[p].mac, self.peer_mac[p],
+                                            self.seq), egress_port=p)
+                sent.add(p)
+        except (SwitchError, OSError) as exc:
+            log.debug("echo not sent: %s", exc)
+        self.sent = sent

@@ -1,0 +1,233 @@
+"""Data-plane liveness (controller/agent/liveness.py): when unanswered echoes
+take a neighbour down, and what it takes to bring it back.
+
+The routers run on SimNet's virtual clock; the switches' ``echo_rx`` counters
+are simulated by the test: a reflected echo comes back over a link that is not
+cut (the P4 side is tests/bmv2/test_echo.py).
+"""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+from scapy.layers.l2 import Ether
+
+from controller.agent.liveness import EchoMonitor, LivenessLoop
+from controller.routing.router import Config
+from controller.switch import p4names as N
+from tests.conftest import ROOT
+from tests.support.routing_sim import SimNet
+from topologies.topo import Topology
+from traffic.wire import defs, layers
+
+FIG2 = Topology.load(ROOT / "topologies" / "fig2.yaml")
+K = 3
+
+
+def test_a_port_is_down_after_k_silent_rounds_with_its_adjacency_up_not_before():
+    m = EchoMonitor(K)
+    assert m.observe({2: 5}, sent=set(), adjacent={2}, now=0.0) == []      # first read
+    assert m.observe({2: 6}, sent={2}, adjacent={2}, now=0.1) == []        # answered
+    for i in range(1, K):
+        assert m.observe({2: 6}, sent={2}, adjacent={2}, now=0.1 + 0.1 * i) == [], i
+    assert m.observe({2: 6}, sent={2}, adjacent={2}, now=0.1 + 0.1 * K) == \
+        [(2, False, pytest.approx(100.0 * K))]
+    # declared once: more silent rounds say nothing new
+    assert m.observe({2: 6}, sent={2}, adjacent={2}, now=1.0) == []
+
+
+def test_a_move_in_between_starts_the_count_again():
+    m = EchoMonitor(K)
+    m.observe({2: 0}, set(), {2}, 0.0)
+    m.observe({2: 1}, {2}, {2}, 0.1)
+    n = 1
+    for t in range(2, 12):
+        if t % K == 0:
+            n += 1                                 # one answered echo every K rounds
+        assert m.observe({2: n}, {2}, {2}, t / 10) == []
+
+
+@pytest.mark.parametrize("case", ["never answered", "no adjacency", "nothing sent"])
+def test_silence_that_proves_nothing_takes_no_port_down(case):
+    """Echoes never answered on a port (a neighbour that does not reflect
+    them: the hellos decide there), a port with no adjacency to take down, and
+    rounds that sent no echo (the switch was unreachable) are not misses."""
+    m = EchoMonitor(K)
+    m.observe({2: 4}, set(), {2}, 0.0)
+    if case != "never answered":
+        m.observe({2: 5}, {2}, {2}, 0.1)
+    sent = set() if case == "nothing sent" else {2}
+    adjacent = set() if case == "no adjacency" else {2}
+    for i in range(2, 2 + 3 * K):
+        assert m.observe({2: m.last[2]}, sent, adjacent, i / 10) == []
+    assert not m.down
+
+
+def test_after_a_restart_the_counter_starts_again_from_its_new_value():
+    m = EchoMonitor(K)
+    m.observe({2: 4}, set(), {2}, 0.0)
+    m.observe({2: 9}, {2}, {2}, 0.1)
+    m.observe({2: 0}, {2}, {2}, 0.2)               # switch restarted: no verdict
+    assert m.missed[2] == 0 and m.last[2] == 0
+    events = [m.observe({2: 0}, {2}, {2}, 0.3 + i / 10) for i in range(K)]
+    assert events[-1] and events[-1][0][:2] == (2, False)      # was answered before
+
+
+def test_only_a_move_brings_a_port_back():
+    m = EchoMonitor(K)
+    m.observe({2: 0}, set(), {2}, 0.0)
+    m.observe({2: 1}, {2}, {2}, 0.1)
+    for i in range(K):
+        ev = m.observe({2: 1}, {2}, {2}, 0.2 + i / 10)
+    assert ev == [(2, False, pytest.approx(100.0 * K))] and m.down == {2}
+    for i in range(5):                              # still silent, adjacency or not
+        assert m.observe({2: 1}, {2}, {2 * (i % 2)}, 1.0 + i / 10) == []
+    assert m.observe({2: 2}, {2}, set(), 2.0) == [(2, True, 0.0)] and not m.down
+
+
+# -- with the routers --------------------------------------------------------
+class EchoSim:
+    """SimNet with echo liveness: every ``interval`` each router's monitor reads
+    its ports' simulated echo_rx (moved when the link is not cut) and tells
+    its router; hellos are slow (ring:64's timers), so only the echoes can
+    explain a fast reaction."""
+
+    def __init__(self, interval: float = 0.05):
+        self.net = SimNet(FIG2, Config.for_hello(640))
+        self.net.accept_all()
+        self.net.run(8.0)
+        self.interval = interval
+        self.rx: Counter = Counter()               # (switch, port) -> reflected echoes
+        self.cut: set[frozenset] = set()           # where echoes do not come back
+        self.mons = {s: EchoMonitor(K) for s in self.net.routers}
+        self.sent: dict[str, set[int]] = {s: set() for s in self.net.routers}
+        self.events: list = []
+        self.run(0.5)                              # echoes answered before anything fails
+
+    def ports(self, s):
+        return [p for p, pt in self.net.routers[s].ports.items() if pt.role == "core"]
+
+    def run(self, seconds: float) -> None:
+        end = self.net.now + seconds
+        while self.net.now < end - 1e-9:
+            self.net.run(self.interval)
+            for s, r in self.net.routers.items():
+                counts = {p: self.rx[s, p] for p in self.ports(s)}
+                adjacent = {p for p, nb in r.neighbors.items() if nb.two_way}
+                for port, alive, ms in self.mons[s].observe(counts, self.sent[s], adjacent,
+                                                            self.net.now):
+                    self.events.append((s, port, alive))
+                    r.on_echo(port, alive, self.net.now, ms)
+                self.sent[s] = set(self.ports(s))
+                for p in self.sent[s]:              # this round's echoes, reflected or not
+                    nb = FIG2.neighbour_on(s, p)
+                    if frozenset((s, nb)) not in self.cut:
+                        self.rx[s, p] += 1
+
+
+def expected_without(link):
+    from tests.unit.test_routing import expected
+    core = FIG2.core_graph()
+    if link:
+        core.remove_edge(*link)
+    return expected(FIG2, core)
+
+
+def test_a_silent_cut_is_routed_around_by_echoes_long_before_the_dead_interval():
+    sim = EchoSim()
+    assert sim.net.fibs() == expected_without(None)
+    sim.net.down_links.add(frozenset(("sg1", "sr3")))   # silent: no carrier change
+    sim.cut.add(frozenset(("sg1", "sr3")))
+    sim.run(0.3)                                    # K rounds of 50 ms and SPF: not 1.92 s
+    assert sim.net.fibs() == expected_without(("sg1", "sr3"))
+    sg1, sr3 = sim.net.routers["sg1"], sim.net.routers["sr3"]
+    assert sg1.counters["adj_down_echo"] == 1 and sr3.counters["adj_down_echo"] == 1
+    assert sg1.counters["adj_down_dead"] == 0
+
+
+def test_recovery_needs_the_echoes_and_the_hellos():
+    sim = EchoSim()
+    link = frozenset(("sg1", "sr3"))
+    p = FIG2.port("sg1", "sr3")
+    sim.net.down_links.add(link)
+    sim.cut.add(link)
+    sim.run(0.5)
+    # hellos get through again but echoes do not: no adjacency, however long
+    sim.net.down_links.discard(link)
+    sim.run(4.0)
+    assert p not in sim.net.routers["sg1"].neighbors
+    assert sim.net.routers["sg1"].counters["rx_hello_echo_down"] > 0
+    assert sim.net.fibs() == expected_without(("sg1", "sr3"))
+    # echoes come back but hellos do not: still none
+    sim.net.down_links.add(link)
+    sim.cut.discard(link)
+    sim.run(4.0)
+    assert p not in sim.net.routers["sg1"].neighbors or \
+        not sim.net.routers["sg1"].neighbors[p].two_way
+    assert ("sg1", p, True) in sim.events
+    # both: the adjacency and the routes are back
+    sim.net.down_links.discard(link)
+    sim.run(3.0)
+    assert sim.net.routers["sg1"].neighbors[p].two_way
+    assert sim.net.fibs() == expected_without(None)
+
+
+# -- the agent's round ---------------------------------------------------------
+class FakeSwitch:
+    def __init__(self):
+        self.reads: list = []
+        self.cells: dict[int, int] = {}
+
+    def read_counter_cells(self, counter, indices):
+        self.reads.append((counter, list(indices)))
+        return {i: self.cells.get(i, 0) for i in indices}
+
+
+class FakeAgent:
+    def __init__(self, switch: str):
+        net = SimNet(FIG2)
+        self.topo, self.name = FIG2, switch
+        self.router = net.routers[switch]
+        self.lock = threading.RLock()
+        self.counters = self.router.counters
+        self.stop_event = threading.Event()
+        self.sw = FakeSwitch()
+        self.out: list = []
+        self.woken = 0
+
+    def packet_out(self, frame, **md):
+        self.out.append((frame, md))
+
+    def wake(self):
+        self.woken += 1
+
+
+def test_a_round_is_one_counter_read_and_one_echo_per_core_port():
+    agent = FakeAgent("sr3")
+    loop = LivenessLoop(agent, 0.05, K)
+    core = sorted(p for p, pt in agent.router.ports.items() if pt.role == "core")
+    loop.round(0.0)
+    assert agent.sw.reads == [(N.COUNTER_ECHO_RX, core)]
+    assert sorted(md["egress_port"] for _f, md in agent.out) == core
+    for frame, md in agent.out:
+        e = layers.parse(frame)
+        eth = Ether(frame)
+        port = md["egress_port"]
+        nb = FIG2.neighbour_on("sr3", port)
+        assert e.type == defs.TYPE_ECHO and e.flags == 0 and e.rec_count == 0
+        assert eth.src.lower() == FIG2.mac("sr3", port).lower()
+        assert eth.dst.lower() == FIG2.mac(nb, FIG2.port(nb, "sr3")).lower()
+    # silent K rounds with the adjacency up: the router hears of it, once
+    sr3 = agent.router
+    nb_port = core[0]
+    from controller.routing.router import Neighbor
+    agent.sw.cells[nb_port] = 1
+    loop.round(0.05)                                # answered
+    sr3.neighbors[nb_port] = Neighbor("x", 9, nb_port, "02:00:00:00:00:99", 0.0)
+    sr3.neighbors[nb_port].two_way = True
+    for i in range(K):
+        loop.round(0.1 + i * 0.05)
+    assert nb_port not in sr3.neighbors and sr3.counters["adj_down_echo"] == 1
+    assert nb_port in sr3.echo_down and agent.woken == 1
+    assert len(agent.sw.reads) == 2 + K
