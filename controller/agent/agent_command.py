@@ -26,7 +26,7 @@ import grpc
 
 from controller.agent.admin_service import AdminService
 from controller.agent.gateway import DEFAULT_LEASE_S
-from controller.agent.liveness import ECHO_MISSES, echo_ms_for
+from controller.agent.liveness import ECHO_MISSES, ECHOES_PER_READ, echo_ms_for
 from controller.agent.policy_service import PolicyService
 from controller.agent.router_agent import Agent
 from controller.proto import policy_pb2_grpc
@@ -60,7 +60,9 @@ def parser() -> argparse.ArgumentParser:
                          "this often; 0: hellos alone (default: by the hello interval, "
                          "liveness.echo_ms_for)")
     ap.add_argument("--echo-misses", type=int, default=ECHO_MISSES,
-                    help="echo rounds unanswered before a neighbour is down")
+                    help="echoes unanswered in a row before a neighbour is down")
+    ap.add_argument("--echoes-per-read", type=int, default=ECHOES_PER_READ,
+                    help="echoes on each port per read of the echo_rx counter")
     ap.add_argument("--grace-s", type=float, default=3.0)
     ap.add_argument("--spa", action="append", default=[], metavar="127.0.0.1:PORT",
                     help="an SPA address (repeatable: the next is used when one is down)")
@@ -127,7 +129,7 @@ def build(a: argparse.Namespace, topo: Topology | None = None) -> tuple[Agent, S
                   spa_addrs=a.spa, lease_s=a.lease_s, scsc_addr=a.scsc, probe_ms=a.probe_ms,
                   probe_services=a.probe_service, cpu_intf=a.cpu_intf,
                   echo_ms=echo_ms_for(a.hello_ms) if a.echo_ms is None else a.echo_ms,
-                  echo_misses=a.echo_misses)
+                  echo_misses=a.echo_misses, echoes_per_read=a.echoes_per_read)
     servers = [_serve(f"{a.switch}:admin", a.admin_addr, "--admin-addr",
                       lambda s: pb_grpc.add_AgentAdminServicer_to_server(AdminService(agent), s),
                       workers=3)]

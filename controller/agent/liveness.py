@@ -32,37 +32,42 @@ from traffic.wire import codec, defs, names
 
 log = logging.getLogger("dmsc.agent")
 
-ECHO_MISSES = 3            # BFD's detect multiplier
-ECHO_MS_MIN = 40
+ECHO_MISSES = 2            # echoes unanswered in a row: the neighbour is down
+ECHOES_PER_READ = 2        # echo_rx is read once for this many echoes on each port
+ECHO_MS_MIN = 25
 
 
 def echo_ms_for(hello_ms: int) -> int:
-    """The echo interval that goes with a hello interval (the network's size on
-    these cores, topologies/emu/apps/agent_app.agent_timers)."""
-    return max(ECHO_MS_MIN, hello_ms // 8)
+    """The echo interval that goes with a hello interval (which grows with
+    the network's size on these cores, topologies/emu/apps/agent_app.agent_timers):
+    a fifth of it, at least ECHO_MS_MIN. At ring:64 (hello 640 ms) an echo every
+    128 ms and a read every 256 ms: a silent cut is seen after 256-512 ms
+    (docs/routing.md: how E and K were chosen)."""
+    return max(ECHO_MS_MIN, hello_ms // 5)
 
 
 class EchoMonitor:
     """Which ports' echoes stopped or came back, from the ``echo_rx`` cells read
-    once a round. ``misses``: rounds without a reflected echo before a port with
-    an adjacency is declared down."""
+    once a round. ``misses``: echoes unanswered in a row (counted at the reads)
+    before a port with an adjacency is declared down."""
 
     def __init__(self, misses: int = ECHO_MISSES):
         if misses < 1:
             raise ValueError("misses must be at least 1")
         self.misses = misses
         self.last: dict[int, int] = {}          # port -> echo_rx at the last read
-        self.missed: dict[int, int] = {}        # port -> rounds without a move in a row
+        self.missed: dict[int, int] = {}        # port -> echoes unanswered in a row
         self.moved_at: dict[int, float] = {}    # port -> when its counter last moved
         self.answered: set[int] = set()         # echoes answered since start or since down
         self.down: set[int] = set()             # declared down; up when echoes move again
 
-    def observe(self, counts: dict[int, int], sent: set[int], adjacent: set[int],
+    def observe(self, counts: dict[int, int], sent: dict[int, int], adjacent: set[int],
                 now: float) -> list[tuple[int, bool, float]]:
-        """``counts``: the ports' ``echo_rx`` cells now; ``sent``: ports an echo
-        went out of in the round before; ``adjacent``: ports with an adjacency
-        up. Returns ``(port, alive, silent_ms)`` for each port that went down
-        (``alive`` False) or whose echoes came back after it did (True)."""
+        """``counts``: the ports' ``echo_rx`` cells now; ``sent``: echoes sent
+        out of each port since the read before (each at least one echo interval
+        ago); ``adjacent``: ports with an adjacency up. Returns ``(port, alive,
+        silent_ms)`` for each port that went down (``alive`` False) or whose
+        echoes came back after it did (True)."""
         events = []
         for port, count in counts.items():
             prev = self.last.get(port)
@@ -78,12 +83,12 @@ class EchoMonitor:
                     self.down.discard(port)
                     events.append((port, True, 0.0))
                 continue
-            if port not in sent or port in self.down:
-                continue                          # nothing was asked: nothing missed
+            if port in self.down:
+                continue
             if port not in self.answered or port not in adjacent:
                 self.missed[port] = 0
                 continue
-            self.missed[port] = self.missed.get(port, 0) + 1
+            self.missed[port] = self.missed.get(port, 0) + sent.get(port, 0)
             if self.missed[port] >= self.misses:
                 self.missed[port] = 0
                 self.down.add(port)
@@ -101,61 +106,68 @@ def echo_frame(switch: str, src_mac: str, dst_mac: str, seq: int) -> bytes:
 
 
 class LivenessLoop:
-    """``agent``'s echo thread: every ``interval_s`` one read of ``echo_rx``
-    for its core ports, the monitor's verdicts to the router, and one echo out of
-    each core port with carrier."""
+    """``agent``'s echo thread: every ``interval_s`` one echo out of each core
+    port with carrier; every ``per_read`` echoes, first one read of ``echo_rx``
+    for its core ports and the monitor's verdicts to the router."""
 
-    def __init__(self, agent, interval_s: float, misses: int = ECHO_MISSES):
+    def __init__(self, agent, interval_s: float, misses: int = ECHO_MISSES,
+                 per_read: int = ECHOES_PER_READ):
         self.agent = agent
         self.interval_s = interval_s
+        self.per_read = max(1, per_read)
         self.monitor = EchoMonitor(misses)
         topo, me = agent.topo, agent.name
         self.ports = sorted(p for p, pt in agent.router.ports.items() if pt.role == "core")
-        self.peer_mac: dict[int, str] = {}
+        self.frames: dict[int, bytes] = {}     # the same bytes every time: built once
         for p in self.ports:
             nb = topo.neighbour_on(me, p)
             if nb is not None:
-                self.peer_mac[p] = topo.mac(nb, topo.port(nb, me))
-        self.sent: set[int] = set()
-        self.seq = 0
+                self.frames[p] = echo_frame(me, agent.router.ports[p].mac,
+                                            topo.mac(nb, topo.port(nb, me)), p)
+        self.sent: dict[int, int] = {}         # echoes out of each port since the last read
+        self.ticks = 0
 
     def loop(self) -> None:
         nxt = time.monotonic()
         while not self.agent.stop_event.wait(max(0.0, nxt - time.monotonic())):
             with self.agent.survives("liveness"):
-                self.round(time.monotonic())
-            # the next round one interval on; a late round does not make a burst
+                self.tick(time.monotonic())
+            # the next echo one interval on; a late one does not make a burst
             nxt = max(nxt + self.interval_s, time.monotonic() + self.interval_s / 2)
 
-    def round(self, now: float) -> None:
+    def tick(self, now: float) -> None:
+        """One echo interval: the read first when one is due, then the echoes."""
         agent = self.agent
-        sw = agent.sw
-        if sw is None or not self.ports:
-            self.sent = set()
+        if agent.sw is None or not self.frames:
+            self.sent = {}
             return
+        if self.ticks % self.per_read == 0:
+            self.read(now)
+        self.ticks += 1
+        router = agent.router
         try:
-            counts = sw.read_counter_cells(N.COUNTER_ECHO_RX, self.ports)
-        except SwitchError as exc:              # reconnecting: the protocol loop handles it
+            for p, frame in self.frames.items():
+                if router.ports[p].up:
+                    agent.packet_out(frame, egress_port=p)
+                    self.sent[p] = self.sent.get(p, 0) + 1
+        except (SwitchError, OSError) as exc:
+            log.debug("echo not sent: %s", exc)
+
+    def read(self, now: float) -> None:
+        agent = self.agent
+        try:
+            counts = agent.sw.read_counter_cells(N.COUNTER_ECHO_RX, self.ports)
+        except (SwitchError, AttributeError) as exc:   # reconnecting: the protocol loop's job
             log.debug("echo_rx not read: %s", exc)
-            self.sent = set()
+            self.sent = {}
             return
+        sent, self.sent = self.sent, {}
         router = agent.router
         with agent.lock:
             adjacent = {p for p, nb in router.neighbors.items() if nb.two_way}
-            up = [p for p in self.ports if router.ports[p].up and p in self.peer_mac]
-            events = self.monitor.observe(counts, self.sent, adjacent, now)
+            events = self.monitor.observe(counts, sent, adjacent, now)
             for port, alive, silent_ms in events:
                 router.on_echo(port, alive, now, silent_ms)
-            agent.counters["echo_rounds"] += 1
+            agent.counters["echo_reads"] += 1
         if events:
             agent.wake()                        # the protocol loop acts on it now
-        self.seq += 1
-        sent = set()
-        try:
-            for p in up:
-                agent.packet_out(echo_frame(agent.name, router.ports[p].mac, self.peer_mac[p],
-                                            self.seq), egress_port=p)
-                sent.add(p)
-        except (SwitchError, OSError) as exc:
-            log.debug("echo not sent: %s", exc)
-        self.sent = sent

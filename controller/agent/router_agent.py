@@ -36,7 +36,7 @@ import time
 from controller import keys
 from controller.agent.fib_writer import FibWriter
 from controller.agent.gateway import DEFAULT_LEASE_S, Gateway
-from controller.agent.liveness import ECHO_MISSES, LivenessLoop
+from controller.agent.liveness import ECHO_MISSES, ECHOES_PER_READ, LivenessLoop
 from controller.agent.no_route_replies import NoRouteReplies
 from controller.agent.policies import Policies
 from controller.agent.port_carrier import CARRIER_POLL_S, CarrierPoller
@@ -67,7 +67,8 @@ class Agent:
                  key: bytes, config: Config, grace_s: float = 3.0, spa_addrs=(),
                  lease_s: float = DEFAULT_LEASE_S, scsc_addr: str | None = None,
                  probe_ms: int = 0, probe_services=(), cpu_intf: str | None = None,
-                 echo_ms: int = 0, echo_misses: int = ECHO_MISSES):
+                 echo_ms: int = 0, echo_misses: int = ECHO_MISSES,
+                 echoes_per_read: int = ECHOES_PER_READ):
         self.topo = topo
         self.cpu_intf = cpu_intf          # packet I/O through this veth, not the stream
         self.cpu = None
@@ -95,7 +96,8 @@ class Agent:
                                                   timeout_s=max(0.3, 3 * probe_ms / 1000)),
                                      probe_services)
         # link liveness from the data plane's echoes (liveness.py); 0: hellos alone
-        self.liveness = LivenessLoop(self, echo_ms / 1000, echo_misses) if echo_ms > 0 else None
+        self.liveness = (LivenessLoop(self, echo_ms / 1000, echo_misses, echoes_per_read)
+                         if echo_ms > 0 else None)
         self.gateway: Gateway | None = None
         if topo.kind(switch) == "sg":
             self.gateway = Gateway(self, SpaClient(spa_addrs) if spa_addrs else None,

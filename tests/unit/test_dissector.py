@@ -93,6 +93,9 @@ def good_frames() -> list[Ether]:
     probe = layers.probe("/B/4", names.switch_name("sg1"), msg_id=500,
                          records=[layers.ProbeRecord(**r) for r in RECORDS], **kw)
     probe[layers.DMSC].flags = defs.FLAG_PROBE_FULL
+    echo = layers.frame(defs.TYPE_ECHO, names.switch_name(), names.switch_name("sg1"), msg_id=3,
+                        hop_limit=1, **kw)
+    echo[layers.DMSC].flags = defs.FLAG_ECHO_REFLECTED
     frames = {
         defs.TYPE_REQUEST: req,
         defs.TYPE_RESPONSE: layers.response(req[layers.DMSC], "/B/4", {"echo": {"x": 1}}, **kw),
@@ -119,6 +122,7 @@ def good_frames() -> list[Ether]:
         defs.TYPE_PROBE_REPLY: layers.probe_reply(probe[layers.DMSC], "/B/4", **kw),
         defs.TYPE_WITHDRAW: layers.frame(defs.TYPE_WITHDRAW, names.switch_name(), "/café/1", msg_id=900,
                                          tlvs=[layers.tlv_text(codec.TLV_PREFIX, "/café")], **kw),
+        defs.TYPE_ECHO: echo,
     }
     assert sorted(frames) == sorted(defs.TYPE_NAMES)          # every message type
     return [frames[t] for t in sorted(frames)]
@@ -281,7 +285,8 @@ def test_dissector_tables_match_the_codec():
     for const, value in (("ETHERTYPE_DMSC", defs.ETHERTYPE_DMSC), ("HDR_LEN", defs.DMSC_HDR_BYTES),
                          ("REC_LEN", defs.PROBE_REC_BYTES), ("MAX_RECORDS", defs.MAX_PROBE_RECORDS),
                          ("DMSC_VERSION", defs.DMSC_VERSION), ("CPU_PORT", defs.CPU_PORT),
-                         ("FLAG_PROBE_FULL", defs.FLAG_PROBE_FULL), ("TYPE_LSA_ACK", defs.TYPE_LSA_ACK)):
+                         ("FLAG_PROBE_FULL", defs.FLAG_PROBE_FULL), ("TYPE_LSA_ACK", defs.TYPE_LSA_ACK),
+                         ("FLAG_ECHO_REFLECTED", defs.FLAG_ECHO_REFLECTED)):
         assert int(re.search(r"local %s = (\w+)" % const, LUA_TEXT).group(1), 0) == value, const
 
 
@@ -562,12 +567,13 @@ def test_filter_by_destination_name(tshark_env, good_pcap):
     ("dmsc.msg_id == 0x01020304", ["request", "response", "error"]),   # follow one call
     ("dmsc.type == 7 || dmsc.type == 8", ["hello", "lsa"]),
     (f'dmsc.src_name matches "^{names.SWITCHES}/"',             # from a switch
-     ["announce_ack", "announce_nack", "hello", "lsa", "lsa_ack", "probe"]),
+     ["announce_ack", "announce_nack", "hello", "lsa", "lsa_ack", "probe", "echo"]),
     ("dmsc.record.hop_time > 100", ["probe", "probe_reply"]),
     ("dmsc.status == 6", ["announce_nack"]),
     ('dmsc.lsa.prefix == "/A/4"', ["lsa"]),
     ("dmsc.timestamp_ns > 0", ["announce"]),
     ("dmsc.flags.probe_full == 1", ["probe"]),
+    ("dmsc.flags.echo_reflected == 1", ["echo"]),
     (f'dmsc.dst_key == "{key_text("/A/1")}"', ["response", "error"]),
 ])
 def test_display_filters(tshark_env, good_pcap, display_filter, types):

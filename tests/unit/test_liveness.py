@@ -22,42 +22,50 @@ from topologies.topo import Topology
 from traffic.wire import defs, layers
 
 FIG2 = Topology.load(ROOT / "topologies" / "fig2.yaml")
-K = 3
+K = 3      # echoes unanswered in a row
 
 
-def test_a_port_is_down_after_k_silent_rounds_with_its_adjacency_up_not_before():
+def test_a_port_is_down_after_k_unanswered_echoes_with_its_adjacency_up_not_before():
     m = EchoMonitor(K)
-    assert m.observe({2: 5}, sent=set(), adjacent={2}, now=0.0) == []      # first read
-    assert m.observe({2: 6}, sent={2}, adjacent={2}, now=0.1) == []        # answered
+    assert m.observe({2: 5}, {}, adjacent={2}, now=0.0) == []              # first read
+    assert m.observe({2: 6}, {2: 1}, adjacent={2}, now=0.1) == []          # answered
     for i in range(1, K):
-        assert m.observe({2: 6}, sent={2}, adjacent={2}, now=0.1 + 0.1 * i) == [], i
-    assert m.observe({2: 6}, sent={2}, adjacent={2}, now=0.1 + 0.1 * K) == \
+        assert m.observe({2: 6}, {2: 1}, adjacent={2}, now=0.1 + 0.1 * i) == [], i
+    assert m.observe({2: 6}, {2: 1}, adjacent={2}, now=0.1 + 0.1 * K) == \
         [(2, False, pytest.approx(100.0 * K))]
-    # declared once: more silent rounds say nothing new
-    assert m.observe({2: 6}, sent={2}, adjacent={2}, now=1.0) == []
+    # declared once: more silent reads say nothing new
+    assert m.observe({2: 6}, {2: 1}, adjacent={2}, now=1.0) == []
+
+
+def test_misses_are_counted_in_echoes_when_a_read_covers_several():
+    m = EchoMonitor(4)
+    m.observe({2: 0}, {}, {2}, 0.0)
+    m.observe({2: 2}, {2: 2}, {2}, 0.2)
+    assert m.observe({2: 2}, {2: 2}, {2}, 0.4) == []           # 2 of 4
+    assert m.observe({2: 2}, {2: 2}, {2}, 0.6) == [(2, False, pytest.approx(400.0))]
 
 
 def test_a_move_in_between_starts_the_count_again():
     m = EchoMonitor(K)
-    m.observe({2: 0}, set(), {2}, 0.0)
-    m.observe({2: 1}, {2}, {2}, 0.1)
+    m.observe({2: 0}, {}, {2}, 0.0)
+    m.observe({2: 1}, {2: 1}, {2}, 0.1)
     n = 1
     for t in range(2, 12):
         if t % K == 0:
-            n += 1                                 # one answered echo every K rounds
-        assert m.observe({2: n}, {2}, {2}, t / 10) == []
+            n += 1                                 # one answered echo every K
+        assert m.observe({2: n}, {2: 1}, {2}, t / 10) == []
 
 
 @pytest.mark.parametrize("case", ["never answered", "no adjacency", "nothing sent"])
 def test_silence_that_proves_nothing_takes_no_port_down(case):
     """Echoes never answered on a port (a neighbour that does not reflect
     them: the hellos decide there), a port with no adjacency to take down, and
-    rounds that sent no echo (the switch was unreachable) are not misses."""
+    reads after no echo was sent (the switch was unreachable) are not misses."""
     m = EchoMonitor(K)
-    m.observe({2: 4}, set(), {2}, 0.0)
+    m.observe({2: 4}, {}, {2}, 0.0)
     if case != "never answered":
-        m.observe({2: 5}, {2}, {2}, 0.1)
-    sent = set() if case == "nothing sent" else {2}
+        m.observe({2: 5}, {2: 1}, {2}, 0.1)
+    sent = {} if case == "nothing sent" else {2: 1}
     adjacent = set() if case == "no adjacency" else {2}
     for i in range(2, 2 + 3 * K):
         assert m.observe({2: m.last[2]}, sent, adjacent, i / 10) == []
@@ -66,24 +74,24 @@ def test_silence_that_proves_nothing_takes_no_port_down(case):
 
 def test_after_a_restart_the_counter_starts_again_from_its_new_value():
     m = EchoMonitor(K)
-    m.observe({2: 4}, set(), {2}, 0.0)
-    m.observe({2: 9}, {2}, {2}, 0.1)
-    m.observe({2: 0}, {2}, {2}, 0.2)               # switch restarted: no verdict
+    m.observe({2: 4}, {}, {2}, 0.0)
+    m.observe({2: 9}, {2: 1}, {2}, 0.1)
+    assert m.observe({2: 0}, {2: 1}, {2}, 0.2) == []      # switch restarted: no verdict
     assert m.missed[2] == 0 and m.last[2] == 0
-    events = [m.observe({2: 0}, {2}, {2}, 0.3 + i / 10) for i in range(K)]
+    events = [m.observe({2: 0}, {2: 1}, {2}, 0.3 + i / 10) for i in range(K)]
     assert events[-1] and events[-1][0][:2] == (2, False)      # was answered before
 
 
 def test_only_a_move_brings_a_port_back():
     m = EchoMonitor(K)
-    m.observe({2: 0}, set(), {2}, 0.0)
-    m.observe({2: 1}, {2}, {2}, 0.1)
+    m.observe({2: 0}, {}, {2}, 0.0)
+    m.observe({2: 1}, {2: 1}, {2}, 0.1)
     for i in range(K):
-        ev = m.observe({2: 1}, {2}, {2}, 0.2 + i / 10)
+        ev = m.observe({2: 1}, {2: 1}, {2}, 0.2 + i / 10)
     assert ev == [(2, False, pytest.approx(100.0 * K))] and m.down == {2}
     for i in range(5):                              # still silent, adjacency or not
-        assert m.observe({2: 1}, {2}, {2 * (i % 2)}, 1.0 + i / 10) == []
-    assert m.observe({2: 2}, {2}, set(), 2.0) == [(2, True, 0.0)] and not m.down
+        assert m.observe({2: 1}, {2: 1}, {2 * (i % 2)}, 1.0 + i / 10) == []
+    assert m.observe({2: 2}, {2: 1}, set(), 2.0) == [(2, True, 0.0)] and not m.down
 
 
 # -- with the routers --------------------------------------------------------
@@ -101,7 +109,7 @@ class EchoSim:
         self.rx: Counter = Counter()               # (switch, port) -> reflected echoes
         self.cut: set[frozenset] = set()           # where echoes do not come back
         self.mons = {s: EchoMonitor(K) for s in self.net.routers}
-        self.sent: dict[str, set[int]] = {s: set() for s in self.net.routers}
+        self.sent: dict[str, dict[int, int]] = {s: {} for s in self.net.routers}
         self.events: list = []
         self.run(0.5)                              # echoes answered before anything fails
 
@@ -119,7 +127,7 @@ class EchoSim:
                                                             self.net.now):
                     self.events.append((s, port, alive))
                     r.on_echo(port, alive, self.net.now, ms)
-                self.sent[s] = set(self.ports(s))
+                self.sent[s] = {p: 1 for p in self.ports(s)}
                 for p in self.sent[s]:              # this round's echoes, reflected or not
                     nb = FIG2.neighbour_on(s, p)
                     if frozenset((s, nb)) not in self.cut:
@@ -203,11 +211,12 @@ class FakeAgent:
         self.woken += 1
 
 
-def test_a_round_is_one_counter_read_and_one_echo_per_core_port():
+def test_echoes_go_out_of_every_core_port_and_one_read_covers_them_all():
     agent = FakeAgent("sr3")
-    loop = LivenessLoop(agent, 0.05, K)
+    per_read = 2
+    loop = LivenessLoop(agent, 0.05, misses=2, per_read=per_read)
     core = sorted(p for p, pt in agent.router.ports.items() if pt.role == "core")
-    loop.round(0.0)
+    loop.tick(0.0)
     assert agent.sw.reads == [(N.COUNTER_ECHO_RX, core)]
     assert sorted(md["egress_port"] for _f, md in agent.out) == core
     for frame, md in agent.out:
@@ -218,16 +227,19 @@ def test_a_round_is_one_counter_read_and_one_echo_per_core_port():
         assert e.type == defs.TYPE_ECHO and e.flags == 0 and e.rec_count == 0
         assert eth.src.lower() == FIG2.mac("sr3", port).lower()
         assert eth.dst.lower() == FIG2.mac(nb, FIG2.port(nb, "sr3")).lower()
-    # silent K rounds with the adjacency up: the router hears of it, once
-    sr3 = agent.router
-    nb_port = core[0]
+    loop.tick(0.05)                                 # an echo, no read
+    assert len(agent.sw.reads) == 1 and len(agent.out) == 2 * len(core)
+    # answered, then two echoes unanswered with the adjacency up: the router hears once
     from controller.routing.router import Neighbor
-    agent.sw.cells[nb_port] = 1
-    loop.round(0.05)                                # answered
-    sr3.neighbors[nb_port] = Neighbor("x", 9, nb_port, "02:00:00:00:00:99", 0.0)
-    sr3.neighbors[nb_port].two_way = True
-    for i in range(K):
-        loop.round(0.1 + i * 0.05)
-    assert nb_port not in sr3.neighbors and sr3.counters["adj_down_echo"] == 1
-    assert nb_port in sr3.echo_down and agent.woken == 1
-    assert len(agent.sw.reads) == 2 + K
+    port = core[0]
+    agent.sw.cells = {p: 2 for p in core}
+    loop.tick(0.1)
+    loop.tick(0.15)
+    r = agent.router
+    assert not r.echo_down
+    r.neighbors[port] = Neighbor("x", 9, port, "02:00:00:00:00:99", 0.0, two_way=True)
+    assert agent.woken == 0
+    loop.tick(0.2)                                  # the read covers 2 unanswered echoes
+    assert port not in r.neighbors and r.counters["adj_down_echo"] == 1
+    assert port in r.echo_down and agent.woken == 1
+    assert len(agent.sw.reads) == 3

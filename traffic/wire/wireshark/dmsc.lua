@@ -21,6 +21,7 @@ local MAX_RECORDS = 12
 local DMSC_VERSION = 1
 local CPU_PORT = 255
 local FLAG_PROBE_FULL = 0x01
+local FLAG_ECHO_REFLECTED = 0x02
 local TLV_HDR = 3
 
 -- message types (traffic/wire/defs.py, generated from p4src/include/define.p4)
@@ -28,6 +29,7 @@ local TYPE_NAMES = {
     [1] = "request", [2] = "response", [3] = "error", [4] = "announce",
     [5] = "announce_ack", [6] = "announce_nack", [7] = "hello", [8] = "lsa",
     [9] = "lsa_ack", [10] = "probe", [11] = "probe_reply", [12] = "withdraw",
+    [13] = "echo",
 }
 local TYPE_LSA_ACK = 9
 
@@ -61,6 +63,9 @@ local F = {
     flags = ProtoField.uint8("dmsc.flags", "Flags", base.HEX),
     probe_full = ProtoField.bool("dmsc.flags.probe_full", "PROBE_FULL", 8,
         {"the probe record stack was full at some hop", "not set"}, FLAG_PROBE_FULL),
+    echo_reflected = ProtoField.bool("dmsc.flags.echo_reflected", "ECHO_REFLECTED", 8,
+        {"an echo on its way back, reflected by the neighbour's switch", "not set"},
+        FLAG_ECHO_REFLECTED),
     hop_limit = ProtoField.uint8("dmsc.hop_limit", "Hop limit", base.DEC),
     msg_id = ProtoField.uint32("dmsc.msg_id", "Message id", base.DEC_HEX),
     dst_key = ProtoField.string("dmsc.dst_key", "Destination key"),
@@ -631,6 +636,7 @@ local function dissect(tvb, pinfo, root)
     if avail >= 3 then
         local it = root:add(F.flags, tvb(2, 1))
         it:add(F.probe_full, tvb(2, 1))
+        it:add(F.echo_reflected, tvb(2, 1))
     end
     if avail >= 4 then
         h.hop_limit = tvb(3, 1):uint()
