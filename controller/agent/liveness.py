@@ -34,7 +34,7 @@ log = logging.getLogger("dmsc.agent")
 
 ECHO_MISSES = 2            # echoes unanswered in a row: the neighbour is down
 ECHOES_PER_READ = 2        # echo_rx is read once for this many echoes on each port
-ECHO_MS_MIN = 25
+ECHO_MS_MIN = 40
 
 
 def echo_ms_for(hello_ms: int) -> int:
