@@ -35,6 +35,9 @@ log = logging.getLogger("dmsc.agent")
 ECHO_MISSES = 2            # echoes unanswered in a row: the neighbour is down
 ECHOES_PER_READ = 2        # echo_rx is read once for this many echoes on each port
 ECHO_MS_MIN = 40
+ECHO_MAX_FACTOR = 8        # a port's misses double after a premature verdict, up to 8x
+ECHO_DECAY_S = 30.0        # and halve back after this long without another
+ECHO_QUIET_S = 1.0         # no misses counted this long after our own FIB write
 
 
 def echo_ms_for(hello_ms: int) -> int:
@@ -51,10 +54,20 @@ class EchoMonitor:
     once a round. ``misses``: echoes unanswered in a row (counted at the reads)
     before a port with an adjacency is declared down."""
 
-    def __init__(self, misses: int = ECHO_MISSES):
+    def __init__(self, misses: int = ECHO_MISSES, max_factor: int = ECHO_MAX_FACTOR,
+                 decay_s: float = ECHO_DECAY_S):
         if misses < 1:
             raise ValueError("misses must be at least 1")
         self.misses = misses
+        self.max_factor = max_factor
+        self.decay_s = decay_s
+        # Late is not dead (as the hellos' adaptive dead interval, docs/routing.md):
+        # echoes back before the port had been silent twice as long as when it was
+        # declared down were only late (a switch stalled by a FIB write, a starved
+        # machine): that port's misses double, and halve back after decay_s.
+        self.raised: dict[int, tuple[int, float]] = {}   # port -> (misses, since)
+        self.declared: dict[int, float] = {}             # port -> silence when declared (s)
+        self.premature = 0
         self.last: dict[int, int] = {}          # port -> echo_rx at the last read
         self.missed: dict[int, int] = {}        # port -> echoes unanswered in a row
         self.moved_at: dict[int, float] = {}    # port -> when its counter last moved
@@ -69,6 +82,13 @@ class EchoMonitor:
         silent_ms)`` for each port that went down (``alive`` False) or whose
         echoes came back after it did (True)."""
         events = []
+        for port, (k, since) in list(self.raised.items()):
+            if now - since > self.decay_s:
+                k = max(self.misses, k // 2)
+                if k > self.misses:
+                    self.raised[port] = (k, now)
+                else:
+                    del self.raised[port]
         for port, count in counts.items():
             prev = self.last.get(port)
             self.last[port] = count
@@ -77,11 +97,12 @@ class EchoMonitor:
                 continue
             if count > prev:
                 self.missed[port] = 0
-                self.moved_at[port] = now
                 self.answered.add(port)
                 if port in self.down:
                     self.down.discard(port)
                     events.append((port, True, 0.0))
+                    self._back(port, now)
+                self.moved_at[port] = now
                 continue
             if port in self.down:
                 continue
@@ -89,13 +110,30 @@ class EchoMonitor:
                 self.missed[port] = 0
                 continue
             self.missed[port] = self.missed.get(port, 0) + sent.get(port, 0)
-            if self.missed[port] >= self.misses:
+            if self.missed[port] >= self.misses_for(port):
                 self.missed[port] = 0
                 self.down.add(port)
                 self.answered.discard(port)
-                silent = (now - self.moved_at.get(port, now)) * 1000
-                events.append((port, False, silent))
+                silent = now - self.moved_at.get(port, now)
+                self.declared[port] = silent
+                events.append((port, False, silent * 1000))
         return events
+
+    def misses_for(self, port: int) -> int:
+        raised = self.raised.get(port)
+        return raised[0] if raised else self.misses
+
+    def _back(self, port: int, now: float) -> None:
+        """Echoes came back on a port declared down: was it too early?"""
+        declared = self.declared.pop(port, None)
+        if declared is None or now - self.moved_at.get(port, now) >= 2 * declared:
+            return
+        self.premature += 1
+        k = min(2 * self.misses_for(port), self.max_factor * self.misses)
+        self.raised[port] = (k, now)
+        log.warning("port %d: echoes back %.0f ms after a silence of %.0f ms was declared "
+                    "down: %d echoes unanswered before the next verdict", port,
+                    (now - self.moved_at.get(port, now)) * 1000, declared * 1000, k)
 
 
 def echo_frame(switch: str, src_mac: str, dst_mac: str, seq: int) -> bytes:
@@ -163,11 +201,17 @@ class LivenessLoop:
             return
         sent, self.sent = self.sent, {}
         router = agent.router
+        premature = self.monitor.premature
         with agent.lock:
-            adjacent = {p for p, nb in router.neighbors.items() if nb.two_way}
+            # our own FIB write stalls our switch's packets (and a neighbour's
+            # write its reflections) for a while: no misses counted just after
+            quiet = now - agent.fib.written_at > ECHO_QUIET_S
+            adjacent = {p for p, nb in router.neighbors.items() if nb.two_way} if quiet else set()
             events = self.monitor.observe(counts, sent, adjacent, now)
             for port, alive, silent_ms in events:
                 router.on_echo(port, alive, now, silent_ms)
             agent.counters["echo_reads"] += 1
+            if self.monitor.premature > premature:
+                agent.counters["adj_down_echo_premature"] += self.monitor.premature - premature
         if events:
             agent.wake()                        # the protocol loop acts on it now

@@ -8,6 +8,7 @@ cut (the P4 side is tests/bmv2/test_echo.py).
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 from collections import Counter
 
 import pytest
@@ -92,6 +93,44 @@ def test_only_a_move_brings_a_port_back():
     for i in range(5):                              # still silent, adjacency or not
         assert m.observe({2: 1}, {2: 1}, {2 * (i % 2)}, 1.0 + i / 10) == []
     assert m.observe({2: 2}, {2: 1}, set(), 2.0) == [(2, True, 0.0)] and not m.down
+
+
+def declare_down(m: EchoMonitor, t0: float, port: int = 2) -> float:
+    """Answered at t0, then silent until declared down; returns when."""
+    m.observe({port: 1}, {port: 1}, {port}, t0)
+    t, n = t0, 0
+    while port not in m.down:
+        t += 0.1
+        n += 1
+        m.observe({port: 1}, {port: 1}, {port}, t)
+        assert n <= 10 * K
+    return t
+
+
+def test_echoes_back_soon_after_a_verdict_double_that_ports_misses_then_decay():
+    m = EchoMonitor(K, max_factor=8, decay_s=30.0)
+    m.observe({2: 0}, {}, {2}, 0.0)
+    t = declare_down(m, 0.1)                       # silent 0.3 s when declared
+    assert m.observe({2: 2}, {2: 1}, {2}, t + 0.1) == [(2, True, 0.0)]   # only late
+    assert m.premature == 1 and m.misses_for(2) == 2 * K
+    t2 = declare_down(m, t + 0.2)
+    assert round((t2 - t - 0.2) / 0.1) == 2 * K    # took twice as many echoes
+    m.observe({2: 3}, {2: 1}, {2}, t2 + 0.1)
+    assert m.misses_for(2) == 4 * K
+    m.observe({2: 4}, {2: 1}, set(), t2 + 31)      # 30 s without: halves back
+    assert m.misses_for(2) == 2 * K
+    m.observe({2: 5}, {2: 1}, set(), t2 + 62)
+    assert m.misses_for(2) == K
+
+
+def test_a_real_outage_does_not_raise_the_misses():
+    m = EchoMonitor(K)
+    m.observe({2: 0}, {}, {2}, 0.0)
+    t = declare_down(m, 0.1)
+    for i in range(1, 30):                         # down for 3 s, as a cut link
+        m.observe({2: 1}, {2: 1}, {2}, t + i / 10)
+    assert m.observe({2: 2}, {2: 1}, {2}, t + 3.0) == [(2, True, 0.0)]
+    assert m.premature == 0 and m.misses_for(2) == K
 
 
 # -- with the routers --------------------------------------------------------
@@ -201,6 +240,7 @@ class FakeAgent:
         self.counters = self.router.counters
         self.stop_event = threading.Event()
         self.sw = FakeSwitch()
+        self.fib = SimpleNamespace(written_at=-100.0)     # no FIB write lately
         self.out: list = []
         self.woken = 0
 
@@ -243,3 +283,24 @@ def test_echoes_go_out_of_every_core_port_and_one_read_covers_them_all():
     assert port not in r.neighbors and r.counters["adj_down_echo"] == 1
     assert port in r.echo_down and agent.woken == 1
     assert len(agent.sw.reads) == 3
+
+
+def test_no_echo_verdict_just_after_our_own_fib_write():
+    """A FIB write stalls the switch's packets: silence right after one is not held
+    against the neighbour (the hellos still are)."""
+    from controller.routing.router import Neighbor
+    agent = FakeAgent("sr3")
+    loop = LivenessLoop(agent, 0.05, misses=2, per_read=1)
+    port = min(p for p, pt in agent.router.ports.items() if pt.role == "core")
+    r = agent.router
+    r.neighbors[port] = Neighbor("x", 9, port, "02:00:00:00:00:99", 0.0, two_way=True)
+    loop.tick(0.0)
+    agent.sw.cells[port] = 1
+    loop.tick(0.05)                                 # answered
+    agent.fib.written_at = 0.06
+    for i in range(2, 20):                          # silent, within 1 s of the write
+        loop.tick(i * 0.05)
+    assert port in r.neighbors and not r.echo_down
+    loop.tick(1.1)
+    loop.tick(1.15)                                 # two unanswered after the quiet time
+    assert port not in r.neighbors and r.echo_down == {port}
