@@ -125,7 +125,8 @@ def control_traffic(net: DmscNet) -> str:
 
 def cold_start(topo: Topology, run_dir: Path, timeout: float, ready_timeout: float | None,
                per_process: int | None = None, packet_io: str | None = None,
-               hello_ms: int | None = None, bmv2_build: str = "default"):
+               hello_ms: int | None = None, bmv2_build: str = "default",
+               agent_args=()):
     """(net, cold start seconds, usage); raises DidNotConverge, with the
     memory and CPU of whatever did start, when the agents do not all start
     within ``ready_timeout`` or the FIBs are not right within ``timeout``."""
@@ -135,7 +136,7 @@ def cold_start(topo: Topology, run_dir: Path, timeout: float, ready_timeout: flo
     try:
         t0 = time.monotonic()
         try:
-            net.start_agents(wait=False)
+            net.start_agents(agent_args, wait=False)
             net.wait_agents_ready(ready_timeout)
             net.agents_ready_s = time.monotonic() - t0
             net.override_pod_prefixes()      # operator override: routing alone is timed
@@ -322,6 +323,9 @@ def main(argv=None) -> int:
     ap.add_argument("--bmv2", choices=sorted(BUILDS), default="default",
                     help="the BMv2 build the switches run (topologies/emu/apps/bmv2_app.py "
                          "BUILDS; perf: no logging macros, -O3)")
+    ap.add_argument("--echo-ms", type=int, default=None,
+                    help="the agents' echo interval (data-plane liveness, controller/agent/"
+                         "liveness.py; 0: hellos alone; default: by the hello interval)")
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--ready-timeout", type=float, default=None,
                     help="for all agents to start (default: 30 s + 1.5 s per agent)")
@@ -343,7 +347,9 @@ def main(argv=None) -> int:
                 try:
                     net, cold, mem = cold_start(topo, Path(d), args.timeout, args.ready_timeout,
                                                 args.agents_per_process or None,
-                                                args.packet_io, args.hello_ms, args.bmv2)
+                                                args.packet_io, args.hello_ms, args.bmv2,
+                                                () if args.echo_ms is None
+                                                else ("--echo-ms", str(args.echo_ms)))
                 except DidNotConverge as exc:                 # report and go on
                     print(f"{spec:10s} {n:3d} switches: did not converge: {exc}", flush=True)
                     if exc.mem:
