@@ -43,10 +43,12 @@ ECHO_QUIET_S = 1.0         # no misses counted this long after our own FIB write
 def echo_ms_for(hello_ms: int) -> int:
     """The echo interval that goes with a hello interval (which grows with
     the network's size on these cores, topologies/emu/apps/agent_app.agent_timers):
-    a fifth of it, at least ECHO_MS_MIN. At ring:64 (hello 640 ms) an echo every
-    128 ms and a read every 256 ms: a silent cut is seen after 256-512 ms
-    (docs/routing.md: how E and K were chosen)."""
-    return max(ECHO_MS_MIN, hello_ms // 5)
+    a third of it, at least ECHO_MS_MIN: 40 ms on Figure 2 (a cut seen in 80-160
+    ms), 213 ms at ring:64 (a read every 427 ms, a cut seen in 427-853 ms). A fifth
+    (128 ms) at ring:64 cost the idle agents 1.8x and the BMv2s 4.8x their CPU
+    with hellos alone and slowed flooding 3x (docs/routing.md, "Echo liveness,
+    measured")."""
+    return max(ECHO_MS_MIN, hello_ms // 3)
 
 
 class EchoMonitor:
