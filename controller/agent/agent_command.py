@@ -56,8 +56,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--rxmt-ms", type=int, default=None,
                     help="first LSA retransmit (default: 2.5 hellos, at least 250 ms)")
     ap.add_argument("--echo-ms", type=int, default=None,
-                    help="an echo round (data-plane liveness, controller/agent/liveness.py) "
-                         "this often; 0: hellos alone (default: by the hello interval, "
+                    help="an echo out of each core port this often (data-plane liveness, "
+                         "controller/agent/liveness.py); 0: hellos alone (default: a third "
+                         "of the hello interval at the default hello, else none: "
                          "liveness.echo_ms_for)")
     ap.add_argument("--echo-misses", type=int, default=ECHO_MISSES,
                     help="echoes unanswered in a row before a neighbour is down")

@@ -35,20 +35,23 @@ log = logging.getLogger("dmsc.agent")
 ECHO_MISSES = 2            # echoes unanswered in a row: the neighbour is down
 ECHOES_PER_READ = 2        # echo_rx is read once for this many echoes on each port
 ECHO_MS_MIN = 40
+ECHO_HELLO_MAX_MS = 80     # echoes by default only at the agents' default hello interval
 ECHO_MAX_FACTOR = 8        # a port's misses double after a premature verdict, up to 8x
 ECHO_DECAY_S = 30.0        # and halve back after this long without another
 ECHO_QUIET_S = 1.0         # no misses counted this long after our own FIB write
 
 
 def echo_ms_for(hello_ms: int) -> int:
-    """The echo interval that goes with a hello interval (which grows with
-    the network's size on these cores, topologies/emu/apps/agent_app.agent_timers):
-    a third of it, at least ECHO_MS_MIN: 40 ms on Figure 2 (a cut seen in 80-160
-    ms), 213 ms at ring:64 (a read every 427 ms, a cut seen in 427-853 ms). A fifth
-    (128 ms) at ring:64 cost the idle agents 1.8x and the BMv2s 4.8x their CPU
-    with hellos alone and slowed flooding 3x (docs/routing.md, "Echo liveness,
-    measured")."""
-    return max(ECHO_MS_MIN, hello_ms // 3)
+    """The default echo interval for a hello interval (which grows with the
+    network's size on these cores, topologies/emu/apps/agent_app.agent_timers):
+    a third of it, at least ECHO_MS_MIN, while the hellos run at the agents'
+    default (80 ms: Figure 2, echoes every 40 ms, a cut seen in 80-160 ms);
+    none where the hellos were stretched for the machine's sake. At ring:64,
+    echoes every 128 ms cost the idle agents 1.8x and the BMv2s 4.8x their CPU
+    with hellos alone, slowed flooding 3x and made the open-loop reroute worse,
+    not better (docs/routing.md, "Echo liveness, measured"): there ``--echo-ms``
+    turns them on."""
+    return max(ECHO_MS_MIN, hello_ms // 3) if hello_ms <= ECHO_HELLO_MAX_MS else 0
 
 
 class EchoMonitor:

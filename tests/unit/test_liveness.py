@@ -304,3 +304,14 @@ def test_no_echo_verdict_just_after_our_own_fib_write():
     loop.tick(1.1)
     loop.tick(1.15)                                 # two unanswered after the quiet time
     assert port not in r.neighbors and r.echo_down == {port}
+
+
+def test_echoes_by_default_at_the_default_hello_only():
+    from controller.agent.liveness import echo_ms_for
+    from controller.agent.agent_command import parser
+    assert echo_ms_for(Config.hello_ms) == 40          # Figure 2: a cut seen in 80-160 ms
+    assert echo_ms_for(640) == 0                       # ring:64 on 2 cores: hellos alone
+    a = parser().parse_args(["--topo", "t", "--switch", "s", "--grpc-addr", "g",
+                             "--device-id", "1", "--admin-addr", "a", "--key-file", "k",
+                             "--hello-ms", "640", "--echo-ms", "128"])
+    assert a.echo_ms == 128 and a.echo_misses == 2 and a.echoes_per_read == 2
