@@ -5,6 +5,7 @@ router_agent        -- Agent: the composition, and the protocol loop (hellos, LS
 switch_session      -- the P4Runtime session: opened, pipeline and base tables
 fib_writer          -- the FIB writer thread (no deletes while relearning after a restart)
 port_carrier        -- port carrier read from the interfaces
+liveness            -- link liveness from the data plane's echoes (hellos the backstop)
 gateway             -- an SG's gateway duties: pods' announcements, asked of the SPA
 fair_queue          -- the gateway's intake, fair between pods
 policies            -- the SCSC's policies, written into the P4 policy stage
