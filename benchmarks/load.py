@@ -148,6 +148,13 @@ def scale_topology(instances: int, services: int, pods: int) -> Topology:
     return from_spec(f"fig2:pods={pods},instances={instances},services={services}")
 
 
+def _copy_if_there(src, dst):
+    try:
+        shutil.copy2(src, dst)
+    except FileNotFoundError:
+        pass
+
+
 def sg_counters(net, topo) -> dict:
     """Each SG's counters that say how the announcements fared (and adjacencies)."""
     out = {}
@@ -190,7 +197,7 @@ def many_instances(instances: int, services: int, churn_per_s: float, churn_s: f
             try:
                 net.start()
                 net.start_control(mode="distributed")
-                net.wait_announced(timeout=bring_up_s)
+                net.wait_announced(timeout=bring_up_s, poll=1.0)   # 64 status files a read
                 with FibReader.for_net(net) as reader:
                     wait_converged(reader, expected_fibs(net.topo),
                                    timeout=max(30.0, bring_up_s - (time.monotonic() - t0)))
@@ -199,8 +206,10 @@ def many_instances(instances: int, services: int, churn_per_s: float, churn_s: f
                 out["why"] = sg_counters(net, topo)
                 keep = Path(tempfile.mkdtemp(prefix="dmsc-load-scale-failed-"))
                 for sub in ("agents", "pods", "spa"):
-                    if (net.run_dir / sub).is_dir():
-                        shutil.copytree(net.run_dir / sub, keep / sub)
+                    if (net.run_dir / sub).is_dir():      # pods rewrite theirs meanwhile
+                        shutil.copytree(net.run_dir / sub, keep / sub, dirs_exist_ok=True,
+                                        ignore=shutil.ignore_patterns("*.tmp"),
+                                        copy_function=_copy_if_there)
                 print(f"{instances} instances on {pods} pods did not converge in "
                       f"{bring_up_s:g} s; the SGs' counters: {json.dumps(out['why'])}; "
                       f"logs kept in {keep}", flush=True)

@@ -669,9 +669,10 @@ class DmscNet:
         """The pod's view of its announcements (its status file), {} before it wrote one."""
         return pod_control.announcements(self.run_dir, pod)
 
-    def wait_announced(self, pods=None, timeout: float = 20.0) -> float:
-        """Poll until every prefix of these pods (default: all) is accepted by
-        its SG; returns the seconds it took. NetError names what is not."""
+    def wait_announced(self, pods=None, timeout: float = 20.0, poll: float = 0.05) -> float:
+        """Poll (every ``poll`` s: each poll reads every pod's status file) until
+        every prefix of these pods (default: all) is accepted by its SG; returns
+        the seconds it took. NetError names what is not."""
         pods = list(pods or self.pods)
         t0 = time.monotonic()
         while True:
@@ -685,7 +686,7 @@ class DmscNet:
                 return time.monotonic() - t0
             if time.monotonic() - t0 > timeout:
                 raise NetError(f"announcements not accepted after {timeout}s: {bad}")
-            time.sleep(0.05)
+            time.sleep(poll)
 
     # -- pods -----------------------------------------------------------------
     def start_pod(self, pod: str, extra_args=(), announce: bool = True) -> PodApp:
