@@ -38,6 +38,19 @@ from topologies.topo import Topology
 log = logging.getLogger("dmsc.agent")
 
 
+
+def _echo_ms(text: str):
+    """``--echo-ms``: a whole number of ms (0: no echoes) or 'auto'."""
+    if text == "auto":
+        return text
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of ms, or 'auto'") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: 0 (no echoes) or more")
+    return v
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description="DMSC SG/SR agent")
     ap.add_argument("--topo", required=True)
@@ -55,11 +68,11 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--dead-ms", type=int, default=None, help="default: 3 hellos")
     ap.add_argument("--rxmt-ms", type=int, default=None,
                     help="first LSA retransmit (default: 2.5 hellos, at least 250 ms)")
-    ap.add_argument("--echo-ms", type=int, default=None,
+    ap.add_argument("--echo-ms", default="0", type=_echo_ms,
                     help="an echo out of each core port this often (data-plane liveness, "
-                         "controller/agent/liveness.py); 0: hellos alone (default: a third "
-                         "of the hello interval at the default hello, else none: "
-                         "liveness.echo_ms_for)")
+                         "controller/agent/liveness.py); 0 (the default): hellos alone; "
+                         "'auto': a third of the hello interval at the default hello, else "
+                         "none (liveness.echo_ms_for)")
     ap.add_argument("--echo-misses", type=int, default=ECHO_MISSES,
                     help="echoes unanswered in a row before a neighbour is down")
     ap.add_argument("--echoes-per-read", type=int, default=ECHOES_PER_READ,
@@ -129,7 +142,7 @@ def build(a: argparse.Namespace, topo: Topology | None = None) -> tuple[Agent, S
                   Config.for_hello(a.hello_ms, a.dead_ms, a.rxmt_ms), grace_s=a.grace_s,
                   spa_addrs=a.spa, lease_s=a.lease_s, scsc_addr=a.scsc, probe_ms=a.probe_ms,
                   probe_services=a.probe_service, cpu_intf=a.cpu_intf,
-                  echo_ms=echo_ms_for(a.hello_ms) if a.echo_ms is None else a.echo_ms,
+                  echo_ms=echo_ms_for(a.hello_ms) if a.echo_ms == "auto" else a.echo_ms,
                   echo_misses=a.echo_misses, echoes_per_read=a.echoes_per_read)
     servers = [_serve(f"{a.switch}:admin", a.admin_addr, "--admin-addr",
                       lambda s: pb_grpc.add_AgentAdminServicer_to_server(AdminService(agent), s),
