@@ -8,9 +8,7 @@ The only way a service prefix enters an SG's LSA:
 
 The SPA is asked from a worker thread, never from the protocol loop, so
 hellos and LSAs never wait for it. What an SG holds is soft state with a lease:
-a pod re-announces before its lease runs out (from the port that holds the
-prefix, with the holder's key: renewed by the SG without an SPA call, the
-port being the evidence); an expired lease, a withdrawal
+a pod re-announces before its lease runs out; an expired lease, a withdrawal
 (signed, from the port that holds the prefix) or a revocation (the SPA's
 verdict on what the SG holds, asked again every ``recheck_s``) withdraws the
 prefix from the LSA and so from every FIB.
@@ -147,33 +145,10 @@ class Gateway:
                 "state": "invalid", "reason": "stale_timestamp",
                 "text": f"timestamp {age:+.1f} s from the SG's clock (window {self.window_s:g} s)"})
             return
-        if ann.msg_type == defs.TYPE_ANNOUNCE and self._renew_by_port(job):
-            return
-        if not self.jobs.put(port, job, False):
+        h = self._holder(ann.prefix, port)
+        renewal = h is not None and h.key_id == ann.key_id
+        if not self.jobs.put(port, job, renewal):
             self.counters["announce_shed_queue_full"] += 1   # unanswered: a flood's tail
-
-    def _renew_by_port(self, job: Job) -> bool:
-        """A re-announcement of what this port holds (or shares) with the same
-        key renews the lease here, without an SPA call: the port is the
-        evidence, as when no SPA answers (a frame from that port is that pod's;
-        the source-name table and the meters hold it to its own names and
-        rate), and the SPA's revalidation every ``recheck_s`` still withdraws
-        what it revokes. Asking the SPA about every renewal saturated the SGs
-        and the SPA at 1,000 instances on 64 pods (~50 renewals/s an SG at a
-        30 s lease on two cores): queues 30 s deep, stale timestamps, expired
-        leases. True when renewed."""
-        now = self.clock()
-        with self.agent.lock:
-            h = self._holder(job.ann.prefix, job.port)
-            if h is None or h.key_id != job.ann.key_id or h.key_id in (OPERATOR, RESTART):
-                return False
-            h.expires, h.mac, h.msg_id = now + self.lease_s, job.mac, job.ann.msg_id
-            if self.sharers.get((h.prefix, h.port)) is h:
-                self._sync_sharers(h.prefix, now)
-            self.counters["announce_renewed_by_port"] += 1
-        self._answer(job, ok=True, body={"lease_s": self.lease_s, "state": "valid",
-                                         "text": "renewed by the SG (same port, same key)"})
-        return True
 
     def _refuse_malformed(self, port, raw, reason, text) -> None:
         self.counters[f"announce_refused_malformed_{reason}"] += 1
