@@ -4,9 +4,12 @@ Pure state machine, no I/O: frames come in through :meth:`Router.on_frame`,
 time through :meth:`Router.tick`, port carrier through
 :meth:`Router.on_port_status`; frames to send accumulate in ``outbox`` as
 ``(port, bytes)`` and a new RIB appears in ``rib`` with ``rib_version``
-bumped. ``rib_version`` also moves when an adjacency comes up, goes down or
-changes MAC, because :meth:`Router.routes` (what the FIB writer reads when
-the version moves) leaves out next hops whose neighbour is gone. The agent process (controller/agent.py) does the I/O. This split is
+bumped. ``rib_version`` also moves when an adjacency comes up or changes MAC:
+:meth:`Router.routes` (what the FIB writer reads when the version moves)
+leaves out next hops whose neighbour is gone, so a FIB written while an
+adjacency was down must be written again when it is back. A neighbour going
+down does not move it: the FIB keeps those hops (its switch may still
+forward) until the SPF that follows routes around it. The agent process (controller/agent.py) does the I/O. This split is
 what lets the unit tests run whole networks of routers in one process.
 
 Protocol, IS-IS-like (DMSC's type 2 signaling):
@@ -522,7 +525,8 @@ class Router:
         nb = self.neighbors.pop(port, None)
         if nb is not None and nb.two_way:
             log.info("adjacency down: %s on port %d (%s)", nb.router, port, why)
-            self.rib_version += 1            # routes() leaves its hops out from now
+            # no new version here: until the SPF that follows, the FIB keeps the
+            # hops through it (a neighbour whose agent died still forwards)
             self._originate_pending = True
             self._schedule_spf(now)
 

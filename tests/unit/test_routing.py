@@ -327,8 +327,11 @@ class VersionWatch:
     """What the agent's FIB writer does: read ``routes()`` only when
     ``rib_version`` has moved since its last write. Installed on every router
     of a SimNet, it looks after each frame and each tick, and records every
-    moment a router's routes changed while its version stood still (a FIB
-    that would stay wrong until the next RIB change)."""
+    moment a router's routes gained a next hop (or a prefix) while its version
+    stood still: a FIB that would lack it until the next RIB change. (Losing
+    a hop without a new version is allowed: the FIB keeps it until the SPF
+    that follows, which is what keeps transit through a switch whose agent
+    died.)"""
 
     def __init__(self, net):
         self.seen = {n: (r.rib_version, r.routes()) for n, r in net.routers.items()}
@@ -337,16 +340,20 @@ class VersionWatch:
             for method in ("on_frame", "tick", "on_port_status"):
                 setattr(r, method, self._wrapped(name, r, getattr(r, method)))
 
+    def write_now(self, name, r):
+        """A write forced whatever the version (the agent reconnected to its switch)."""
+        self.seen[name] = (r.rib_version, r.routes())
+
     def _wrapped(self, name, r, fn):
         def call(*args):
             fn(*args)
-            version, routes = self.seen[name]
+            version, written = self.seen[name]
             now = r.routes()
             if r.rib_version != version:
                 self.seen[name] = (r.rib_version, now)
-            elif now != routes:
+            elif any(p not in written or not set(rt.hops) <= set(written[p].hops)
+                     for p, rt in now.items()):
                 self.stale.append((name, args[-1]))
-                self.seen[name] = (r.rib_version, now)
         return call
 
 
@@ -359,10 +366,19 @@ def test_routes_never_change_without_a_new_rib_version():
     # without its next hops until the next LSA change (36 s).
     net = converged_fig2()
     watch = VersionWatch(net)
+    sr2 = net.routers["sr2"]
     net.dead.add("sr2")                # its neighbours drop it (dead interval) ...
     net.run(0.4)
-    net.dead.discard("sr2")            # ... and it resumes as after a stall
-    net.run(1.0)
+    drop = sr2._drop_neighbor
+
+    def drop_then_write(*args):        # the reconnect's forced write lands right after
+        drop(*args)                    # a drop, with the hops through it missing
+        watch.write_now("sr2", sr2)
+    sr2._drop_neighbor = drop_then_write
+    net.dead.discard("sr2")            # ... and it resumes as after a stall: the
+    net.run(1.0)                       # hellos no longer list it, then do again
+    assert sr2.counters["adj_down_oneway"] >= 1
+    sr2._drop_neighbor = drop
     net.link("sg1", "sr3", up=False)   # and a link flap
     net.run(0.5)
     net.link("sg1", "sr3", up=True)
