@@ -4,7 +4,12 @@ It announces (DMSC type-1 signaling), through its SG, which is its default
 gateway for everything it sends:
 * each instance name and the service prefix above it (``/B/4`` and ``/B``),
   signed with the pod's Ed25519 key (traffic/identity.py), retried with
-  back-off (0.5 s doubling to 2 s, each gap jittered) until the SG answers;
+  back-off until the SG answers: the first retry after the SG's answer time
+  as measured (RFC 6298's estimator over the acks, at least 0.5 s), doubling
+  to 2 s or twice that, each gap jittered; at most ``WINDOW`` announcements
+  unanswered at a time (renewals first, the soonest lease end first), so a pod
+  with hundreds of prefixes is clocked by its SG's answers instead of filling
+  the SG's queue and retrying what it shed (issue 21);
   renewed at a random point between a quarter and 0.4 of the lease the SG
   granted (so a pod's hundreds of prefixes do not renew together), a renewal
   retried with the same back-off but never past the lease's end (then the
@@ -16,8 +21,8 @@ gateway for everything it sends:
   (nack: the SPA's state, the reason, a text) are logged and retried every
   ``REFUSED_RETRY_S``;
 * on SIGTERM/SIGINT, a signed withdrawal of everything accepted.
-``--status-file`` gets the state of every prefix (JSON) on each change, for
-whoever started the pod. ``--control-file`` (JSON, read when it changes;
+``--status-file`` gets the state of every prefix (JSON) after a change, at
+most every ``STATUS_EVERY_S``, for whoever started the pod. ``--control-file`` (JSON, read when it changes;
 topologies/emu/pod_control.py writes it) sets
 * ``service_ms``: the instance's service time (``{"service_ms": 80}``): every
   request and probe is answered that much later (as by a service that works
@@ -71,7 +76,12 @@ from traffic.wire.link import RawLink
 
 log = logging.getLogger("dmsc.pod")
 
-RETRY_MIN_S, RETRY_MAX_S = 0.5, 2.0      # no answer yet: back-off, doubling
+RETRY_MIN_S, RETRY_MAX_S = 0.5, 2.0      # no answer yet: back-off, doubling (and the
+                                         # SG's answer time, measured, as the floor)
+RTO_MAX_S = 8.0                          # the measured floor's own ceiling
+WINDOW = 16                              # announcements unanswered at a time (the SG
+                                         # queues 64 a port: fair_queue.py)
+STATUS_EVERY_S = 0.25                    # the status file: at most this often
 RETRY_JITTER = 0.25                      # each retry gap times U(1 - j, 1 + j)
 RENEW_AT = (0.25, 0.4)                   # renew at U(a, b) of the lease after the acked send
 RECENT_IDS = 8                           # answers taken for this many latest announcements
@@ -107,6 +117,25 @@ class Announcer:
         for prefix, inst in announced_prefixes(instances).items():
             self.state[prefix] = self._fresh(inst, now)
         self._msg_id = 1
+        self.waiting: set[str] = set()     # prefixes whose last announcement is unanswered
+        self.srtt: float | None = None     # the SG's answer time (RFC 6298's estimator)
+        self.rttvar = 0.0
+        self.status_dirty, self.status_at = False, float("-inf")
+
+    @property
+    def rto(self) -> float:
+        """How long an answer may take before a retry (RFC 6298: srtt + 4 rttvar),
+        from RETRY_MIN_S (no answer measured yet) to RTO_MAX_S."""
+        if self.srtt is None:
+            return RETRY_MIN_S
+        return min(RTO_MAX_S, max(RETRY_MIN_S, self.srtt + 4 * self.rttvar))
+
+    def _sample(self, rtt: float) -> None:
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
 
     @staticmethod
     def _fresh(inst: str, now: float) -> dict:
@@ -117,33 +146,52 @@ class Announcer:
                 "msg_id": 0, "recent": (), "answered": None, "acked": None, "sent": 0}
 
     def _retry_in(self, st: dict) -> float:
-        """The next retry's gap (jittered), and the gap doubled for the one after."""
-        gap = st["gap"] * self.rng.uniform(1 - RETRY_JITTER, 1 + RETRY_JITTER)
-        st["gap"] = min(st["gap"] * 2, RETRY_MAX_S)
-        return gap
+        """The next retry's gap (jittered), and the gap doubled for the one after:
+        from the SG's answer time as measured, doubling to RETRY_MAX_S or twice it."""
+        rto = self.rto
+        base = max(st["gap"], rto)
+        st["gap"] = min(base * 2, max(RETRY_MAX_S, 2 * rto))
+        return max(rto, base * self.rng.uniform(1 - RETRY_JITTER, 1 + RETRY_JITTER))
 
     def due(self, now: float) -> list[bytes]:
-        out = []
+        """The announcements to send now: retries of those unanswered, then new
+        ones (renewals by lease end, then the others) while fewer than WINDOW are
+        unanswered."""
+        out, fresh = [], []
         for prefix, st in self.state.items():
             if st["state"] == "withdrawn":
                 continue
             if st["state"] == "accepted" and now >= st["lease_end"]:
                 log.warning("%s: lease ran out with no answer to its renewals", prefix)
                 st.update(state="pending", gap=RETRY_MIN_S)
-                self.write_status()
+                self.status_changed()
             if now < st["next_at"]:
                 continue
-            out.append(self.frame(prefix, withdraw=False))
-            if st["state"] == "pending":
-                st["next_at"] = now + self._retry_in(st)
-            elif st["state"] == "accepted":       # a renewal: retried with back-off until
-                last = st["lease_end"] - RETRY_MIN_S / 2     # acked, the last try inside
-                st["next_at"] = max(now, min(now + self._retry_in(st), last))  # the lease
-                if st["next_at"] == now:          # no time left for another: the lease end
-                    st["next_at"] = st["lease_end"]
+            if prefix in self.waiting:
+                self._send(prefix, st, now, out)
             else:
-                st["next_at"] = now + REFUSED_RETRY_S
+                fresh.append(prefix)
+        room = WINDOW - len(self.waiting)
+        if fresh and room > 0:
+            fresh.sort(key=lambda p: (self.state[p]["state"] != "accepted",
+                                      self.state[p].get("lease_end", 0.0),
+                                      self.state[p]["next_at"]))
+            for prefix in fresh[:room]:
+                self.waiting.add(prefix)
+                self._send(prefix, self.state[prefix], now, out)
         return out
+
+    def _send(self, prefix: str, st: dict, now: float, out: list) -> None:
+        out.append(self.frame(prefix, withdraw=False))
+        if st["state"] == "pending":
+            st["next_at"] = now + self._retry_in(st)
+        elif st["state"] == "accepted":       # a renewal: retried with back-off until
+            last = st["lease_end"] - RETRY_MIN_S / 2     # acked, the last try inside
+            st["next_at"] = max(now, min(now + self._retry_in(st), last))  # the lease
+            if st["next_at"] == now:          # no time left for another: the lease end
+                st["next_at"] = st["lease_end"]
+        else:
+            st["next_at"] = now + REFUSED_RETRY_S
 
     def frame(self, prefix: str, *, withdraw: bool) -> bytes:
         st = self.state[prefix]
@@ -179,9 +227,11 @@ class Announcer:
             body = {}
         now = self.clock()
         st["answered"] = pkt.msg_id
+        self._sample(now - st["recent"][pos][1])     # each msg_id is sent once: no ambiguity
+        self.waiting.discard(prefix)
         if st.get("withdraw_asked"):          # withdrawn at the operator's request: an
             st["state"] = "withdrawn"         # answer to what was sent before stays that
-            self.write_status()
+            self.status_changed()
             return True
         if ack:
             if "withdrawn" in body:
@@ -202,7 +252,7 @@ class Announcer:
             st.update(state="refused", reason=body.get("reason", "?"),
                       spa_state=body.get("state", "?"), text=body.get("text", ""),
                       next_at=now + REFUSED_RETRY_S, acked=None)
-        self.write_status()
+        self.status_changed()
         return True
 
     def add_instance(self, inst: str) -> list[str]:
@@ -228,23 +278,37 @@ class Announcer:
                 if st["state"] == "accepted":
                     frames.append(self.frame(prefix, withdraw=True))
                 st["state"] = "withdrawn"
+                self.waiting.discard(prefix)
             elif prefix not in want and held:
                 st.update(withdraw_asked=False, state="pending", next_at=now, gap=RETRY_MIN_S)
-        self.write_status()
+        self.status_changed()
         return frames
 
     def withdrawals(self) -> list[bytes]:
         return [self.frame(p, withdraw=True) for p, st in self.state.items()
                 if st["state"] == "accepted"]
 
+    def status_changed(self) -> None:
+        """A prefix's state changed: the status file is rewritten now, or by
+        ``flush_status`` once STATUS_EVERY_S has passed since the last write (a
+        pod with hundreds of prefixes gets hundreds of acks a minute: a write
+        each cost the pods a core at 1,000 instances)."""
+        self.status_dirty = True
+        self.flush_status(self.clock())
+
+    def flush_status(self, now: float) -> None:
+        if self.status_dirty and now - self.status_at >= STATUS_EVERY_S:
+            self.write_status()
+
     def write_status(self) -> None:
+        self.status_dirty, self.status_at = False, self.clock()
         if self.status_file is None:
             return
         view = {p: {k: st[k] for k in ("instance", "state", "reason", "spa_state", "text",
                                        "lease_s", "sent") if k in st}
                 for p, st in self.state.items()}
         tmp = self.status_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"key_id": self.identity.key_id, "prefixes": view}, indent=1))
+        tmp.write_text(json.dumps({"key_id": self.identity.key_id, "prefixes": view}))
         tmp.replace(self.status_file)
 
 
@@ -426,6 +490,7 @@ class Pod:
                     for frame in self.announcer.due(time.monotonic()):
                         link.send(frame)
                         self.counters["tx_announce"] += 1
+                    self.announcer.flush_status(time.monotonic())
                 now = time.monotonic()
                 if timing is not None and now >= timing_at:
                     timing_at = now + TIMING_EVERY_S

@@ -69,7 +69,7 @@ def test_probe_is_answered_with_its_records():
 def test_announcer_announces_every_prefix_retries_and_renews(tmp_path):
     import json as _json
     from traffic.identity import Identity
-    from traffic.pod import RETRY_JITTER, RETRY_MIN_S, Announcer
+    from traffic.pod import RETRY_JITTER, RETRY_MIN_S, STATUS_EVERY_S, Announcer
     from traffic.wire import codec
     from traffic.wire.announcement import Announcement, answer
     now = [10.0]
@@ -91,7 +91,13 @@ def test_announcer_announces_every_prefix_retries_and_renews(tmp_path):
     nack = answer(by["/B"], "/dmsc/sw/sg1", ok=False,
                   body={"state": "invalid", "reason": "key_not_authorized", "text": "no"},
                   eth_src="02:00:00:00:01:01", eth_dst="02:00:01:00:00:01")
-    assert a.on_answer(layers.parse(ack)) and a.on_answer(layers.parse(nack))
+    assert a.on_answer(layers.parse(ack))
+    status = _json.loads((tmp_path / "st.json").read_text())["prefixes"]
+    assert status["/A/1"]["state"] == "accepted"            # the first change: written now
+    assert a.on_answer(layers.parse(nack))
+    status = _json.loads((tmp_path / "st.json").read_text())["prefixes"]
+    assert "reason" not in status["/B"]                     # the next: within STATUS_EVERY_S
+    a.flush_status(now[0] + STATUS_EVERY_S)
     status = _json.loads((tmp_path / "st.json").read_text())["prefixes"]
     assert status["/A/1"]["state"] == "accepted" and status["/B"]["reason"] == "key_not_authorized"
     now[0] += 1.0
@@ -342,16 +348,19 @@ def test_renewals_of_many_prefixes_acked_together_spread_over_the_lease(tmp_path
     a = Announcer(Identity.generate(), insts, mac="02:00:01:00:00:01",
                   gateway_mac="02:00:00:00:01:01", clock=lambda: now[0],
                   rng=random.Random(7))
-    sent = _sent(a, now[0])
-    for p in insts:                                   # all acked in the same instant
-        assert a.on_answer(_ack(sent[p], body={"lease_s": 6.0}))
+    while any(st["state"] != "accepted" for st in a.state.values()):
+        sent = _sent(a, now[0])                       # WINDOW at a time, each acked at
+        assert sent                                   # once: all in the same instant
+        for ann in sent.values():
+            assert a.on_answer(_ack(ann, body={"lease_s": 6.0}))
     first: dict = {}                                   # prefix -> its first renewal's step
     step = 0
     while now[0] < 10.0 + 6.0:
         now[0] += 0.1
         step += 1
-        for p in _sent(a, now[0]):
+        for p, ann in _sent(a, now[0]).items():
             first.setdefault(p, step)
+            assert a.on_answer(_ack(ann, body={"lease_s": 6.0}))
     assert set(insts) <= set(first)                    # every one renewed inside the lease
     per_step = collections.Counter(first[p] for p in insts)
     assert max(per_step.values()) <= 50                # not all at once: at most a quarter
@@ -416,6 +425,9 @@ def test_a_pod_with_hundreds_of_prefixes_settles_against_an_sg_slower_than_its_b
     30 in the next)."""
     sent, shed, expired, accepted, total = _simulate(120, 250, lease=30.0, serve_per_s=100)
     assert total == 500 and accepted == total and expired == 0
+    # at most WINDOW unanswered: the burst waits in the pod, not in the SG's queue,
+    # and nothing is shed (before the window: 1,153 of 2,269 shed in the first 20 s)
+    assert sum(shed[t] for t in range(0, 20)) == 0
     settled = [sent[t] for t in range(60, 120)]
     assert 500 / (0.4 * 30) <= sum(settled) / len(settled) <= 500 / (0.25 * 30)
     assert max(settled) <= 80 and sum(shed[t] for t in range(60, 120)) == 0
@@ -423,10 +435,39 @@ def test_a_pod_with_hundreds_of_prefixes_settles_against_an_sg_slower_than_its_b
 
 def test_a_pod_does_not_storm_an_sg_too_slow_for_its_renewals():
     """The SG serves 40 a second, less than the 51 renewals a second 500 prefixes
-    need: leases will be lost, but the pod backs off and takes late acks, so it
-    sends a few times the SG's pace and keeps almost everything (before the fix:
-    800 a second, 20 times the pace, and 345 of 500 leases expired)."""
+    need: leases will be lost, but the pod waits for answers (WINDOW), retries
+    after the answer time it measured and takes late acks, so it sends at about
+    the SG's pace (first fix, back-off and late acks: 180 a second, 4.5 times
+    the pace, 10 leases expired; before it: 800 a second and 345 of 500 expired)."""
     sent, shed, expired, accepted, total = _simulate(120, 250, lease=30.0, serve_per_s=40)
     settled = [sent[t] for t in range(60, 120)]
-    assert sum(settled) / len(settled) <= 5 * 40
-    assert expired <= 0.05 * total
+    assert sum(settled) / len(settled) <= 1.25 * 40
+    assert expired <= 0.01 * total
+
+
+def test_a_slow_sg_gets_no_retries_before_its_measured_answer_time(tmp_path):
+    """An SG that answers after 2 s: once the pod has measured that, the next
+    announcements are not retried at 0.5 s (they would only queue behind the
+    first), and no more than WINDOW are unanswered at any time."""
+    import random
+    from traffic.identity import Identity
+    from traffic.pod import RETRY_MIN_S, WINDOW, Announcer
+    now = [0.0]
+    a = Announcer(Identity.generate(), [f"/s{i}/1" for i in range(40)],
+                  mac="02:00:01:00:00:01", gateway_mac="02:00:00:00:01:01",
+                  clock=lambda: now[0], rng=random.Random(5))
+    first = _sent(a, 0.0)
+    assert len(first) == WINDOW                      # of 80 prefixes, a window's worth sent
+    assert a.rto == RETRY_MIN_S                      # nothing measured yet
+    now[0] = 2.0
+    for ann in first.values():                       # every one answered 2 s later
+        assert a.on_answer(_ack(ann, body={"lease_s": 60.0}))
+    assert a.rto >= 2.0
+    second = _sent(a, 2.0)
+    assert len(second) == WINDOW and not set(second) & set(first)
+    sends = []
+    for step in range(1, 190):                       # no answers for 1.9 s more
+        now[0] = 2.0 + step * 0.01
+        sends += list(_sent(a, now[0]))
+    assert sends == []                               # before: all 16 again at 2.5 s
+    assert len(a.waiting) == WINDOW
