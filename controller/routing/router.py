@@ -220,6 +220,15 @@ class Router:
         # ports whose echoes went unanswered: no adjacency there until they return
         self.echo_down: set[int] = set()
         self.my_fragments: set[int] = set()
+        # each local prefix keeps its fragment while it is announced (a new one
+        # takes the first fragment with room), and only the fragments whose
+        # content changed are originated again: one prefix added or withdrawn
+        # floods one fragment, and no prefix ever moves between fragments (with
+        # sorted chunks, a prefix added early in the order shifted every later
+        # one: all of an SG's fragments flooded, and a router that ran its SPF
+        # between two of them lost the prefixes in flight: issue 21's churn)
+        self._frag_of: dict[str, int] = {}
+        self._frag_content: dict[int, tuple] = {}     # what each fragment last said
         self.rib: dict[str, spf.RibEntry] = {}
         self.claims = spf.KeyClaims()            # one name per switch key (spf.KeyClaims)
         self.rib_version = 0
@@ -531,26 +540,53 @@ class Router:
             self._schedule_spf(now)
 
     # -- LSAs ---------------------------------------------------------------
+    def _fragments(self) -> dict[int, list[tuple[str, int]]]:
+        """The local prefixes by fragment: each keeps the fragment it was given;
+        a new one goes to the first with room (fragment 0 always exists)."""
+        local = self.local_prefixes
+        for pfx in [p for p in self._frag_of if p not in local]:
+            del self._frag_of[pfx]
+        count = collections.Counter(self._frag_of.values())
+        for pfx in sorted(p for p in local if p not in self._frag_of):
+            free = next((i for i in range(MAX_FRAGMENTS)
+                         if count[i] < MAX_PREFIXES_PER_FRAGMENT), None)
+            if free is None:
+                self.counters["prefix_no_fragment"] += 1
+                log.warning("no LSA fragment has room for %s (%d prefixes at most)", pfx,
+                            MAX_FRAGMENTS * MAX_PREFIXES_PER_FRAGMENT)
+                continue
+            self._frag_of[pfx] = free
+            count[free] += 1
+        out: dict[int, list[tuple[str, int]]] = {0: []}
+        for pfx, i in sorted(self._frag_of.items()):
+            out.setdefault(i, []).append((pfx, local[pfx][0]))
+        return out
+
     def _originate(self, now: float) -> None:
         self._originate_pending = False
         self._gen.served(now)
         self.seq += 1
-        self._next_refresh = now + self.cfg.refresh_ms / 1000
+        full = now >= self._next_refresh          # a refresh: every fragment again
+        if full:
+            self._next_refresh = now + self.cfg.refresh_ms / 1000
         adjs = [Adjacency(neighbor=nb.router, cost=self.ports[p].cost, port=p)
                 for p, nb in sorted(self.neighbors.items()) if nb.two_way]
-        prefixes = [PrefixEntry(prefix=pfx, port=port)
-                    for pfx, (port, _mac) in sorted(self.local_prefixes.items())]
-        chunks = [prefixes[i:i + MAX_PREFIXES_PER_FRAGMENT]
-                  for i in range(0, len(prefixes), MAX_PREFIXES_PER_FRAGMENT)] or [[]]
         frags = set()
-        for i, chunk in enumerate(chunks[:MAX_FRAGMENTS]):
+        for i, chunk in sorted(self._fragments().items()):
+            content = (tuple((a.neighbor, a.cost, a.port) for a in adjs) if i == 0 else (),
+                       tuple(chunk), self.overload and i == 0, self.kind)
+            frags.add(i)
+            if not full and self._frag_content.get(i) == content and i in self.my_fragments:
+                continue                          # unchanged: its copy stands
+            self._frag_content[i] = content
             lsa = Lsa(origin=self.name, origin_id=self.router_id, fragment=i, seq=self.seq,
                       lifetime_ms=self.cfg.lsa_lifetime_ms, kind=self.kind,
-                      adjacencies=adjs if i == 0 else [], prefixes=chunk,
+                      adjacencies=adjs if i == 0 else [],
+                      prefixes=[PrefixEntry(prefix=pfx, port=port) for pfx, port in chunk],
                       overload=self.overload and i == 0)
             self._install_own(lsa, now)
-            frags.add(i)
         for i in self.my_fragments - frags:       # fragments no longer needed: purge
+            self._frag_content.pop(i, None)
             lsa = Lsa(origin=self.name, origin_id=self.router_id, fragment=i, seq=self.seq,
                       lifetime_ms=0, kind=self.kind)
             self._install_own(lsa, now)
@@ -603,6 +639,7 @@ class Router:
                 self.seq = lsa.seq
                 self.lsdb.install(lsa, now)
                 self.my_fragments.add(lsa.fragment)
+                self._frag_content.pop(lsa.fragment, None)    # ours must supersede it
                 self._originate_pending = True
             return
         verdict = self.lsdb.install(lsa, now)

@@ -611,3 +611,40 @@ def test_an_sg_refuses_to_accept_a_name_whose_key_another_holds():
     net = converged_fig2()
     with pytest.raises(names.KeyCollision, match="switch key of /B"):
         net.routers["sg2"].accept_prefix(f"/{crc32_twin('B')}/4", 1, FIG2.mac("pod2", 0), net.now)
+
+
+def test_one_prefix_more_or_less_floods_one_fragment_and_moves_no_other():
+    """Issue 21's churn: an SG with 120 prefixes (3 fragments) gains a prefix that
+    sorts first, then loses one. Each change re-floods one fragment; every other
+    prefix keeps its fragment; no router's FIB ever lacks a prefix that stayed
+    (before: every fragment re-flooded with its prefixes shifted by one, and a
+    router whose SPF ran between two of them lost the prefixes in flight)."""
+    net = converged_fig2()
+    sg1 = net.routers["sg1"]
+    mac = FIG2.mac("pod1", 0)
+    stay = [f"/m/{i}" for i in range(120)]
+    for p in stay:
+        sg1.accept_prefix(p, 1, mac, net.now)
+    net.run(3.0)
+    assert all(p in fib for fib in net.fibs().values() for p in stay)
+
+    def sg1_fragments():
+        return {k[1]: (e.lsa.seq, {x.prefix for x in e.lsa.prefixes})
+                for k, e in net.routers["sr3"].lsdb.entries.items() if k[0] == "sg1"}
+
+    for change in (lambda: sg1.accept_prefix("/a/new", 1, mac, net.now),
+                   lambda: sg1.withdraw_prefix("/m/5", net.now)):
+        before = sg1_fragments()
+        change()
+        for _ in range(200):                     # 2 s in 10 ms steps
+            net.run(0.01)
+            missing = [(s, p) for s, fib in net.fibs().items() for p in stay
+                       if p != "/m/5" and p not in fib]
+            assert not missing, missing[:5]
+        after = sg1_fragments()
+        changed = [i for i in after if after[i][0] != before.get(i, (None,))[0]]
+        assert len(changed) == 1, (changed, before.keys(), after.keys())
+        for i, (_seq, pfxs) in after.items():
+            if i not in changed:
+                assert pfxs == before[i][1]
+    assert "/a/new" in net.fibs()["sg4"] and "/m/5" not in net.fibs()["sg4"]
