@@ -285,6 +285,19 @@ def many_instances(instances: int, services: int, churn_per_s: float, churn_s: f
                        announce_in_fib=len(to_fib),
                        announce_p50_ms=pct(to_fib, 0.5), announce_p99_ms=pct(to_fib, 0.99))
             out["why_after_churn"] = sg_counters(net, topo)
+            # the stable instances' routes should not move while /churn does: every
+            # FIB write during the churn that touched one of them, by switch
+            stable_keys = {names.format_key(*names.prefix_key(n)): n for n in stable}
+            touched: dict = {}
+            for x in writes:
+                for key in x["prefixes"]:
+                    if key in stable_keys:
+                        touched.setdefault(x["switch"], []).append(
+                            (round(x["t"] - t_churn, 2), stable_keys[key]))
+            out["stable_fib_writes"] = touched
+            print(f"SGs' counters after the churn {json.dumps(out['why_after_churn'])}; FIB "
+                  f"writes touching the stable instances during it: {touched or 'none'}",
+                  flush=True)
             if len(to_fib) < len(added_at):           # say why, not only "None"
                 st = net.announcements("p3")
                 out["churn_not_in_fib"] = {n: st.get(n, {}).get("state", "no status")
