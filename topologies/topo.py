@@ -69,7 +69,7 @@ class Copp:
     """Control-plane policing of each pod-facing port (p4src/main.p4's meters):
     what one pod may punt to its SG's CPU, in packets per second and a burst in
     packets; above it the P4 program drops and counts (announce_policed,
-    punt_policed). Announcements (a renewal every lease/3 per prefix) and every
+    punt_policed). Announcements (a renewal about every half lease per prefix) and every
     other punt (probe replies to the SG, FIB misses) have a meter each. A
     topology file's ``copp:`` mapping overrides these defaults."""
     announce_pps: int = 200

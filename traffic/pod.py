@@ -10,7 +10,7 @@ gateway for everything it sends:
   unanswered at a time (renewals first, the soonest lease end first), so a pod
   with hundreds of prefixes is clocked by its SG's answers instead of filling
   the SG's queue and retrying what it shed (issue 21);
-  renewed at a random point between a quarter and 0.4 of the lease the SG
+  renewed at a random point between 0.4 and 0.55 of the lease the SG
   granted (so a pod's hundreds of prefixes do not renew together), a renewal
   retried with the same back-off but never past the lease's end (then the
   prefix is pending again: the SG has dropped it); an ack to any of the
@@ -83,7 +83,9 @@ WINDOW = 16                              # announcements unanswered at a time (t
                                          # queues 64 a port: fair_queue.py)
 STATUS_EVERY_S = 0.25                    # the status file: at most this often
 RETRY_JITTER = 0.25                      # each retry gap times U(1 - j, 1 + j)
-RENEW_AT = (0.25, 0.4)                   # renew at U(a, b) of the lease after the acked send
+RENEW_AT = (0.4, 0.55)                   # renew at U(a, b) of the lease after the acked send
+                                         # (DHCP's T1 is 0.5; was 0.25-0.4 until issue 21:
+                                         # renewals are most of an SG's load at scale)
 RECENT_IDS = 8                           # answers taken for this many latest announcements
 REFUSED_RETRY_S = 5.0                    # refused: ask again (the operator may authorize it)
 WITHDRAW_WAIT_S = 0.5                    # at exit: how long to wait for withdrawal acks

@@ -436,7 +436,7 @@ class Gateway:
     def adopt(self, prefixes, now: float, pod_mac) -> None:
         """Prefixes our own LSA carried before this agent restarted: held for
         one lease, so the network does not lose them while the pods (which
-        re-announce at a third of their lease) reach the new agent; a pod's
+        re-announce at about half their lease) reach the new agent; a pod's
         re-announcement from the same port takes them over. Called by the
         router under the agent's lock. ``pod_mac(port)`` is the pod's MAC."""
         for prefix, port in prefixes:

@@ -28,7 +28,7 @@ Restarts: a switch whose session breaks leaves the graph at once (the others'
 FIBs are recomputed) and is rewritten whole when it is back. A restarted
 controller finds the switches' FIBs in place: for ``--grace-s`` it only adds
 and changes entries, never deletes, while it relearns links (one dead
-interval) and its pods re-announce (a third of their lease); then a full sync
+interval) and its pods re-announce (about half their lease); then a full sync
 removes what is stale. While it is down, the switches forward with the FIBs
 they have: nothing is repaired.
 

@@ -13,7 +13,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63ontroller/proto/spa.proto\x12\x08\x64msc.spa\"x\n\x0c\x41nnouncement\x12\x10\n\x08msg_type\x18\x01 \x01(\r\x12\x0e\n\x06prefix\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\x14\n\x0ctimestamp_ns\x18\x04 \x01(\x04\x12\r\n\x05nonce\x18\x05 \x01(\x0c\x12\x11\n\tsignature\x18\x06 \x01(\x0c\"V\n\x0c\x43heckRequest\x12,\n\x0c\x61nnouncement\x18\x01 \x01(\x0b\x32\x16.dmsc.spa.Announcement\x12\n\n\x02sg\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\"6\n\x07Verdict\x12\r\n\x05state\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\"&\n\x04Held\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\"=\n\x11RevalidateRequest\x12\n\n\x02sg\x18\x01 \x01(\t\x12\x1c\n\x04held\x18\x02 \x03(\x0b\x32\x0e.dmsc.spa.Held\"6\n\x0fRevalidateReply\x12#\n\x08verdicts\x18\x01 \x03(\x0b\x32\x11.dmsc.spa.Verdict\"@\n\rAuthorization\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x11\n\tmax_depth\x18\x02 \x01(\r\x12\x0c\n\x04keys\x18\x03 \x03(\t\"<\n\x08KeyEntry\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12\x0e\n\x06key_id\x18\x03 \x01(\t\"1\n\rAddKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\"\x1f\n\rRevokeRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\"\"\n\x05Reply\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\r\n\x05\x65rror\x18\x02 \x01(\t\"\x07\n\x05\x45mpty\"\xda\x01\n\x0cRegistryView\x12/\n\x0e\x61uthorizations\x18\x01 \x03(\x0b\x32\x17.dmsc.spa.Authorization\x12 \n\x04keys\x18\x02 \x03(\x0b\x32\x12.dmsc.spa.KeyEntry\x12\x36\n\x08\x63ounters\x18\x03 \x03(\x0b\x32$.dmsc.spa.RegistryView.CountersEntry\x12\x0e\n\x06source\x18\x04 \x01(\t\x1a/\n\rCountersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x32\xcf\x02\n\x03Spa\x12\x32\n\x05\x43heck\x12\x16.dmsc.spa.CheckRequest\x1a\x11.dmsc.spa.Verdict\x12\x44\n\nRevalidate\x12\x1b.dmsc.spa.RevalidateRequest\x1a\x19.dmsc.spa.RevalidateReply\x12\x35\n\tAuthorize\x12\x17.dmsc.spa.Authorization\x1a\x0f.dmsc.spa.Reply\x12\x32\n\x06\x41\x64\x64Key\x12\x17.dmsc.spa.AddKeyRequest\x1a\x0f.dmsc.spa.Reply\x12\x32\n\x06Revoke\x12\x17.dmsc.spa.RevokeRequest\x1a\x0f.dmsc.spa.Reply\x12/\n\x04Show\x12\x0f.dmsc.spa.Empty\x1a\x16.dmsc.spa.RegistryViewb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63ontroller/proto/spa.proto\x12\x08\x64msc.spa\"x\n\x0c\x41nnouncement\x12\x10\n\x08msg_type\x18\x01 \x01(\r\x12\x0e\n\x06prefix\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\x14\n\x0ctimestamp_ns\x18\x04 \x01(\x04\x12\r\n\x05nonce\x18\x05 \x01(\x0c\x12\x11\n\tsignature\x18\x06 \x01(\x0c\"V\n\x0c\x43heckRequest\x12,\n\x0c\x61nnouncement\x18\x01 \x01(\x0b\x32\x16.dmsc.spa.Announcement\x12\n\n\x02sg\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\"6\n\x07Verdict\x12\r\n\x05state\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\"4\n\nCheckBatch\x12&\n\x06\x63hecks\x18\x01 \x03(\x0b\x32\x16.dmsc.spa.CheckRequest\"3\n\x0cVerdictBatch\x12#\n\x08verdicts\x18\x01 \x03(\x0b\x32\x11.dmsc.spa.Verdict\"&\n\x04Held\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\"=\n\x11RevalidateRequest\x12\n\n\x02sg\x18\x01 \x01(\t\x12\x1c\n\x04held\x18\x02 \x03(\x0b\x32\x0e.dmsc.spa.Held\"6\n\x0fRevalidateReply\x12#\n\x08verdicts\x18\x01 \x03(\x0b\x32\x11.dmsc.spa.Verdict\"@\n\rAuthorization\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x11\n\tmax_depth\x18\x02 \x01(\r\x12\x0c\n\x04keys\x18\x03 \x03(\t\"<\n\x08KeyEntry\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12\x0e\n\x06key_id\x18\x03 \x01(\t\"1\n\rAddKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\"\x1f\n\rRevokeRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\"\"\n\x05Reply\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\r\n\x05\x65rror\x18\x02 \x01(\t\"\x07\n\x05\x45mpty\"\xda\x01\n\x0cRegistryView\x12/\n\x0e\x61uthorizations\x18\x01 \x03(\x0b\x32\x17.dmsc.spa.Authorization\x12 \n\x04keys\x18\x02 \x03(\x0b\x32\x12.dmsc.spa.KeyEntry\x12\x36\n\x08\x63ounters\x18\x03 \x03(\x0b\x32$.dmsc.spa.RegistryView.CountersEntry\x12\x0e\n\x06source\x18\x04 \x01(\t\x1a/\n\rCountersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x32\x8a\x03\n\x03Spa\x12\x32\n\x05\x43heck\x12\x16.dmsc.spa.CheckRequest\x1a\x11.dmsc.spa.Verdict\x12\x39\n\tCheckMany\x12\x14.dmsc.spa.CheckBatch\x1a\x16.dmsc.spa.VerdictBatch\x12\x44\n\nRevalidate\x12\x1b.dmsc.spa.RevalidateRequest\x1a\x19.dmsc.spa.RevalidateReply\x12\x35\n\tAuthorize\x12\x17.dmsc.spa.Authorization\x1a\x0f.dmsc.spa.Reply\x12\x32\n\x06\x41\x64\x64Key\x12\x17.dmsc.spa.AddKeyRequest\x1a\x0f.dmsc.spa.Reply\x12\x32\n\x06Revoke\x12\x17.dmsc.spa.RevokeRequest\x1a\x0f.dmsc.spa.Reply\x12/\n\x04Show\x12\x0f.dmsc.spa.Empty\x1a\x16.dmsc.spa.RegistryViewb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'controller.proto.spa_pb2', globals())
@@ -28,28 +28,32 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _CHECKREQUEST._serialized_end=248
   _VERDICT._serialized_start=250
   _VERDICT._serialized_end=304
-  _HELD._serialized_start=306
-  _HELD._serialized_end=344
-  _REVALIDATEREQUEST._serialized_start=346
-  _REVALIDATEREQUEST._serialized_end=407
-  _REVALIDATEREPLY._serialized_start=409
-  _REVALIDATEREPLY._serialized_end=463
-  _AUTHORIZATION._serialized_start=465
-  _AUTHORIZATION._serialized_end=529
-  _KEYENTRY._serialized_start=531
-  _KEYENTRY._serialized_end=591
-  _ADDKEYREQUEST._serialized_start=593
-  _ADDKEYREQUEST._serialized_end=642
-  _REVOKEREQUEST._serialized_start=644
-  _REVOKEREQUEST._serialized_end=675
-  _REPLY._serialized_start=677
-  _REPLY._serialized_end=711
-  _EMPTY._serialized_start=713
-  _EMPTY._serialized_end=720
-  _REGISTRYVIEW._serialized_start=723
-  _REGISTRYVIEW._serialized_end=941
-  _REGISTRYVIEW_COUNTERSENTRY._serialized_start=894
-  _REGISTRYVIEW_COUNTERSENTRY._serialized_end=941
-  _SPA._serialized_start=944
-  _SPA._serialized_end=1279
+  _CHECKBATCH._serialized_start=306
+  _CHECKBATCH._serialized_end=358
+  _VERDICTBATCH._serialized_start=360
+  _VERDICTBATCH._serialized_end=411
+  _HELD._serialized_start=413
+  _HELD._serialized_end=451
+  _REVALIDATEREQUEST._serialized_start=453
+  _REVALIDATEREQUEST._serialized_end=514
+  _REVALIDATEREPLY._serialized_start=516
+  _REVALIDATEREPLY._serialized_end=570
+  _AUTHORIZATION._serialized_start=572
+  _AUTHORIZATION._serialized_end=636
+  _KEYENTRY._serialized_start=638
+  _KEYENTRY._serialized_end=698
+  _ADDKEYREQUEST._serialized_start=700
+  _ADDKEYREQUEST._serialized_end=749
+  _REVOKEREQUEST._serialized_start=751
+  _REVOKEREQUEST._serialized_end=782
+  _REPLY._serialized_start=784
+  _REPLY._serialized_end=818
+  _EMPTY._serialized_start=820
+  _EMPTY._serialized_end=827
+  _REGISTRYVIEW._serialized_start=830
+  _REGISTRYVIEW._serialized_end=1048
+  _REGISTRYVIEW_COUNTERSENTRY._serialized_start=1001
+  _REGISTRYVIEW_COUNTERSENTRY._serialized_end=1048
+  _SPA._serialized_start=1051
+  _SPA._serialized_end=1445
 # @@protoc_insertion_point(module_scope)

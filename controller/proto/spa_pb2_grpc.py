@@ -19,6 +19,11 @@ class SpaStub(object):
                 request_serializer=controller_dot_proto_dot_spa__pb2.CheckRequest.SerializeToString,
                 response_deserializer=controller_dot_proto_dot_spa__pb2.Verdict.FromString,
                 )
+        self.CheckMany = channel.unary_unary(
+                '/dmsc.spa.Spa/CheckMany',
+                request_serializer=controller_dot_proto_dot_spa__pb2.CheckBatch.SerializeToString,
+                response_deserializer=controller_dot_proto_dot_spa__pb2.VerdictBatch.FromString,
+                )
         self.Revalidate = channel.unary_unary(
                 '/dmsc.spa.Spa/Revalidate',
                 request_serializer=controller_dot_proto_dot_spa__pb2.RevalidateRequest.SerializeToString,
@@ -50,6 +55,12 @@ class SpaServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def Check(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckMany(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -92,6 +103,11 @@ def add_SpaServicer_to_server(servicer, server):
                     servicer.Check,
                     request_deserializer=controller_dot_proto_dot_spa__pb2.CheckRequest.FromString,
                     response_serializer=controller_dot_proto_dot_spa__pb2.Verdict.SerializeToString,
+            ),
+            'CheckMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckMany,
+                    request_deserializer=controller_dot_proto_dot_spa__pb2.CheckBatch.FromString,
+                    response_serializer=controller_dot_proto_dot_spa__pb2.VerdictBatch.SerializeToString,
             ),
             'Revalidate': grpc.unary_unary_rpc_method_handler(
                     servicer.Revalidate,
@@ -142,6 +158,23 @@ class Spa(object):
         return grpc.experimental.unary_unary(request, target, '/dmsc.spa.Spa/Check',
             controller_dot_proto_dot_spa__pb2.CheckRequest.SerializeToString,
             controller_dot_proto_dot_spa__pb2.Verdict.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CheckMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/dmsc.spa.Spa/CheckMany',
+            controller_dot_proto_dot_spa__pb2.CheckBatch.SerializeToString,
+            controller_dot_proto_dot_spa__pb2.VerdictBatch.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

@@ -16,6 +16,7 @@ from controller.spa.validate import AnnounceVerdict
 from traffic.wire.announcement import Announcement
 
 log = logging.getLogger("dmsc.spa.client")
+MAX_BATCH = 256            # checks in one CheckMany (the SPA's own limit)
 
 
 class SpaUnavailable(RuntimeError):
@@ -68,30 +69,26 @@ class SpaClient:
             timestamp_ns=ann.timestamp_ns, nonce=ann.nonce, signature=ann.signature))
 
     def check_many(self, items) -> list:
-        """Several Checks in flight at once (``items``: (announcement, sg, port)),
-        so that a busy SG pays one round trip for a batch, not one each: a
-        verdict, or a SpaUnavailable, per item, in order. What the current SPA
-        did not answer is asked of the others (once for the batch: when none
-        answers, the rest are unavailable too, without a time-out each)."""
+        """Several Checks in one call (``items``: (announcement, sg, port); the
+        SPA's CheckMany, MAX_BATCH at a time), so that a busy SG pays one round
+        trip and one gRPC call for a batch, not one each: a verdict, or a
+        SpaUnavailable, per item, in order. A batch the current SPA does not
+        answer is asked of the others; when none answers, every item of it is
+        unavailable (one time-out for the batch, not one each)."""
         reqs = [self._check_request(*it) for it in items]
-        stub = self._stub(self.addr)
-        futs = [stub.Check.future(r, timeout=self.timeout) for r in reqs]
         out: list = []
-        down: SpaUnavailable | None = None
-        for r, f in zip(reqs, futs):
+        for i in range(0, len(reqs), MAX_BATCH):
+            chunk = reqs[i:i + MAX_BATCH]
             try:
-                v = f.result()
-            except grpc.RpcError:
-                if down is not None:
-                    out.append(down)
-                    continue
-                try:
-                    v = self._call("Check", r)
-                except SpaUnavailable as exc:
-                    down = exc
-                    out.append(exc)
-                    continue
-            out.append(AnnounceVerdict(v.state, v.reason, v.text))
+                reply = self._call("CheckMany", pb.CheckBatch(checks=chunk))
+            except SpaUnavailable as exc:
+                out += [exc] * len(chunk)
+                continue
+            if len(reply.verdicts) != len(chunk):     # never made up: ask again later
+                out += [SpaUnavailable(f"{len(reply.verdicts)} verdicts for "
+                                       f"{len(chunk)} checks")] * len(chunk)
+                continue
+            out += [AnnounceVerdict(v.state, v.reason, v.text) for v in reply.verdicts]
         return out
 
     def check(self, ann: Announcement, sg: str, port: int) -> AnnounceVerdict:

@@ -26,6 +26,7 @@ from traffic.wire.announcement import KINDS, Announcement, key_id_of
 from controller.rpc import EXCLUSIVE_PORT, bind, check_listen_addr
 
 log = logging.getLogger("dmsc.spa")
+MAX_BATCH = 256            # checks in one CheckMany
 
 
 def _pb(v: AnnounceVerdict) -> pb.Verdict:
@@ -42,6 +43,16 @@ class SpaService(pb_grpc.SpaServicer):
         return self.validator.registry
 
     def Check(self, request, context):
+        return self._check(request)
+
+    def CheckMany(self, request, context):
+        """Up to MAX_BATCH checks in one call, each judged as Check would."""
+        if len(request.checks) > MAX_BATCH:
+            v = self._bad(f"{len(request.checks)} checks in one batch (at most {MAX_BATCH})")
+            return pb.VerdictBatch(verdicts=[v] * len(request.checks))
+        return pb.VerdictBatch(verdicts=[self._check(r) for r in request.checks])
+
+    def _check(self, request) -> pb.Verdict:
         a = request.announcement
         if a.msg_type not in KINDS:
             return self._bad(f"message type {a.msg_type} is not announce/withdraw")

@@ -282,6 +282,30 @@ def test_many_checks_with_no_spa_answering_cost_one_time_out_not_one_each(spa):
         silent.close()
 
 
+def test_one_batch_is_judged_in_order_as_separate_checks_and_a_huge_one_is_refused(spa):
+    """CheckMany: one gRPC call for many announcements, each judged as Check would
+    (a replay inside the batch is a replay), more than MAX_BATCH refused as a bad
+    request for each; the client cuts longer lists into batches."""
+    import grpc as _grpc
+    from controller.proto import spa_pb2 as pb
+    from controller.proto import spa_pb2_grpc as pb_grpc
+    from controller.spa.spa_service import MAX_BATCH
+    addr, _ = spa
+    first = POD4.announcement("/B/4")
+    items = [(first, "sg4", 1), (first, "sg2", 3)] + \
+        [(POD4.announcement(f"/B/{i}"), "sg4", 1) for i in range(5, 5 + MAX_BATCH)]
+    with SpaClient([addr]) as c:
+        out = c.check_many(items)
+        assert [(v.state, v.reason) for v in out[:2]] == [(VALID, "ok"), (INVALID, "replay")]
+        assert len(out) == len(items) and all(v.valid for v in out[2:])
+    req = SpaClient._check_request(POD4.announcement("/B/4"), "sg4", 1)
+    with _grpc.insecure_channel(addr) as ch:
+        reply = pb_grpc.SpaStub(ch).CheckMany(
+            pb.CheckBatch(checks=[req] * (MAX_BATCH + 1)), timeout=5)
+    assert len(reply.verdicts) == MAX_BATCH + 1
+    assert {(v.state, v.reason) for v in reply.verdicts} == {(INVALID, "bad_request")}
+
+
 # -- names you can trust: instance ownership and collision-free keys -------------
 
 def owned_registry():
