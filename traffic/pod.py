@@ -82,6 +82,7 @@ RTO_MAX_S = 8.0                          # the measured floor's own ceiling
 WINDOW = 16                              # announcements unanswered at a time (the SG
                                          # queues 64 a port: fair_queue.py)
 STATUS_EVERY_S = 0.25                    # the status file: at most this often
+LOOP_S, IDLE_LOOP_S = 0.05, 0.1          # the serve loop's wake-up when busy, when idle
 RETRY_JITTER = 0.25                      # each retry gap times U(1 - j, 1 + j)
 RENEW_AT = (0.4, 0.55)                   # renew at U(a, b) of the lease after the acked send
                                          # (DHCP's T1 is 0.5; was 0.25-0.4 until issue 21:
@@ -503,7 +504,13 @@ class Pod:
                     due = heapq.heappop(delayed)
                     link.send(due[2])
                     self.overrun.add(time.monotonic() - due[0])
-                wait = 0.05 if not delayed else min(0.05, max(0.0, delayed[0][0] - now))
+                # idle (nothing unanswered, no answer waiting out its service
+                # time): the loop wakes half as often, for the control file and the
+                # renewals (64 pods on two cores)
+                busy = self.announcer is not None and self.announcer.waiting
+                wait = LOOP_S if busy or delayed or self.app is not None else IDLE_LOOP_S
+                if delayed:
+                    wait = min(wait, max(0.0, delayed[0][0] - now))
                 if self.app is not None:
                     for frame in self.app.due(now):
                         link.send(frame)

@@ -165,6 +165,36 @@ def test_an_expired_lease_withdraws_the_prefix():
     assert agent.counters["lease_expired"] == 1
 
 
+def test_leases_end_each_at_its_time_with_scans_only_when_one_can_have_ended():
+    """expire() runs every tick; it scans the held prefixes only once the soonest
+    lease end has passed, yet each lease ends on time: renewed ones later, one
+    accepted after an idle scan (nothing held) on its own time."""
+    gw, agent, clock = gateway(ScriptedSpa(), lease_s=6.0)
+    gw.expire(clock.now)                           # nothing held: the mark is infinite
+    for i in range(1, 6):
+        gw.handle(job(f"/B/{i}"))
+        clock.now += 1.0                           # /B/i leased until 100 + i + 5
+    gw.handle(job("/B/1"))                         # renewed at 105: until 111
+    class Counted(dict):
+        scans = 0
+
+        def items(self):
+            Counted.scans += 1
+            return super().items()
+
+    gw.held = Counted(gw.held)
+    ended = {}
+    while clock.now < 113:
+        clock.now += 0.1
+        gw.expire(clock.now)
+        for p in [p for p in ("/B/1", "/B/2", "/B/3", "/B/4", "/B/5")
+                  if p not in ended and p not in gw.held]:
+            ended[p] = round(clock.now, 1)
+    assert ended == {"/B/2": 107.1, "/B/3": 108.1, "/B/4": 109.1, "/B/5": 110.1, "/B/1": 111.1}
+    assert agent.counters["lease_expired"] == 5 and pod_prefixes(agent) == {}
+    assert Counted.scans <= 6                      # 130 ticks: a scan per lease end
+
+
 def test_revocation_found_by_recheck_withdraws_and_tells_the_pod():
     spa = ScriptedSpa(revalidate=[[AnnounceVerdict(NOT_FOUND, "not_covered", "revoked")]])
     gw, agent, _ = gateway(spa)
