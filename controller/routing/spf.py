@@ -34,11 +34,23 @@ class RibEntry:
 
 
 class _GraphState:
-    """SPF's graph of one LSDB and the per-origin records it was built from."""
+    """SPF's graph of one LSDB and the per-origin records it was built from; and
+    what :func:`rib` needs to recompute only what changed (IS-IS's partial route
+    computation): which prefixes changed and whether the topology did since the
+    last RIB, and that RIB's shortest paths."""
 
     def __init__(self):
         self.g = nx.Graph()
         self.adj: dict[str, dict[str, tuple[int, int]]] = {}   # origin -> nb -> (cost, port)
+        self.origins_of: dict[str, set[str]] = {}    # prefix -> the routers announcing it
+        self.topo_changed = True                     # routers, edges, kinds, overload
+        self.changed_prefixes: set[str] = set()      # announced by other routers, or ports
+        self.rib: dict[str, RibEntry] | None = None  # the last RIB, and its inputs
+        self.me: str | None = None
+        self.dist: dict[str, float] = {}
+        self.hops: dict[str, frozenset[str]] = {}
+        self.local: dict[str, int] = {}
+        self.refused: dict[str, str] = {}
 
 
 def graph(lsdb: Lsdb) -> nx.Graph:
@@ -72,11 +84,29 @@ def graph(lsdb: Lsdb) -> nx.Graph:
         prefixes.setdefault(origin, {}).update(prefix_ports)
     g = st.g
     for origin in dirty:
+        old = g.nodes[origin] if origin in g else None
+        old_prefixes = old["prefixes"] if old is not None else {}
+        new_prefixes = prefixes.get(origin, {}) if origin in kinds else {}
+        for p in old_prefixes.keys() - new_prefixes.keys():
+            st.changed_prefixes.add(p)
+            rest = st.origins_of.get(p)
+            if rest is not None:
+                rest.discard(origin)
+                if not rest:
+                    del st.origins_of[p]
+        for p, port in new_prefixes.items():
+            if old_prefixes.get(p) != port:
+                st.changed_prefixes.add(p)
+                st.origins_of.setdefault(p, set()).add(origin)
         if origin not in kinds:                 # no live LSA left: the router is gone
             st.adj.pop(origin, None)
             if origin in g:
                 g.remove_node(origin)
+                st.topo_changed = True
             continue
+        if old is None or old["kind"] != kinds[origin] or old["overload"] != overload[origin] \
+                or st.adj.get(origin) != adj[origin]:
+            st.topo_changed = True
         st.adj[origin] = adj[origin]
         g.add_node(origin, kind=kinds[origin], prefixes=prefixes[origin],
                    overload=overload[origin])
@@ -161,7 +191,68 @@ def rib(lsdb: Lsdb, me: str, local_prefixes: dict[str, int] | None = None,
     g = graph(lsdb)
     if claims is not None:
         claims.settle(g, local_prefixes or ())
-    return rib_of_graph(g, me, local_prefixes, claims)
+    st = lsdb.spf_state
+    local = dict(local_prefixes or {})
+    refused = dict(claims.refused) if claims is not None else {}
+    if st.topo_changed or st.rib is None or st.me != me:
+        if me in g:
+            st.dist, st.hops = first_hops(g, me)
+        else:
+            st.dist, st.hops = {}, {}
+        out = {}
+        for prefix, origins in st.origins_of.items():
+            e = _entry(g, me, prefix, origins, st.dist, st.hops, local, refused)
+            if e is not None:
+                out[prefix] = e
+        for prefix in local.keys() - out.keys():
+            e = _entry(g, me, prefix, (), st.dist, st.hops, local, refused)
+            if e is not None:
+                out[prefix] = e
+    else:
+        # the shortest paths stand: only the prefixes whose announcers, local
+        # port or key claim changed get new entries (the RIB object is returned
+        # as it was when none did)
+        affected = set(st.changed_prefixes)
+        affected.update(p for p in local.keys() | st.local.keys() if local.get(p) != st.local.get(p))
+        affected.update(p for p in refused.keys() | st.refused.keys()
+                        if (p in refused) != (p in st.refused))
+        out = st.rib
+        for prefix in affected:
+            e = _entry(g, me, prefix, st.origins_of.get(prefix, ()), st.dist, st.hops,
+                       local, refused)
+            if e != out.get(prefix):
+                if out is st.rib:
+                    out = dict(out)
+                if e is None:
+                    del out[prefix]
+                else:
+                    out[prefix] = e
+    st.rib, st.me, st.local, st.refused = out, me, local, refused
+    st.topo_changed, st.changed_prefixes = False, set()
+    return out
+
+
+def _entry(g: nx.Graph, me: str, prefix: str, origins, dist, hops, local: dict[str, int],
+           refused) -> RibEntry | None:
+    """``prefix``'s RIB entry as :func:`rib_of_graph` makes it: local when this
+    SG accepted it; else towards the nearest of ``origins``; None if refused or
+    unreachable."""
+    if prefix in refused:
+        return None
+    if prefix in local:
+        return RibEntry(prefix, 0, (me,), frozenset({RibHop(LOCAL, local[prefix])}))
+    reach = [o for o in origins if o in dist]
+    if not reach:
+        return None
+    best = min(dist[o] for o in reach)
+    nearest = sorted(o for o in reach if dist[o] == best)
+    if me in nearest:
+        port = g.nodes[me]["prefixes"][prefix]
+        entry_hops = frozenset({RibHop(LOCAL, port)})
+    else:
+        entry_hops = frozenset(RibHop(nb, g.edges[me, nb]["ports"][me])
+                               for o in nearest for nb in hops[o])
+    return RibEntry(prefix, best, tuple(nearest), entry_hops)
 
 
 def rib_of_graph(g: nx.Graph, me: str, local_prefixes: dict[str, int] | None = None,

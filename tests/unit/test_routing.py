@@ -166,7 +166,58 @@ def test_spf_graph_kept_up_to_date_equals_one_built_from_scratch():
             assert snapshot(spf.graph(db)) == snapshot(spf.graph(fresh)), step
 
 
-# -- whole networks ----------------------------------------------------------
+def test_rib_recomputed_in_part_equals_one_computed_from_scratch(monkeypatch):
+    """spf.rib recomputes only the changed prefixes while the topology stands
+    (partial route computation); after every change, of prefixes only (most
+    steps) or of adjacencies, with local prefixes coming and going and a name
+    whose key another holds, it equals rib_of_graph over a graph built anew."""
+    import random
+    from controller.routing.lsdb import Lsdb as Db
+    rng = random.Random(5)
+    db, now, seqs = Db(), 0.0, {}
+    adjs_of: dict = {}
+    for o in range(8):                       # a ring of 8 with a chord
+        adjs_of[f"r{o}"] = [Adjacency(neighbor=f"r{(o + d) % 8}", cost=1 + (o + d) % 3,
+                                      port=i + 1) for i, d in enumerate((1, 7))]
+    adjs_of["r0"].append(Adjacency(neighbor="r4", cost=2, port=3))
+    adjs_of["r4"].append(Adjacency(neighbor="r0", cost=2, port=3))
+    pfx_of = {o: {} for o in adjs_of}
+    claims, local = spf.KeyClaims(), {}
+    full = []
+    real_first_hops = spf.first_hops
+    monkeypatch.setattr(spf, "first_hops", lambda g, me: (full.append(1), real_first_hops(g, me))[1])
+    from tests.support.attacker import crc32_twin
+    collider = f"/{crc32_twin('p1')}"            # a second name for /p1's key
+    for step in range(400):
+        o = f"r{rng.randrange(8)}"
+        if rng.random() < 0.1:                   # a link's cost changes: the topology
+            a = rng.randrange(len(adjs_of[o]))
+            adjs_of[o][a] = Adjacency(neighbor=adjs_of[o][a].neighbor,
+                                      cost=rng.randint(1, 4), port=adjs_of[o][a].port)
+        else:                                    # a prefix comes or goes, or moves port
+            p = rng.choice([f"/p{rng.randrange(40)}", collider])
+            if p in pfx_of[o] and rng.random() < 0.6:
+                del pfx_of[o][p]
+            else:
+                pfx_of[o][p] = rng.randint(4, 5)
+        if rng.random() < 0.1:
+            q = f"/p{rng.randrange(40)}"
+            if local.pop(q, None) is None:
+                local[q] = 7
+        for frag in (0, 1):
+            seqs[o, frag] = seqs.get((o, frag), 0) + 1
+            mine = sorted(pfx_of[o].items())
+            db.install(Lsa(origin=o, fragment=frag, seq=seqs[o, frag], lifetime_ms=60_000,
+                           kind="sg", adjacencies=adjs_of[o] if frag == 0 else [],
+                           prefixes=[PrefixEntry(prefix=x, port=y) for x, y in mine
+                                     if (hash(x) % 2) == frag]), now)
+        got = spf.rib(db, "r2", local, claims)
+        fresh = Lsdb()
+        fresh.entries = dict(db.entries)
+        # the same claims (first come depends on history): what they refuse is out
+        assert got == spf.rib_of_graph(spf.graph(fresh), "r2", local, claims), step
+    runs = len(full) - 400                        # rib_of_graph's own, above
+    assert 0 < runs < 100                         # Dijkstra only when a cost changed
 def test_fig2_converges_to_the_spf_of_the_topology_file():
     net = converged_fig2()
     assert net.fibs() == expected(FIG2)
