@@ -18,7 +18,7 @@ import zlib
 from dmsc.attacks import crc32_twin  # noqa: F401  (re-exported for the tests)
 
 ETHERTYPE = 0x88B5
-T_REQUEST, T_RESPONSE, T_ANNOUNCE, T_ACK, T_NACK, T_PROBE_REPLY = 1, 2, 4, 5, 6, 11
+T_REQUEST, T_RESPONSE, T_ANNOUNCE, T_ACK, T_NACK, T_PROBE_REPLY, T_WITHDRAW = 1, 2, 4, 5, 6, 11, 12
 TLV_DST, TLV_SRC, TLV_METHOD, TLV_BODY, TLV_PREFIX, TLV_SIG, TLV_KEY_ID, TLV_TS, TLV_NONCE = \
     1, 2, 3, 4, 6, 7, 8, 9, 10
 
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     """Run in a pod's namespace: ``python -m tests.support.attacker CMD ...``; prints JSON."""
     import argparse
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=["announce", "requests", "probe-replies"])
+    ap.add_argument("cmd", choices=["announce", "withdraw", "requests", "probe-replies"])
     ap.add_argument("--iface", required=True)
     ap.add_argument("--mac", required=True)
     ap.add_argument("--key")
@@ -115,10 +115,11 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=3.0)
     a = ap.parse_args(argv)
     link = Link(a.iface)
-    if a.cmd == "announce":
-        tlvs = signed_announcement(open(a.key, "rb").read(), a.prefix)
+    if a.cmd in ("announce", "withdraw"):
+        kind = T_ANNOUNCE if a.cmd == "announce" else T_WITHDRAW
+        tlvs = signed_announcement(open(a.key, "rb").read(), a.prefix, kind)
         mid = int.from_bytes(_os.urandom(4), "big")
-        link.send(frame(T_ANNOUNCE, "/dmsc/sw", a.src, tlvs, msg_id=mid, hop_limit=1,
+        link.send(frame(kind, "/dmsc/sw", a.src, tlvs, msg_id=mid, hop_limit=1,
                         eth_src=a.mac))
         got = link.recv_until(lambda f: f["type"] in (T_ACK, T_NACK) and f["msg_id"] == mid,
                               a.timeout)
