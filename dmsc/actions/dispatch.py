@@ -60,6 +60,7 @@ NOT_IN_MODE: dict[str, dict[str, str]] = {
                   "refusals: tests/unit/test_mesh_control.py)",
         "withdraw": "is not supported in the mesh mode yet (stop_pod withdraws all of a "
                     "pod's instances)",
+        "churn": "withdraws instances: not supported in the mesh mode yet",
         "kill_central": "needs the central mode: kill_controller stops the mesh control plane",
         "restart_central": "needs the central mode: restart_controller starts the mesh "
                            "control plane",

@@ -177,3 +177,50 @@ def withdraw(net, pod: Pod, prefix: Name, wait_s: float = 5.0) -> dict:
     st = _wait_prefix_state(net, pod, prefix, ("withdrawn",), wait_s)
     return {"pod": pod, "prefix": prefix, "state": st.get("state"),
             "waited_s": round(time.monotonic() - t0, 3)}
+
+
+CHURN_MAX_RATE, CHURN_MAX_S = 200.0, 600.0
+
+
+@action
+def churn(net, pod: Pod, prefix: Name = "/churn", rate: float = 20.0, duration_s: float = 60.0,
+          keep: int = 20) -> dict:
+    """Autoscaling: instances of PREFIX (PREFIX/0, PREFIX/1, ...) started and
+    stopped on the pod, RATE changes a second for DURATION_S seconds: KEEP
+    added first, then alternately one added and the oldest withdrawn (signed),
+    so each lives about 2 x KEEP / RATE seconds. PREFIX is granted to the pod's
+    key first (one component deeper), as an operator would. The step takes its
+    duration (later steps wait for it); each instance's time from its start to
+    every FIB can be read from the run's FIB log (fib.jsonl)."""
+    _pod_app(net, pod)
+    if not 0 < rate <= CHURN_MAX_RATE:
+        raise ActionError(f"churn: rate must be above 0 and at most {CHURN_MAX_RATE:g} a "
+                          f"second, not {rate:g}")
+    if not 0 < duration_s <= CHURN_MAX_S:
+        raise ActionError(f"churn: duration_s must be above 0 and at most {CHURN_MAX_S:g}, "
+                          f"not {duration_s:g}")
+    if keep < 1:
+        raise ActionError(f"churn: keep must be at least 1, not {keep}")
+    if net.spas:
+        net.authorize(prefix, [pod], len(prefix.strip("/").split("/")) + 1)
+    ctl = pod_control.read_control(net.run_dir, pod)
+    extra, withdrawn = list(ctl.get("extra", [])), list(ctl.get("withdrawn", []))
+    mine, gone, started = [], set(), {}
+    t0 = time.monotonic()
+    n = int(rate * duration_s)
+    for i in range(n):
+        time.sleep(max(0.0, t0 + i / rate - time.monotonic()))
+        live = [x for x in mine if x not in gone]
+        if i < keep or i % 2 == 0 or not live:
+            name = f"{prefix.rstrip('/')}/{i}"
+            mine.append(name)
+            started[name] = round(time.monotonic() - t0, 3)
+        else:
+            gone.add(live[0])
+        net.update_pod_control(pod, extra=extra + mine, withdrawn=withdrawn + sorted(gone))
+    took = time.monotonic() - t0
+    return {"pod": pod, "prefix": prefix, "changes": n, "added": len(mine),
+            "withdrawn": len(gone), "live": len(mine) - len(gone),
+            "rate_achieved": round(n / took, 2) if took > 0 else None,
+            "started_s": started}
+

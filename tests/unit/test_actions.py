@@ -146,6 +146,34 @@ def test_withdraw_names_what_the_pod_announces(tmp_path):
         run(net, "withdraw", pod="pod1", prefix="/B/4")
 
 
+def test_churn_grants_then_starts_and_stops_instances_oldest_first(tmp_path):
+    from topologies.emu import pod_control
+    (tmp_path / "pods").mkdir()
+    writes = []
+
+    def update(pod, **changes):
+        writes.append(changes)
+        return pod_control.update_control(tmp_path, pod, **changes)
+    net = Recorder(pods={"pod3": SimpleNamespace(alive=lambda: True)}, run_dir=tmp_path,
+                   spas=["spa"], update_pod_control=update,
+                   authorize=lambda prefix, pods, depth: net.calls.append(
+                       ("authorize", prefix, pods, depth)))
+    for bad, msg in ((dict(rate=0), "rate must be above 0"), (dict(rate=500), "at most 200"),
+                     (dict(duration_s=0), "duration_s must be above 0"),
+                     (dict(keep=0), "keep must be at least 1")):
+        with pytest.raises(ActionError, match=msg):
+            run(net, "churn", pod="pod3", **bad)
+    assert net.calls == [] and writes == []
+    out = run(net, "churn", pod="pod3", prefix="/up", rate=200, duration_s=0.1, keep=4)
+    assert net.calls == [("authorize", "/up", ["pod3"], 2)]
+    assert (out["changes"], out["added"], out["withdrawn"], out["live"]) == (20, 12, 8, 4)
+    assert len(writes) == 20
+    last = pod_control.read_control(tmp_path, "pod3")
+    assert last["extra"] == [f"/up/{i}" for i in range(4)] + [f"/up/{i}" for i in range(4, 20, 2)]
+    assert last["withdrawn"] == sorted(f"/up/{i}" for i in (0, 1, 2, 3, 4, 6, 8, 10))
+    assert sorted(out["started_s"]) == sorted(last["extra"])
+
+
 class FakeApp:
     def __init__(self, pid=100):
         self.pid, self.running = pid, True
