@@ -352,7 +352,7 @@ def run_once(exp: Experiment, topo_spec: str, mode: str, run_dir: Path, *,
     info["network"] = network
     net = DmscNet(topo, run_dir / "net", probe_ms=network["probe_ms"],
                   hello_ms=network["hello_ms"], lease_s=network["lease_s"],
-                  app_file=exp.app_path)
+                  app_file=exp.app_path, bmv2_build=network.get("bmv2", "default"))
     mesh_kw = {}
     if mode == "mesh":
         mesh_kw = {"server_timeout_ms": network["mesh_timeout_ms"],

@@ -179,7 +179,8 @@ class _Doc(YamlDoc):
 TOP = {"name": False, "description": False, "topology": True, "application": False,
        "mode": False, "duration": True, "repeat": False, "network": False, "steps": False,
        "record": False}
-NETWORK = {"probe_ms": False, "hello_ms": False, "lease_s": False, "mesh_timeout_ms": False}
+NETWORK = {"probe_ms": False, "hello_ms": False, "lease_s": False, "mesh_timeout_ms": False,
+           "bmv2": False}
 RECORD = {"calls": False, "fib": False, "control": False, "resources": False, "sample": False}
 TRAFFIC_PARAMS = {"pod": True, "dst": True, "rate": True, "duration": True, "src": False,
                   "method": False, "timeout": False, "loop": False, "arrivals": False,
@@ -321,7 +322,7 @@ def loads(text: str, *, source: str = "<experiment>", base: Path | None = None,
                       f"must be above 0 and at most {MAX_DURATION_S:g}s")
     repeat = doc.integer(top["repeat"][1], "repeat", 1, MAX_REPEAT) if "repeat" in top else 1
 
-    network = {"probe_ms": 0, "hello_ms": None, "lease_s": 6.0}
+    network = {"probe_ms": 0, "hello_ms": None, "lease_s": 6.0, "bmv2": "default"}
     if "network" in top:
         nm = doc.mapping(top["network"][1], "network", NETWORK)
         if "probe_ms" in nm:
@@ -333,6 +334,13 @@ def loads(text: str, *, source: str = "<experiment>", base: Path | None = None,
                                             parse_duration, "a duration")
             if network["lease_s"] < 1:
                 raise doc.err(nm["lease_s"][1], "network.lease_s", "must be at least 1s")
+        if "bmv2" in nm:
+            build = doc.string(nm["bmv2"][1], "network.bmv2")
+            if build not in ("default", "perf"):
+                raise doc.err(nm["bmv2"][1], "network.bmv2",
+                              f"must be default or perf (the BMv2 build: docs/dataplane.md), "
+                              f"not {build!r}")
+            network["bmv2"] = build
         if "mesh_timeout_ms" in nm:
             network["mesh_timeout_ms"] = doc.integer(nm["mesh_timeout_ms"][1],
                                                      "network.mesh_timeout_ms", 10, 60000)

@@ -49,7 +49,7 @@ steps:
     r = exp.resolved()
     assert r["record"] == {"calls": True, "fib": True, "control": True, "resources": True,
                            "sample": 0.5}
-    assert r["network"] == {"probe_ms": 0, "hello_ms": None, "lease_s": 6.0}
+    assert r["network"] == {"probe_ms": 0, "hello_ms": None, "lease_s": 6.0, "bmv2": "default"}
 
 
 def test_the_shipped_experiments_are_valid():
@@ -89,6 +89,7 @@ def test_durations():
     (HEAD + "network: {probe_ms: 100, hello: 3}\n", 4, "network.hello",
      "unknown field; network has: probe_ms, hello_ms, lease_s"),
     (HEAD + "network: {probe_ms: -1}\n", 4, "network.probe_ms", "between 0 and 10000"),
+    (HEAD + "network: {bmv2: fast}\n", 4, "network.bmv2", "must be default or perf"),
     (HEAD + "mode: both\nnetwork:\n  probe_ms: 100\n", 6, "network.probe_ms",
      "the central mode runs without them"),
     (HEAD + "record: {calls: yes please}\n", 4, "record.calls", "true or false"),
