@@ -83,7 +83,7 @@ def announce_trials(net: DmscNet, trials: int) -> list[float]:
             before = {}
             for s in t.switches():
                 with net.admin(s) as c:
-                    before[s] = c.state().fib_version
+                    before[s] = c.state(counters_only=True).fib_version
             res = net.run_in("pod1", ["-m", "traffic.send_announcement", "--iface", t.intf_name("pod1", 0),
                                       "--mac", t.mac("pod1", 0), "--key", str(net.key_files["pod1"]),
                                       "--prefix", prefix], timeout=30)

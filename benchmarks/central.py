@@ -82,7 +82,7 @@ def fib_written_at(net: DmscNet) -> float:
     last = 0.0
     for name in net.topo.switches():
         with net.admin(name) as c:
-            last = max(last, c.state().fib_written_at)
+            last = max(last, c.state(counters_only=True).fib_written_at)
     return last
 
 

@@ -167,7 +167,7 @@ def last_write_ms(net: DmscNet, t0: float) -> float:
     last = 0.0
     for name in net.topo.switches():
         with net.admin(name) as c:
-            last = max(last, c.state().fib_written_at)
+            last = max(last, c.state(counters_only=True).fib_written_at)
     return (last - t0) * 1000
 
 

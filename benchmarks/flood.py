@@ -87,7 +87,7 @@ def send_flood(iface: str, mac: str, rate: float, duration: float) -> int:
 
 def counters(net, name) -> dict:
     with net.admin(name) as c:
-        return dict(c.state().counters)
+        return dict(c.state(counters_only=True).counters)
 
 
 def drops(sw, reason: str) -> int:

@@ -163,7 +163,7 @@ def sg_counters(net, topo) -> dict:
             continue
         try:
             with net.admin(s) as c:
-                cnt = dict(c.state().counters)
+                cnt = dict(c.state(counters_only=True).counters)
         except Exception as exc:               # an agent that does not answer: say so
             out[s] = {"error": str(exc)[:80]}
             continue

@@ -91,7 +91,7 @@ def main(argv=None) -> int:
             t_first = load.wait_answering(30)
             time.sleep(max(0.0, t_first + 3.0 - time.monotonic()))   # a steady state first
             with net.admin("sg1") as c:
-                c0 = c.state().counters
+                c0 = c.state(counters_only=True).counters
             t_probe0 = time.monotonic()
             for rep in range(a.reps):
                 t0 = time.monotonic()
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
                 time.sleep(1.0)                     # the calls back on /B/1 for a while
                 reps.append({"t0": t0, "t1": t1, "t2": time.monotonic(), "policy": policy})
             with net.admin("sg1") as c:
-                c1 = c.state().counters
+                c1 = c.state(counters_only=True).counters
             probe_s = time.monotonic() - t_probe0
             t_stop = time.monotonic()               # the calls counted: scheduled before it
             time.sleep(0.2)                         # ... and all of them sent

@@ -16,8 +16,10 @@ class AdminClient(GrpcClient):
     error = AdminError
     what = "agent"
 
-    def state(self) -> pb.AgentState:
-        return self._call(self.stub.GetState, pb.StateRequest())
+    def state(self, counters_only: bool = False) -> pb.AgentState:
+        """The agent's state; ``counters_only``: its counters and versions alone
+        (cheap for the agent: what benchmarks and samplers poll)."""
+        return self._call(self.stub.GetState, pb.StateRequest(counters_only=counters_only))
 
     def policies(self) -> pb.PoliciesReply:
         return self._call(self.stub.GetPolicies, pb.StateRequest())

@@ -21,7 +21,7 @@ class AdminService(pb_grpc.AgentAdminServicer):
         self.agent = agent
 
     def GetState(self, request, context):
-        return agent_state(self.agent)
+        return agent_state(self.agent, counters_only=request.counters_only)
 
     def GetPolicies(self, request, context):
         return self.agent.policies.view()

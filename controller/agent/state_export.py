@@ -11,14 +11,20 @@ from controller.proto import routing_pb2 as pb
 from controller.routing import spf
 
 
-def agent_state(agent) -> pb.AgentState:
-    """A snapshot of ``agent`` (taken under its lock)."""
+def agent_state(agent, counters_only: bool = False) -> pb.AgentState:
+    """A snapshot of ``agent`` (taken under its lock); ``counters_only``: the
+    scalars and counters, without neighbours, LSDB, RIB and held prefixes."""
     with agent.lock:
         r = agent.router
         now = time.monotonic()
         st = pb.AgentState(router=r.name, router_id=r.router_id, spf_runs=r.spf_runs,
                            fib_version=agent.fib.version,
                            fib_written_at=agent.fib.written_at)
+        if counters_only:
+            _counters(agent, st)
+            if agent.gateway is not None:
+                st.pending = len(agent.gateway.pending)
+            return st
         for p, nb in sorted(r.neighbors.items()):
             st.neighbors.add(router=nb.router, port=p, mac=nb.mac,
                              state="up" if nb.two_way else "init",
@@ -35,13 +41,7 @@ def agent_state(agent) -> pb.AgentState:
                 elif h.port in r.neighbors:
                     mac = r.neighbors[h.port].mac
                 ent.next_hops.add(port=h.port, neighbor=h.neighbor, mac=mac)
-        for k, v in r.counters.items():
-            st.counters[k] = v
-        for k, v in agent.ticks.counters().items():     # controller/agent/tick_lateness.py
-            st.counters[k] = v
-        if agent.probing is not None:
-            for k, v in agent.probing.counters().items():
-                st.counters[k] = v
+        _counters(agent, st)
         if agent.gateway is not None:
             for h in agent.gateway.held.values():
                 st.held.add(prefix=h.prefix, port=h.port, key_id=h.key_id,
@@ -49,3 +49,13 @@ def agent_state(agent) -> pb.AgentState:
                             accepted_at=h.accepted_at, spa_ms=h.verdict_ms)
             st.pending = len(agent.gateway.pending)
         return st
+
+
+def _counters(agent, st: pb.AgentState) -> None:
+    for k, v in agent.router.counters.items():
+        st.counters[k] = v
+    for k, v in agent.ticks.counters().items():     # controller/agent/tick_lateness.py
+        st.counters[k] = v
+    if agent.probing is not None:
+        for k, v in agent.probing.counters().items():
+            st.counters[k] = v

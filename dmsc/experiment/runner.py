@@ -202,7 +202,7 @@ class Sampler(threading.Thread):
                 c = self.admins.get(name)
                 if c is None or c.addr != addr:
                     c = self.admins[name] = AdminClient(addr, timeout=1.0)
-                counters = dict(c.state().counters)
+                counters = dict(c.state(counters_only=True).counters)
             except Exception:                   # a stopped agent: next time
                 old = self.admins.pop(name, None)
                 if old is not None:

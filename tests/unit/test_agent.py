@@ -244,7 +244,14 @@ def test_the_protocol_loops_lateness_is_counted_and_exported():
             while sum(agent.ticks.hist.counts[4:]) == late_before:
                 assert time.monotonic() < deadline, "the held-up tick was not counted"
                 time.sleep(0.02)
-            counters = dict(agent_state(agent).counters)
+            full = agent_state(agent)
+            small = agent_state(agent, counters_only=True)     # what samplers poll
+            assert full.neighbors or full.lsdb or full.rib       # the full state has them
+            assert not (small.neighbors or small.lsdb or small.rib or small.held)
+            assert small.router == full.router == "sg1" and small.fib_version == full.fib_version
+            counters = dict(small.counters)
+            assert set(counters) >= set(full.counters) - {k for k in full.counters
+                                                            if k.startswith(PREFIX)}
             h = Histogram.from_dict(counters, PREFIX)
             assert h.total >= 6 and sum(h.counts[4:]) >= 1      # late by more than 20 ms
             assert h.quantile_ms(1.0) <= 200
