@@ -60,6 +60,21 @@ from traffic.identity import IdentityError
 from traffic.wire import names
 
 
+def echo_ms_arg(text: str):
+    """--echo-ms: the agents' own check (a whole number of ms, or 'auto')."""
+    from controller.agent.agent_command import _echo_ms
+    return _echo_ms(text)
+
+
+def lease_arg(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: seconds, e.g. 30") from None
+    if not 1 <= v <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: from 1 to 3600 s")
+    return v
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="dmsc", description="DMSC testbed")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -84,6 +99,13 @@ def main(argv=None) -> int:
         p.add_argument("--hello-ms", type=int, default=None,
                        help="agents' hello interval (dead interval: 3 hellos); default: "
                             "80 ms, more for networks larger than 4 switches per core")
+        p.add_argument("--echo-ms", default=None, type=echo_ms_arg,
+                       help="data-plane echoes on every core port this often (ms, or "
+                            "'auto'; default: none): link liveness without the far agent "
+                            "(docs/routing.md, 'Echo liveness')")
+        p.add_argument("--lease-s", type=lease_arg, default=None,
+                       help="the SGs' announcement lease (default 6 s; at 1,000 instances "
+                            "30 s: pods renew at about half of it)")
         p.add_argument("--agents-per-process", type=int, default=None,
                        help="agents sharing a process (1: a process per switch); default: "
                             "by network size")

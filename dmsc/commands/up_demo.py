@@ -31,6 +31,9 @@ def _bring_up(args, topo):
     (net, the static FIBs' connections or {})."""
     net = DmscNet(topo, Path(args.run_dir), pcap=getattr(args, "pcap", False),
                   hello_ms=getattr(args, "hello_ms", None),
+                  lease_s=getattr(args, "lease_s", None) or 6.0,
+                  agent_args=(() if getattr(args, "echo_ms", None) is None
+                              else ("--echo-ms", str(args.echo_ms))),
                   probe_ms=getattr(args, "probe_ms", 0),
                   agents_per_process=getattr(args, "agents_per_process", None),
                   bmv2_build=getattr(args, "bmv2", "default"),

@@ -85,8 +85,9 @@ class DmscNet:
                  pcap: bool = False, hello_ms: int | None = None, lease_s: float = 6.0,
                  probe_ms: int = 0, scsc_args=(), agents_per_process: int | None = None,
                  packet_io: str | None = None, bmv2_build: str = "default",
-                 app_file=None):
+                 app_file=None, agent_args=()):
         self.topo = topo
+        self.agent_args = list(agent_args)     # every agent's, restarts included (--echo-ms)
         # an application file (traffic/callgraph.py): every pod serves its services'
         # methods and writes its spans to pods/<pod>.spans.jsonl
         self.app_file = Path(app_file).resolve() if app_file else None
@@ -348,7 +349,7 @@ class DmscNet:
         return AgentApp(name, topo_file=self.topo.source, grpc_addr=sw.grpc_addr,
                         device_id=sw.device_id, key_file=self.key_file,
                         log_dir=self.run_dir / "agents", hello_ms=self.hello_ms,
-                        dead_ms=self.dead_ms, extra_args=[*args, *extra_args],
+                        dead_ms=self.dead_ms, extra_args=[*args, *self.agent_args, *extra_args],
                         admin_addr=admin_addr or self.sock(f"agent-{name}"),
                         policy_addr=self.sock(f"policy-{name}"))
 
