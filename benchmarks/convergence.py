@@ -180,20 +180,26 @@ def wait_quiet(net: DmscNet, t0: float, timeout: float, every: float = 0.5) -> N
     for QUIET_S (by their own clocks), polling their counters (not their FIBs)
     every ``every`` s; returns at ``timeout`` after ``t0`` regardless (the
     read-back that follows says what is wrong)."""
-    while time.monotonic() - t0 < timeout:
-        last, all_written = 0.0, True
-        for name in net.topo.switches():
-            try:
-                with net.admin(name) as c:
-                    st = c.state(counters_only=True)
-            except Exception:
-                all_written = False
-                break
-            all_written &= st.fib_version > 0
-            last = max(last, st.fib_written_at)
-        if all_written and time.monotonic() - last >= QUIET_S:
-            return
-        time.sleep(every)
+    clients = {}                      # one channel per agent for the whole wait
+    try:
+        while time.monotonic() - t0 < timeout:
+            last, all_written = 0.0, True
+            for name in net.topo.switches():
+                try:
+                    if name not in clients:
+                        clients[name] = net.admin(name)
+                    st = clients[name].state(counters_only=True)
+                except Exception:
+                    all_written = False
+                    break
+                all_written &= st.fib_version > 0
+                last = max(last, st.fib_written_at)
+            if all_written and time.monotonic() - last >= QUIET_S:
+                return
+            time.sleep(every)
+    finally:
+        for c in clients.values():
+            c.close()
 
 
 def last_write_ms(net: DmscNet, t0: float) -> float:
