@@ -262,29 +262,16 @@ def rib_of_graph(g: nx.Graph, me: str, local_prefixes: dict[str, int] | None = N
     attributes ``cost`` and ``ports`` {router: its port}): the agents build it
     from their LSDB, the central controller from its own view. Prefixes that
     ``claims`` refused (a second name for a switch key) are left out."""
-    out: dict[str, RibEntry] = {}
     refused = claims.refused if claims is not None else {}
-    if me in g:
-        dist, hops = first_hops(g, me)
-        by_prefix: dict[str, list[str]] = {}
-        for node, attrs in g.nodes(data=True):
-            for prefix in attrs["prefixes"]:
-                if prefix not in refused:
-                    by_prefix.setdefault(prefix, []).append(node)
-        for prefix, origins in by_prefix.items():
-            reach = [o for o in origins if o in dist]
-            if not reach:
-                continue
-            best = min(dist[o] for o in reach)
-            nearest = sorted(o for o in reach if dist[o] == best)
-            if me in nearest:
-                port = g.nodes[me]["prefixes"][prefix]
-                entry_hops = frozenset({RibHop(LOCAL, port)})
-            else:
-                entry_hops = frozenset(RibHop(nb, g.edges[me, nb]["ports"][me])
-                                       for o in nearest for nb in hops[o])
-            out[prefix] = RibEntry(prefix, best, tuple(nearest), entry_hops)
-    for prefix, port in (local_prefixes or {}).items():
-        if prefix not in refused:
-            out[prefix] = RibEntry(prefix, 0, (me,), frozenset({RibHop(LOCAL, port)}))
+    local = local_prefixes or {}
+    dist, hops = first_hops(g, me) if me in g else ({}, {})
+    by_prefix: dict[str, list[str]] = {p: [] for p in local}
+    for node, attrs in g.nodes(data=True):
+        for prefix in attrs["prefixes"]:
+            by_prefix.setdefault(prefix, []).append(node)
+    out: dict[str, RibEntry] = {}
+    for prefix, origins in by_prefix.items():
+        e = _entry(g, me, prefix, origins, dist, hops, local, refused)
+        if e is not None:
+            out[prefix] = e
     return out

@@ -17,10 +17,14 @@ def net(tmp_path_factory, request):
     """Figure 2 in the distributed mode, or in the mode a module parametrizes
     indirectly (``pytest.mark.parametrize("net", [...], indirect=True, scope="module")``)."""
     mode = getattr(request, "param", "distributed")
-    topo = Topology.load(FIG2)
     name = request.module.__name__.rsplit(".", 1)[-1] + ("" if mode == "distributed" else f"-{mode}")
-    n = bring_up(DmscNet(topo, tmp_path_factory.mktemp(name)),
-                 timeout=30, mode=mode)     # SPA, agents, pods announcing, FIBs converged
+    yield from running(Topology.load(FIG2), tmp_path_factory.mktemp(name), mode)
+
+
+def running(topo, run_dir, mode="distributed"):
+    """A fixture's network: SPA, agents, pods announcing, FIBs converged; torn down
+    after the module, even when a test fails."""
+    n = bring_up(DmscNet(topo, run_dir), timeout=30, mode=mode)
     try:
         yield n
     finally:

@@ -24,10 +24,10 @@ import sys
 import pytest
 import yaml
 
-from dmsc.converge import FibReader, bring_up, expected_fibs, wait_converged
+from dmsc.converge import FibReader, expected_fibs, wait_converged
 from tests.conftest import ROOT
+from tests.mininet.conftest import running
 from topologies.emu.child_processes import py_env
-from topologies.emu.net import DmscNet
 from topologies.topo import Topology
 from traffic.wire import names
 
@@ -40,12 +40,8 @@ def net(tmp_path_factory):
     data["name"] = "fig2-shared"
     data["nodes"]["pod5"] = {"kind": "pod", "instances": ["/B/5"]}
     data["links"].append(["pod5", "sg1:4"])
-    topo = Topology.from_dict(data, "fig2 + pod5 on sg1")
-    n = bring_up(DmscNet(topo, tmp_path_factory.mktemp("shared")), timeout=30)
-    try:
-        yield n
-    finally:
-        n.stop()
+    yield from running(Topology.from_dict(data, "fig2 + pod5 on sg1"),
+                       tmp_path_factory.mktemp("shared"))
 
 
 @pytest.fixture
