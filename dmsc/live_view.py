@@ -86,9 +86,14 @@ def _crossings(g, pos) -> int:
 MAX_EDGES_CROSSINGS = 200     # above this, counting crossings for each seed costs too much
 
 
+POD_ROW = 4                # pods of one SG side by side before the next row
+
+
 def _place_pods(topo, pos) -> dict[str, tuple[float, float]]:
     """Each pod outside its SG, on the line from the core's centre through
-    the SG (pods of one SG fan out), so pods ring the core."""
+    the SG (pods of one SG fan out), so pods ring the core; more than
+    POD_ROW pods of one SG in rows, each farther out (16 pods an SG at 1,000
+    instances)."""
     pos = dict(pos)
     cx = sum(x for x, _ in pos.values()) / max(1, len(pos))
     cy = sum(y for _, y in pos.values()) / max(1, len(pos))
@@ -98,10 +103,13 @@ def _place_pods(topo, pos) -> dict[str, tuple[float, float]]:
         dx, dy = x - cx, y - cy
         norm = (dx * dx + dy * dy) ** 0.5 or 1.0
         others = [p for p in topo.pods() if topo.gateway(p) == sg]
-        turn = (others.index(pod) - (len(others) - 1) / 2) * 0.35     # pods of one SG fan out
+        row, col = divmod(others.index(pod), POD_ROW)
+        in_row = min(POD_ROW, len(others) - row * POD_ROW)
+        turn = (col - (in_row - 1) / 2) * 0.35 / (1 + row)          # pods of one SG fan out
         ux, uy = dx / norm, dy / norm
         ux, uy = ux - turn * uy, uy + turn * ux
-        pos[pod] = (x + 0.35 * ux, y + 0.35 * uy)
+        reach = 0.35 * (1 + row)
+        pos[pod] = (x + reach * ux, y + reach * uy)
     return pos
 
 
