@@ -21,7 +21,8 @@ and their churn, distributed mode, on Figure 2's switches with ``--pods`` pods
 (64 by default, 16 a SG: topologies/generate.py's population
 ``fig2:pods=64,instances=1000,services=100``): N instances over
 ``--services`` services (``/s<k>/<j>``, a service's instances on different
-pods), announced and authorized like any other, with ``--lease-s`` leases; the
+pods), announced and authorized like any other, with ``--lease-s`` leases and
+``--hello-ms`` hellos (200 ms: 64 pods share the two cores with the switches); the
 cold start to every FIB complete (every switch's FIB equal to SPF over all
 of them), the SPA's verdicts per second over it, LSA fragments in each
 agent's LSDB, FIB entries per switch, the agents' memory, and the SGs'
@@ -179,7 +180,7 @@ def pct(xs: list[float], q: float):
 
 def many_instances(instances: int, services: int, churn_per_s: float, churn_s: float,
                    pods: int = 64, lease_s: float = 30.0, bmv2_build: str = "default",
-                   bring_up_s: float = 300.0) -> dict:
+                   bring_up_s: float = 300.0, hello_ms: int | None = None) -> dict:
     topo = scale_topology(instances, services, pods)
     caller = "p1"
     src = topo.instances(caller)[0]
@@ -191,7 +192,9 @@ def many_instances(instances: int, services: int, churn_per_s: float, churn_s: f
         os.environ[fiblog.ENV] = str(log)           # the writers' FIB log (agents inherit it)
         # a long lease at scale: each SG holds ~500 prefixes (16 pods), each renewal
         # an SPA call; at 30 s, ~40 renewals a second per SG (docs/decisions.md)
-        net = DmscNet(topo, Path(d) / "net", lease_s=lease_s, bmv2_build=bmv2_build)
+        net = DmscNet(topo, Path(d) / "net", lease_s=lease_s, bmv2_build=bmv2_build,
+                      hello_ms=hello_ms)
+        out["hello_ms"] = net.hello_ms
         t0 = time.monotonic()
         try:
             try:
@@ -232,7 +235,8 @@ def many_instances(instances: int, services: int, churn_per_s: float, churn_s: f
                    if kind in ("agent", "agent host")]
             out["agent_rss_mb"] = round(sum(u[1] for u in rss if u) / 2**20, 1)
             out["why"] = sg_counters(net, topo)
-            print(f"{instances} instances over {services} services on {pods} pods: cold start "
+            print(f"{instances} instances over {services} services on {pods} pods (hellos "
+                  f"{net.hello_ms} ms, leases {lease_s:g} s, BMv2 {bmv2_build}): cold start "
                   f"{out['cold_start_s']} s to every FIB complete; SPA verdicts {verdicts} "
                   f"({out['spa_verdicts_per_s']}/s over the cold start); FIB entries "
                   f"{out['fib_entries']}; LSDB fragments {out['lsa_fragments']}; agents "
@@ -367,6 +371,12 @@ def main(argv=None) -> int:
     ap.add_argument("--lease-s", type=float, default=30.0, help="the SGs' lease for --instances")
     ap.add_argument("--bmv2", default="default", choices=("default", "perf"),
                     help="BMv2 build for --instances (perf: /usr/local/bmv2-perf)")
+    ap.add_argument("--hello-ms", type=int, default=200,
+                    help="the agents' hello interval for --instances (dead interval: 3 "
+                         "hellos; 0: the default for the switches, 80 ms on Figure 2). 64 "
+                         "pods share the two cores with the switches: at 80 ms, stalls of "
+                         "a few hundred ms dropped adjacencies and rerouted stable "
+                         "instances (smoke.yaml's reason for 200 ms too)")
     ap.add_argument("--churn-per-s", type=float, default=20.0)
     ap.add_argument("--churn-s", type=float, default=60.0)
     ap.add_argument("--skip-knee", action="store_true", help="only the many instances")
@@ -385,7 +395,8 @@ def main(argv=None) -> int:
     if a.instances:
         try:
             scale = many_instances(a.instances, a.services, a.churn_per_s, a.churn_s,
-                                   pods=a.pods, lease_s=a.lease_s, bmv2_build=a.bmv2)
+                                   pods=a.pods, lease_s=a.lease_s, bmv2_build=a.bmv2,
+                                   hello_ms=a.hello_ms or None)
         except Exception as exc:             # the knee's figures still print
             print(f"many instances: failed: {type(exc).__name__}: {exc}", flush=True)
     if results:
