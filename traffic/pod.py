@@ -453,6 +453,21 @@ class Pod:
                 log.info("withdrawing %d prefixes (control file)", len(frames))
             self.pending_frames += frames
 
+    def _poll_control(self, control: Path | None, seen):
+        """Read the control file if it changed since ``seen``; the new mark: its inode
+        and mtime (each write replaces the file, so the inode tells two writes within
+        one tick of the coarse clock apart)."""
+        if control is None:
+            return seen
+        try:
+            st = control.stat()
+        except OSError:
+            return seen
+        mark = (st.st_ino, st.st_mtime_ns)
+        if mark != seen:
+            self.read_control(control)
+        return mark
+
     def write_timing(self, path: Path) -> None:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps({"overrun": self.overrun.to_dict(),
@@ -478,14 +493,7 @@ class Pod:
             timing = Path(timing_file) if timing_file else None
             timing_at, timing_n = 0.0, -1
             while not stop and (deadline is None or time.monotonic() < deadline):
-                if control is not None:
-                    try:
-                        mtime = control.stat().st_mtime_ns
-                    except OSError:
-                        mtime = None
-                    if mtime is not None and mtime != control_mtime:
-                        control_mtime = mtime
-                        self.read_control(control)
+                control_mtime = self._poll_control(control, control_mtime)
                 while self.pending_frames:
                     link.send(self.pending_frames.pop(0))
                     self.counters["tx_withdraw"] += 1
@@ -520,6 +528,9 @@ class Pod:
                 raw = link.recv(wait)
                 if raw is None:
                     continue
+                # a change written while we waited applies to this frame already (a
+                # `degrade` returns, then a call comes: it must find the pod slowed)
+                control_mtime = self._poll_control(control, control_mtime)
                 received = time.monotonic()
                 reply = self.handle(raw)
                 if self.app is not None:            # what the frame set going (calls, answers)
