@@ -272,8 +272,7 @@ def drawn(dom):
     return out
 
 
-@pytest.mark.parametrize("spec", ["fig2", "fat-tree:4", "grid:4x4",
-                                  "fig2:pods=16,instances=1000,services=100"])
+@pytest.mark.parametrize("spec", ["fig2", "fat-tree:4", "grid:4x4"])
 def test_no_label_overlaps_another_or_sits_on_a_foreign_link(spec):
     """Every node's name (and its pod instances or switch trouble) lies in its
     shape; no two shapes overlap, so no two labels do; no link runs through a
