@@ -179,9 +179,12 @@ class _Server(ThreadingHTTPServer):
 def serve(pod: HttpPod, host: str, port: int, control_file=None, duration=None,
           timing_file=None) -> None:
     server = _Server((host, port), handler_for(pod))
-    stop = threading.Event()
+    # a plain flag: a handler that set a threading.Event could run while this thread
+    # held the Event's own lock in its timed wait, and never return (a pod that
+    # ignored SIGTERM for good: found by py-spy after a CI teardown timed out)
+    stop: list[bool] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda *_: stop.append(True))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     log.info("http pod on %s:%d serving %s", host, port, ", ".join(pod.instances))
@@ -190,7 +193,10 @@ def serve(pod: HttpPod, host: str, port: int, control_file=None, duration=None,
     end = None if duration is None else time.monotonic() + duration
     timing = Path(timing_file) if timing_file else None
     timing_at, timing_n = 0.0, -1
-    while not stop.wait(CONTROL_POLL_S):
+    while not stop:
+        time.sleep(CONTROL_POLL_S)
+        if stop:
+            break
         now = time.monotonic()
         if end is not None and now > end:
             break

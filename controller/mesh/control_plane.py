@@ -28,6 +28,7 @@ import resource
 import signal
 import sys
 import threading
+import time
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -302,11 +303,12 @@ def main(argv=None) -> int:
     pod_ports = {k: int(v) for k, v in (p.split("=", 1) for p in a.pod_port)}
     plane = MeshControlPlane(spa.check, pod_ports, a.state_file)
     server = serve(plane, a.listen)
-    stop = threading.Event()
+    stop: list[bool] = []          # a flag, not an Event: see traffic/http_pod.py
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda *_: stop.append(True))
     log.info("mesh control plane on %s", a.listen)
-    stop.wait()
+    while not stop:
+        time.sleep(0.2)
     plane.stopping.set()
     server.stop(0.5).wait()
     log.info("stopping; %s", {k: v for k, v in plane.counters.items()})

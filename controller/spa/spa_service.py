@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -159,10 +160,11 @@ def main(argv=None) -> int:
         return 2
     log.info("SPA on %s: %d keys, %d authorizations from %s", a.addr, len(registry.keys),
              len(registry.authorizations), a.registry)
-    stop = threading.Event()
+    stop: list[bool] = []          # a flag, not an Event: see traffic/http_pod.py
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+        signal.signal(sig, lambda *_: stop.append(True))
+    while not stop:
+        time.sleep(0.2)
     server.stop(grace=None)
     log.info("SPA stopping")
     return 0
