@@ -23,12 +23,18 @@ and on Figure 2:
   hide it: the calls it owed are in it, ``not_sent``); the cut -> the first
   answered call after it (``restored_ms``); also the time until the last FIB
   write;
-* memory and steady CPU of each agent and each BMv2.
+* memory and steady CPU of each agent and each BMv2, both over the same
+  ``--idle-s`` seconds right after the cold start (``idle_cpu_pct``: an
+  agent's and a BMv2's together, % of a core a switch).
+Each trial prints the wall-clock time of its cut, to find it in the agents'
+logs (``--log-dir`` keeps them); ``--agent-arg`` passes more arguments to
+every agent (``--agent-arg=--echoes-per-read --agent-arg=1``).
 
 Waits poll with a deadline (controller.converge); the only sleeps space the
 trials (a quiet network before each, a failure longer than two dead intervals).
 Last line: ``prefix_to_fib_ms=<median> reroute_ms=<median> restored_ms=<median>
-max_switches=<largest topology that converged> loop=open rate=<calls/s> fidelity=...``:
+max_switches=<largest topology that converged> cold_start_ms=<median> cold_written_ms=<median>
+idle_cpu_pct=<median> loop=open rate=<calls/s> fidelity=...``:
 the medians of Figure 2 when it runs, else of the first topology with events
 (``--topos ring:64 --events ring:64``). Run as root.
 """
@@ -57,7 +63,8 @@ from topologies.expected import served_prefixes                   # noqa: E402
 from topologies.topo import Topology                           # noqa: E402
 
 from controller.switch.artifacts import REPO_ROOT as ROOT  # noqa: E402
-QUIET_S = 1.2       # > Config.backoff_max_ms: the next trial starts on a quiet network
+# > Config.backoff_max_ms (1.28 s at ring:64): the next trial starts on a quiet network
+QUIET_S = 2.0
 RATE = 200.0        # open-loop calls per second through the link that fails (one every 5 ms)
 POLL_S = 0.05       # FIB read-back while an event converges. The time is taken from
                     # the agents' clocks (last FIB write), the read-back verifies it:
@@ -65,12 +72,13 @@ POLL_S = 0.05       # FIB read-back while an event converges. The time is taken 
                     # doubled the figure it measured
 
 
-def cpu_percent(pids: list[int], seconds: float) -> float:
-    """Mean CPU per process over ``seconds`` of a converged, idle network."""
-    before, t0 = sum(cpu_seconds(p) for p in pids), time.monotonic()
+def cpu_percent(groups: list[list[int]], seconds: float) -> list[float]:
+    """CPU of each group of processes over the same ``seconds`` of a converged,
+    idle network, in % of a core for the whole group."""
+    before, t0 = [sum(cpu_seconds(p) for p in g) for g in groups], time.monotonic()
     time.sleep(seconds)
-    return (sum(cpu_seconds(p) for p in pids) - before) / (time.monotonic() - t0) \
-        / len(pids) * 100
+    dt = time.monotonic() - t0
+    return [(sum(cpu_seconds(p) for p in g) - b) / dt * 100 for g, b in zip(groups, before)]
 
 
 class DidNotConverge(Exception):
@@ -79,26 +87,28 @@ class DidNotConverge(Exception):
         self.mem = mem
 
 
-def usage(net: DmscNet) -> dict:
+def usage(net: DmscNet, idle_s: float = 5.0) -> dict:
     """Memory and steady CPU of the control plane (every agent process: one
     per agent, or hosts of several) and of the BMv2s."""
     agents = sorted({a.pid for a in net.agents.values() if a.pid is not None})
     bmv2s = [net.switch(s).bmv2.pid for s in net.topo.switches()]
     rss = [rss_mb(p) for p in agents]
+    agent_cpu, bmv2_cpu = cpu_percent([agents, bmv2s], idle_s)
     return {"agent_procs": len(agents), "agents": len(net.agents),
             "agent_total_mb": sum(rss), "agent_proc_mb": statistics.median(rss),
             "agent_proc_mb_max": max(rss), "agent_mb": sum(rss) / len(net.agents),
             "bmv2_mb": statistics.median(rss_mb(p) for p in bmv2s),
-            "agent_cpu": cpu_percent(agents, 5.0) * len(agents) / len(net.agents),
-            "bmv2_cpu": cpu_percent(bmv2s, 5.0)}
+            "agent_cpu": agent_cpu / len(net.agents), "bmv2_cpu": bmv2_cpu / len(bmv2s),
+            "idle_s": idle_s}
 
 
 def describe(m: dict) -> str:
     return (f"control plane RSS {m['agent_total_mb']:.0f} MB in all ({m['agents']} agents in "
             f"{m['agent_procs']} processes: {m['agent_proc_mb']:.0f} MB median a process, "
             f"max {m['agent_proc_mb_max']:.0f}; {m['agent_mb']:.1f} MB an agent), BMv2 "
-            f"{m['bmv2_mb']:.0f} MB median; steady CPU per agent {m['agent_cpu']:.1f}%, "
-            f"per BMv2 {m['bmv2_cpu']:.1f}% of a core")
+            f"{m['bmv2_mb']:.0f} MB median; steady CPU over {m['idle_s']:.0f} s per agent "
+            f"{m['agent_cpu']:.2f}%, per BMv2 {m['bmv2_cpu']:.2f}% of a core, "
+            f"{m['agent_cpu'] + m['bmv2_cpu']:.2f}% a switch")
 
 
 COLD_COUNTERS = ("hello_sent", "adj_up", "lsa_originated", "lsa_flooded", "lsa_sent",
@@ -130,7 +140,7 @@ def control_traffic(net: DmscNet) -> str:
 def cold_start(topo: Topology, run_dir: Path, timeout: float, ready_timeout: float | None,
                per_process: int | None = None, packet_io: str | None = None,
                hello_ms: int | None = None, bmv2_build: str = "default",
-               agent_args=()):
+               agent_args=(), idle_s: float = 5.0):
     """(net, cold start seconds, usage); raises DidNotConverge, with the
     memory and CPU of whatever did start, when the agents do not all start
     within ``ready_timeout`` or the FIBs are not right within ``timeout``."""
@@ -166,20 +176,22 @@ def cold_start(topo: Topology, run_dir: Path, timeout: float, ready_timeout: flo
             raise DidNotConverge(str(exc).splitlines()[0][:200], mem) from None
         cold = time.monotonic() - t0
         net.cold_traffic = control_traffic(net)     # before usage() idles for 10 s
-        return net, cold, usage(net)
+        return net, cold, usage(net, idle_s)
     except BaseException:
         net.stop()
         raise
 
 
-QUIET_S = 2.0          # no FIB write anywhere for this long: the agents are done (for now)
+WRITES_QUIET_S = 2.0    # no FIB write anywhere for this long: the agents are done (for now)
 
 
-def wait_quiet(net: DmscNet, t0: float, timeout: float, every: float = 0.5) -> None:
-    """Until every agent has written its FIB at least once and none has written
-    for QUIET_S (by their own clocks), polling their counters (not their FIBs)
-    every ``every`` s; returns at ``timeout`` after ``t0`` regardless (the
-    read-back that follows says what is wrong)."""
+def wait_quiet(net: DmscNet, t0: float, timeout: float, every: float = 0.5,
+               since: float | None = None) -> None:
+    """Until every agent has written its FIB at least once (and some agent
+    after ``since``, when given) and none has written for WRITES_QUIET_S (by their
+    own clocks), polling their counters (not their FIBs) every ``every`` s;
+    returns at ``timeout`` after ``t0`` regardless (the read-back that follows
+    says what is wrong)."""
     clients = {}                      # one channel per agent for the whole wait
     try:
         while time.monotonic() - t0 < timeout:
@@ -194,7 +206,8 @@ def wait_quiet(net: DmscNet, t0: float, timeout: float, every: float = 0.5) -> N
                     break
                 all_written &= st.fib_version > 0
                 last = max(last, st.fib_written_at)
-            if all_written and time.monotonic() - last >= QUIET_S:
+            if all_written and (since is None or last > since) \
+                    and time.monotonic() - last >= WRITES_QUIET_S:
                 return
             time.sleep(every)
     finally:
@@ -316,9 +329,16 @@ def reroute_trials(net: DmscNet, trials: int, plan: Plan,
         plan.rate = rate
         duration = 0.5 + max(2.0, 3 * net.dead_ms / 1000 + 1.0)
         for _ in range(trials):
+            wall = []
+
             def cut():
+                wall.append(time.time())          # for the agents' logs
                 t_cut = time.monotonic()
                 net.failures.link_down(*plan.link)
+                # the agents' counters until their writes are done, then the
+                # read-back: reading 64 FIBs every 0.4 s during the reroute took
+                # half a core or more from the agents it timed (docs/routing.md)
+                wait_quiet(net, t_cut, 30, since=t_cut)
                 wait_converged(reader, want_down, timeout=30, poll=poll)
                 return last_write_ms(net, t_cut)
             r = through_event(net, plan.src_pod, plan.dst, cut, src=plan.src, rate=plan.rate,
@@ -329,7 +349,8 @@ def reroute_trials(net: DmscNet, trials: int, plan: Plan,
             plan.restored.append(r["restored_ms"])
             c = r["calls"]
             back = "never" if r["restored_ms"] is None else f"{r['restored_ms']:.0f} ms"
-            print(f"    trial: outage {r['outage_ms']:.0f} ms ({r['outage_calls']} calls "
+            at = time.strftime("%H:%M:%S", time.localtime(wall[0])) + f".{int(wall[0] % 1 * 1000):03d}"
+            print(f"    trial: cut at {at}, outage {r['outage_ms']:.0f} ms ({r['outage_calls']} calls "
                   f"unanswered), cut -> answered again {back}; "
                   f"from the cut on {c['ok']} of {c['scheduled']} scheduled calls answered "
                   f"({c['not_sent']} not sent)", flush=True)
@@ -372,16 +393,29 @@ def main(argv=None) -> int:
     ap.add_argument("--echo-ms", type=int, default=None,
                     help="the agents' echo interval (data-plane liveness, controller/agent/"
                          "liveness.py; 0: hellos alone; default: by the hello interval)")
+    ap.add_argument("--agent-arg", action="append", default=[], metavar="ARG",
+                    help="one more argument for every agent (repeat it: --agent-arg=--echoes-"
+                         "per-read --agent-arg=1; `python -m controller.agent --help`)")
+    ap.add_argument("--reroute-trials", type=int, default=0,
+                    help="link-failure trials (default: half of --trials, at least 3)")
+    ap.add_argument("--idle-s", type=float, default=5.0,
+                    help="the window of the steady (idle) CPU after each cold start, the "
+                         "agents' and the BMv2s' over the same seconds")
+    ap.add_argument("--log-dir", default=None,
+                    help="keep each network's logs here (run<N>/), not in a temporary directory")
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--ready-timeout", type=float, default=None,
                     help="for all agents to start (default: 30 s + 1.5 s per agent)")
     args = ap.parse_args(argv)
+    agent_args = (() if args.echo_ms is None else ("--echo-ms", str(args.echo_ms))) \
+        + tuple(args.agent_arg)
     mon = fidelity.benchmark_monitor()   # the verdict on its last line
     if os.geteuid() != 0:
         print("convergence benchmark: needs root", file=sys.stderr)
         return 2
     prefix_ms = reroute_ms = restored_ms = reroute_rate = float("nan")
-    cold_ms = cold_written_ms = float("nan")            # of the last topology
+    cold_ms = cold_written_ms = idle_cpu = float("nan")     # of the last topology
+    runs = 0
     summary_topo = "Figure 2"
     max_switches = 0
     events = set(args.events.split(","))
@@ -389,15 +423,18 @@ def main(argv=None) -> int:
         topo = Topology.load(ROOT / "topologies" / "fig2.yaml") if spec == "fig2" \
             else from_spec(spec)
         n = len(topo.switches())
-        colds, colds_written, ok = [], [], 0
+        colds, colds_written, idles, ok = [], [], [], 0
         for trial in range(args.cold_starts):
+            runs += 1
             with tempfile.TemporaryDirectory(prefix="dmsc-conv-") as d:
+                if args.log_dir:
+                    d = Path(args.log_dir) / f"run{runs}"
+                    d.mkdir(parents=True, exist_ok=True)
                 try:
                     net, cold, mem = cold_start(topo, Path(d), args.timeout, args.ready_timeout,
                                                 args.agents_per_process or None,
                                                 args.packet_io, args.hello_ms, args.bmv2,
-                                                () if args.echo_ms is None
-                                                else ("--echo-ms", str(args.echo_ms)))
+                                                agent_args, args.idle_s)
                 except DidNotConverge as exc:                 # report and go on
                     print(f"{spec:10s} {n:3d} switches: did not converge: {exc}", flush=True)
                     if exc.mem:
@@ -407,6 +444,7 @@ def main(argv=None) -> int:
                     ok += 1
                     colds.append(cold)
                     colds_written.append(net.cold_written_s)
+                    idles.append(mem["agent_cpu"] + mem["bmv2_cpu"])
                     print(f"{spec:10s} {n:3d} switches (hello {net.hello_ms} ms, dead "
                           f"{net.dead_ms} ms, {net.agents_per_process} agents a process, packet "
                           f"I/O {net.packet_io}): cold "
@@ -425,8 +463,8 @@ def main(argv=None) -> int:
                               f"median {pm:.0f} ms (min {min(p):.0f}, max {max(p):.0f}; target "
                               f"<= 100 ms at Figure 2); seen by read-back: median "
                               f"{statistics.median(o for _w, o in trials):.0f} ms", flush=True)
-                        outages, fibs = reroute_trials(net, max(3, args.trials // 2), plan,
-                                                       args.rate)
+                        outages, fibs = reroute_trials(
+                            net, args.reroute_trials or max(3, args.trials // 2), plan, args.rate)
                         rm = statistics.median(outages)
                         back = [x for x in plan.restored if x is not None]
                         never = f", {len(plan.restored) - len(back)} never" \
@@ -460,13 +498,15 @@ def main(argv=None) -> int:
         if colds:
             cold_ms = statistics.median(colds) * 1000
             cold_written_ms = statistics.median(colds_written) * 1000
+            idle_cpu = statistics.median(idles)
         if ok == args.cold_starts:
             max_switches = max(max_switches, n)
     print(f"summary: {summary_topo} one prefix -> all FIBs {prefix_ms:.0f} ms; link cut -> traffic "
           f"restored {reroute_ms:.0f} ms (open loop, {reroute_rate:g} calls/s)", flush=True)
     print(f"prefix_to_fib_ms={prefix_ms:.0f} reroute_ms={reroute_ms:.0f} "
           f"restored_ms={restored_ms:.0f} max_switches={max_switches} "
-          f"cold_start_ms={cold_ms:.0f} cold_written_ms={cold_written_ms:.0f} loop=open "
+          f"cold_start_ms={cold_ms:.0f} cold_written_ms={cold_written_ms:.0f} "
+          f"idle_cpu_pct={idle_cpu:.2f} loop=open "
           f"rate={reroute_rate:g} " + mon.kv())
     return 0
 
