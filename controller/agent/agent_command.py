@@ -39,6 +39,16 @@ log = logging.getLogger("dmsc.agent")
 
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: 1 or more")
+    return n
+
+
 def _echo_ms(text: str):
     """``--echo-ms``: a whole number of ms (0: no echoes) or 'auto'."""
     if text == "auto":
@@ -75,6 +85,10 @@ def parser() -> argparse.ArgumentParser:
                          "none (liveness.echo_ms_for)")
     ap.add_argument("--echo-misses", type=int, default=ECHO_MISSES,
                     help="echoes unanswered in a row before a neighbour is down")
+    ap.add_argument("--hello-relax", type=_at_least_one, default=1,
+                    help="on a port whose echoes are answered, a hello only every N hello "
+                         "intervals (its dead interval N times longer: the echoes watch the "
+                         "link); 1 (the default): never")
     ap.add_argument("--echoes-per-read", type=int, default=ECHOES_PER_READ,
                     help="echoes on each port per read of the echo_rx counter")
     ap.add_argument("--grace-s", type=float, default=3.0)
@@ -139,7 +153,8 @@ def build(a: argparse.Namespace, topo: Topology | None = None) -> tuple[Agent, S
     topo = topo or Topology.load(a.topo)
     key = Path(a.key_file).read_bytes()
     agent = Agent(topo, a.switch, a.grpc_addr, a.device_id, key,
-                  Config.for_hello(a.hello_ms, a.dead_ms, a.rxmt_ms), grace_s=a.grace_s,
+                  Config.for_hello(a.hello_ms, a.dead_ms, a.rxmt_ms, a.hello_relax),
+                  grace_s=a.grace_s,
                   spa_addrs=a.spa, lease_s=a.lease_s, scsc_addr=a.scsc, probe_ms=a.probe_ms,
                   probe_services=a.probe_service, cpu_intf=a.cpu_intf,
                   echo_ms=echo_ms_for(a.hello_ms) if a.echo_ms == "auto" else a.echo_ms,

@@ -215,6 +215,8 @@ class LivenessLoop:
             events = self.monitor.observe(counts, sent, adjacent, now)
             for port, alive, silent_ms in events:
                 router.on_echo(port, alive, now, silent_ms)
+            # where echoes are answered the router may relax its hellos
+            router.echo_live = self.monitor.answered - self.monitor.down
             agent.counters["echo_reads"] += 1
             if self.monitor.premature > premature:
                 agent.counters["adj_down_echo_premature"] += self.monitor.premature - premature

@@ -75,6 +75,12 @@ class Config:
     lsa_lifetime_ms: int = 120_000
     refresh_ms: int = 40_000
     spf_delay_ms: int = 10
+    # On a port whose data-plane echoes are answered (controller/agent/
+    # liveness.py tells the router: ``echo_live``), hellos go only every
+    # ``hello_relax`` rounds and say so (their dead interval is as many times
+    # longer): the echoes watch the link, the hellos only the neighbour's
+    # control plane (BFD beside IS-IS does the same). 1: never relaxed.
+    hello_relax: int = 1
     spf_hold_ms: int = 50     # SPF and LSA generation back off exponentially under churn:
     gen_hold_ms: int = 50     # the first event is served at once (SPF after spf_delay_ms),
     backoff_max_ms: int = 1_000   # the next after hold, then 2x, 4x ... up to backoff_max_ms,
@@ -86,7 +92,7 @@ class Config:
 
     @classmethod
     def for_hello(cls, hello_ms: int, dead_ms: int | None = None,
-                  rxmt_ms: int | None = None) -> "Config":
+                  rxmt_ms: int | None = None, hello_relax: int = 1) -> "Config":
         """The timers that follow the hello interval, unless given: dead
         interval 3 hellos (IS-IS's hello multiplier, BFD's detect multiplier),
         first retransmit 2.5 hellos and at least 250 ms.
@@ -101,7 +107,7 @@ class Config:
         refresh = max(cls.refresh_ms, 500 * hello_ms)
         return cls(hello_ms=hello_ms, dead_ms=dead,
                    rxmt_ms=rxmt_ms or max(cls.rxmt_ms, round(2.5 * hello_ms)),
-                   refresh_ms=refresh, lsa_lifetime_ms=3 * refresh,
+                   refresh_ms=refresh, lsa_lifetime_ms=3 * refresh, hello_relax=hello_relax,
                    gen_hold_ms=max(cls.gen_hold_ms, hello_ms // 2),
                    spf_hold_ms=max(cls.spf_hold_ms, hello_ms // 2),
                    backoff_max_ms=max(cls.backoff_max_ms, 2 * hello_ms),
@@ -144,6 +150,7 @@ class Neighbor:
     last_heard: float
     two_way: bool = False
     announced: bool = False    # we sent a hello listing it: only then can it be two-way
+    dead_s: float = 0.0        # the dead interval its last hello asked for
     # LSAs waiting for this neighbour's ack: key -> (seq, next send time,
     # gap to the retransmit after it, copies sent so far)
     rxmt: dict = field(default_factory=dict)
@@ -219,6 +226,8 @@ class Router:
         self._declared_dead: dict[int, tuple[str, float, float]] = {}  # port -> (router, last heard, interval)
         # ports whose echoes went unanswered: no adjacency there until they return
         self.echo_down: set[int] = set()
+        self.echo_live: set[int] = set()     # ports whose echoes are answered (liveness.py)
+        self._hello_skip: dict[int, int] = {}   # relaxed port -> hello rounds to skip
         self.my_fragments: set[int] = set()
         # each local prefix keeps its fragment while it is announced (a new one
         # takes the first fragment with room), and only the fragments whose
@@ -350,7 +359,7 @@ class Router:
             # together do not send, and load the machine, in lockstep
             self._next_hello = now + self.cfg.hello_ms / 1000 * self._jitter.uniform(0.75, 1.0)
         for port, nb in list(self.neighbors.items()):
-            dead = self.dead_interval(port)
+            dead = max(self.dead_interval(port), nb.dead_s)
             if now - nb.last_heard > dead:
                 self.counters["adj_down_dead"] += 1
                 self._declared_dead[port] = (nb.router, nb.last_heard, dead)
@@ -464,10 +473,28 @@ class Router:
                            [(tlv, body), (codec.TLV_AUTH, auth_code(self.key, msg_type, body))],
                            msg_id=self._msg_id, hop_limit=1, eth_src=self.ports[port].mac)
 
+    def relaxed(self, port: int) -> bool:
+        """Hellos on ``port`` only every ``hello_relax`` rounds: its echoes are
+        answered and its adjacency is up."""
+        nb = self.neighbors.get(port)
+        return (self.cfg.hello_relax > 1 and port in self.echo_live and nb is not None
+                and nb.two_way)
+
     def _send_hellos(self) -> None:
         for port, p in self.ports.items():
-            if p.role == "core" and p.up:
-                self._send_hello(port)
+            if not (p.role == "core" and p.up):
+                continue
+            if self.relaxed(port):
+                # the first relaxed hello goes at once (it announces the longer
+                # dead interval), then one every hello_relax rounds
+                skip = self._hello_skip.get(port, 0)
+                if skip > 0:
+                    self._hello_skip[port] = skip - 1
+                    continue
+                self._hello_skip[port] = self.cfg.hello_relax - 1
+            else:
+                self._hello_skip.pop(port, None)
+            self._send_hello(port)
 
     def _send_hello(self, port: int) -> None:
         """A hello on ``port``, listing the neighbour heard there (which can
@@ -475,12 +502,20 @@ class Router:
         nb = self.neighbors.get(port)
         if nb is not None:
             nb.announced = True
+        relax = self.cfg.hello_relax if self.relaxed(port) else 1
         h = Hello(router=self.name, router_id=self.router_id, port=port,
-                  hello_ms=self.cfg.hello_ms, dead_ms=self.cfg.dead_ms,
+                  hello_ms=self.cfg.hello_ms * relax, dead_ms=self.cfg.dead_ms * relax,
                   heard=[nb.router] if nb else [])
         self.outbox.append((port, self._frame(defs.TYPE_HELLO, codec.TLV_HELLO,
                                               h.SerializeToString(), port)))
         self.counters["hello_sent"] += 1
+
+    def _asked_dead(self, h: Hello) -> float:
+        """The dead interval a neighbour's hello asks for (longer when its
+        hellos are relaxed), at most ``max(dead_max_factor, hello_relax)`` of
+        ours; never shorter than ours (``tick`` takes the larger)."""
+        cap = self.cfg.dead_ms * max(self.cfg.dead_max_factor, self.cfg.hello_relax)
+        return min(h.dead_ms, cap) / 1000
 
     def _on_hello(self, port: int, h: Hello, mac: str, now: float) -> None:
         if not h.router or h.router == self.name:
@@ -497,7 +532,7 @@ class Router:
         if nb is None:
             if port in self._declared_dead:
                 self._heard_again(port, h.router, now)
-            nb = Neighbor(h.router, h.router_id, port, mac, now)
+            nb = Neighbor(h.router, h.router_id, port, mac, now, dead_s=self._asked_dead(h))
             self.neighbors[port] = nb
             # Answer at once, listing it. A hello listing us counts only once
             # it has seen that: one sent before it saw us gone (still in
@@ -505,6 +540,7 @@ class Router:
             self._send_hello(port)
             return
         nb.last_heard = now
+        nb.dead_s = self._asked_dead(h)
         if nb.mac != mac:
             nb.mac = mac
             if nb.two_way:

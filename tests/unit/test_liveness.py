@@ -315,3 +315,65 @@ def test_echoes_by_default_at_the_default_hello_only():
                              "--device-id", "1", "--admin-addr", "a", "--key-file", "k",
                              "--hello-ms", "640", "--echo-ms", "128"])
     assert a.echo_ms == 128 and a.echo_misses == 2 and a.echoes_per_read == 2
+
+
+# -- hellos relaxed where echoes answer ----------------------------------------
+def _relaxed_net(relax: int = 4) -> SimNet:
+    net = SimNet(FIG2, Config.for_hello(640, hello_relax=relax))
+    net.accept_all()
+    net.run(8.0)
+    return net
+
+
+def _hellos(net: SimNet) -> int:
+    return sum(r.counters["hello_sent"] for r in net.routers.values())
+
+
+def _echoes_answered(net: SimNet, live: bool = True) -> None:
+    for r in net.routers.values():
+        r.echo_live = {p for p, pt in r.ports.items() if pt.role == "core"} if live else set()
+
+
+def test_hellos_go_every_fourth_round_where_echoes_answer_and_no_adjacency_drops():
+    net = _relaxed_net()
+    want = net.fibs()
+    before = _hellos(net)
+    net.run(20.0)
+    plain = _hellos(net) - before
+    _echoes_answered(net)
+    before = _hellos(net)
+    net.run(20.0)
+    relaxed = _hellos(net) - before
+    assert relaxed <= plain / 3, (relaxed, plain)          # about a quarter
+    assert all(r.counters["adj_down_dead"] == 0 for r in net.routers.values())
+    assert net.fibs() == want
+    # echoes no longer answered: every round again
+    _echoes_answered(net, live=False)
+    before = _hellos(net)
+    net.run(20.0)
+    assert _hellos(net) - before >= 0.9 * plain
+
+
+def test_a_relaxed_neighbour_is_given_the_longer_dead_interval_it_asks_for():
+    net = _relaxed_net()
+    _echoes_answered(net)
+    net.run(5.0)
+    sr3 = net.routers["sr3"]
+    p = FIG2.port("sr3", "sg1")
+    assert sr3.neighbors[p].dead_s == pytest.approx(4 * 1.92)
+    # sg1's control plane goes silent while its switch would still answer
+    # echoes (a dead agent): the hellos' longer interval is what notices it
+    net.dead.add("sg1")
+    net.run(3 * 1.92)                         # past the plain dead interval: still up
+    assert p in sr3.neighbors and sr3.counters["adj_down_dead"] == 0
+    net.run(2.5)                              # past 4 x 1.92 s of silence
+    assert p not in sr3.neighbors and sr3.counters["adj_down_dead"] == 1
+
+
+def test_hello_relax_one_leaves_the_hellos_as_they_were():
+    plain, relaxed = _relaxed_net(1), _relaxed_net(1)
+    _echoes_answered(relaxed)
+    a, b = _hellos(plain), _hellos(relaxed)
+    plain.run(10.0)
+    relaxed.run(10.0)
+    assert _hellos(plain) - a == _hellos(relaxed) - b
