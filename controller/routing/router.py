@@ -359,7 +359,7 @@ class Router:
             # together do not send, and load the machine, in lockstep
             self._next_hello = now + self.cfg.hello_ms / 1000 * self._jitter.uniform(0.75, 1.0)
         for port, nb in list(self.neighbors.items()):
-            dead = max(self.dead_interval(port), nb.dead_s)
+            dead = self.dead_for(nb)
             if now - nb.last_heard > dead:
                 self.counters["adj_down_dead"] += 1
                 self._declared_dead[port] = (nb.router, nb.last_heard, dead)
@@ -397,6 +397,11 @@ class Router:
         if self._spf_at is not None and now >= self._spf_at:
             self._run_spf(now)
         self._send_acks()
+
+    def dead_for(self, nb: Neighbor) -> float:
+        """How long ``nb`` may be silent: its port's dead interval, or the
+        longer one its hellos ask for (relaxed hellos)."""
+        return max(self.dead_interval(nb.port), nb.dead_s)
 
     def dead_interval(self, port: int) -> float:
         raised = self._raised_dead.get(port)
@@ -438,7 +443,7 @@ class Router:
         if self._originate_pending:
             times.append(max(self._gen.ready_at, min(self._first_lsa_by, self._next_hello)))
         for nb in self.neighbors.values():
-            times.append(nb.last_heard + self.dead_interval(nb.port))
+            times.append(nb.last_heard + self.dead_for(nb))
             times += [due for _s, due, _g, _n in nb.rxmt.values()]
         times += [e.expires for e in self.lsdb.entries.values()]
         return min(times)

@@ -377,3 +377,18 @@ def test_hello_relax_one_leaves_the_hellos_as_they_were():
     plain.run(10.0)
     relaxed.run(10.0)
     assert _hellos(plain) - a == _hellos(relaxed) - b
+
+
+def test_the_protocol_loop_sleeps_until_a_relaxed_neighbours_longer_deadline():
+    # the agent's loop sleeps until next_deadline(): one computed from the plain
+    # dead interval lies in the past between relaxed hellos (a busy loop)
+    net = _relaxed_net()
+    _echoes_answered(net)
+    net.run(5.0)
+    r = net.routers["sr3"]
+    for nb in r.neighbors.values():
+        assert nb.dead_s == pytest.approx(4 * 1.92)
+        nb.last_heard = net.now - 3.0           # silent past 1.92 s, within 7.68 s
+    assert r.next_deadline() > net.now
+    r.tick(net.now)
+    assert len(r.neighbors) == len(FIG2.core_graph()["sr3"])   # and nobody declared dead
