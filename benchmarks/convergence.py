@@ -57,6 +57,7 @@ from dmsc.converge import (FibReader, expected_fibs,  # noqa: E402
                                  wait_converged)
 from topologies.generate import from_spec                      # noqa: E402
 from topologies.emu.net import DmscNet                         # noqa: E402
+from controller.agent.agent_command import _echo_ms               # noqa: E402
 from topologies.emu.apps.bmv2_app import BUILDS                # noqa: E402
 from topologies.emu.child_processes import cpu_seconds, rss_mb    # noqa: E402
 from topologies.expected import served_prefixes                   # noqa: E402
@@ -390,9 +391,11 @@ def main(argv=None) -> int:
                     help="open-loop calls a second through the link that fails (at ring:64, "
                          "2026-12-06, no call was answered after the cut at the default 200, "
                          "echoes or not; 40 is about the closed loop's rate there)")
-    ap.add_argument("--echo-ms", type=int, default=None,
+    ap.add_argument("--echo-ms", type=_echo_ms, default=None,
                     help="the agents' echo interval (data-plane liveness, controller/agent/"
-                         "liveness.py; 0: hellos alone; default: by the hello interval)")
+                         "liveness.py): ms (0: hellos alone), 'auto' or 'fast' (half the "
+                         "hello interval, 1 miss, a read every echo, hellos relaxed 4x); "
+                         "default: the agents' (none)")
     ap.add_argument("--agent-arg", action="append", default=[], metavar="ARG",
                     help="one more argument for every agent (repeat it: --agent-arg=--echoes-"
                          "per-read --agent-arg=1; `python -m controller.agent --help`)")

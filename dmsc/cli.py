@@ -100,8 +100,9 @@ def main(argv=None) -> int:
                        help="agents' hello interval (dead interval: 3 hellos); default: "
                             "80 ms, more for networks larger than 4 switches per core")
         p.add_argument("--echo-ms", default=None, type=echo_ms_arg,
-                       help="data-plane echoes on every core port this often (ms, or "
-                            "'auto'; default: none): link liveness without the far agent "
+                       help="data-plane echoes on every core port this often (ms, "
+                            "'auto', or 'fast': half the hello interval, 1 miss, hellos "
+                            "relaxed 4x; default: none): link liveness without the far agent "
                             "(docs/routing.md, 'Echo liveness')")
         p.add_argument("--lease-s", type=lease_arg, default=None,
                        help="the SGs' announcement lease (default 6 s; at 1,000 instances "

@@ -26,6 +26,7 @@ import grpc
 
 from controller.agent.admin_service import AdminService
 from controller.agent.gateway import DEFAULT_LEASE_S
+from controller.agent import liveness
 from controller.agent.liveness import ECHO_MISSES, ECHOES_PER_READ, echo_ms_for
 from controller.agent.policy_service import PolicyService
 from controller.agent.router_agent import Agent
@@ -50,16 +51,32 @@ def _at_least_one(text: str) -> int:
 
 
 def _echo_ms(text: str):
-    """``--echo-ms``: a whole number of ms (0: no echoes) or 'auto'."""
-    if text == "auto":
+    """``--echo-ms``: a whole number of ms (0: no echoes), 'auto' or 'fast'."""
+    if text in ("auto", "fast"):
         return text
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of ms, or 'auto'") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a whole number of ms, 'auto' or 'fast'") from None
     if v < 0:
         raise argparse.ArgumentTypeError(f"{text!r}: 0 (no echoes) or more")
     return v
+
+def liveness_settings(a: argparse.Namespace) -> tuple[int, int, int, int]:
+    """(echo interval ms, misses, echoes per read, hello relax) from the
+    arguments: what ``--echo-ms`` (a number, 'auto' or 'fast') implies, and
+    the three others where they are given."""
+    fast = a.echo_ms == "fast"
+    echo_ms = (liveness.fast_echo_ms(a.hello_ms) if fast
+               else echo_ms_for(a.hello_ms) if a.echo_ms == "auto" else a.echo_ms)
+
+    def pick(given, normal, preset):
+        return given if given is not None else preset if fast else normal
+    return (echo_ms, pick(a.echo_misses, ECHO_MISSES, liveness.FAST_MISSES),
+            pick(a.echoes_per_read, ECHOES_PER_READ, liveness.FAST_PER_READ),
+            pick(a.hello_relax, 1, liveness.FAST_HELLO_RELAX))
+
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description="DMSC SG/SR agent")
@@ -82,15 +99,18 @@ def parser() -> argparse.ArgumentParser:
                     help="an echo out of each core port this often (data-plane liveness, "
                          "controller/agent/liveness.py); 0 (the default): hellos alone; "
                          "'auto': a third of the hello interval at the default hello, else "
-                         "none (liveness.echo_ms_for)")
-    ap.add_argument("--echo-misses", type=int, default=ECHO_MISSES,
-                    help="echoes unanswered in a row before a neighbour is down")
-    ap.add_argument("--hello-relax", type=_at_least_one, default=1,
+                         "none (liveness.echo_ms_for); 'fast': half the hello interval, 1 "
+                         "miss, a read every echo, hellos relaxed 4x (docs/routing.md)")
+    ap.add_argument("--echo-misses", type=_at_least_one, default=None,
+                    help=f"echoes unanswered in a row before a neighbour is down (default "
+                         f"{ECHO_MISSES}; 'fast': {liveness.FAST_MISSES})")
+    ap.add_argument("--hello-relax", type=_at_least_one, default=None,
                     help="on a port whose echoes are answered, a hello only every N hello "
                          "intervals (its dead interval N times longer: the echoes watch the "
-                         "link); 1 (the default): never")
-    ap.add_argument("--echoes-per-read", type=int, default=ECHOES_PER_READ,
-                    help="echoes on each port per read of the echo_rx counter")
+                         f"link); default 1, never ('fast': {liveness.FAST_HELLO_RELAX})")
+    ap.add_argument("--echoes-per-read", type=_at_least_one, default=None,
+                    help=f"echoes on each port per read of the echo_rx counter (default "
+                         f"{ECHOES_PER_READ}; 'fast': {liveness.FAST_PER_READ})")
     ap.add_argument("--grace-s", type=float, default=3.0)
     ap.add_argument("--spa", action="append", default=[], metavar="127.0.0.1:PORT",
                     help="an SPA address (repeatable: the next is used when one is down)")
@@ -152,13 +172,13 @@ def build(a: argparse.Namespace, topo: Topology | None = None) -> tuple[Agent, S
             log.warning("%s", warning)
     topo = topo or Topology.load(a.topo)
     key = Path(a.key_file).read_bytes()
+    echo_ms, echo_misses, echoes_per_read, hello_relax = liveness_settings(a)
     agent = Agent(topo, a.switch, a.grpc_addr, a.device_id, key,
-                  Config.for_hello(a.hello_ms, a.dead_ms, a.rxmt_ms, a.hello_relax),
+                  Config.for_hello(a.hello_ms, a.dead_ms, a.rxmt_ms, hello_relax),
                   grace_s=a.grace_s,
                   spa_addrs=a.spa, lease_s=a.lease_s, scsc_addr=a.scsc, probe_ms=a.probe_ms,
                   probe_services=a.probe_service, cpu_intf=a.cpu_intf,
-                  echo_ms=echo_ms_for(a.hello_ms) if a.echo_ms == "auto" else a.echo_ms,
-                  echo_misses=a.echo_misses, echoes_per_read=a.echoes_per_read)
+                  echo_ms=echo_ms, echo_misses=echo_misses, echoes_per_read=echoes_per_read)
     servers = [_serve(f"{a.switch}:admin", a.admin_addr, "--admin-addr",
                       lambda s: pb_grpc.add_AgentAdminServicer_to_server(AdminService(agent), s),
                       workers=3)]

@@ -314,7 +314,34 @@ def test_echoes_by_default_at_the_default_hello_only():
     a = parser().parse_args(["--topo", "t", "--switch", "s", "--grpc-addr", "g",
                              "--device-id", "1", "--admin-addr", "a", "--key-file", "k",
                              "--hello-ms", "640", "--echo-ms", "128"])
-    assert a.echo_ms == 128 and a.echo_misses == 2 and a.echoes_per_read == 2
+    assert a.echo_ms == 128
+    from controller.agent.agent_command import liveness_settings
+    assert liveness_settings(a) == (128, 2, 2, 1)
+
+
+def _args(*more):
+    from controller.agent.agent_command import parser
+    return parser().parse_args(["--topo", "t", "--switch", "s", "--grpc-addr", "g",
+                                "--device-id", "1", "--admin-addr", "a", "--key-file", "k",
+                                "--hello-ms", "640", *more])
+
+
+def test_echo_ms_fast_is_half_the_hello_one_miss_a_read_every_echo_hellos_relaxed():
+    from controller.agent.agent_command import liveness_settings
+    assert liveness_settings(_args("--echo-ms", "fast")) == (320, 1, 1, 4)
+    # each of them can still be set
+    assert liveness_settings(_args("--echo-ms", "fast", "--echo-misses", "2",
+                                   "--hello-relax", "1")) == (320, 2, 1, 1)
+    assert liveness_settings(_args("--echo-ms", "auto")) == (0, 2, 2, 1)   # stretched hellos
+    assert liveness_settings(_args()) == (0, 2, 2, 1)
+
+
+@pytest.mark.parametrize("flag,value", [("--echo-ms", "quick"), ("--hello-relax", "0"),
+                                        ("--echo-misses", "0"), ("--echoes-per-read", "x")])
+def test_liveness_arguments_that_cannot_work_are_refused(flag, value, capsys):
+    with pytest.raises(SystemExit):
+        _args(flag, value)
+    assert value in capsys.readouterr().err
 
 
 # -- hellos relaxed where echoes answer ----------------------------------------
