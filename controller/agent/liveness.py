@@ -39,6 +39,8 @@ ECHO_HELLO_MAX_MS = 80     # echoes by default only at the agents' default hello
 ECHO_MAX_FACTOR = 8        # a port's misses double after a premature verdict, up to 8x
 ECHO_DECAY_S = 30.0        # and halve back after this long without another
 ECHO_QUIET_S = 1.0         # no misses counted this long after our own FIB write
+ECHO_LATE_FACTOR = 1.5     # a read this many read periods after the one before: we were
+#                            starved, and so probably were the switches: no verdict
 # ``--echo-ms fast``: echoes every half hello interval, one unanswered echo is a
 # verdict, a read every echo, and hellos relaxed 4x where echoes answer: at
 # ring:64 (hellos 640 ms) a silent cut rerouted in 875 ms at 1.13x the idle CPU of
@@ -181,6 +183,7 @@ class LivenessLoop:
                                             topo.mac(nb, topo.port(nb, me)), p)
         self.sent: dict[int, int] = {}         # echoes out of each port since the last read
         self.ticks = 0
+        self.read_at: float | None = None      # when the last read was made
 
     def loop(self) -> None:
         nxt = time.monotonic()
@@ -217,12 +220,20 @@ class LivenessLoop:
             self.sent = {}
             return
         sent, self.sent = self.sent, {}
+        # a read long after the one before: this thread got no CPU for a while
+        # (a burst on the machine, as 32 pods starting at once), and the
+        # switches, whose echoes were as late, probably none either
+        late = (self.read_at is not None
+                and now - self.read_at > ECHO_LATE_FACTOR * self.per_read * self.interval_s)
+        self.read_at = now
         router = agent.router
         premature = self.monitor.premature
         with agent.lock:
             # our own FIB write stalls our switch's packets (and a neighbour's
             # write its reflections) for a while: no misses counted just after
-            quiet = now - agent.fib.written_at > ECHO_QUIET_S
+            quiet = now - agent.fib.written_at > ECHO_QUIET_S and not late
+            if late:
+                agent.counters["echo_reads_late"] += 1
             adjacent = {p for p, nb in router.neighbors.items() if nb.two_way} if quiet else set()
             events = self.monitor.observe(counts, sent, adjacent, now)
             for port, alive, silent_ms in events:

@@ -298,7 +298,7 @@ def test_no_echo_verdict_just_after_our_own_fib_write():
     agent.sw.cells[port] = 1
     loop.tick(0.05)                                 # answered
     agent.fib.written_at = 0.06
-    for i in range(2, 20):                          # silent, within 1 s of the write
+    for i in range(2, 22):                          # silent, within 1 s of the write
         loop.tick(i * 0.05)
     assert port in r.neighbors and not r.echo_down
     loop.tick(1.1)
@@ -419,3 +419,23 @@ def test_the_protocol_loop_sleeps_until_a_relaxed_neighbours_longer_deadline():
     assert r.next_deadline() > net.now
     r.tick(net.now)
     assert len(r.neighbors) == len(FIG2.core_graph()["sr3"])   # and nobody declared dead
+
+
+def test_no_echo_verdict_from_a_read_that_came_late():
+    """The liveness thread got no CPU for a while (the machine was starved, so
+    were the switches that reflect): the silence it then reads is not a verdict;
+    the next read on time is."""
+    from controller.routing.router import Neighbor
+    agent = FakeAgent("sr3")
+    loop = LivenessLoop(agent, 0.1, misses=1, per_read=1)
+    port = min(p for p, pt in agent.router.ports.items() if pt.role == "core")
+    r = agent.router
+    r.neighbors[port] = Neighbor("x", 9, port, "02:00:00:00:00:99", 0.0, two_way=True)
+    loop.tick(0.0)
+    agent.sw.cells[port] = 1
+    loop.tick(0.1)                                  # answered
+    loop.tick(0.5)                                  # silent, but 4 intervals late
+    assert port in r.neighbors and not r.echo_down
+    assert r.counters["echo_reads_late"] == 1
+    loop.tick(0.6)                                  # silent, on time: down
+    assert port not in r.neighbors and r.echo_down == {port}
