@@ -285,18 +285,25 @@ def test_echoes_go_out_of_every_core_port_and_one_read_covers_them_all():
     assert len(agent.sw.reads) == 3
 
 
-def test_no_echo_verdict_just_after_our_own_fib_write():
-    """A FIB write stalls the switch's packets: silence right after one is not held
-    against the neighbour (the hellos still are)."""
+def _answered_once(interval: float, misses: int):
+    """sr3's liveness loop, a read every echo, its first core port adjacent:
+    read at 0, the echo answered by the read one interval later."""
     from controller.routing.router import Neighbor
     agent = FakeAgent("sr3")
-    loop = LivenessLoop(agent, 0.05, misses=2, per_read=1)
+    loop = LivenessLoop(agent, interval, misses=misses, per_read=1)
     port = min(p for p, pt in agent.router.ports.items() if pt.role == "core")
     r = agent.router
     r.neighbors[port] = Neighbor("x", 9, port, "02:00:00:00:00:99", 0.0, two_way=True)
     loop.tick(0.0)
     agent.sw.cells[port] = 1
-    loop.tick(0.05)                                 # answered
+    loop.tick(interval)                             # answered
+    return agent, loop, port, r
+
+
+def test_no_echo_verdict_just_after_our_own_fib_write():
+    """A FIB write stalls the switch's packets: silence right after one is not held
+    against the neighbour (the hellos still are)."""
+    agent, loop, port, r = _answered_once(0.05, misses=2)
     agent.fib.written_at = 0.06
     for i in range(2, 22):                          # silent, within 1 s of the write
         loop.tick(i * 0.05)
@@ -425,15 +432,7 @@ def test_no_echo_verdict_from_a_read_that_came_late():
     """The liveness thread got no CPU for a while (the machine was starved, so
     were the switches that reflect): the silence it then reads is not a verdict;
     the next read on time is."""
-    from controller.routing.router import Neighbor
-    agent = FakeAgent("sr3")
-    loop = LivenessLoop(agent, 0.1, misses=1, per_read=1)
-    port = min(p for p, pt in agent.router.ports.items() if pt.role == "core")
-    r = agent.router
-    r.neighbors[port] = Neighbor("x", 9, port, "02:00:00:00:00:99", 0.0, two_way=True)
-    loop.tick(0.0)
-    agent.sw.cells[port] = 1
-    loop.tick(0.1)                                  # answered
+    agent, loop, port, r = _answered_once(0.1, misses=1)
     loop.tick(0.5)                                  # silent, but 4 intervals late
     assert port in r.neighbors and not r.echo_down
     assert r.counters["echo_reads_late"] == 1
