@@ -43,9 +43,10 @@ ECHO_LATE_FACTOR = 1.5     # a read this many read periods after the one before:
 #                            starved, and so probably were the switches: no verdict
 # ``--echo-ms fast``: echoes every half hello interval, one unanswered echo is a
 # verdict, a read every echo, and hellos relaxed 4x where echoes answer: at
-# ring:64 (hellos 640 ms) a silent cut rerouted in 875 ms at 1.13x the idle CPU of
-# hellos alone (docs/routing.md, "where a reroute's time goes"); one miss also
-# declares links down when a burst starves the switches for a third of a second
+# ring:64 (hellos 640 ms) a silent cut rerouted in 775 ms (median of 5) at 1.63x the
+# idle CPU of hellos alone (docs/routing.md, "where a reroute's time goes"); one miss
+# also declares links down when a burst starves the switches for a third of a second
+# (fewer since a late read gives no verdict)
 FAST_MISSES = 1
 FAST_PER_READ = 1
 FAST_HELLO_RELAX = 4
