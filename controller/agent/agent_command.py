@@ -63,6 +63,7 @@ def _echo_ms(text: str):
         raise argparse.ArgumentTypeError(f"{text!r}: 0 (no echoes) or more")
     return v
 
+
 def liveness_settings(a: argparse.Namespace) -> tuple[int, int, int, int]:
     """(echo interval ms, misses, echoes per read, hello relax) from the
     arguments: what ``--echo-ms`` (a number, 'auto' or 'fast') implies, and
