@@ -75,9 +75,14 @@ def run(tmp, on_progress=None):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    was_quiet = wait_quiet()
-    quiet = run(tmp_path_factory.mktemp("quiet"))
-    was_quiet = was_quiet and psi_avg10() < QUIET_PSI       # before and after the run
+    # the control run needs a quiet host before and after it; a host that was
+    # busy (other work, or this suite's last module still ending) gets one more try
+    for _attempt in range(2):
+        was_quiet = wait_quiet()
+        quiet = run(tmp_path_factory.mktemp("quiet"))
+        was_quiet = was_quiet and psi_avg10() < QUIET_PSI   # before and after the run
+        if was_quiet:
+            break
     hogs = Hogs()
     try:
         loaded = run(tmp_path_factory.mktemp("loaded"), on_progress=hogs.on_progress)
