@@ -29,7 +29,7 @@ def agent_state(agent, counters_only: bool = False) -> pb.AgentState:
             st.neighbors.add(router=nb.router, port=p, mac=nb.mac,
                              state="up" if nb.two_way else "init",
                              last_heard_age_s=now - nb.last_heard,
-                             dead_interval_ms=round(r.dead_interval(p) * 1000))
+                             dead_interval_ms=round(r.dead_for(nb) * 1000))
         for k in sorted(r.lsdb.entries):
             st.lsdb.append(r.lsdb.outgoing(k, now))
         for prefix, e in sorted(r.rib.items()):

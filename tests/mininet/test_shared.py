@@ -27,7 +27,9 @@ import yaml
 from dmsc.converge import FibReader, expected_fibs, wait_converged
 from tests.conftest import ROOT
 from tests.mininet.conftest import running
+from controller.switch import p4names as N
 from topologies.emu.child_processes import py_env
+from traffic.wire import defs
 from topologies.topo import Topology
 from traffic.wire import names
 
@@ -105,6 +107,45 @@ def test_the_sibling_cannot_take_or_withdraw_its_siblings_instance(net, reader):
     assert (got["answer"], got["body"]["reason"]) == ("nack", "not_held"), got
     assert sg1_counter(net, "announce_refused_not_held") == refused + 1
     result = finished(victim)
+    assert {s: reader.read(s) for s in topo.switches()} == before     # no FIB changed
+    assert result["ok"] == result["sent"] == 100, result               # none lost
+    assert result["responders"] == {"/B/1": 100}                       # none diverted
+
+
+def ctrl_from_pod(reader) -> int:
+    """sg1's data plane: control frames dropped because a pod port sent them."""
+    return reader.conns["sg1"].read_counter(N.COUNTER_DROP_REASONS).get(
+        defs.DROP_CTRL_FROM_POD, (0, 0))[0]
+
+
+def neighbours(net, switch="sg1") -> list:
+    with net.admin(switch) as c:
+        return sorted((n.router, n.port, n.state, n.dead_interval_ms)
+                      for n in c.state().neighbors)
+
+
+def test_a_pod_cannot_pose_as_a_neighbour_that_asks_a_longer_dead_interval(net, reader):
+    """Hellos announce their sender's dead interval, which the receiver now grants
+    (relaxed hellos, docs/routing.md): a pod forging sr3's hellos with a week's dead
+    interval and sg1 listed must change nothing (control frames from a pod port never
+    reach the agent; they also carry no valid HMAC)."""
+    topo = net.topo
+    before = {s: reader.read(s) for s in topo.switches()}
+    nbs = neighbours(net)
+    hellos = sg1_counter(net, "rx_hello_bad_router"), sg1_counter(net, "adj_up")
+    dropped = ctrl_from_pod(reader)
+    victim = calls(net, "/B/1")
+    t = topo
+    res = net.run_in("pod5", ["-m", "tests.support.attacker", "hellos", "--iface",
+                              t.intf_name("pod5", 0), "--mac", t.mac("pod5", 0),
+                              "--prefix", "sr3", "--dst", "sg1", "--src", "/dmsc/sw/sr3",
+                              "--count", "50", "--interval", "0.01"], timeout=60)
+    assert res.returncode == 0, res.stderr[-1500:]
+    assert json.loads(res.stdout)["sent"] == 50
+    result = finished(victim)
+    assert ctrl_from_pod(reader) == dropped + 50                       # all arrived, all dropped
+    assert neighbours(net) == nbs                                      # no interval granted
+    assert (sg1_counter(net, "rx_hello_bad_router"), sg1_counter(net, "adj_up")) == hellos
     assert {s: reader.read(s) for s in topo.switches()} == before     # no FIB changed
     assert result["ok"] == result["sent"] == 100, result               # none lost
     assert result["responders"] == {"/B/1": 100}                       # none diverted

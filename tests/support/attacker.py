@@ -19,6 +19,7 @@ from dmsc.attacks import crc32_twin  # noqa: F401  (re-exported for the tests)
 
 ETHERTYPE = 0x88B5
 T_REQUEST, T_RESPONSE, T_ANNOUNCE, T_ACK, T_NACK, T_PROBE_REPLY, T_WITHDRAW = 1, 2, 4, 5, 6, 11, 12
+T_HELLO, TLV_HELLO, TLV_AUTH = 7, 11, 13
 TLV_DST, TLV_SRC, TLV_METHOD, TLV_BODY, TLV_PREFIX, TLV_SIG, TLV_KEY_ID, TLV_TS, TLV_NONCE = \
     1, 2, 3, 4, 6, 7, 8, 9, 10
 
@@ -28,6 +29,28 @@ def name_key(name: str) -> bytes:
     parts = [p for p in name.split("/") if p][:4]
     words = [zlib.crc32(p.encode()) for p in parts] + [0] * (4 - len(parts))
     return _struct.pack("!4I", *words)
+
+
+def _pb_str(field: int, text: str) -> bytes:
+    data = text.encode()
+    return bytes([field << 3 | 2, len(data)]) + data
+
+
+def _pb_uint(field: int, value: int) -> bytes:
+    out = bytes([field << 3])
+    while True:
+        b, value = value & 0x7F, value >> 7
+        out += bytes([b | (0x80 if value else 0)])
+        if not value:
+            return out
+
+
+def hello_body(router: str, heard: str) -> bytes:
+    """A hello body (docs/wire-format.md TLV 11, fields of controller/proto/routing.proto's
+    Hello, encoded by hand): ``router`` on port 1, hellos every 640 ms, a dead interval
+    of a week, ``heard`` listed."""
+    return (_pb_str(1, router) + _pb_uint(2, 3) + _pb_uint(3, 1) + _pb_uint(4, 640)
+            + _pb_uint(5, 7 * 24 * 3600 * 1000) + _pb_str(6, heard))
 
 
 def mac_bytes(mac: str) -> bytes:
@@ -102,7 +125,8 @@ def main(argv=None) -> int:
     """Run in a pod's namespace: ``python -m tests.support.attacker CMD ...``; prints JSON."""
     import argparse
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=["announce", "withdraw", "requests", "probe-replies"])
+    ap.add_argument("cmd", choices=["announce", "withdraw", "requests", "probe-replies",
+                                    "hellos"])
     ap.add_argument("--iface", required=True)
     ap.add_argument("--mac", required=True)
     ap.add_argument("--key")
@@ -134,6 +158,10 @@ def main(argv=None) -> int:
         if a.cmd == "requests":         # RMI echo requests with whatever source we like
             raw = frame(T_REQUEST, a.dst, a.src, [(TLV_METHOD, b"echo"), (TLV_BODY, b"{}")],
                         msg_id=a.msg_id + i, eth_src=a.mac)
+        elif a.cmd == "hellos":         # a neighbour's hello asking a huge dead interval
+            raw = frame(T_HELLO, "/dmsc/sw", a.src, [(TLV_HELLO, hello_body(a.prefix, a.dst)),
+                                                     (TLV_AUTH, _os.urandom(32))],
+                        msg_id=a.msg_id + i, hop_limit=1, eth_src=a.mac)
         else:                           # probe replies to an SG, ids guessed in a row
             raw = frame(T_PROBE_REPLY, a.dst, a.src, msg_id=a.msg_id + i, eth_src=a.mac)
         link.send(raw)
